@@ -1,0 +1,196 @@
+// Engine: the stale-while-revalidate cache. Sans-IO: it is given the time,
+// and reaches storage and network only through Store and Fetcher.
+#ifndef PREHEAT_ENGINE_H_
+#define PREHEAT_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "preheat/entry.h"
+#include "preheat/fetcher.h"
+#include "preheat/freshness.h"
+#include "preheat/metrics.h"
+#include "preheat/policy.h"
+#include "preheat/status.h"
+#include "preheat/store.h"
+#include "preheat/time.h"
+
+namespace preheat {
+
+struct LaneLimits {
+  uint32_t inflight_max = 4;  // requests of this lane on the wire at once
+  uint32_t queue_max = 256;   // requests waiting for a slot
+};
+
+struct EngineOptions {
+  uint64_t memory_max_bytes = 64ull << 20;
+  uint64_t memory_max_entries = 100000;
+  uint64_t store_max_bytes = 512ull << 20;
+  uint64_t store_max_entries = 1000000;
+  // Responses with a larger body are served but stored in no tier.
+  uint64_t entry_max_bytes = 8ull << 20;
+  // Responses with a larger body fail with kTooLarge (the fetcher stops).
+  uint64_t response_max_bytes = 32ull << 20;
+  int64_t request_timeout_ms = 30000;
+  // Write-behind: a batch goes to the store when it has this many writes or
+  // when the oldest has waited write_delay_ms, whichever comes first.
+  uint32_t write_batch_max = 128;
+  int64_t write_delay_ms = 100;
+  // Pending writes beyond this are dropped (counted); memory keeps serving.
+  uint32_t pending_writes_max = 8192;
+  // Store eviction brings usage down to this fraction of the budget, so
+  // eviction runs in batches rather than on every write.
+  double store_evict_to_fraction = 0.9;
+  LaneLimits lanes[kLaneCount] = {{6, 512}, {4, 512}, {2, 128}};
+  uint32_t waiters_per_key_max = 1024;
+  uint32_t subscribers_max = 65536;
+  // Response header whose comma-separated values tag the entry.
+  std::string tag_header = "Cache-Tag";
+  FreshnessOptions freshness;
+  std::vector<RoutePolicy> routes;
+  RoutePolicy default_policy;
+};
+
+// What a Get or Peek answers with.
+enum class CacheState : uint8_t {
+  kFresh = 0,         // stored and fresh
+  kStale = 1,         // stored, stale within stale-while-revalidate; revalidating
+  kStaleIfError = 2,  // stored and stale; the origin failed (stale-if-error)
+  kRevalidated = 3,   // stored and stale; validated (304) before serving
+  kMiss = 4,          // from the network (nothing usable stored)
+};
+enum class Source : uint8_t { kMemory = 0, kStore = 1, kNetwork = 2 };
+const char* CacheStateName(CacheState state);
+const char* SourceName(Source source);
+
+struct CacheResult {
+  CacheState state = CacheState::kMiss;
+  Source source = Source::kNetwork;
+  std::shared_ptr<const CacheEntry> entry;  // status, headers, body
+  int64_t age_ms = 0;                       // current age when served
+  bool revalidating = false;                // a background revalidation started
+  bool stored = false;                      // the response is kept in a tier
+};
+
+struct CacheRequest {
+  std::string url;             // absolute http(s) URL; normalised by the engine
+  std::string namespace_name;  // [A-Za-z0-9_.-]{0,64}; "" is the default
+  Headers headers;             // sent to the origin; select Vary variants
+  Lane lane = Lane::kNavigate;
+};
+
+// Which entries Invalidate applies to, inside one namespace.
+struct InvalidateSelector {
+  enum class Kind : uint8_t { kUrl = 0, kUrlPrefix = 1, kTag = 2, kAll = 3 };
+  Kind kind = Kind::kUrl;
+  std::string value;  // URL, URL prefix (absolute, normalised form), or tag
+  std::string namespace_name;
+};
+enum class InvalidateMode : uint8_t {
+  kMarkStale = 0,  // keep serving (stale), revalidate on next use
+  kRemove = 1,     // forget
+};
+
+// Not thread-safe: one thread (or tick) drives an Engine. Callbacks given to
+// the engine (get answers, subscriptions, flush) run on that thread and may
+// call back into the engine. `store` may be null (memory only). `store` and
+// `fetcher` must outlive the engine; completions arriving after the engine
+// is destroyed are ignored.
+class Engine {
+ public:
+  using GetDone = std::function<void(Result<CacheResult> result)>;
+  using Subscriber = std::function<void(const CacheResult& result)>;
+  using StatusDone = std::function<void(Status status)>;
+  using SubscriptionId = uint64_t;
+
+  // Errors: kInvalidArgument for a bad option or route pattern.
+  static Result<std::unique_ptr<Engine>> Create(EngineOptions options, Store* store,
+                                                Fetcher* fetcher, uint64_t seed);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Learns the store's usage and enforces its budget. Call once after
+  // Create; optional for a memory-only engine.
+  void Start(Instant now);
+
+  // The cache key for a request: namespace + ' ' + normalised URL.
+  // Errors: kInvalidArgument for a malformed URL or namespace.
+  static Result<std::string> KeyFor(const std::string& url, const std::string& namespace_name);
+
+  // Answers from the memory tier in this call, starting nothing.
+  // Errors: kNotFound when the memory tier has no usable entry (absent, Vary
+  // mismatch, or past its maximum stale age); kInvalidArgument.
+  Result<CacheResult> Peek(const CacheRequest& request, Instant now);
+
+  // Answers from memory, else the store, else the network; starts a
+  // background revalidation when it serves stale. `done` runs exactly once:
+  // inside this call when the memory tier answers, later otherwise.
+  // Errors (through done): kInvalidArgument, kUnavailable / kTimeout (the
+  // origin failed and nothing stale could be served), kTooLarge,
+  // kLimitReached (the lane's queue is full), kCancelled (namespace
+  // cleared). An HTTP error status from the origin is not an error: it is a
+  // kMiss result with that status.
+  void Get(const CacheRequest& request, Instant now, GetDone done);
+
+  // Calls `fn` each time a revalidation or mutation changes the entry for
+  // `key` (a different ETag or body), never for an unchanged revalidation.
+  // Errors: kLimitReached past subscribers_max.
+  Result<SubscriptionId> Subscribe(const std::string& key, Subscriber fn);
+  void Unsubscribe(SubscriptionId id);
+
+  // Marks matching entries stale (they are served once more within their
+  // stale-while-revalidate window, then revalidated) or removes them, in
+  // both tiers. For kMarkStale, matching entries held only in the store are
+  // removed (cheaper than rewriting them; the next get refetches).
+  // Returns how many memory entries matched. Errors: kInvalidArgument.
+  Result<uint64_t> Invalidate(const InvalidateSelector& selector, InvalidateMode mode,
+                              Instant now);
+
+  // Optimistic update: serves `optimistic` for `target` at once (subscribers
+  // are told), sends `write` (e.g. a PATCH) to the origin in the navigate
+  // lane, and on success marks the entry stale and revalidates it; on
+  // failure (network error or non-2xx status) restores the previous entry
+  // and tells subscribers. done: OK, or the write's error (kUnavailable,
+  // kTimeout, kHttpError).
+  void Mutate(const CacheRequest& target, HttpResponse optimistic, HttpRequest write,
+              Instant now, StatusDone done);
+
+  // Removes every entry of a namespace from both tiers (logout). Gets of
+  // that namespace waiting on the network complete with kCancelled.
+  // Errors: kInvalidArgument for a bad namespace.
+  Status Clear(const std::string& namespace_name, Instant now);
+
+  // Writes every pending write to the store now; `done` runs when they are
+  // durable (OK), failed (the store's error), or at once when nothing is
+  // pending or there is no store.
+  void Flush(Instant now, StatusDone done);
+
+  // The earliest time OnDeadline must be called, or Instant::Never().
+  Instant NextDeadline() const;
+  // Runs timers that are due at `now` (write-behind flushes).
+  void OnDeadline(Instant now);
+
+  const Metrics& metrics() const;
+  std::string MetricsJson() const;
+  const EngineOptions& options() const;
+
+  // Requests in flight per lane, and queued per lane.
+  uint32_t InflightCount(Lane lane) const;
+  uint32_t QueuedCount(Lane lane) const;
+  // True when a usable-or-stale entry for the key is in the memory tier, or
+  // a fetch for it is under way. For the preheater: "already cached".
+  bool HasInMemoryOrInflight(const std::string& key) const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace preheat
+
+#endif  // PREHEAT_ENGINE_H_

@@ -1,0 +1,67 @@
+// CacheEntry: one stored response, and its versioned record encoding.
+#ifndef PREHEAT_ENTRY_H_
+#define PREHEAT_ENTRY_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "preheat/freshness.h"
+#include "preheat/headers.h"
+#include "preheat/status.h"
+#include "preheat/time.h"
+#include "preheat/vary.h"
+
+namespace preheat {
+
+// The first byte of every encoded record; bump it when the layout changes
+// and teach DecodeEntry the old layouts (forward migration).
+inline constexpr uint8_t kEntryFormatVersion = 1;
+// Records bigger than this never decode (a corrupt length cannot make the
+// decoder allocate gigabytes).
+inline constexpr uint64_t kEntryRecordBytesMax = 64ull << 20;
+
+struct CacheEntry {
+  std::string key;  // namespace + ' ' + normalised URL
+  std::string url;  // normalised URL
+  int status = 0;
+  Headers headers;  // storable response headers only (no Set-Cookie)
+  std::string body;
+  Instant request_time;   // when the request that produced it was sent
+  Instant response_time;  // when its response (or the last 304) arrived
+  // The request's values of the response's Vary names when it was stored.
+  std::vector<std::pair<std::string, std::string>> vary_values;
+  std::vector<std::string> tags;  // from the configured tag header
+  bool invalidated = false;  // marked stale by Invalidate(); must revalidate
+  uint64_t body_hash = 0;    // FNV-1a 64 of body, to tell changed content
+
+  // Derived from headers (never persisted; recomputed by Finalize()).
+  FreshnessInfo freshness;
+  VarySpec vary;
+
+  // Recomputes the derived fields and body_hash. Call after changing
+  // headers, body or times.
+  void Finalize(const FreshnessOptions& options);
+
+  // Bytes charged against a tier's budget: key, URL, headers, body, tags and
+  // a fixed overhead for bookkeeping.
+  uint64_t ChargeBytes() const;
+};
+
+// FNV-1a, 64 bit.
+uint64_t HashBytes(std::string_view bytes);
+
+// Encodes the persistent fields (not the derived ones), prefixed with
+// kEntryFormatVersion.
+std::string EncodeEntry(const CacheEntry& entry);
+
+// Decodes a record and runs Finalize(options). Errors: kCorrupt for an
+// unknown version, a truncated or overlong record, or inconsistent lengths;
+// kTooLarge for a record over kEntryRecordBytesMax.
+Result<CacheEntry> DecodeEntry(std::string_view record, const FreshnessOptions& options);
+
+}  // namespace preheat
+
+#endif  // PREHEAT_ENTRY_H_

@@ -1,0 +1,1155 @@
+#include "preheat/engine.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <unordered_map>
+#include <utility>
+
+#include "preheat/cache_control.h"
+#include "preheat/memory_tier.h"
+#include "preheat/prng.h"
+#include "preheat/route.h"
+#include "preheat/url.h"
+#include "preheat/validators.h"
+
+namespace preheat {
+
+const char* CacheStateName(CacheState state) {
+  switch (state) {
+    case CacheState::kFresh: return "fresh";
+    case CacheState::kStale: return "stale";
+    case CacheState::kStaleIfError: return "stale-if-error";
+    case CacheState::kRevalidated: return "revalidated";
+    case CacheState::kMiss: return "miss";
+  }
+  return "unknown";
+}
+
+const char* SourceName(Source source) {
+  switch (source) {
+    case Source::kMemory: return "memory";
+    case Source::kStore: return "store";
+    case Source::kNetwork: return "network";
+  }
+  return "unknown";
+}
+
+const char* LaneName(Lane lane) {
+  switch (lane) {
+    case Lane::kNavigate: return "navigate";
+    case Lane::kRevalidate: return "revalidate";
+    case Lane::kPreheat: return "preheat";
+  }
+  return "unknown";
+}
+
+uint64_t StoreRecord::ChargeBytes() const {
+  uint64_t bytes = key.size() + value.size();
+  for (const auto& tag : tags) bytes += tag.size();
+  return bytes;
+}
+
+namespace {
+
+using EntryPtr = std::shared_ptr<const CacheEntry>;
+
+constexpr size_t kNamespaceBytesMax = 64;
+constexpr size_t kTagsPerEntryMax = 64;
+constexpr size_t kTagBytesMax = 256;
+
+bool ValidNamespace(const std::string& ns) {
+  if (ns.size() > kNamespaceBytesMax) return false;
+  for (char c : ns) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "https://host/path?q" -> "/path".
+std::string_view PathOf(std::string_view url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "/";
+  size_t path_start = url.find('/', scheme_end + 3);
+  if (path_start == std::string_view::npos) return "/";
+  std::string_view rest = url.substr(path_start);
+  return rest.substr(0, rest.find('?'));
+}
+
+// The store indexes tags globally; prefixing them with the namespace keeps
+// one namespace's tag invalidation away from another's entries.
+std::string StoreTag(std::string_view ns, std::string_view tag) {
+  std::string t(ns);
+  t += ' ';
+  t += tag;
+  return t;
+}
+
+std::string NamespaceOfKey(const std::string& key) { return key.substr(0, key.find(' ')); }
+
+std::vector<std::string> ParseTagList(const Headers& headers, const std::string& tag_header) {
+  std::vector<std::string> tags;
+  if (tag_header.empty()) return tags;
+  auto value = headers.GetCombined(tag_header);
+  if (!value) return tags;
+  std::string_view rest = *value;
+  while (!rest.empty() && tags.size() < kTagsPerEntryMax) {
+    size_t comma = rest.find(',');
+    std::string_view item = TrimOws(rest.substr(0, comma));
+    if (!item.empty() && item.size() <= kTagBytesMax &&
+        std::find(tags.begin(), tags.end(), item) == tags.end()) {
+      tags.emplace_back(item);
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return tags;
+}
+
+bool SameRepresentation(const CacheEntry& a, const CacheEntry& b) {
+  if (a.status != b.status || a.body_hash != b.body_hash || a.body != b.body) return false;
+  auto etag_a = a.headers.Get("etag");
+  auto etag_b = b.headers.Get("etag");
+  return etag_a == etag_b;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  // A Get waiting for an answer.
+  struct Waiter {
+    CacheRequest request;
+    std::string key;  // KeyFor(request), computed once
+    Instant started;
+    GetDone done;
+    EntryPtr stale;  // what may be served under stale-if-error
+    Source stale_source = Source::kNetwork;
+  };
+
+  // One request per key on the wire or queued (coalescing).
+  struct Flight {
+    OpId op = 0;
+    std::string key;
+    std::string url;
+    Headers request_headers;
+    Lane lane = Lane::kNavigate;
+    EntryPtr base;  // the entry being revalidated (conditional request)
+    Source base_source = Source::kNetwork;
+    Instant request_time;
+    std::vector<Waiter> waiters;
+  };
+
+  struct Mutation {
+    std::string key;
+    EntryPtr previous;
+    EntryPtr optimistic;
+    StatusDone done;
+  };
+
+  struct QueuedStart {
+    OpId op;
+    HttpRequest request;
+  };
+
+  struct PendingWrite {
+    StoreWrite::Kind kind = StoreWrite::Kind::kPut;
+    EntryPtr entry;  // kPut
+    Instant touch;   // kTouch
+  };
+
+  EngineOptions options;
+  Store* store;
+  Fetcher* fetcher;
+  Prng prng;
+  MemoryTier memory;
+  mutable Metrics metrics;
+  std::vector<std::pair<RoutePattern, RoutePolicy>> routes;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  OpId next_op = 1;
+
+  std::unordered_map<std::string, Flight> flights;       // by key
+  std::unordered_map<OpId, std::string> flight_key_by_op;
+  std::unordered_map<OpId, Mutation> mutations;
+  std::unordered_map<OpId, Lane> started_lane_by_op;      // on the wire
+  std::deque<QueuedStart> lane_queue[kLaneCount];
+  uint32_t inflight[kLaneCount] = {0, 0, 0};
+
+  std::unordered_map<std::string, std::vector<Waiter>> store_reads;  // by key
+
+  std::map<std::string, PendingWrite> pending;  // ordered: deterministic batches
+  Instant pending_since = Instant::Never();
+  bool write_inflight = false;
+  bool flushing = false;
+  std::vector<StatusDone> flush_waiters;
+  bool evict_inflight = false;
+
+  std::unordered_map<std::string, std::vector<std::pair<SubscriptionId, Subscriber>>> subs;
+  std::unordered_map<SubscriptionId, std::string> sub_keys;
+  SubscriptionId next_sub = 1;
+
+  Impl(EngineOptions opts, Store* s, Fetcher* f, uint64_t seed)
+      : options(std::move(opts)),
+        store(s),
+        fetcher(f),
+        prng(seed),
+        memory(options.memory_max_bytes, options.memory_max_entries) {}
+
+  bool StoreUsable() const { return store != nullptr && !metrics.store_degraded; }
+
+  const RoutePolicy& PolicyFor(std::string_view url) const {
+    std::string_view path = PathOf(url);
+    for (const auto& [pattern, policy] : routes) {
+      if (pattern.Match(path)) return policy;
+    }
+    return options.default_policy;
+  }
+
+  // ---- freshness verdicts -------------------------------------------------
+
+  enum class Verdict { kFresh, kServeStale, kMustValidate };
+
+  struct Evaluation {
+    Verdict verdict = Verdict::kMustValidate;
+    int64_t age_ms = 0;
+    int64_t staleness_ms = 0;  // age - lifetime; < 0 while fresh
+  };
+
+  Evaluation Evaluate(const CacheEntry& e, const RoutePolicy& policy, Instant now) const {
+    Evaluation ev;
+    ev.age_ms = CurrentAgeMs(e.freshness, e.response_time, now);
+    bool validate_always = e.freshness.no_cache && !policy.max_age_ms;
+    int64_t lifetime_ms = policy.max_age_ms ? *policy.max_age_ms : e.freshness.lifetime_ms;
+    if (e.invalidated || validate_always) lifetime_ms = 0;
+    ev.staleness_ms = ev.age_ms - lifetime_ms;
+    if (!e.invalidated && !validate_always && ev.staleness_ms < 0) {
+      ev.verdict = Verdict::kFresh;
+      return ev;
+    }
+    int64_t swr_ms = policy.stale_while_revalidate_ms ? *policy.stale_while_revalidate_ms
+                                                      : e.freshness.stale_while_revalidate_ms;
+    // An invalidated entry may be shown once more while it revalidates, as
+    // long as the headers would have allowed serving it stale at all.
+    bool may_serve_stale = !e.freshness.must_revalidate && !validate_always &&
+                           (ev.staleness_ms <= swr_ms || (e.invalidated && swr_ms > 0));
+    if (!WithinMaxStale(policy, ev.staleness_ms)) may_serve_stale = false;
+    ev.verdict = may_serve_stale ? Verdict::kServeStale : Verdict::kMustValidate;
+    return ev;
+  }
+
+  static bool WithinMaxStale(const RoutePolicy& policy, int64_t staleness_ms) {
+    return !policy.max_stale_ms || staleness_ms <= *policy.max_stale_ms;
+  }
+
+  // May `e` be served because the origin failed (RFC 5861 4)?
+  bool StaleIfErrorAllows(const CacheEntry& e, Instant now) const {
+    const RoutePolicy& policy = PolicyFor(e.url);
+    Evaluation ev = Evaluate(e, policy, now);
+    if (ev.verdict == Verdict::kFresh) return true;
+    if (e.freshness.must_revalidate || e.freshness.no_cache) return false;
+    return ev.staleness_ms <= e.freshness.stale_if_error_ms &&
+           WithinMaxStale(policy, ev.staleness_ms);
+  }
+
+  static bool VaryMatches(const CacheEntry& e, const Headers& request_headers) {
+    if (e.vary.matches_nothing) return false;
+    if (e.vary.names.empty()) return true;
+    return SelectVaryValues(e.vary, request_headers) == e.vary_values;
+  }
+
+  // ---- answering ------------------------------------------------------------
+
+  void Deliver(Waiter& w, CacheState state, Source source, EntryPtr entry, Instant now,
+               bool revalidating) {
+    CacheResult r;
+    r.state = state;
+    r.source = source;
+    r.age_ms = entry ? CurrentAgeMs(entry->freshness, entry->response_time, now) : 0;
+    r.revalidating = revalidating;
+    r.stored = entry && memory.Peek(entry->key) == entry;
+    r.entry = std::move(entry);
+    switch (state) {
+      case CacheState::kFresh: metrics.fresh_served++; break;
+      case CacheState::kStale: metrics.stale_served++; break;
+      case CacheState::kStaleIfError: metrics.stale_if_error_served++; break;
+      case CacheState::kRevalidated: metrics.revalidated_served++; break;
+      case CacheState::kMiss: metrics.misses++; break;
+    }
+    if (state != CacheState::kMiss) {
+      (source == Source::kMemory ? metrics.memory_hits : metrics.store_hits)++;
+    }
+    metrics.get_latency.Record(ElapsedMs(w.started, now));
+    GetDone done = std::move(w.done);
+    done(std::move(r));
+  }
+
+  void Fail(Waiter& w, Status status, Instant now) {
+    metrics.get_latency.Record(ElapsedMs(w.started, now));
+    GetDone done = std::move(w.done);
+    done(std::move(status));
+  }
+
+  void ServeStored(Waiter w, EntryPtr entry, Source source, Instant now) {
+    const RoutePolicy& policy = PolicyFor(entry->url);
+    Evaluation ev = Evaluate(*entry, policy, now);
+    if (ev.verdict == Verdict::kFresh) {
+      bool revalidate = policy.revalidate_after_serving && !entry->freshness.immutable;
+      if (revalidate) StartBackgroundRevalidation(w.request, entry, source, now);
+      Deliver(w, CacheState::kFresh, source, std::move(entry), now, revalidate);
+    } else if (ev.verdict == Verdict::kServeStale) {
+      StartBackgroundRevalidation(w.request, entry, source, now);
+      Deliver(w, CacheState::kStale, source, std::move(entry), now, true);
+    } else {
+      w.stale = entry;
+      w.stale_source = source;
+      Lane lane = w.request.lane;
+      JoinOrStartFlight(std::move(w), entry, source, lane, now);
+    }
+  }
+
+  // ---- network ---------------------------------------------------------------
+
+  void StartBackgroundRevalidation(const CacheRequest& request, const EntryPtr& base,
+                                   Source source, Instant now) {
+    if (flights.count(base->key)) return;  // one request per key
+    StartFlight(base->key, base->url, request.headers, Lane::kRevalidate, base, source, {},
+                now);
+  }
+
+  void JoinOrStartFlight(Waiter w, EntryPtr base, Source base_source, Lane lane,
+                         Instant now) {
+    const std::string key = w.key;
+    auto it = flights.find(key);
+    if (it != flights.end()) {
+      Flight& f = it->second;
+      if (f.waiters.size() >= options.waiters_per_key_max) {
+        Fail(w, Status::LimitReached("too many requests waiting for " + key), now);
+        return;
+      }
+      metrics.coalesced++;
+      f.waiters.push_back(std::move(w));
+      if (lane < f.lane) Promote(f, lane);
+      return;
+    }
+    std::string url = key.substr(key.find(' ') + 1);
+    Headers headers = w.request.headers;
+    std::vector<Waiter> waiters;
+    waiters.push_back(std::move(w));
+    StartFlight(key, url, headers, lane, std::move(base), base_source, std::move(waiters), now);
+  }
+
+  void StartFlight(const std::string& key, const std::string& url, const Headers& headers,
+                   Lane lane, EntryPtr base, Source base_source, std::vector<Waiter> waiters,
+                   Instant now) {
+    Flight f;
+    f.op = next_op++;
+    f.key = key;
+    f.url = url;
+    f.request_headers = headers;
+    f.lane = lane;
+    f.base = std::move(base);
+    f.base_source = base_source;
+    f.request_time = now;
+    f.waiters = std::move(waiters);
+
+    HttpRequest req;
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    // The app's own conditionals would make the origin answer 304 to a
+    // request we cannot complete from storage.
+    for (const char* name : {"if-none-match", "if-modified-since", "if-match",
+                             "if-unmodified-since", "if-range", "range"}) {
+      req.headers.Remove(name);
+    }
+    if (f.base) {
+      AddConditionalHeaders(f.base->headers, &req.headers);
+      metrics.revalidations++;
+    }
+    req.lane = lane;
+    req.max_body_bytes = options.response_max_bytes;
+    req.timeout_ms = options.request_timeout_ms;
+
+    OpId op = f.op;
+    flight_key_by_op[op] = key;
+    auto inserted = flights.emplace(key, std::move(f));
+    if (!StartOrQueue(op, std::move(req))) {
+      Flight failed = std::move(inserted.first->second);
+      flights.erase(inserted.first);
+      flight_key_by_op.erase(op);
+      for (Waiter& w : failed.waiters) {
+        Fail(w, Status::LimitReached(std::string(LaneName(lane)) + " queue is full"), now);
+      }
+    }
+  }
+
+  // Returns false when the lane's queue is full.
+  bool StartOrQueue(OpId op, HttpRequest req) {
+    int lane = static_cast<int>(req.lane);
+    if (inflight[lane] < options.lanes[lane].inflight_max && lane_queue[lane].empty()) {
+      StartNow(op, std::move(req));
+      return true;
+    }
+    if (lane_queue[lane].size() >= options.lanes[lane].queue_max) {
+      metrics.queue_rejected++;
+      return false;
+    }
+    lane_queue[lane].push_back({op, std::move(req)});
+    return true;
+  }
+
+  void StartNow(OpId op, HttpRequest req) {
+    int lane = static_cast<int>(req.lane);
+    inflight[lane]++;
+    started_lane_by_op[op] = req.lane;
+    metrics.requests++;
+    metrics.requests_by_lane[lane]++;
+    auto it = flight_key_by_op.find(op);
+    if (it != flight_key_by_op.end()) {
+      auto f = flights.find(it->second);
+      if (f != flights.end()) f->second.request_time = pending_now;
+    }
+    std::weak_ptr<bool> alive_token = alive;
+    fetcher->Start(op, req, [this, alive_token](OpId done_op, Instant now,
+                                                Result<HttpResponse> result) {
+      if (alive_token.expired()) return;
+      OnFetchDone(done_op, now, std::move(result));
+    });
+  }
+
+  // Moves a queued flight to a higher lane (a navigation joined a preheat).
+  void Promote(Flight& f, Lane to) {
+    int from = static_cast<int>(f.lane);
+    auto& q = lane_queue[from];
+    for (auto it = q.begin(); it != q.end(); ++it) {
+      if (it->op != f.op) continue;
+      HttpRequest req = std::move(it->request);
+      q.erase(it);
+      req.lane = to;
+      f.lane = to;
+      int lane = static_cast<int>(to);
+      if (inflight[lane] < options.lanes[lane].inflight_max && lane_queue[lane].empty()) {
+        StartNow(f.op, std::move(req));
+      } else {
+        // Jump the queue: it already waited in a lower lane.
+        lane_queue[lane].push_front({f.op, std::move(req)});
+      }
+      return;
+    }
+    // Already on the wire: it cannot change lanes; the waiter just waits.
+  }
+
+  void Pump() {
+    for (int lane = 0; lane < kLaneCount; ++lane) {
+      while (!lane_queue[lane].empty() && inflight[lane] < options.lanes[lane].inflight_max) {
+        QueuedStart next = std::move(lane_queue[lane].front());
+        lane_queue[lane].pop_front();
+        StartNow(next.op, std::move(next.request));
+      }
+    }
+  }
+
+  // The time of the call that is starting requests (Pump runs inside entry
+  // points and completions, which all carry `now`).
+  Instant pending_now;
+
+  void OnFetchDone(OpId op, Instant now, Result<HttpResponse> result) {
+    pending_now = now;
+    auto lane_it = started_lane_by_op.find(op);
+    if (lane_it != started_lane_by_op.end()) {
+      inflight[static_cast<int>(lane_it->second)]--;
+      started_lane_by_op.erase(lane_it);
+    }
+    auto m = mutations.find(op);
+    if (m != mutations.end()) {
+      Mutation mutation = std::move(m->second);
+      mutations.erase(m);
+      OnMutationDone(std::move(mutation), now, std::move(result));
+    } else {
+      auto k = flight_key_by_op.find(op);
+      if (k != flight_key_by_op.end()) {
+        std::string key = std::move(k->second);
+        flight_key_by_op.erase(k);
+        auto f = flights.find(key);
+        if (f != flights.end()) {
+          Flight flight = std::move(f->second);
+          flights.erase(f);
+          OnFlightDone(std::move(flight), now, std::move(result));
+        }
+      }
+    }
+    Pump();
+  }
+
+  void OnFlightDone(Flight flight, Instant now, Result<HttpResponse> result) {
+    if (!result.ok()) {
+      if (result.status().code() != Code::kCancelled) metrics.network_errors++;
+      FailFlight(flight, result.status(), nullptr, now);
+      return;
+    }
+    HttpResponse& resp = result.value();
+    if (resp.status == 304) {
+      if (!flight.base) {
+        metrics.http_errors++;
+        FailFlight(flight, Status::HttpError("304 to an unconditional request"), nullptr, now);
+        return;
+      }
+      metrics.not_modified++;
+      auto updated = std::make_shared<CacheEntry>(*flight.base);
+      UpdateStoredHeadersFrom304(resp.headers, &updated->headers);
+      updated->request_time = flight.request_time;
+      updated->response_time = now;
+      updated->invalidated = false;
+      updated->Finalize(options.freshness);
+      metrics.malformed_headers += updated->freshness.malformed_count;
+      EntryPtr entry = updated;
+      Keep(entry, now);
+      for (Waiter& w : flight.waiters) {
+        Deliver(w, CacheState::kRevalidated, w.stale ? w.stale_source : flight.base_source,
+                entry, now, false);
+      }
+      return;
+    }
+    if (resp.status >= 400) metrics.http_errors++;
+    auto fresh = std::make_shared<CacheEntry>();
+    fresh->key = flight.key;
+    fresh->url = flight.url;
+    fresh->status = resp.status;
+    fresh->headers = StorableHeaders(resp.headers);
+    fresh->body = std::move(resp.body);
+    fresh->request_time = flight.request_time;
+    fresh->response_time = now;
+    fresh->Finalize(options.freshness);
+    fresh->vary_values = SelectVaryValues(fresh->vary, flight.request_headers);
+    fresh->tags = ParseTagList(fresh->headers, options.tag_header);
+    metrics.malformed_headers += fresh->freshness.malformed_count + fresh->vary.malformed_count;
+    EntryPtr entry = fresh;
+
+    if (IsErrorForStaleIfError(resp.status)) {
+      FailFlight(flight, Status::Ok(), entry, now);
+      return;
+    }
+    CacheControl cc = ParseCacheControl(resp.headers.GetCombined("cache-control").value_or(""));
+    const RoutePolicy& policy = PolicyFor(flight.url);
+    bool storable = IsStorable("GET", resp.status, fresh->headers, cc) && !policy.no_store &&
+                    !fresh->vary.matches_nothing;
+    bool too_large = entry->body.size() > options.entry_max_bytes;
+    EntryPtr old = memory.Peek(flight.key);
+    if (!old) old = flight.base;
+    bool changed = old && !SameRepresentation(*old, *entry);
+    if (storable && !too_large) {
+      Keep(entry, now);
+    } else {
+      (too_large ? metrics.too_large : metrics.not_stored)++;
+      Forget(flight.key, now);
+    }
+    if (changed && flight.base) metrics.revalidations_changed++;
+    if (changed) Notify(flight.key, entry, now);
+    for (Waiter& w : flight.waiters) Deliver(w, CacheState::kMiss, Source::kNetwork, entry, now, false);
+  }
+
+  // The origin failed: with `error` (network) or an error response `errored`
+  // (5xx). Each waiter gets its stale entry if stale-if-error allows it, or
+  // the error response, or the error.
+  void FailFlight(Flight& flight, Status error, const EntryPtr& errored, Instant now) {
+    for (Waiter& w : flight.waiters) {
+      EntryPtr stale = w.stale ? w.stale : flight.base;
+      if (stale && StaleIfErrorAllows(*stale, now)) {
+        Deliver(w, CacheState::kStaleIfError, w.stale ? w.stale_source : flight.base_source,
+                stale, now, false);
+      } else if (errored) {
+        Deliver(w, CacheState::kMiss, Source::kNetwork, errored, now, false);
+      } else {
+        Fail(w, error, now);
+      }
+    }
+  }
+
+  // ---- tiers -----------------------------------------------------------------
+
+  // Puts an entry into memory and (write-behind) the store.
+  void Keep(const EntryPtr& entry, Instant now) {
+    memory.Put(entry);
+    if (!StoreUsable()) return;
+    if (entry->ChargeBytes() > options.store_max_bytes) {
+      QueueWrite(entry->key, {StoreWrite::Kind::kRemove, nullptr, now}, now);
+      return;
+    }
+    QueueWrite(entry->key, {StoreWrite::Kind::kPut, entry, now}, now);
+  }
+
+  void Forget(const std::string& key, Instant now) {
+    memory.Erase(key);
+    if (StoreUsable()) QueueWrite(key, {StoreWrite::Kind::kRemove, nullptr, now}, now);
+  }
+
+  void QueueWrite(const std::string& key, PendingWrite write, Instant now) {
+    auto it = pending.find(key);
+    if (it == pending.end()) {
+      if (pending.size() >= options.pending_writes_max) {
+        metrics.store_errors++;  // dropped: memory keeps serving it
+        return;
+      }
+      pending.emplace(key, std::move(write));
+    } else if (write.kind == StoreWrite::Kind::kTouch) {
+      if (it->second.kind == StoreWrite::Kind::kTouch) it->second.touch = write.touch;
+      // A pending put or remove already says more than a touch.
+    } else {
+      it->second = std::move(write);
+    }
+    if (pending_since.IsNever()) pending_since = now;
+    if (pending.size() >= options.write_batch_max) StartBatch(now);
+  }
+
+  StoreRecord RecordOf(const CacheEntry& e, Instant last_access) const {
+    StoreRecord r;
+    r.key = e.key;
+    r.value = EncodeEntry(e);
+    std::string ns = NamespaceOfKey(e.key);
+    for (const auto& tag : e.tags) r.tags.push_back(StoreTag(ns, tag));
+    r.last_access = last_access;
+    return r;
+  }
+
+  void StartBatch(Instant now) {
+    if (write_inflight || pending.empty() || !StoreUsable()) return;
+    std::vector<StoreWrite> batch;
+    batch.reserve(std::min<size_t>(pending.size(), options.write_batch_max));
+    while (!pending.empty() && batch.size() < options.write_batch_max) {
+      auto node = pending.extract(pending.begin());
+      StoreWrite w;
+      w.kind = node.mapped().kind;
+      if (w.kind == StoreWrite::Kind::kPut) {
+        w.record = RecordOf(*node.mapped().entry, now);
+      } else {
+        w.record.key = node.key();
+        w.record.last_access = node.mapped().touch;
+      }
+      batch.push_back(std::move(w));
+    }
+    pending_since = pending.empty() ? Instant::Never() : now;
+    write_inflight = true;
+    size_t count = batch.size();
+    std::weak_ptr<bool> alive_token = alive;
+    store->Write(next_op++, std::move(batch),
+                 [this, alive_token, count](OpId, Instant done_now, Result<StoreUsage> usage) {
+                   if (alive_token.expired()) return;
+                   OnBatchDone(count, done_now, std::move(usage));
+                 });
+  }
+
+  void OnBatchDone(size_t count, Instant now, Result<StoreUsage> usage) {
+    write_inflight = false;
+    if (!usage.ok()) {
+      Degrade(usage.status());
+      return;
+    }
+    metrics.batches_written++;
+    metrics.records_written += count;
+    SetStoreUsage(*usage);
+    MaybeEvictStore();
+    if (!pending.empty() && (flushing || pending.size() >= options.write_batch_max ||
+                             ElapsedMs(pending_since, now) >= options.write_delay_ms)) {
+      StartBatch(now);
+    }
+    if (pending.empty() && !write_inflight) ResolveFlushWaiters(Status::Ok());
+  }
+
+  // After a failure the store cannot be trusted to take writes: keep
+  // serving from memory and say so in the metrics.
+  void Degrade(const Status& why) {
+    metrics.store_errors++;
+    metrics.store_degraded = true;
+    metrics.store_degraded_reason = why.ToString();
+    pending.clear();
+    pending_since = Instant::Never();
+    ResolveFlushWaiters(why);
+  }
+
+  void ResolveFlushWaiters(const Status& status) {
+    flushing = false;
+    std::vector<StatusDone> waiters;
+    waiters.swap(flush_waiters);
+    for (auto& done : waiters) done(status);
+  }
+
+  void SetStoreUsage(const StoreUsage& usage) {
+    metrics.store_bytes = usage.bytes;
+    metrics.store_entries = usage.entries;
+  }
+
+  void MaybeEvictStore() {
+    if (evict_inflight || !StoreUsable()) return;
+    if (metrics.store_bytes <= options.store_max_bytes &&
+        metrics.store_entries <= options.store_max_entries) {
+      return;
+    }
+    StartEvict(static_cast<uint64_t>(options.store_max_bytes * options.store_evict_to_fraction),
+               static_cast<uint64_t>(options.store_max_entries * options.store_evict_to_fraction));
+  }
+
+  void StartEvict(uint64_t target_bytes, uint64_t target_entries) {
+    evict_inflight = true;
+    uint64_t before = metrics.store_bytes;
+    std::weak_ptr<bool> alive_token = alive;
+    store->Evict(next_op++, target_bytes, target_entries,
+                 [this, alive_token, before](OpId, Instant, Result<StoreUsage> usage) {
+                   if (alive_token.expired()) return;
+                   evict_inflight = false;
+                   if (!usage.ok()) {
+                     metrics.store_errors++;
+                     return;
+                   }
+                   if (before > usage->bytes) metrics.store_evicted_bytes += before - usage->bytes;
+                   SetStoreUsage(*usage);
+                 });
+  }
+
+  // ---- store reads -------------------------------------------------------
+
+  void ReadFromStore(Waiter w, const std::string& key, Instant now) {
+    auto it = store_reads.find(key);
+    if (it != store_reads.end()) {
+      metrics.coalesced++;
+      it->second.push_back(std::move(w));
+      return;
+    }
+    store_reads[key].push_back(std::move(w));
+    metrics.store_reads++;
+    std::weak_ptr<bool> alive_token = alive;
+    store->Get(next_op++, key,
+               [this, alive_token, key](OpId, Instant done_now, Result<StoreRecord> record) {
+                 if (alive_token.expired()) return;
+                 OnStoreRead(key, done_now, std::move(record));
+               });
+  }
+
+  void OnStoreRead(const std::string& key, Instant now, Result<StoreRecord> record) {
+    pending_now = now;
+    auto it = store_reads.find(key);
+    if (it == store_reads.end()) return;  // cancelled by Clear()
+    std::vector<Waiter> waiters = std::move(it->second);
+    store_reads.erase(it);
+
+    EntryPtr entry;
+    if (record.ok()) {
+      auto decoded = DecodeEntry(record->value, options.freshness);
+      if (decoded.ok() && decoded->key == key) {
+        entry = std::make_shared<CacheEntry>(std::move(decoded).value());
+      } else {
+        // A bad record is dropped and counted; nothing else is lost.
+        metrics.corrupt_records++;
+        if (StoreUsable()) QueueWrite(key, {StoreWrite::Kind::kRemove, nullptr, now}, now);
+      }
+    } else if (!record.status().IsNotFound()) {
+      metrics.store_errors++;
+    }
+    // A response that arrived while the store was reading is newer.
+    if (EntryPtr newer = memory.Peek(key)) entry = newer;
+    else if (entry) {
+      memory.Put(entry);  // promotion
+      if (StoreUsable()) QueueWrite(key, {StoreWrite::Kind::kTouch, nullptr, now}, now);
+    }
+    for (Waiter& w : waiters) {
+      if (entry && VaryMatches(*entry, w.request.headers)) {
+        ServeStored(std::move(w), entry, Source::kStore, now);
+      } else {
+        Lane lane = w.request.lane;
+        JoinOrStartFlight(std::move(w), nullptr, Source::kNetwork, lane, now);
+      }
+    }
+    Pump();
+  }
+
+  // ---- subscriptions and mutations -----------------------------------------
+
+  void Notify(const std::string& key, const EntryPtr& entry, Instant now) {
+    auto it = subs.find(key);
+    if (it == subs.end()) return;
+    auto subscribers = it->second;  // callbacks may (un)subscribe
+    CacheResult r;
+    r.state = CacheState::kFresh;
+    r.source = Source::kNetwork;
+    r.entry = entry;
+    r.age_ms = entry ? CurrentAgeMs(entry->freshness, entry->response_time, now) : 0;
+    r.stored = entry && memory.Peek(key) == entry;
+    for (auto& [id, fn] : subscribers) {
+      metrics.notifications++;
+      fn(r);
+    }
+  }
+
+  void OnMutationDone(Mutation m, Instant now, Result<HttpResponse> result) {
+    bool ok = result.ok() && result->status >= 200 && result->status < 300;
+    EntryPtr current = memory.Peek(m.key);
+    if (ok) {
+      // RFC 9111 4.4: a successful unsafe request invalidates the stored
+      // response; the optimistic entry stays (marked stale) until the
+      // revalidation brings the origin's version.
+      if (StoreUsable()) QueueWrite(m.key, {StoreWrite::Kind::kRemove, nullptr, now}, now);
+      if (current == m.optimistic && !flights.count(m.key)) {
+        StartFlight(m.key, m.optimistic->url, Headers(), Lane::kRevalidate, nullptr,
+                    Source::kNetwork, {}, now);
+      }
+      m.done(Status::Ok());
+      return;
+    }
+    metrics.rollbacks++;
+    if (current == m.optimistic) {
+      if (m.previous) {
+        memory.Put(m.previous);
+        Notify(m.key, m.previous, now);
+      } else {
+        memory.Erase(m.key);
+      }
+    }
+    Status error = result.ok() ? Status::HttpError("write answered " + std::to_string(result->status))
+                               : result.status();
+    m.done(error);
+  }
+};
+
+// ---- Engine -----------------------------------------------------------------
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::Create(EngineOptions options, Store* store,
+                                               Fetcher* fetcher, uint64_t seed) {
+  if (fetcher == nullptr) return Status::InvalidArgument("a fetcher is required");
+  for (int lane = 0; lane < kLaneCount; ++lane) {
+    if (options.lanes[lane].inflight_max == 0) {
+      return Status::InvalidArgument(std::string("lane ") + LaneName(static_cast<Lane>(lane)) +
+                                     " needs inflight_max >= 1");
+    }
+  }
+  if (options.write_batch_max == 0 || options.pending_writes_max == 0) {
+    return Status::InvalidArgument("write_batch_max and pending_writes_max must be >= 1");
+  }
+  if (!(options.store_evict_to_fraction > 0 && options.store_evict_to_fraction <= 1)) {
+    return Status::InvalidArgument("store_evict_to_fraction must be in (0, 1]");
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), store, fetcher, seed);
+  for (const RoutePolicy& policy : impl->options.routes) {
+    auto pattern = RoutePattern::Parse(policy.pattern);
+    if (!pattern.ok()) return pattern.status();
+    impl->routes.emplace_back(std::move(pattern).value(), policy);
+  }
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+void Engine::Start(Instant now) {
+  Impl& d = *impl_;
+  d.pending_now = now;
+  if (!d.StoreUsable()) return;
+  // Evicting down to the budget reports the usage: one call learns both.
+  d.StartEvict(d.options.store_max_bytes, d.options.store_max_entries);
+}
+
+Result<std::string> Engine::KeyFor(const std::string& url, const std::string& namespace_name) {
+  if (!ValidNamespace(namespace_name)) {
+    return Status::InvalidArgument("namespace must match [A-Za-z0-9_.-]{0,64}");
+  }
+  auto normalized = NormalizeUrl(url);
+  if (!normalized.ok()) return normalized.status();
+  return namespace_name + ' ' + *normalized;
+}
+
+Result<CacheResult> Engine::Peek(const CacheRequest& request, Instant now) {
+  Impl& d = *impl_;
+  d.metrics.peeks++;
+  auto key = KeyFor(request.url, request.namespace_name);
+  if (!key.ok()) {
+    d.metrics.bad_requests++;
+    return key.status();
+  }
+  EntryPtr entry = d.memory.Get(*key);
+  if (!entry || !Impl::VaryMatches(*entry, request.headers)) {
+    return Status::NotFound("not in the memory tier");
+  }
+  const RoutePolicy& policy = d.PolicyFor(entry->url);
+  Impl::Evaluation ev = d.Evaluate(*entry, policy, now);
+  if (ev.verdict != Impl::Verdict::kFresh && !Impl::WithinMaxStale(policy, ev.staleness_ms)) {
+    return Status::NotFound("past its maximum stale age");
+  }
+  d.metrics.peek_hits++;
+  CacheResult r;
+  r.state = ev.verdict == Impl::Verdict::kFresh ? CacheState::kFresh : CacheState::kStale;
+  r.source = Source::kMemory;
+  r.age_ms = ev.age_ms;
+  r.stored = true;
+  r.entry = std::move(entry);
+  return r;
+}
+
+void Engine::Get(const CacheRequest& request, Instant now, GetDone done) {
+  Impl& d = *impl_;
+  d.pending_now = now;
+  d.metrics.gets++;
+  auto key = KeyFor(request.url, request.namespace_name);
+  Impl::Waiter w{request, key.ok() ? *key : std::string(), now, std::move(done), nullptr,
+                 Source::kNetwork};
+  if (!key.ok()) {
+    d.metrics.bad_requests++;
+    d.Fail(w, key.status(), now);
+    return;
+  }
+  if (EntryPtr entry = d.memory.Get(*key); entry && Impl::VaryMatches(*entry, request.headers)) {
+    d.ServeStored(std::move(w), std::move(entry), Source::kMemory, now);
+    return;
+  }
+  if (d.StoreUsable()) {
+    auto pending = d.pending.find(*key);
+    if (pending != d.pending.end() && pending->second.kind == StoreWrite::Kind::kPut) {
+      // Read-your-writes: evicted from memory before its batch went out.
+      EntryPtr entry = pending->second.entry;
+      if (Impl::VaryMatches(*entry, request.headers)) {
+        d.memory.Put(entry);
+        d.ServeStored(std::move(w), std::move(entry), Source::kStore, now);
+        return;
+      }
+    } else if (pending == d.pending.end() || pending->second.kind == StoreWrite::Kind::kTouch) {
+      d.ReadFromStore(std::move(w), *key, now);
+      return;
+    }
+  }
+  d.JoinOrStartFlight(std::move(w), nullptr, Source::kNetwork, request.lane, now);
+}
+
+Result<Engine::SubscriptionId> Engine::Subscribe(const std::string& key, Subscriber fn) {
+  Impl& d = *impl_;
+  if (d.sub_keys.size() >= d.options.subscribers_max) {
+    return Status::LimitReached("too many subscriptions");
+  }
+  SubscriptionId id = d.next_sub++;
+  d.subs[key].emplace_back(id, std::move(fn));
+  d.sub_keys[id] = key;
+  return id;
+}
+
+void Engine::Unsubscribe(SubscriptionId id) {
+  Impl& d = *impl_;
+  auto it = d.sub_keys.find(id);
+  if (it == d.sub_keys.end()) return;
+  auto& list = d.subs[it->second];
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [id](const auto& sub) { return sub.first == id; }),
+             list.end());
+  if (list.empty()) d.subs.erase(it->second);
+  d.sub_keys.erase(it);
+}
+
+Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, InvalidateMode mode,
+                                    Instant now) {
+  Impl& d = *impl_;
+  d.pending_now = now;
+  if (!ValidNamespace(selector.namespace_name)) {
+    return Status::InvalidArgument("namespace must match [A-Za-z0-9_.-]{0,64}");
+  }
+  const std::string ns_prefix = selector.namespace_name + ' ';
+  std::string key_or_prefix;
+  StoreSelector store_selector;
+  switch (selector.kind) {
+    case InvalidateSelector::Kind::kUrl: {
+      auto key = KeyFor(selector.value, selector.namespace_name);
+      if (!key.ok()) return key.status();
+      key_or_prefix = *key;
+      store_selector = {StoreSelector::Kind::kKey, key_or_prefix};
+      break;
+    }
+    case InvalidateSelector::Kind::kUrlPrefix:
+      if (selector.value.empty()) return Status::InvalidArgument("empty URL prefix");
+      key_or_prefix = ns_prefix + selector.value;
+      store_selector = {StoreSelector::Kind::kPrefix, key_or_prefix};
+      break;
+    case InvalidateSelector::Kind::kTag:
+      if (selector.value.empty()) return Status::InvalidArgument("empty tag");
+      store_selector = {StoreSelector::Kind::kTag, StoreTag(selector.namespace_name, selector.value)};
+      break;
+    case InvalidateSelector::Kind::kAll:
+      key_or_prefix = ns_prefix;
+      store_selector = {StoreSelector::Kind::kPrefix, ns_prefix};
+      break;
+  }
+  auto matches = [&](const CacheEntry& e) {
+    switch (selector.kind) {
+      case InvalidateSelector::Kind::kUrl: return e.key == key_or_prefix;
+      case InvalidateSelector::Kind::kUrlPrefix:
+      case InvalidateSelector::Kind::kAll:
+        return e.key.compare(0, key_or_prefix.size(), key_or_prefix) == 0;
+      case InvalidateSelector::Kind::kTag:
+        return e.key.compare(0, ns_prefix.size(), ns_prefix) == 0 &&
+               std::find(e.tags.begin(), e.tags.end(), selector.value) != e.tags.end();
+    }
+    return false;
+  };
+
+  std::vector<EntryPtr> hits;
+  d.memory.ForEach([&](const EntryPtr& e) {
+    if (matches(*e)) hits.push_back(e);
+  });
+  // Pending writes of matching entries must not resurrect them after the
+  // store's RemoveMatching below.
+  for (auto it = d.pending.begin(); it != d.pending.end();) {
+    const auto& w = it->second;
+    bool match = w.kind == StoreWrite::Kind::kPut ? matches(*w.entry)
+                                                  : (selector.kind != InvalidateSelector::Kind::kTag &&
+                                                     (selector.kind == InvalidateSelector::Kind::kUrl
+                                                          ? it->first == key_or_prefix
+                                                          : it->first.compare(0, key_or_prefix.size(),
+                                                                              key_or_prefix) == 0));
+    it = match ? d.pending.erase(it) : std::next(it);
+  }
+  if (d.pending.empty()) d.pending_since = Instant::Never();
+  if (d.StoreUsable()) {
+    std::weak_ptr<bool> alive_token = d.alive;
+    d.store->RemoveMatching(d.next_op++, store_selector,
+                            [&d, alive_token](OpId, Instant, Result<uint64_t> removed) {
+                              if (alive_token.expired()) return;
+                              if (!removed.ok()) d.metrics.store_errors++;
+                            });
+  }
+  for (const EntryPtr& e : hits) {
+    if (mode == InvalidateMode::kRemove) {
+      d.memory.Erase(e->key);
+    } else {
+      auto marked = std::make_shared<CacheEntry>(*e);
+      marked->invalidated = true;
+      d.Keep(marked, now);
+    }
+  }
+  d.metrics.invalidations++;
+  return static_cast<uint64_t>(hits.size());
+}
+
+void Engine::Mutate(const CacheRequest& target, HttpResponse optimistic, HttpRequest write,
+                    Instant now, StatusDone done) {
+  Impl& d = *impl_;
+  d.pending_now = now;
+  auto key = KeyFor(target.url, target.namespace_name);
+  if (!key.ok()) {
+    d.metrics.bad_requests++;
+    done(key.status());
+    return;
+  }
+  auto entry = std::make_shared<CacheEntry>();
+  entry->key = *key;
+  entry->url = key->substr(key->find(' ') + 1);
+  entry->status = optimistic.status;
+  entry->headers = StorableHeaders(optimistic.headers);
+  entry->body = std::move(optimistic.body);
+  entry->request_time = now;
+  entry->response_time = now;
+  entry->invalidated = true;  // optimistic: never fresh until confirmed
+  entry->Finalize(d.options.freshness);
+  entry->vary_values = SelectVaryValues(entry->vary, target.headers);
+  EntryPtr previous = d.memory.Peek(*key);
+  d.memory.Put(entry);  // memory only: an unconfirmed value is never persisted
+  d.metrics.mutations++;
+  d.Notify(*key, entry, now);
+
+  OpId op = d.next_op++;
+  d.mutations[op] = Impl::Mutation{*key, std::move(previous), entry, std::move(done)};
+  write.lane = Lane::kNavigate;
+  write.max_body_bytes = d.options.response_max_bytes;
+  write.timeout_ms = d.options.request_timeout_ms;
+  if (!d.StartOrQueue(op, std::move(write))) {
+    Impl::Mutation m = std::move(d.mutations[op]);
+    d.mutations.erase(op);
+    d.OnMutationDone(std::move(m), now, Status::LimitReached("navigate queue is full"));
+  }
+}
+
+Status Engine::Clear(const std::string& namespace_name, Instant now) {
+  Impl& d = *impl_;
+  InvalidateSelector all{InvalidateSelector::Kind::kAll, "", namespace_name};
+  auto removed = Invalidate(all, InvalidateMode::kRemove, now);
+  if (!removed.ok()) return removed.status();
+  const std::string prefix = namespace_name + ' ';
+  auto in_namespace = [&](const std::string& key) {
+    return key.compare(0, prefix.size(), prefix) == 0;
+  };
+  std::vector<Impl::Waiter> cancelled;
+  for (auto it = d.flights.begin(); it != d.flights.end();) {
+    if (!in_namespace(it->first)) {
+      ++it;
+      continue;
+    }
+    Impl::Flight& f = it->second;
+    d.flight_key_by_op.erase(f.op);
+    if (d.started_lane_by_op.count(f.op)) {
+      d.fetcher->Cancel(f.op);  // its completion only frees the lane slot
+    } else {
+      auto& q = d.lane_queue[static_cast<int>(f.lane)];
+      q.erase(std::remove_if(q.begin(), q.end(), [&](const auto& s) { return s.op == f.op; }),
+              q.end());
+    }
+    for (auto& w : f.waiters) cancelled.push_back(std::move(w));
+    it = d.flights.erase(it);
+  }
+  for (auto it = d.store_reads.begin(); it != d.store_reads.end();) {
+    if (!in_namespace(it->first)) {
+      ++it;
+      continue;
+    }
+    for (auto& w : it->second) cancelled.push_back(std::move(w));
+    it = d.store_reads.erase(it);
+  }
+  for (auto& w : cancelled) d.Fail(w, Status::Cancelled("namespace cleared"), now);
+  return Status::Ok();
+}
+
+void Engine::Flush(Instant now, StatusDone done) {
+  Impl& d = *impl_;
+  if (!d.StoreUsable()) {
+    done(d.store ? Status::Unavailable("store degraded: " + d.metrics.store_degraded_reason)
+                 : Status::Ok());
+    return;
+  }
+  if (d.pending.empty() && !d.write_inflight) {
+    done(Status::Ok());
+    return;
+  }
+  d.flush_waiters.push_back(std::move(done));
+  d.flushing = true;
+  d.StartBatch(now);
+}
+
+Instant Engine::NextDeadline() const {
+  const Impl& d = *impl_;
+  if (d.pending.empty() || d.write_inflight || !d.StoreUsable()) return Instant::Never();
+  return AddMs(d.pending_since, d.options.write_delay_ms);
+}
+
+void Engine::OnDeadline(Instant now) {
+  Impl& d = *impl_;
+  d.pending_now = now;
+  if (!d.pending.empty() && !d.write_inflight &&
+      now >= AddMs(d.pending_since, d.options.write_delay_ms)) {
+    d.StartBatch(now);
+  }
+}
+
+const Metrics& Engine::metrics() const {
+  const Impl& d = *impl_;
+  d.metrics.memory_bytes = d.memory.bytes();
+  d.metrics.memory_entries = d.memory.entries();
+  d.metrics.memory_evictions = d.memory.evictions();
+  d.metrics.pending_writes = d.pending.size();
+  return d.metrics;
+}
+
+std::string Engine::MetricsJson() const { return metrics().ToJson(); }
+const EngineOptions& Engine::options() const { return impl_->options; }
+
+uint32_t Engine::InflightCount(Lane lane) const { return impl_->inflight[static_cast<int>(lane)]; }
+uint32_t Engine::QueuedCount(Lane lane) const {
+  return static_cast<uint32_t>(impl_->lane_queue[static_cast<int>(lane)].size());
+}
+
+bool Engine::HasInMemoryOrInflight(const std::string& key) const {
+  return impl_->memory.Peek(key) != nullptr || impl_->flights.count(key) > 0;
+}
+
+}  // namespace preheat

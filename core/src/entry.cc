@@ -1,0 +1,186 @@
+#include "preheat/entry.h"
+
+#include <cstring>
+
+#include "preheat/cache_control.h"
+
+namespace preheat {
+
+namespace {
+
+// Bookkeeping charged per entry on top of its bytes (map node, list links,
+// shared_ptr control block), so a flood of tiny entries still hits budget.
+constexpr uint64_t kEntryOverheadBytes = 128;
+// Bounds on counts inside a record, so a corrupt count fails fast.
+constexpr uint64_t kFieldsMax = 4096;
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+void PutFixed64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+void PutString(std::string* out, std::string_view s) {
+  PutVarint(out, s.size());
+  out->append(s.data(), s.size());
+}
+
+// A bounds-checked reader: every Get* returns false on truncation.
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+  bool GetVarint(uint64_t* v) {
+    uint64_t result = 0;
+    for (int shift = 0; shift <= 63; shift += 7) {
+      if (pos_ >= data_.size()) return false;
+      uint8_t byte = static_cast<uint8_t>(data_[pos_++]);
+      result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) {
+        *v = result;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool GetFixed64(uint64_t* v) {
+    if (data_.size() - pos_ < 8) return false;
+    uint64_t result = 0;
+    for (int i = 0; i < 8; ++i) {
+      result |= static_cast<uint64_t>(static_cast<uint8_t>(data_[pos_ + i])) << (8 * i);
+    }
+    pos_ += 8;
+    *v = result;
+    return true;
+  }
+  bool GetString(std::string* s) {
+    uint64_t n;
+    if (!GetVarint(&n) || n > data_.size() - pos_) return false;
+    s->assign(data_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool GetByte(uint8_t* b) {
+    if (pos_ >= data_.size()) return false;
+    *b = static_cast<uint8_t>(data_[pos_++]);
+    return true;
+  }
+  bool AtEnd() const { return pos_ == data_.size(); }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+
+}  // namespace
+
+uint64_t HashBytes(std::string_view bytes) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+void CacheEntry::Finalize(const FreshnessOptions& options) {
+  freshness = ComputeFreshness(status, headers, request_time, response_time, options);
+  vary = ParseVary(headers);
+  body_hash = HashBytes(body);
+}
+
+uint64_t CacheEntry::ChargeBytes() const {
+  uint64_t bytes = kEntryOverheadBytes + key.size() + url.size() + body.size() + headers.ByteSize();
+  for (const auto& [name, value] : vary_values) bytes += name.size() + value.size();
+  for (const auto& tag : tags) bytes += tag.size();
+  return bytes;
+}
+
+std::string EncodeEntry(const CacheEntry& entry) {
+  std::string out;
+  out.reserve(entry.ChargeBytes() + 32);
+  out.push_back(static_cast<char>(kEntryFormatVersion));
+  PutString(&out, entry.key);
+  PutString(&out, entry.url);
+  PutVarint(&out, static_cast<uint64_t>(entry.status));
+  PutVarint(&out, entry.headers.size());
+  for (const auto& [name, value] : entry.headers.fields()) {
+    PutString(&out, name);
+    PutString(&out, value);
+  }
+  PutString(&out, entry.body);
+  PutFixed64(&out, static_cast<uint64_t>(entry.request_time.unix_ms));
+  PutFixed64(&out, static_cast<uint64_t>(entry.response_time.unix_ms));
+  PutVarint(&out, entry.vary_values.size());
+  for (const auto& [name, value] : entry.vary_values) {
+    PutString(&out, name);
+    PutString(&out, value);
+  }
+  PutVarint(&out, entry.tags.size());
+  for (const auto& tag : entry.tags) PutString(&out, tag);
+  out.push_back(static_cast<char>(entry.invalidated ? 1 : 0));
+  // A checksum of everything before it: a torn or bit-flipped record is
+  // detected here rather than served.
+  PutFixed64(&out, HashBytes(out));
+  return out;
+}
+
+Result<CacheEntry> DecodeEntry(std::string_view record, const FreshnessOptions& options) {
+  if (record.size() > kEntryRecordBytesMax) {
+    return Status::TooLarge("record of " + std::to_string(record.size()) + " bytes");
+  }
+  if (record.size() < 1 + 8) return Status::Corrupt("record too short");
+  uint8_t version = static_cast<uint8_t>(record[0]);
+  if (version != kEntryFormatVersion) {
+    return Status::Corrupt("unknown record version " + std::to_string(version));
+  }
+  std::string_view payload = record.substr(0, record.size() - 8);
+  Reader trailer(record.substr(record.size() - 8));
+  uint64_t checksum = 0;
+  trailer.GetFixed64(&checksum);
+  if (checksum != HashBytes(payload)) return Status::Corrupt("checksum mismatch");
+
+  Reader in(payload.substr(1));
+  CacheEntry entry;
+  uint64_t status = 0, count = 0, request_ms = 0, response_ms = 0;
+  uint8_t flags = 0;
+  if (!in.GetString(&entry.key) || !in.GetString(&entry.url) || !in.GetVarint(&status) ||
+      status > 999 || !in.GetVarint(&count) || count > kFieldsMax) {
+    return Status::Corrupt("bad record header");
+  }
+  entry.status = static_cast<int>(status);
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string name, value;
+    if (!in.GetString(&name) || !in.GetString(&value)) return Status::Corrupt("bad header field");
+    entry.headers.Add(std::move(name), std::move(value));
+  }
+  if (!in.GetString(&entry.body) || !in.GetFixed64(&request_ms) ||
+      !in.GetFixed64(&response_ms) || !in.GetVarint(&count) || count > kFieldsMax) {
+    return Status::Corrupt("bad record body");
+  }
+  entry.request_time = Instant{static_cast<int64_t>(request_ms)};
+  entry.response_time = Instant{static_cast<int64_t>(response_ms)};
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string name, value;
+    if (!in.GetString(&name) || !in.GetString(&value)) return Status::Corrupt("bad vary value");
+    entry.vary_values.emplace_back(std::move(name), std::move(value));
+  }
+  if (!in.GetVarint(&count) || count > kFieldsMax) return Status::Corrupt("bad tag count");
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string tag;
+    if (!in.GetString(&tag)) return Status::Corrupt("bad tag");
+    entry.tags.push_back(std::move(tag));
+  }
+  if (!in.GetByte(&flags) || flags > 1 || !in.AtEnd()) return Status::Corrupt("bad record tail");
+  entry.invalidated = flags == 1;
+  entry.Finalize(options);
+  return entry;
+}
+
+}  // namespace preheat

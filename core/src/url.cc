@@ -1,0 +1,267 @@
+#include "preheat/url.h"
+
+#include <optional>
+
+#include "preheat/headers.h"
+
+namespace preheat {
+
+namespace {
+
+// Longest host name accepted (RFC 1035 2.3.4 allows 253 characters).
+constexpr size_t kHostBytesMax = 255;
+
+bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool IsUnreserved(char c) {
+  return IsAlpha(c) || IsDigit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+bool IsSubDelim(char c) {
+  switch (c) {
+    case '!': case '$': case '&': case '\'': case '(': case ')':
+    case '*': case '+': case ',': case ';': case '=':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsSchemeChar(char c) { return IsAlpha(c) || IsDigit(c) || c == '+' || c == '-' || c == '.'; }
+
+// Length of a leading "scheme:" (without the colon), or 0 when there is none.
+size_t SchemeLength(std::string_view s) {
+  if (s.empty() || !IsAlpha(s[0])) return 0;
+  size_t i = 1;
+  while (i < s.size() && IsSchemeChar(s[i])) ++i;
+  return i < s.size() && s[i] == ':' ? i : 0;
+}
+
+void AppendPercent(unsigned char c, std::string* out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out->push_back('%');
+  out->push_back(kHex[c >> 4]);
+  out->push_back(kHex[c & 0xF]);
+}
+
+// Normalises the percent-encoding of a path or query (RFC 3986 6.2.2):
+// encoded unreserved characters are decoded, other encodings upper-cased,
+// and characters the component may not hold raw are encoded, so equivalent
+// spellings share one form. False on a malformed "%".
+bool NormalizeComponent(std::string_view in, bool is_query, std::string* out) {
+  out->clear();
+  out->reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = HexValue(in[i + 1]);
+      const int lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      const char decoded = static_cast<char>(hi * 16 + lo);
+      if (IsUnreserved(decoded)) {
+        out->push_back(decoded);
+      } else {
+        AppendPercent(static_cast<unsigned char>(decoded), out);
+      }
+      i += 2;
+    } else if (IsUnreserved(c) || IsSubDelim(c) || c == ':' || c == '@' || c == '/' ||
+               (is_query && c == '?')) {
+      out->push_back(c);
+    } else {
+      AppendPercent(static_cast<unsigned char>(c), out);
+    }
+  }
+  return true;
+}
+
+// RFC 3986 5.2.4.
+std::string RemoveDotSegments(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  auto starts = [&](std::string_view p) { return in.substr(0, p.size()) == p; };
+  auto pop_segment = [&] {
+    const size_t slash = out.rfind('/');
+    out.erase(slash == std::string::npos ? 0 : slash);
+  };
+  while (!in.empty()) {
+    if (starts("../")) {
+      in.remove_prefix(3);
+    } else if (starts("./")) {
+      in.remove_prefix(2);
+    } else if (starts("/./")) {
+      in.remove_prefix(2);
+    } else if (in == "/.") {
+      in = in.substr(0, 1);
+    } else if (starts("/../")) {
+      in.remove_prefix(3);
+      pop_segment();
+    } else if (in == "/..") {
+      in = in.substr(0, 1);
+      pop_segment();
+    } else if (in == "." || in == "..") {
+      in = {};
+    } else {
+      const size_t end = in.find('/', 1);
+      const size_t len = end == std::string_view::npos ? in.size() : end;
+      out.append(in.substr(0, len));
+      in.remove_prefix(len);
+    }
+  }
+  return out;
+}
+
+Status Invalid(const char* why) { return Status::InvalidArgument(why); }
+
+// Parses host [":" port] into url. Lower-cases the host.
+Status ParseAuthority(std::string_view authority, Url* url) {
+  if (authority.find('@') != std::string_view::npos) return Invalid("url has userinfo");
+  std::string_view host;
+  std::string_view rest;
+  if (!authority.empty() && authority[0] == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return Invalid("url has a bad IPv6 literal");
+    host = authority.substr(0, close + 1);
+    rest = authority.substr(close + 1);
+    const std::string_view inner = host.substr(1, host.size() - 2);
+    bool has_colon = false;
+    for (char c : inner) {
+      if (c == ':') has_colon = true;
+      else if (HexValue(c) < 0 && c != '.') return Invalid("url has a bad IPv6 literal");
+    }
+    if (!has_colon) return Invalid("url has a bad IPv6 literal");
+  } else {
+    const size_t colon = authority.find(':');
+    host = authority.substr(0, colon);
+    rest = colon == std::string_view::npos ? std::string_view() : authority.substr(colon);
+    for (char c : host) {
+      if (!IsAlpha(c) && !IsDigit(c) && c != '-' && c != '.' && c != '_') {
+        return Invalid("url host has a bad character");
+      }
+    }
+  }
+  if (host.empty()) return Invalid("url has no host");
+  if (host.size() > kHostBytesMax) return Invalid("url host is too long");
+  url->host = ToLowerAscii(host);
+
+  url->port = 0;
+  if (rest.empty()) return Status::Ok();
+  if (rest[0] != ':') return Invalid("url has a bad port");
+  rest.remove_prefix(1);
+  if (rest.empty()) return Status::Ok();  // "host:" means the default port
+  uint32_t port = 0;
+  for (char c : rest) {
+    if (!IsDigit(c)) return Invalid("url has a bad port");
+    port = port * 10 + static_cast<uint32_t>(c - '0');
+    if (port > 65535) return Invalid("url has a bad port");
+  }
+  if (port == 0) return Invalid("url has a bad port");
+  const uint32_t default_port = url->scheme == "https" ? 443 : 80;
+  url->port = port == default_port ? 0 : static_cast<uint16_t>(port);
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string Url::Origin() const {
+  std::string out = scheme + "://" + host;
+  if (port != 0) out.append(":").append(std::to_string(port));
+  return out;
+}
+
+std::string Url::ToString() const { return Origin() + PathAndQuery(); }
+
+std::string Url::PathAndQuery() const {
+  std::string out = path;
+  if (has_query) out.append("?").append(query);
+  return out;
+}
+
+Result<Url> ParseUrl(std::string_view text) {
+  if (text.empty()) return Invalid("url is empty");
+  if (text.size() > kUrlBytesMax) return Invalid("url is too long");
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F) return Invalid("url has a control character or space");
+  }
+
+  Url url;
+  const size_t scheme_len = SchemeLength(text);
+  if (scheme_len == 0) return Invalid("url is not absolute");
+  url.scheme = ToLowerAscii(text.substr(0, scheme_len));
+  if (url.scheme != "http" && url.scheme != "https") return Invalid("url scheme is not http(s)");
+  std::string_view rest = text.substr(scheme_len + 1);
+  if (rest.substr(0, 2) != "//") return Invalid("url has no host");
+  rest.remove_prefix(2);
+
+  rest = rest.substr(0, rest.find('#'));
+  const size_t authority_end = rest.find_first_of("/?");
+  Status st = ParseAuthority(rest.substr(0, authority_end), &url);
+  if (!st.ok()) return st;
+  rest = authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+
+  const size_t question = rest.find('?');
+  std::string normalized;
+  if (!NormalizeComponent(rest.substr(0, question), false, &normalized)) {
+    return Invalid("url has a bad percent-encoding");
+  }
+  url.path = RemoveDotSegments(normalized);
+  if (url.path.empty()) url.path = "/";
+  if (question != std::string_view::npos) {
+    url.has_query = true;
+    if (!NormalizeComponent(rest.substr(question + 1), true, &url.query)) {
+      return Invalid("url has a bad percent-encoding");
+    }
+  }
+  // Encoding can grow a URL; keep the normal form itself within bounds so it
+  // parses again.
+  if (url.Origin().size() + url.PathAndQuery().size() > kUrlBytesMax) {
+    return Invalid("url is too long");
+  }
+  return url;
+}
+
+Result<Url> ResolveUrl(const Url& base, std::string_view reference) {
+  if (reference.size() > kUrlBytesMax) return Invalid("url is too long");
+  if (SchemeLength(reference) != 0) return ParseUrl(reference);
+  if (reference.substr(0, 2) == "//") return ParseUrl(base.scheme + ":" + std::string(reference));
+
+  // RFC 3986 5.2.2, for a reference without scheme or authority. Dot
+  // segments are removed by ParseUrl.
+  reference = reference.substr(0, reference.find('#'));
+  const size_t question = reference.find('?');
+  const std::string_view ref_path = reference.substr(0, question);
+  std::string target = base.Origin();
+  if (ref_path.empty()) {
+    target.append(base.path);
+  } else if (ref_path[0] == '/') {
+    target.append(ref_path);
+  } else {
+    // RFC 3986 5.2.3: the base path up to its last "/", then the reference.
+    const size_t slash = base.path.rfind('/');
+    target.append(slash == std::string::npos ? "/" : base.path.substr(0, slash + 1));
+    target.append(ref_path);
+  }
+  if (question != std::string_view::npos) {
+    target.append(reference.substr(question));
+  } else if (ref_path.empty() && base.has_query) {
+    target.append("?").append(base.query);
+  }
+  return ParseUrl(target);
+}
+
+Result<std::string> NormalizeUrl(std::string_view text) {
+  Result<Url> url = ParseUrl(text);
+  if (!url.ok()) return url.status();
+  return url->ToString();
+}
+
+}  // namespace preheat

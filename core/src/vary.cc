@@ -1,0 +1,108 @@
+#include "preheat/vary.h"
+
+#include <algorithm>
+#include <string_view>
+
+namespace preheat {
+
+namespace {
+
+bool IsTchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), IsTchar);
+}
+
+// Trims OWS and folds inner runs of spaces and tabs to one space, so
+// "gzip,  br" and "gzip, br" select the same response.
+std::string FoldOws(std::string_view s) {
+  s = TrimOws(s);
+  std::string out;
+  out.reserve(s.size());
+  bool in_space = false;
+  for (char c : s) {
+    if (c == ' ' || c == '\t') {
+      if (!in_space) out.push_back(' ');
+      in_space = true;
+    } else {
+      out.push_back(c);
+      in_space = false;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+VarySpec ParseVary(const Headers& response) {
+  VarySpec spec;
+  for (const auto& [name, value] : response.fields()) {
+    if (!EqualsIgnoreCase(name, "vary")) continue;
+    if (TrimOws(value).empty()) continue;  // an empty list selects on nothing
+    std::string_view rest = value;
+    while (true) {
+      const size_t comma = rest.find(',');
+      const std::string_view member = TrimOws(rest.substr(0, comma));
+      if (member == "*") {
+        spec.matches_nothing = true;
+      } else if (member.empty()) {
+        ++spec.malformed_count;
+      } else if (!IsToken(member)) {
+        // A name we cannot compare would let a response be served for the
+        // wrong request: treat it like "*".
+        ++spec.malformed_count;
+        spec.matches_nothing = true;
+      } else {
+        std::string lower = ToLowerAscii(member);
+        if (std::find(spec.names.begin(), spec.names.end(), lower) == spec.names.end()) {
+          if (spec.names.size() == kVaryNamesMax) {
+            ++spec.malformed_count;
+            spec.matches_nothing = true;
+            spec.names.clear();
+            return spec;  // nothing further changes the answer
+          }
+          spec.names.push_back(std::move(lower));
+        }
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  if (spec.matches_nothing) {
+    spec.names.clear();
+  } else {
+    std::sort(spec.names.begin(), spec.names.end());
+  }
+  return spec;
+}
+
+std::vector<std::pair<std::string, std::string>> SelectVaryValues(const VarySpec& spec,
+                                                                  const Headers& request) {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(spec.names.size());
+  for (const std::string& name : spec.names) {
+    // Each field is trimmed before joining, so a field's trailing OWS does
+    // not leave a space before the ", " separator.
+    std::string combined;
+    bool first = true;
+    for (const auto& field : request.fields()) {
+      if (!EqualsIgnoreCase(field.first, name)) continue;
+      if (!first) combined.append(", ");
+      combined.append(TrimOws(field.second));
+      first = false;
+    }
+    out.emplace_back(name, FoldOws(combined));
+  }
+  return out;
+}
+
+}  // namespace preheat

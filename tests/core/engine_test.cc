@@ -1,0 +1,567 @@
+#include "preheat/engine.h"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <optional>
+
+#include "preheat/http_date.h"
+#include "testing/fake_origin.h"
+#include "testing/fake_store.h"
+#include "testing/sim_loop.h"
+
+namespace preheat {
+namespace {
+
+using testing::FakeOrigin;
+using testing::FakeStore;
+using testing::SimLoop;
+
+constexpr const char* kUrl = "https://app.example/issues/1";
+
+// An engine over a fake store and origin, on a simulated clock.
+struct Fixture {
+  SimLoop loop;
+  FakeStore store{&loop, 1};
+  FakeOrigin origin{&loop, 2};
+  std::unique_ptr<Engine> engine;
+  // What the origin serves for kUrl.
+  std::string body = "v1";
+  std::string etag = "\"v1\"";
+  std::string cache_control = "max-age=60";
+  int status = 200;
+  int requests_with_inm = 0;
+
+  explicit Fixture(EngineOptions options = {}, bool with_store = true) {
+    origin.handler = [this](const HttpRequest& req, Instant now) {
+      HttpResponse r;
+      if (req.headers.Get("if-none-match") == etag) {
+        requests_with_inm++;
+        r.status = 304;
+        r.headers.Set("ETag", etag);
+        r.headers.Set("Cache-Control", cache_control);
+        r.headers.Set("Date", FormatHttpDate(now));
+        return r;
+      }
+      r.status = status;
+      r.headers.Set("ETag", etag);
+      r.headers.Set("Cache-Control", cache_control);
+      r.headers.Set("Date", FormatHttpDate(now));
+      r.headers.Set("Cache-Tag", "issues, issue-" + req.url.substr(req.url.rfind('/') + 1));
+      r.headers.Add("Set-Cookie", "session=secret");
+      r.body = body;
+      return r;
+    };
+    auto created = Engine::Create(options, with_store ? &store : nullptr, &origin, 42);
+    REQUIRE(created.ok());
+    engine = std::move(created).value();
+    engine->Start(loop.now());
+    loop.RunAll();
+  }
+
+  // Gets a URL and runs the loop until it is answered.
+  Result<CacheResult> Get(const std::string& url = kUrl, std::string ns = "",
+                          Headers headers = {}) {
+    std::optional<Result<CacheResult>> out;
+    CacheRequest req{url, ns, headers};
+    engine->Get(req, loop.now(), [&](Result<CacheResult> r) { out = std::move(r); });
+    while (!out && loop.RunOne()) {
+    }
+    REQUIRE(out.has_value());
+    return *out;
+  }
+  void Advance(int64_t ms) { loop.RunUntil(AddMs(loop.now(), ms)); }
+  void Settle() {
+    // Runs every event, including write-behind deadlines.
+    for (int i = 0; i < 1000; ++i) {
+      Instant d = engine->NextDeadline();
+      if (!d.IsNever()) loop.At(d, [this] { engine->OnDeadline(loop.now()); });
+      if (loop.pending() == 0) break;
+      loop.RunOne();
+    }
+  }
+  Status Flush() {
+    std::optional<Status> out;
+    engine->Flush(loop.now(), [&](Status s) { out = s; });
+    while (!out && loop.RunOne()) {
+    }
+    REQUIRE(out.has_value());
+    return *out;
+  }
+};
+
+TEST_CASE("engine: miss, then fresh from memory without a request") {
+  Fixture f;
+  auto first = f.Get();
+  REQUIRE(first.ok());
+  CHECK(first->state == CacheState::kMiss);
+  CHECK(first->source == Source::kNetwork);
+  CHECK(first->entry->body == "v1");
+  CHECK(first->stored);
+  CHECK_FALSE(first->entry->headers.Has("set-cookie"));
+  f.Advance(1000);
+  auto second = f.Get();
+  REQUIRE(second.ok());
+  CHECK(second->state == CacheState::kFresh);
+  CHECK(second->source == Source::kMemory);
+  CHECK(second->age_ms >= 1000);
+  CHECK(f.origin.CountRequests(kUrl) == 1);
+  CHECK(f.engine->metrics().memory_hits == 1);
+  CHECK(f.engine->metrics().misses == 1);
+}
+
+TEST_CASE("engine: a memory hit answers inside Get") {
+  Fixture f;
+  f.Get();
+  bool answered = false;
+  f.engine->Get({kUrl}, f.loop.now(), [&](Result<CacheResult> r) {
+    answered = r.ok() && r->state == CacheState::kFresh;
+  });
+  CHECK(answered);
+}
+
+TEST_CASE("engine: peek answers synchronously from memory only") {
+  Fixture f;
+  CHECK(f.engine->Peek({kUrl}, f.loop.now()).status().IsNotFound());
+  f.Get();
+  auto peek = f.engine->Peek({kUrl}, f.loop.now());
+  REQUIRE(peek.ok());
+  CHECK(peek->entry->body == "v1");
+  CHECK(f.engine->Peek({"not a url"}, f.loop.now()).status().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("engine: stale-while-revalidate serves stale, revalidates once with If-None-Match") {
+  Fixture f;
+  f.cache_control = "max-age=10, stale-while-revalidate=60";
+  f.Get();
+  f.Advance(20'000);
+  auto stale = f.Get();
+  REQUIRE(stale.ok());
+  CHECK(stale->state == CacheState::kStale);
+  CHECK(stale->revalidating);
+  CHECK(stale->entry->body == "v1");
+  f.Settle();
+  CHECK(f.origin.CountRequests(kUrl) == 2);
+  CHECK(f.requests_with_inm == 1);
+  CHECK(f.engine->metrics().not_modified == 1);
+  // The 304 refreshed freshness: fresh again, no request.
+  auto fresh = f.Get();
+  CHECK(fresh->state == CacheState::kFresh);
+  CHECK(f.origin.CountRequests(kUrl) == 2);
+}
+
+TEST_CASE("engine: subscribers hear about changed data, not about 304s") {
+  Fixture f;
+  f.cache_control = "max-age=0, stale-while-revalidate=600";
+  auto key = Engine::KeyFor(kUrl, "");
+  REQUIRE(key.ok());
+  int calls = 0;
+  std::string seen;
+  auto sub = f.engine->Subscribe(*key, [&](const CacheResult& r) {
+    calls++;
+    seen = r.entry->body;
+  });
+  REQUIRE(sub.ok());
+  f.Get();
+  f.Advance(1000);
+  f.Get();  // stale -> 304
+  f.Settle();
+  CHECK(calls == 0);
+  f.body = "v2";
+  f.etag = "\"v2\"";
+  f.Advance(1000);
+  auto stale = f.Get();
+  CHECK(stale->entry->body == "v1");
+  f.Settle();
+  CHECK(calls == 1);
+  CHECK(seen == "v2");
+  CHECK(f.engine->metrics().revalidations_changed == 1);
+  f.engine->Unsubscribe(*sub);
+  f.body = "v3";
+  f.etag = "\"v3\"";
+  f.Advance(1000);
+  f.Get();
+  f.Settle();
+  CHECK(calls == 1);
+}
+
+TEST_CASE("engine: concurrent gets of one key make one request") {
+  Fixture f;
+  int answered = 0;
+  for (int i = 0; i < 5; ++i) {
+    f.engine->Get({kUrl}, f.loop.now(), [&](Result<CacheResult> r) {
+      CHECK(r.ok());
+      answered++;
+    });
+  }
+  f.loop.RunAll();
+  CHECK(answered == 5);
+  CHECK(f.origin.CountRequests(kUrl) == 1);
+  CHECK(f.engine->metrics().coalesced >= 4);
+}
+
+TEST_CASE("engine: no-store is never kept, and replaces what was kept") {
+  Fixture f;
+  f.Get();
+  f.Flush();
+  CHECK(f.store.records().size() == 1);
+  f.cache_control = "no-store";
+  f.body = "secret";
+  f.etag = "\"s\"";
+  f.Advance(61'000);
+  auto r = f.Get();
+  CHECK(r->entry->body == "secret");
+  CHECK_FALSE(r->stored);
+  f.Flush();
+  CHECK(f.store.records().empty());
+  CHECK(f.engine->Peek({kUrl}, f.loop.now()).status().IsNotFound());
+}
+
+TEST_CASE("engine: no-cache always validates before serving") {
+  Fixture f;
+  f.cache_control = "no-cache";
+  f.Get();
+  auto second = f.Get();
+  CHECK(second->state == CacheState::kRevalidated);
+  CHECK(f.requests_with_inm == 1);
+}
+
+TEST_CASE("engine: stale-if-error serves stored data while the origin fails") {
+  Fixture f;
+  f.cache_control = "max-age=1, stale-if-error=600";
+  f.Get();
+  f.Advance(5000);
+  f.status = 503;
+  f.etag = "\"other\"";
+  auto r = f.Get();
+  REQUIRE(r.ok());
+  CHECK(r->state == CacheState::kStaleIfError);
+  CHECK(r->entry->body == "v1");
+  f.origin.down = true;
+  auto r2 = f.Get();
+  REQUIRE(r2.ok());
+  CHECK(r2->state == CacheState::kStaleIfError);
+  CHECK(f.engine->metrics().stale_if_error_served == 2);
+}
+
+TEST_CASE("engine: without stale-if-error a failing origin is an error") {
+  Fixture f;
+  f.cache_control = "max-age=1";
+  f.Get();
+  f.Advance(5000);
+  f.origin.down = true;
+  auto r = f.Get();
+  CHECK(r.status().code() == Code::kUnavailable);
+  f.origin.down = false;
+  f.status = 503;
+  f.etag = "\"x\"";
+  auto r2 = f.Get();
+  REQUIRE(r2.ok());
+  CHECK(r2->state == CacheState::kMiss);
+  CHECK(r2->entry->status == 503);
+}
+
+TEST_CASE("engine: must-revalidate forbids serving stale, even on error") {
+  Fixture f;
+  f.cache_control = "max-age=1, must-revalidate, stale-while-revalidate=600, stale-if-error=600";
+  f.Get();
+  f.Advance(5000);
+  auto r = f.Get();
+  CHECK(r->state == CacheState::kRevalidated);
+  f.Advance(5000);
+  f.origin.down = true;
+  CHECK_FALSE(f.Get().ok());
+}
+
+TEST_CASE("engine: route policy max_stale caps stale serving") {
+  EngineOptions options;
+  RoutePolicy policy;
+  policy.pattern = "/issues/:id";
+  policy.max_stale_ms = 5000;
+  options.routes.push_back(policy);
+  Fixture f(options);
+  f.cache_control = "max-age=0, stale-while-revalidate=600";
+  f.Get();
+  f.Advance(3000);
+  CHECK(f.Get()->state == CacheState::kStale);
+  f.Settle();
+  f.Advance(10'000);
+  CHECK(f.engine->Peek({kUrl}, f.loop.now()).status().IsNotFound());
+  CHECK(f.Get()->state == CacheState::kRevalidated);
+}
+
+TEST_CASE("engine: revalidate_after_serving revalidates fresh hits") {
+  EngineOptions options;
+  options.default_policy.revalidate_after_serving = true;
+  Fixture f(options);
+  f.Get();
+  auto hit = f.Get();
+  CHECK(hit->state == CacheState::kFresh);
+  CHECK(hit->revalidating);
+  f.Settle();
+  CHECK(f.requests_with_inm == 1);
+}
+
+TEST_CASE("engine: Vary selects the stored variant") {
+  Fixture f;
+  f.origin.handler = [](const HttpRequest& req, Instant now) {
+    HttpResponse r;
+    r.status = 200;
+    r.headers.Set("Cache-Control", "max-age=60");
+    r.headers.Set("Vary", "Accept-Language");
+    r.headers.Set("Date", FormatHttpDate(now));
+    r.body = req.headers.Get("accept-language").value_or("none");
+    return r;
+  };
+  f.Get(kUrl, "", {{"Accept-Language", "fr"}});
+  auto fr = f.Get(kUrl, "", {{"Accept-Language", "fr"}});
+  CHECK(fr->state == CacheState::kFresh);
+  CHECK(fr->entry->body == "fr");
+  auto de = f.Get(kUrl, "", {{"Accept-Language", "de"}});
+  CHECK(de->state == CacheState::kMiss);
+  CHECK(de->entry->body == "de");
+}
+
+TEST_CASE("engine: namespaces never see each other's entries") {
+  Fixture f;
+  f.Get(kUrl, "alice");
+  auto bob = f.Get(kUrl, "bob");
+  CHECK(bob->state == CacheState::kMiss);
+  CHECK(f.engine->Clear("alice", f.loop.now()).ok());
+  CHECK(f.engine->Peek({kUrl, "alice"}, f.loop.now()).status().IsNotFound());
+  CHECK(f.engine->Peek({kUrl, "bob"}, f.loop.now()).ok());
+  CHECK(f.engine->Clear("bad namespace!", f.loop.now()).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("engine: write-behind batches, flush, and store hits after a restart") {
+  EngineOptions options;
+  options.write_batch_max = 100;
+  Fixture f(options);
+  for (int i = 0; i < 10; ++i) f.Get("https://app.example/issues/" + std::to_string(i));
+  CHECK(f.store.records().empty());  // nothing written yet: batched
+  CHECK_FALSE(f.engine->NextDeadline().IsNever());
+  CHECK(f.Flush().ok());
+  CHECK(f.store.records().size() == 10);
+  CHECK(f.store.batches_applied() == 1);
+  // A new engine over the same store: a store hit, promoted to memory.
+  auto created = Engine::Create({}, &f.store, &f.origin, 7);
+  REQUIRE(created.ok());
+  f.engine = std::move(created).value();
+  auto r = f.Get("https://app.example/issues/3");
+  REQUIRE(r.ok());
+  CHECK(r->source == Source::kStore);
+  CHECK(r->state == CacheState::kFresh);
+  CHECK(f.Get("https://app.example/issues/3")->source == Source::kMemory);
+  CHECK(f.origin.CountRequests("https://app.example/issues/3") == 1);
+}
+
+TEST_CASE("engine: the write-behind deadline flushes without an explicit flush") {
+  EngineOptions options;
+  options.write_delay_ms = 50;
+  Fixture f(options);
+  f.Get();
+  Instant deadline = f.engine->NextDeadline();
+  REQUIRE_FALSE(deadline.IsNever());
+  f.loop.RunUntil(deadline);
+  f.engine->OnDeadline(f.loop.now());
+  f.loop.RunAll();
+  CHECK(f.store.records().size() == 1);
+  CHECK(f.engine->NextDeadline().IsNever());
+}
+
+TEST_CASE("engine: a corrupt stored record is dropped and counted, then refetched") {
+  Fixture f;
+  f.Get();
+  f.Flush();
+  auto key = *Engine::KeyFor(kUrl, "");
+  f.store.mutable_records()[key].value[5] ^= 0x55;
+  auto created = Engine::Create({}, &f.store, &f.origin, 7);
+  f.engine = std::move(created).value();
+  auto r = f.Get();
+  REQUIRE(r.ok());
+  CHECK(r->state == CacheState::kMiss);
+  CHECK(f.engine->metrics().corrupt_records == 1);
+}
+
+TEST_CASE("engine: a failing store degrades to memory-only and keeps serving") {
+  Fixture f;
+  f.store.faults.write_error = 1.0;
+  f.Get();
+  Status s = f.Flush();
+  CHECK(s.code() == Code::kNoSpace);
+  CHECK(f.engine->metrics().store_degraded);
+  auto r = f.Get();
+  CHECK(r->state == CacheState::kFresh);
+  CHECK(r->source == Source::kMemory);
+}
+
+TEST_CASE("engine: memory budget holds; oversized entries are served but not kept") {
+  EngineOptions options;
+  options.memory_max_bytes = 4000;
+  options.entry_max_bytes = 2000;
+  Fixture f(options, /*with_store=*/false);
+  f.body = std::string(1000, 'x');
+  for (int i = 0; i < 20; ++i) {
+    f.Get("https://app.example/issues/" + std::to_string(i));
+    CHECK(f.engine->metrics().memory_bytes <= 4000);
+  }
+  CHECK(f.engine->metrics().memory_evictions > 0);
+  f.body = std::string(3000, 'y');
+  auto big = f.Get("https://app.example/big");
+  CHECK(big->entry->body.size() == 3000);
+  CHECK_FALSE(big->stored);
+  CHECK(f.engine->metrics().too_large == 1);
+}
+
+TEST_CASE("engine: invalidate by tag marks stale, by prefix removes") {
+  Fixture f;
+  f.cache_control = "max-age=600, stale-while-revalidate=600";
+  f.Get();
+  f.Get("https://app.example/issues/2");
+  auto marked = f.engine->Invalidate({InvalidateSelector::Kind::kTag, "issue-1", ""},
+                                     InvalidateMode::kMarkStale, f.loop.now());
+  REQUIRE(marked.ok());
+  CHECK(*marked == 1);
+  auto r = f.Get();
+  CHECK(r->state == CacheState::kStale);
+  CHECK(r->revalidating);
+  f.Settle();
+  CHECK(f.Get()->state == CacheState::kFresh);
+  auto removed = f.engine->Invalidate({InvalidateSelector::Kind::kUrlPrefix,
+                                       "https://app.example/issues/", ""},
+                                      InvalidateMode::kRemove, f.loop.now());
+  CHECK(*removed == 2);
+  CHECK(f.Get()->state == CacheState::kMiss);
+}
+
+TEST_CASE("engine: mutate is optimistic and rolls back when the write fails") {
+  Fixture f;
+  f.Get();
+  auto key = *Engine::KeyFor(kUrl, "");
+  std::vector<std::string> seen;
+  f.engine->Subscribe(key, [&](const CacheResult& r) { seen.push_back(r.entry->body); });
+  f.origin.handler = [base = f.origin.handler](const HttpRequest& req, Instant now) {
+    if (req.method == "PATCH") return HttpResponse{500, {}, "nope"};
+    return base(req, now);
+  };
+  std::optional<Status> done;
+  HttpRequest write;
+  write.method = "PATCH";
+  write.url = kUrl;
+  f.engine->Mutate({kUrl}, HttpResponse{200, {}, "optimistic"}, write, f.loop.now(),
+                   [&](Status s) { done = s; });
+  CHECK(f.engine->Peek({kUrl}, f.loop.now())->entry->body == "optimistic");
+  f.loop.RunAll();
+  REQUIRE(done.has_value());
+  CHECK(done->code() == Code::kHttpError);
+  CHECK(f.engine->Peek({kUrl}, f.loop.now())->entry->body == "v1");
+  CHECK(seen == std::vector<std::string>{"optimistic", "v1"});
+  CHECK(f.engine->metrics().rollbacks == 1);
+}
+
+TEST_CASE("engine: a successful mutate revalidates and keeps the origin's version") {
+  Fixture f;
+  f.Get();
+  f.origin.handler = [&f, base = f.origin.handler](const HttpRequest& req, Instant now) {
+    if (req.method == "PATCH") {
+      f.body = "patched";
+      f.etag = "\"p\"";
+      return HttpResponse{204, {}, ""};
+    }
+    return base(req, now);
+  };
+  std::optional<Status> done;
+  HttpRequest write;
+  write.method = "PATCH";
+  write.url = kUrl;
+  f.engine->Mutate({kUrl}, HttpResponse{200, {}, "patched?"}, write, f.loop.now(),
+                   [&](Status s) { done = s; });
+  f.Settle();
+  REQUIRE(done.has_value());
+  CHECK(done->ok());
+  CHECK(f.engine->Peek({kUrl}, f.loop.now())->entry->body == "patched");
+}
+
+TEST_CASE("engine: lanes have their own limits; preheats never delay navigation") {
+  EngineOptions options;
+  options.lanes[2] = {1, 10};  // preheat: one at a time
+  Fixture f(options, /*with_store=*/false);
+  for (int i = 0; i < 5; ++i) {
+    CacheRequest req{"https://app.example/p/" + std::to_string(i), "", {}, Lane::kPreheat};
+    f.engine->Get(req, f.loop.now(), [](Result<CacheResult>) {});
+  }
+  CHECK(f.engine->InflightCount(Lane::kPreheat) == 1);
+  CHECK(f.engine->QueuedCount(Lane::kPreheat) == 4);
+  bool answered = false;
+  f.engine->Get({kUrl}, f.loop.now(), [&](Result<CacheResult> r) { answered = r.ok(); });
+  CHECK(f.engine->InflightCount(Lane::kNavigate) == 1);
+  f.Advance(f.origin.latency_ms);
+  CHECK(answered);
+  // A navigation for a queued preheat promotes it to the navigate lane.
+  bool promoted = false;
+  f.engine->Get({"https://app.example/p/4"}, f.loop.now(),
+                [&](Result<CacheResult> r) { promoted = r.ok(); });
+  CHECK(f.engine->QueuedCount(Lane::kPreheat) <= 2);
+  f.Advance(f.origin.latency_ms);
+  CHECK(promoted);
+  f.loop.RunAll();
+  CHECK(f.engine->metrics().requests_by_lane[2] == 4);
+}
+
+TEST_CASE("engine: a full lane queue rejects with kLimitReached") {
+  EngineOptions options;
+  options.lanes[0] = {1, 1};
+  Fixture f(options, /*with_store=*/false);
+  std::vector<Code> codes;
+  for (int i = 0; i < 3; ++i) {
+    f.engine->Get({"https://app.example/x/" + std::to_string(i)}, f.loop.now(),
+                  [&](Result<CacheResult> r) { codes.push_back(r.status().code()); });
+  }
+  REQUIRE(codes.size() == 1);
+  CHECK(codes[0] == Code::kLimitReached);
+  f.loop.RunAll();
+  CHECK(codes.size() == 3);
+}
+
+TEST_CASE("engine: malformed URLs and namespaces are clear errors") {
+  Fixture f;
+  CHECK(f.Get("javascript:alert(1)").status().code() == Code::kInvalidArgument);
+  CHECK(f.Get("https://app.example/", "a b").status().code() == Code::kInvalidArgument);
+  CHECK(f.engine->metrics().bad_requests == 2);
+  CHECK(f.origin.requests.empty());
+}
+
+TEST_CASE("engine: malformed max-age is treated as stale and counted") {
+  Fixture f;
+  f.cache_control = "max-age=abc";
+  f.Get();
+  auto r = f.Get();
+  CHECK(r->state == CacheState::kRevalidated);
+  CHECK(f.engine->metrics().malformed_headers >= 1);
+}
+
+TEST_CASE("engine: options are validated") {
+  SimLoop loop;
+  FakeOrigin origin(&loop, 1);
+  EngineOptions bad;
+  bad.lanes[0].inflight_max = 0;
+  CHECK(Engine::Create(bad, nullptr, &origin, 1).status().code() == Code::kInvalidArgument);
+  EngineOptions bad_route;
+  bad_route.routes.push_back(RoutePolicy{"no-slash"});
+  CHECK(Engine::Create(bad_route, nullptr, &origin, 1).status().code() ==
+        Code::kInvalidArgument);
+  CHECK(Engine::Create({}, nullptr, nullptr, 1).status().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("engine: metrics export as JSON with latency buckets") {
+  Fixture f;
+  f.Get();
+  f.Get();
+  std::string json = f.engine->MetricsJson();
+  CHECK(json.find("\"memory_hits\":1") != std::string::npos);
+  CHECK(json.find("\"get_latency_ms\"") != std::string::npos);
+  CHECK(f.engine->metrics().get_latency.count() == 2);
+}
+
+}  // namespace
+}  // namespace preheat

@@ -1,0 +1,259 @@
+#include "preheat/freshness.h"
+
+#include <doctest/doctest.h>
+
+#include <limits>
+
+#include "preheat/http_date.h"
+
+namespace preheat {
+namespace {
+
+// Sun, 06 Nov 1994 08:49:37 GMT.
+constexpr int64_t kDateMs = 784111777000;
+constexpr char kDate[] = "Sun, 06 Nov 1994 08:49:37 GMT";
+const Instant kRequest{kDateMs};
+const Instant kResponse{kDateMs};
+
+FreshnessInfo Compute(const Headers& h, int status = 200, Instant request = kRequest,
+                      Instant response = kResponse, FreshnessOptions options = {}) {
+  return ComputeFreshness(status, h, request, response, options);
+}
+
+std::string DatePlus(int64_t seconds) { return FormatHttpDate(Instant{kDateMs + seconds * 1000}); }
+
+TEST_SUITE("freshness") {
+  TEST_CASE("max-age gives the lifetime, s-maxage is ignored") {
+    FreshnessInfo info = Compute({{"Cache-Control", "max-age=60, s-maxage=9999"}, {"Date", kDate}});
+    CHECK(info.lifetime_ms == 60000);
+    CHECK(info.initial_age_ms == 0);
+    CHECK_FALSE(info.heuristic);
+    CHECK_FALSE(info.no_cache);
+    CHECK(info.malformed_count == 0);
+  }
+
+  TEST_CASE("max-age wins over Expires") {
+    FreshnessInfo info =
+        Compute({{"Cache-Control", "max-age=5"}, {"Date", kDate}, {"Expires", DatePlus(100)}});
+    CHECK(info.lifetime_ms == 5000);
+  }
+
+  TEST_CASE("several Cache-Control fields are combined") {
+    FreshnessInfo info = Compute({{"Cache-Control", "max-age=60"},
+                                  {"Cache-Control", "must-revalidate"},
+                                  {"cache-control", "immutable, stale-if-error=10"}});
+    CHECK(info.lifetime_ms == 60000);
+    CHECK(info.must_revalidate);
+    CHECK(info.immutable);
+    CHECK(info.stale_if_error_ms == 10000);
+    CHECK(info.stale_while_revalidate_ms == 0);
+
+    FreshnessInfo conflict =
+        Compute({{"Cache-Control", "max-age=60"}, {"Cache-Control", "max-age=120"}});
+    CHECK(conflict.lifetime_ms == 0);
+    CHECK(conflict.malformed_count == 1);
+  }
+
+  TEST_CASE("invalid max-age is stale and counted, even with Expires") {
+    FreshnessInfo info = Compute(
+        {{"Cache-Control", "max-age=soon"}, {"Date", kDate}, {"Expires", DatePlus(3600)}});
+    CHECK(info.lifetime_ms == 0);
+    CHECK(info.malformed_count == 1);
+  }
+
+  TEST_CASE("huge max-age clamps to 2^31 seconds") {
+    FreshnessInfo info = Compute({{"Cache-Control", "max-age=999999999999999999999"}});
+    CHECK(info.lifetime_ms == (int64_t{1} << 31) * 1000);
+  }
+
+  TEST_CASE("no-cache: lifetime 0 and validate every use") {
+    FreshnessInfo info = Compute({{"Cache-Control", "no-cache, max-age=600"}});
+    CHECK(info.no_cache);
+    CHECK(info.lifetime_ms == 0);
+  }
+
+  TEST_CASE("Expires minus Date") {
+    FreshnessInfo info = Compute({{"Date", kDate}, {"Expires", DatePlus(3600)}});
+    CHECK(info.lifetime_ms == 3600000);
+    CHECK(info.malformed_count == 0);
+  }
+
+  TEST_CASE("Expires without Date uses the response time") {
+    FreshnessInfo info = Compute({{"Expires", DatePlus(100)}}, 200, kRequest,
+                                 Instant{kDateMs + 40000});
+    CHECK(info.lifetime_ms == 60000);
+  }
+
+  TEST_CASE("Expires in the past, \"0\" or invalid is stale") {
+    CHECK(Compute({{"Date", kDate}, {"Expires", DatePlus(-60)}}).lifetime_ms == 0);
+    CHECK(Compute({{"Date", kDate}, {"Expires", DatePlus(-60)}}).malformed_count == 0);
+    FreshnessInfo zero = Compute({{"Date", kDate}, {"Expires", "0"}});
+    CHECK(zero.lifetime_ms == 0);
+    CHECK(zero.malformed_count == 1);
+    FreshnessInfo conflict =
+        Compute({{"Date", kDate}, {"Expires", DatePlus(60)}, {"Expires", DatePlus(600)}});
+    CHECK(conflict.lifetime_ms == 0);
+    CHECK(conflict.malformed_count == 1);
+    FreshnessInfo same =
+        Compute({{"Date", kDate}, {"Expires", DatePlus(60)}, {"Expires", DatePlus(60)}});
+    CHECK(same.lifetime_ms == 60000);
+  }
+
+  TEST_CASE("Expires with an invalid Date is stale") {
+    FreshnessInfo info = Compute({{"Date", "garbage"}, {"Expires", DatePlus(3600)}});
+    CHECK(info.lifetime_ms == 0);
+    CHECK(info.malformed_count == 1);
+  }
+
+  TEST_CASE("an invalid Expires blocks the heuristic") {
+    FreshnessInfo info = Compute(
+        {{"Date", kDate}, {"Expires", "-1"}, {"Last-Modified", DatePlus(-100 * 86400)}});
+    CHECK(info.lifetime_ms == 0);
+    CHECK_FALSE(info.heuristic);
+  }
+
+  TEST_CASE("heuristic: a fraction of the time since Last-Modified, capped") {
+    FreshnessInfo info = Compute({{"Date", kDate}, {"Last-Modified", DatePlus(-1000)}});
+    CHECK(info.heuristic);
+    CHECK(info.lifetime_ms == 100000);
+
+    FreshnessInfo capped = Compute({{"Date", kDate}, {"Last-Modified", DatePlus(-365 * 86400)}});
+    CHECK(capped.heuristic);
+    CHECK(capped.lifetime_ms == 24LL * 3600 * 1000);
+
+    FreshnessOptions options;
+    options.heuristic_fraction = 0.5;
+    options.heuristic_max_ms = 1000;
+    CHECK(Compute({{"Date", kDate}, {"Last-Modified", DatePlus(-10)}}, 200, kRequest, kResponse,
+                  options)
+              .lifetime_ms == 1000);
+    options.heuristic_max_ms = std::numeric_limits<int64_t>::max();
+    options.heuristic_fraction = 1e300;
+    CHECK(Compute({{"Date", kDate}, {"Last-Modified", DatePlus(-10)}}, 200, kRequest, kResponse,
+                  options)
+              .lifetime_ms == std::numeric_limits<int64_t>::max());
+  }
+
+  TEST_CASE("heuristic only for heuristically cacheable statuses") {
+    Headers h{{"Date", kDate}, {"Last-Modified", DatePlus(-1000)}};
+    CHECK(Compute(h, 404).lifetime_ms == 100000);
+    FreshnessInfo info = Compute(h, 302);
+    CHECK(info.lifetime_ms == 0);
+    CHECK_FALSE(info.heuristic);
+    CHECK(Compute(h, 500).lifetime_ms == 0);
+  }
+
+  TEST_CASE("Last-Modified in the future gives no heuristic lifetime") {
+    CHECK(Compute({{"Date", kDate}, {"Last-Modified", DatePlus(60)}}).lifetime_ms == 0);
+  }
+
+  TEST_CASE("nothing explicit, nothing heuristic: 0") {
+    FreshnessInfo info = Compute({{"Content-Type", "text/html"}});
+    CHECK(info.lifetime_ms == 0);
+    CHECK_FALSE(info.heuristic);
+    CHECK(info.malformed_count == 0);
+  }
+
+  TEST_CASE("age: Age header plus response delay") {
+    // Requested at t, answered 2s later with Age: 10 and Date = t.
+    FreshnessInfo info = Compute({{"Date", kDate}, {"Age", "10"}, {"Cache-Control", "max-age=60"}},
+                                 200, kRequest, Instant{kDateMs + 2000});
+    // apparent_age = 2s; corrected_age_value = 10s + 2s.
+    CHECK(info.initial_age_ms == 12000);
+  }
+
+  TEST_CASE("age: apparent age wins when the Date is old") {
+    FreshnessInfo info = Compute({{"Date", DatePlus(-100)}, {"Age", "10"}}, 200, kRequest,
+                                 Instant{kDateMs + 1000});
+    CHECK(info.initial_age_ms == 101000);
+  }
+
+  TEST_CASE("age: a Date in the future is not a negative age") {
+    FreshnessInfo info = Compute({{"Date", DatePlus(500)}});
+    CHECK(info.initial_age_ms == 0);
+  }
+
+  TEST_CASE("age: invalid Age is ignored and counted") {
+    for (const char* age : {"-5", "abc", "1.5", "", "10, 20"}) {
+      CAPTURE(age);
+      FreshnessInfo info = Compute({{"Date", kDate}, {"Age", age}}, 200, kRequest,
+                                   Instant{kDateMs + 3000});
+      CHECK(info.initial_age_ms == 3000);
+      CHECK(info.malformed_count == 1);
+    }
+    FreshnessInfo huge = Compute({{"Age", "99999999999999999999"}});
+    CHECK(huge.initial_age_ms == (int64_t{1} << 31) * 1000);
+  }
+
+  TEST_CASE("age: response before request is no delay") {
+    FreshnessInfo info = Compute({{"Date", kDate}}, 200, Instant{kDateMs + 5000}, kResponse);
+    CHECK(info.initial_age_ms == 0);
+  }
+
+  TEST_CASE("invalid Date is counted and defaults to the response time") {
+    FreshnessInfo info = Compute({{"Date", "yesterday"}, {"Cache-Control", "max-age=5"}});
+    CHECK(info.malformed_count == 1);
+    CHECK(info.lifetime_ms == 5000);
+    CHECK(info.initial_age_ms == 0);
+  }
+
+  TEST_CASE("stale-while-revalidate and stale-if-error in ms") {
+    FreshnessInfo info =
+        Compute({{"Cache-Control", "max-age=1, stale-while-revalidate=59, stale-if-error=3600"}});
+    CHECK(info.stale_while_revalidate_ms == 59000);
+    CHECK(info.stale_if_error_ms == 3600000);
+  }
+
+  TEST_CASE("CurrentAgeMs") {
+    FreshnessInfo info;
+    info.initial_age_ms = 5000;
+    CHECK(CurrentAgeMs(info, Instant{1000}, Instant{4000}) == 8000);
+    CHECK(CurrentAgeMs(info, Instant{1000}, Instant{0}) == 5000);  // clock went back
+    CHECK(CurrentAgeMs(info, Instant{0}, Instant::Never()) ==
+          std::numeric_limits<int64_t>::max());
+    info.initial_age_ms = -50;
+    CHECK(CurrentAgeMs(info, Instant{0}, Instant{10}) == 0);
+  }
+
+  TEST_CASE("IsStorable") {
+    const CacheControl none;
+    CHECK(IsStorable("GET", 200, {}, none));
+    CHECK_FALSE(IsStorable("POST", 200, {}, none));
+    CHECK_FALSE(IsStorable("get", 200, {}, none));
+    CHECK_FALSE(IsStorable("HEAD", 200, {}, none));
+    for (int status : {200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501}) {
+      CAPTURE(status);
+      CHECK(IsStorable("GET", status, {}, none));
+    }
+    for (int status : {100, 101, 199, 206, 302, 304, 307, 500, 503, 600, -1}) {
+      CAPTURE(status);
+      CHECK_FALSE(IsStorable("GET", status, {}, none));
+    }
+
+    CacheControl max_age = ParseCacheControl("max-age=60");
+    CHECK(IsStorable("GET", 302, {}, max_age));
+    CHECK(IsStorable("GET", 500, {}, max_age));
+    CHECK_FALSE(IsStorable("GET", 206, {}, max_age));
+    CHECK_FALSE(IsStorable("GET", 304, {}, max_age));
+    CHECK_FALSE(IsStorable("GET", 302, {}, ParseCacheControl("max-age=oops")));
+    CHECK(IsStorable("GET", 307, {{"Expires", "0"}}, none));
+
+    CHECK_FALSE(IsStorable("GET", 200, {}, ParseCacheControl("no-store")));
+    CHECK_FALSE(IsStorable("GET", 200, {{"Vary", "*"}}, none));
+    CHECK_FALSE(IsStorable("GET", 200, {{"Vary", "Accept"}, {"vary", "*"}}, none));
+    CHECK(IsStorable("GET", 200, {{"Vary", "Accept-Encoding"}}, none));
+  }
+
+  TEST_CASE("status classes") {
+    CHECK(IsHeuristicallyCacheable(200));
+    CHECK(IsHeuristicallyCacheable(206));
+    CHECK(IsHeuristicallyCacheable(501));
+    CHECK_FALSE(IsHeuristicallyCacheable(302));
+    CHECK_FALSE(IsHeuristicallyCacheable(500));
+    for (int s : {500, 502, 503, 504}) CHECK(IsErrorForStaleIfError(s));
+    for (int s : {200, 404, 501, 505, 429}) CHECK_FALSE(IsErrorForStaleIfError(s));
+  }
+}
+
+}  // namespace
+}  // namespace preheat

@@ -1,0 +1,180 @@
+#include "preheat/url.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+namespace preheat {
+namespace {
+
+std::string Norm(std::string_view text) {
+  Result<std::string> r = NormalizeUrl(text);
+  return r.ok() ? *r : "error: " + r.status().ToString();
+}
+
+std::string Resolve(std::string_view reference) {
+  Result<Url> base = ParseUrl("http://a/b/c/d;p?q");
+  REQUIRE(base.ok());
+  Result<Url> r = ResolveUrl(*base, reference);
+  return r.ok() ? r->ToString() : "error";
+}
+
+TEST_SUITE("url") {
+  TEST_CASE("components") {
+    Result<Url> url = ParseUrl("HTTPS://Example.COM:8443/a/b?x=1&y#frag");
+    REQUIRE(url.ok());
+    CHECK(url->scheme == "https");
+    CHECK(url->host == "example.com");
+    CHECK(url->port == 8443);
+    CHECK(url->path == "/a/b");
+    CHECK(url->query == "x=1&y");
+    CHECK(url->has_query);
+    CHECK(url->Origin() == "https://example.com:8443");
+    CHECK(url->PathAndQuery() == "/a/b?x=1&y");
+    CHECK(url->ToString() == "https://example.com:8443/a/b?x=1&y");
+  }
+
+  TEST_CASE("normal form") {
+    CHECK(Norm("http://example.com") == "http://example.com/");
+    CHECK(Norm("http://example.com:80/") == "http://example.com/");
+    CHECK(Norm("https://example.com:443/") == "https://example.com/");
+    CHECK(Norm("http://example.com:443/") == "http://example.com:443/");
+    CHECK(Norm("https://example.com:80/") == "https://example.com:80/");
+    CHECK(Norm("http://example.com:/x") == "http://example.com/x");
+    CHECK(Norm("http://example.com:0080/") == "http://example.com/");
+    CHECK(Norm("http://example.com?") == "http://example.com/?");
+    CHECK(Norm("http://example.com/#") == "http://example.com/");
+    CHECK(Norm("http://example.com/p?q#f?g") == "http://example.com/p?q");
+    CHECK(Norm("http://[::1]:8080/x") == "http://[::1]:8080/x");
+    CHECK(Norm("http://[FE80::AbC]/") == "http://[fe80::abc]/");
+    CHECK(Norm("http://127.0.0.1/") == "http://127.0.0.1/");
+  }
+
+  TEST_CASE("percent-encoding normalisation") {
+    CHECK(Norm("http://a/%7Efoo/%41%2d%5f%2E") == "http://a/~foo/A-_.");
+    CHECK(Norm("http://a/%2f%3a%c3%a9") == "http://a/%2F%3A%C3%A9");
+    CHECK(Norm("http://a/?q=%7e%20") == "http://a/?q=~%20");
+    CHECK(Norm("http://a/caf\xC3\xA9") == "http://a/caf%C3%A9");
+    CHECK(Norm("http://a/<x>\"{|}^`\\") == "http://a/%3Cx%3E%22%7B%7C%7D%5E%60%5C");
+    CHECK(Norm("http://a/p?x=/?:@!$&'()*+,;=") == "http://a/p?x=/?:@!$&'()*+,;=");
+    CHECK(Norm("http://a/p?a?b") == "http://a/p?a?b");
+    CHECK(Norm("http://a/%25") == "http://a/%25");
+    // An encoded dot segment is a dot segment (RFC 3986 6.2.2.2 then 6.2.2.3).
+    CHECK(Norm("http://a/b/%2E%2E/c") == "http://a/c");
+  }
+
+  TEST_CASE("dot segments") {
+    CHECK(Norm("http://a/b/c/./../../g") == "http://a/g");
+    CHECK(Norm("http://a/mid/content=5/../6") == "http://a/mid/6");
+    CHECK(Norm("http://a/../../x") == "http://a/x");
+    CHECK(Norm("http://a/b/..") == "http://a/");
+    CHECK(Norm("http://a/b/.") == "http://a/b/");
+    CHECK(Norm("http://a/b/...") == "http://a/b/...");
+    CHECK(Norm("http://a//b//") == "http://a//b//");
+    CHECK(Norm("http://a/b?x=/../y") == "http://a/b?x=/../y");
+  }
+
+  TEST_CASE("rejected URLs") {
+    for (const char* bad :
+         {"", "example.com", "/path", "//example.com/", "javascript:alert(1)", "data:text/html,x",
+          "file:///etc/passwd", "ftp://example.com/", "http:example.com", "http:/example.com",
+          "http://", "http:///path", "http://user@example.com/", "http://u:p@example.com/",
+          "http://example.com:99999/", "http://example.com:0/", "http://example.com:8a/",
+          "http://example.com:-1/", "http://exa mple.com/", "http://example.com/a b",
+          " http://example.com/", "http://example.com/\t", "http://example.com/\x7F",
+          "http://example.com/%", "http://example.com/%4", "http://example.com/%zz",
+          "http://example.com/?%g0", "http://[::1/", "http://[]/", "http://[1.2.3.4]/",
+          "http://[::1]x/", "http://[::g]/", "http://exam%70le.com/", "http://ex\xC3\xA9.com/",
+          "http://a:b:c/", "1http://a/", "http://example.com\\evil.com/"}) {
+      CAPTURE(bad);
+      Result<Url> r = ParseUrl(bad);
+      CHECK_FALSE(r.ok());
+      CHECK(r.status().code() == Code::kInvalidArgument);
+    }
+  }
+
+  TEST_CASE("length bound") {
+    std::string at_limit = "http://a/" + std::string(kUrlBytesMax - 9, 'x');
+    CHECK(ParseUrl(at_limit).ok());
+    CHECK_FALSE(ParseUrl(at_limit + "x").ok());
+    // Encoding must not push the normal form over the bound.
+    std::string grows = "http://a/" + std::string(3000, '<');
+    CHECK_FALSE(ParseUrl(grows).ok());
+  }
+
+  TEST_CASE("normal form is a fixed point") {
+    for (const char* text : {"HTTP://A:80/%7e/./x/../y?%3f#f", "https://b/%c3%a9/<>?a b=c",
+                             "http://[::A]:1/.."}) {
+      Result<std::string> once = NormalizeUrl(text);
+      if (!once.ok()) continue;
+      CAPTURE(*once);
+      CHECK(Norm(*once) == *once);
+    }
+  }
+
+  TEST_CASE("RFC 3986 5.4.1 normal examples") {
+    CHECK(Resolve("g:h") == "error");  // not http(s)
+    CHECK(Resolve("g") == "http://a/b/c/g");
+    CHECK(Resolve("./g") == "http://a/b/c/g");
+    CHECK(Resolve("g/") == "http://a/b/c/g/");
+    CHECK(Resolve("/g") == "http://a/g");
+    CHECK(Resolve("//g") == "http://g/");
+    CHECK(Resolve("?y") == "http://a/b/c/d;p?y");
+    CHECK(Resolve("g?y") == "http://a/b/c/g?y");
+    CHECK(Resolve("#s") == "http://a/b/c/d;p?q");
+    CHECK(Resolve("g#s") == "http://a/b/c/g");
+    CHECK(Resolve("g?y#s") == "http://a/b/c/g?y");
+    CHECK(Resolve(";x") == "http://a/b/c/;x");
+    CHECK(Resolve("g;x") == "http://a/b/c/g;x");
+    CHECK(Resolve("g;x?y#s") == "http://a/b/c/g;x?y");
+    CHECK(Resolve("") == "http://a/b/c/d;p?q");
+    CHECK(Resolve(".") == "http://a/b/c/");
+    CHECK(Resolve("./") == "http://a/b/c/");
+    CHECK(Resolve("..") == "http://a/b/");
+    CHECK(Resolve("../") == "http://a/b/");
+    CHECK(Resolve("../g") == "http://a/b/g");
+    CHECK(Resolve("../..") == "http://a/");
+    CHECK(Resolve("../../") == "http://a/");
+    CHECK(Resolve("../../g") == "http://a/g");
+  }
+
+  TEST_CASE("RFC 3986 5.4.2 abnormal examples") {
+    CHECK(Resolve("../../../g") == "http://a/g");
+    CHECK(Resolve("../../../../g") == "http://a/g");
+    CHECK(Resolve("/./g") == "http://a/g");
+    CHECK(Resolve("/../g") == "http://a/g");
+    CHECK(Resolve("g.") == "http://a/b/c/g.");
+    CHECK(Resolve(".g") == "http://a/b/c/.g");
+    CHECK(Resolve("g..") == "http://a/b/c/g..");
+    CHECK(Resolve("..g") == "http://a/b/c/..g");
+    CHECK(Resolve("./../g") == "http://a/b/g");
+    CHECK(Resolve("./g/.") == "http://a/b/c/g/");
+    CHECK(Resolve("g/./h") == "http://a/b/c/g/h");
+    CHECK(Resolve("g/../h") == "http://a/b/c/h");
+    CHECK(Resolve("g;x=1/./y") == "http://a/b/c/g;x=1/y");
+    CHECK(Resolve("g;x=1/../y") == "http://a/b/c/y");
+    CHECK(Resolve("g?y/./x") == "http://a/b/c/g?y/./x");
+    CHECK(Resolve("g?y/../x") == "http://a/b/c/g?y/../x");
+    CHECK(Resolve("g#s/./x") == "http://a/b/c/g");
+    CHECK(Resolve("g#s/../x") == "http://a/b/c/g");
+    CHECK(Resolve("http:g") == "error");  // strict parser: needs "//"
+  }
+
+  TEST_CASE("resolution keeps the base's origin and checks the result") {
+    Result<Url> base = ParseUrl("https://example.com:8443/dir/page?x");
+    REQUIRE(base.ok());
+    CHECK(ResolveUrl(*base, "other")->ToString() == "https://example.com:8443/dir/other");
+    CHECK(ResolveUrl(*base, "//cdn.example.com/x")->ToString() == "https://cdn.example.com/x");
+    CHECK(ResolveUrl(*base, "HTTP://Other/")->ToString() == "http://other/");
+    CHECK_FALSE(ResolveUrl(*base, "javascript:alert(1)").ok());
+    CHECK_FALSE(ResolveUrl(*base, "//user@evil/").ok());
+    CHECK_FALSE(ResolveUrl(*base, "a b").ok());
+    CHECK_FALSE(ResolveUrl(*base, "%zz").ok());
+    CHECK_FALSE(ResolveUrl(*base, std::string(kUrlBytesMax + 1, 'a')).ok());
+    // A reference whose dot segments climb past the root cannot leave the origin.
+    CHECK(ResolveUrl(*base, "/..//evil.com/x")->ToString() == "https://example.com:8443//evil.com/x");
+  }
+}
+
+}  // namespace
+}  // namespace preheat
