@@ -13,15 +13,10 @@ constexpr int64_t kDeltaSecondsMax = int64_t{1} << 31;
 // Quoted values longer than this are not kept (no directive needs one).
 constexpr size_t kQuotedBytesMax = 1024;
 
+// RFC 9110 5.6.2.
 bool IsTchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 bool IsOws(char c) { return c == ' ' || c == '\t'; }
@@ -101,10 +96,17 @@ CacheControl ParseCacheControl(std::string_view v) {
         bool closed = false;
         for (++i; i < n; ++i) {
           char c = v[i];
+          if (c == '"') {
+            ++i;
+            closed = true;
+            break;
+          }
           if (c == '\\' && i + 1 < n) c = v[++i];
-          else if (c == '"') { ++i; closed = true; break; }
-          if (quoted.size() < kQuotedBytesMax) quoted.push_back(c);
-          else d.malformed = true;
+          if (quoted.size() < kQuotedBytesMax) {
+            quoted.push_back(c);
+          } else {
+            d.malformed = true;
+          }
         }
         if (!closed) d.malformed = true;
         d.value = quoted;
@@ -121,9 +123,12 @@ CacheControl ParseCacheControl(std::string_view v) {
       d.malformed = true;
       bool in_quotes = false;
       for (; i < n; ++i) {
-        if (in_quotes && v[i] == '\\') { ++i; continue; }
+        if (in_quotes && v[i] == '\\') {
+          ++i;
+          continue;
+        }
         if (v[i] == '"') in_quotes = !in_quotes;
-        else if (v[i] == ',' && !in_quotes) break;
+        if (v[i] == ',' && !in_quotes) break;
       }
     }
 
@@ -149,11 +154,17 @@ CacheControl ParseCacheControl(std::string_view v) {
       CountArgument(d, &cc.malformed_count);
     } else if (EqualsIgnoreCase(name, "public")) {
       // Permissive directives are ignored when malformed.
-      if (d.has_value || d.malformed) ++cc.malformed_count;
-      else cc.is_public = true;
+      if (d.has_value || d.malformed) {
+        ++cc.malformed_count;
+      } else {
+        cc.is_public = true;
+      }
     } else if (EqualsIgnoreCase(name, "immutable")) {
-      if (d.has_value || d.malformed) ++cc.malformed_count;
-      else cc.immutable = true;
+      if (d.has_value || d.malformed) {
+        ++cc.malformed_count;
+      } else {
+        cc.immutable = true;
+      }
     } else if (d.malformed) {
       ++cc.malformed_count;  // s-maxage, proxy-revalidate, unknown: ignored
     }

@@ -176,7 +176,16 @@ struct Engine::Impl {
   std::deque<QueuedStart> lane_queue[kLaneCount];
   uint32_t inflight[kLaneCount] = {0, 0, 0};
 
-  std::unordered_map<std::string, std::vector<Waiter>> store_reads;  // by key
+  // Store reads in flight, coalesced by key. `superseded` is set when the
+  // key was written, removed or invalidated after the read started: the
+  // record it returns is then older than what the engine decided since, and
+  // must not be promoted (it would resurrect removed data).
+  struct StoreRead {
+    OpId op = 0;  // a completion of an older, cancelled read has another op
+    std::vector<Waiter> waiters;
+    bool superseded = false;
+  };
+  std::unordered_map<std::string, StoreRead> store_reads;  // by key
 
   std::map<std::string, PendingWrite> pending;  // ordered: deterministic batches
   Instant pending_since = Instant::Never();
@@ -184,6 +193,7 @@ struct Engine::Impl {
   bool flushing = false;
   std::vector<StatusDone> flush_waiters;
   bool evict_inflight = false;
+  uint64_t writes_dropped_since_flush = 0;
 
   std::unordered_map<std::string, std::vector<std::pair<SubscriptionId, Subscriber>>> subs;
   std::unordered_map<SubscriptionId, std::string> sub_keys;
@@ -506,6 +516,10 @@ struct Engine::Impl {
       EntryPtr entry = updated;
       Keep(entry, now);
       for (Waiter& w : flight.waiters) {
+        if (!VaryMatches(*entry, w.request.headers)) {
+          Retry(std::move(w), now);
+          continue;
+        }
         Deliver(w, CacheState::kRevalidated, w.stale ? w.stale_source : flight.base_source,
                 entry, now, false);
       }
@@ -546,7 +560,23 @@ struct Engine::Impl {
     }
     if (changed && flight.base) metrics.revalidations_changed++;
     if (changed) Notify(flight.key, entry, now);
-    for (Waiter& w : flight.waiters) Deliver(w, CacheState::kMiss, Source::kNetwork, entry, now, false);
+    for (Waiter& w : flight.waiters) {
+      if (!VaryMatches(*entry, w.request.headers)) {
+        Retry(std::move(w), now);
+        continue;
+      }
+      Deliver(w, CacheState::kMiss, Source::kNetwork, entry, now, false);
+    }
+  }
+
+  // A coalesced waiter whose request selects another Vary variant than the
+  // one that arrived: it needs its own request, which starts now that the
+  // key has no request in flight (so there is still one per key).
+  void Retry(Waiter w, Instant now) {
+    Lane lane = w.request.lane;
+    EntryPtr stale = w.stale;
+    Source source = w.stale_source;
+    JoinOrStartFlight(std::move(w), stale, source, lane, now);
   }
 
   // The origin failed: with `error` (network) or an error response `errored`
@@ -554,7 +584,10 @@ struct Engine::Impl {
   // the error response, or the error.
   void FailFlight(Flight& flight, Status error, const EntryPtr& errored, Instant now) {
     for (Waiter& w : flight.waiters) {
-      EntryPtr stale = w.stale ? w.stale : flight.base;
+      EntryPtr stale = w.stale;
+      if (!stale && flight.base && VaryMatches(*flight.base, w.request.headers)) {
+        stale = flight.base;
+      }
       if (stale && StaleIfErrorAllows(*stale, now)) {
         Deliver(w, CacheState::kStaleIfError, w.stale ? w.stale_source : flight.base_source,
                 stale, now, false);
@@ -569,7 +602,13 @@ struct Engine::Impl {
   // ---- tiers -----------------------------------------------------------------
 
   // Puts an entry into memory and (write-behind) the store.
+  void Supersede(const std::string& key) {
+    auto it = store_reads.find(key);
+    if (it != store_reads.end()) it->second.superseded = true;
+  }
+
   void Keep(const EntryPtr& entry, Instant now) {
+    Supersede(entry->key);
     memory.Put(entry);
     if (!StoreUsable()) return;
     if (entry->ChargeBytes() > options.store_max_bytes) {
@@ -580,6 +619,7 @@ struct Engine::Impl {
   }
 
   void Forget(const std::string& key, Instant now) {
+    Supersede(key);
     memory.Erase(key);
     if (StoreUsable()) QueueWrite(key, {StoreWrite::Kind::kRemove, nullptr, now}, now);
   }
@@ -587,8 +627,15 @@ struct Engine::Impl {
   void QueueWrite(const std::string& key, PendingWrite write, Instant now) {
     auto it = pending.find(key);
     if (it == pending.end()) {
-      if (pending.size() >= options.pending_writes_max) {
-        metrics.store_errors++;  // dropped: memory keeps serving it
+      if (pending.size() >= options.pending_writes_max &&
+          write.kind != StoreWrite::Kind::kRemove) {
+        // Bounded: the put is dropped, and its entry leaves memory too, so
+        // that whatever a tier holds is durable after the next Flush. (A
+        // remove is never dropped: the store would keep serving what was
+        // meant to go.) The next Flush reports the drop.
+        if (write.kind == StoreWrite::Kind::kPut) memory.Erase(key);
+        metrics.writes_dropped++;
+        writes_dropped_since_flush++;
         return;
       }
       pending.emplace(key, std::move(write));
@@ -667,8 +714,13 @@ struct Engine::Impl {
     ResolveFlushWaiters(why);
   }
 
-  void ResolveFlushWaiters(const Status& status) {
+  void ResolveFlushWaiters(Status status) {
     flushing = false;
+    if (status.ok() && writes_dropped_since_flush > 0) {
+      status = Status::LimitReached(std::to_string(writes_dropped_since_flush) +
+                                    " writes were dropped: more than pending_writes_max waited");
+    }
+    writes_dropped_since_flush = 0;
     std::vector<StatusDone> waiters;
     waiters.swap(flush_waiters);
     for (auto& done : waiters) done(status);
@@ -712,28 +764,33 @@ struct Engine::Impl {
     auto it = store_reads.find(key);
     if (it != store_reads.end()) {
       metrics.coalesced++;
-      it->second.push_back(std::move(w));
+      it->second.waiters.push_back(std::move(w));
       return;
     }
-    store_reads[key].push_back(std::move(w));
+    StoreRead& read = store_reads[key];
+    read.op = next_op++;
+    read.waiters.push_back(std::move(w));
     metrics.store_reads++;
     std::weak_ptr<bool> alive_token = alive;
-    store->Get(next_op++, key,
-               [this, alive_token, key](OpId, Instant done_now, Result<StoreRecord> record) {
+    store->Get(read.op, key,
+               [this, alive_token, key](OpId op, Instant done_now, Result<StoreRecord> record) {
                  if (alive_token.expired()) return;
-                 OnStoreRead(key, done_now, std::move(record));
+                 OnStoreRead(op, key, done_now, std::move(record));
                });
   }
 
-  void OnStoreRead(const std::string& key, Instant now, Result<StoreRecord> record) {
+  void OnStoreRead(OpId op, const std::string& key, Instant now, Result<StoreRecord> record) {
     pending_now = now;
     auto it = store_reads.find(key);
-    if (it == store_reads.end()) return;  // cancelled by Clear()
-    std::vector<Waiter> waiters = std::move(it->second);
+    if (it == store_reads.end() || it->second.op != op) return;  // cancelled by Clear()
+    std::vector<Waiter> waiters = std::move(it->second.waiters);
+    bool superseded = it->second.superseded;
     store_reads.erase(it);
 
     EntryPtr entry;
-    if (record.ok()) {
+    if (superseded) {
+      // Decided since the read started; memory (below) or the network knows better.
+    } else if (record.ok()) {
       auto decoded = DecodeEntry(record->value, options.freshness);
       if (decoded.ok() && decoded->key == key) {
         entry = std::make_shared<CacheEntry>(std::move(decoded).value());
@@ -985,6 +1042,17 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
     return false;
   };
 
+  // Reads in flight may return records this invalidation removes. Tags are
+  // unknown until a record is read, so a tag invalidation supersedes every
+  // read of the namespace.
+  for (auto& [key, read] : d.store_reads) {
+    bool match = selector.kind == InvalidateSelector::Kind::kTag
+                     ? key.compare(0, ns_prefix.size(), ns_prefix) == 0
+                 : selector.kind == InvalidateSelector::Kind::kUrl
+                     ? key == key_or_prefix
+                     : key.compare(0, key_or_prefix.size(), key_or_prefix) == 0;
+    if (match) read.superseded = true;
+  }
   std::vector<EntryPtr> hits;
   d.memory.ForEach([&](const EntryPtr& e) {
     if (matches(*e)) hits.push_back(e);
@@ -1093,7 +1161,7 @@ Status Engine::Clear(const std::string& namespace_name, Instant now) {
       ++it;
       continue;
     }
-    for (auto& w : it->second) cancelled.push_back(std::move(w));
+    for (auto& w : it->second.waiters) cancelled.push_back(std::move(w));
     it = d.store_reads.erase(it);
   }
   for (auto& w : cancelled) d.Fail(w, Status::Cancelled("namespace cleared"), now);
@@ -1108,7 +1176,8 @@ void Engine::Flush(Instant now, StatusDone done) {
     return;
   }
   if (d.pending.empty() && !d.write_inflight) {
-    done(Status::Ok());
+    d.flush_waiters.push_back(std::move(done));
+    d.ResolveFlushWaiters(Status::Ok());
     return;
   }
   d.flush_waiters.push_back(std::move(done));
@@ -1150,6 +1219,10 @@ uint32_t Engine::QueuedCount(Lane lane) const {
 
 bool Engine::HasInMemoryOrInflight(const std::string& key) const {
   return impl_->memory.Peek(key) != nullptr || impl_->flights.count(key) > 0;
+}
+
+void Engine::VisitMemory(const std::function<void(const CacheEntry& entry)>& fn) const {
+  impl_->memory.ForEach([&](const EntryPtr& e) { fn(*e); });
 }
 
 }  // namespace preheat

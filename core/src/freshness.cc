@@ -107,8 +107,8 @@ FreshnessInfo ComputeFreshness(int status, const Headers& response, Instant requ
     info.no_cache = true;
   } else if (cc.max_age_s) {
     info.lifetime_ms = cc.max_age_invalid ? 0 : *cc.max_age_s * 1000;
-  } else if (auto expires_text = SingleValue(response, "Expires", &conflict); expires_text ||
-                                                                               conflict) {
+  } else if (auto expires_text = SingleValue(response, "Expires", &conflict);
+             expires_text || conflict) {
     // An invalid Expires (e.g. "0") means already expired (RFC 9111 5.3).
     std::optional<Instant> expires;
     if (expires_text) expires = ParseHttpDate(*expires_text);
@@ -144,7 +144,8 @@ FreshnessInfo ComputeFreshness(int status, const Headers& response, Instant requ
 }
 
 int64_t CurrentAgeMs(const FreshnessInfo& info, Instant response_time, Instant now) {
-  const int64_t resident_ms = std::max<int64_t>(0, SaturatingSub(now.unix_ms, response_time.unix_ms));
+  const int64_t resident_ms =
+      std::max<int64_t>(0, SaturatingSub(now.unix_ms, response_time.unix_ms));
   return std::max<int64_t>(0, SaturatingAdd(info.initial_age_ms, resident_ms));
 }
 
@@ -153,8 +154,17 @@ bool IsStorable(std::string_view method, int status, const Headers& response,
   if (method != "GET" || cache_control.no_store) return false;
   if (ParseVary(response).matches_nothing) return false;
   switch (status) {
-    case 200: case 203: case 204: case 300: case 301: case 308:
-    case 404: case 405: case 410: case 414: case 501:
+    case 200:
+    case 203:
+    case 204:
+    case 300:
+    case 301:
+    case 308:
+    case 404:
+    case 405:
+    case 410:
+    case 414:
+    case 501:
       return true;
     default:
       break;
@@ -169,8 +179,18 @@ bool IsStorable(std::string_view method, int status, const Headers& response,
 
 bool IsHeuristicallyCacheable(int status) {
   switch (status) {
-    case 200: case 203: case 204: case 206: case 300: case 301: case 308:
-    case 404: case 405: case 410: case 414: case 501:
+    case 200:
+    case 203:
+    case 204:
+    case 206:
+    case 300:
+    case 301:
+    case 308:
+    case 404:
+    case 405:
+    case 410:
+    case 414:
+    case 501:
       return true;
     default:
       return false;

@@ -91,8 +91,8 @@ struct Fields {
 
 // time-of-day = hour ":" minute ":" second
 bool ReadTime(Scanner* s, Fields* f) {
-  return s->Digits(2, &f->hour) && s->Literal(":") && s->Digits(2, &f->minute) &&
-         s->Literal(":") && s->Digits(2, &f->second);
+  return s->Digits(2, &f->hour) && s->Literal(":") && s->Digits(2, &f->minute) && s->Literal(":") &&
+         s->Digits(2, &f->second);
 }
 
 // Sun, 06 Nov 1994 08:49:37 GMT
@@ -128,8 +128,7 @@ bool ParseAsctime(std::string_view text, Fields* f) {
     return false;
   }
   if (!s.Digits(2, &f->day) && !(s.Literal(" ") && s.Digits(1, &f->day))) return false;
-  return s.Literal(" ") && ReadTime(&s, f) && s.Literal(" ") && s.Digits(4, &f->year) &&
-         s.AtEnd();
+  return s.Literal(" ") && ReadTime(&s, f) && s.Literal(" ") && s.Digits(4, &f->year) && s.AtEnd();
 }
 
 void AppendDigits(int64_t v, int width, std::string* out) {

@@ -101,6 +101,7 @@ std::string Metrics::ToJson() const {
   j["batches_written"] = batches_written;
   j["records_written"] = records_written;
   j["store_evicted_bytes"] = store_evicted_bytes;
+  j["writes_dropped"] = writes_dropped;
   j["store_degraded"] = store_degraded;
   j["store_degraded_reason"] = store_degraded_reason;
   j["memory"] = {{"bytes", memory_bytes}, {"entries", memory_entries},

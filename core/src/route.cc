@@ -12,14 +12,7 @@ bool IsParam(std::string_view segment) { return !segment.empty() && segment[0] =
 // a value captured by Match (still percent-encoded) expands back unchanged.
 bool IsSegmentChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
-    case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':':
-    case '@': case '%':
-      return true;
-    default:
-      return false;
-  }
+  return std::string_view("-._~!$&'()*+,;=:@%").find(c) != std::string_view::npos;
 }
 
 void AppendSegment(std::string_view value, std::string* out) {
@@ -95,6 +88,9 @@ bool RoutePattern::Match(std::string_view path, Params* params) const {
 
 Result<std::string> RoutePattern::Expand(const Params& params) const {
   std::string out;
+  // A name used twice takes its values in order, so expanding what Match
+  // captured rebuilds the path; with one value, every use takes it.
+  std::vector<std::string_view> used;
   for (const std::string& segment : segments_) {
     if (segment == "*") return Status::InvalidArgument("route pattern with * cannot be expanded");
     out.push_back('/');
@@ -103,13 +99,20 @@ Result<std::string> RoutePattern::Expand(const Params& params) const {
       continue;
     }
     const std::string_view name = std::string_view(segment).substr(1);
+    size_t occurrence = 0;
+    for (std::string_view u : used) occurrence += u == name ? 1 : 0;
+    used.push_back(name);
     const std::string* value = nullptr;
+    const std::string* first = nullptr;
     for (const auto& [key, v] : params) {
-      if (key == name) {
+      if (key != name) continue;
+      if (first == nullptr) first = &v;
+      if (occurrence-- == 0) {
         value = &v;
         break;
       }
     }
+    if (value == nullptr) value = first;
     if (value == nullptr || value->empty()) {
       return Status::InvalidArgument("route parameter " + std::string(name) + " has no value");
     }

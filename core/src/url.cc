@@ -8,7 +8,7 @@ namespace preheat {
 
 namespace {
 
-// Longest host name accepted (RFC 1035 2.3.4 allows 253 characters).
+// Longest host accepted: DNS names have at most 253 characters.
 constexpr size_t kHostBytesMax = 255;
 
 bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -26,13 +26,7 @@ bool IsUnreserved(char c) {
 }
 
 bool IsSubDelim(char c) {
-  switch (c) {
-    case '!': case '$': case '&': case '\'': case '(': case ')':
-    case '*': case '+': case ',': case ';': case '=':
-      return true;
-    default:
-      return false;
-  }
+  return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
 }
 
 bool IsSchemeChar(char c) { return IsAlpha(c) || IsDigit(c) || c == '+' || c == '-' || c == '.'; }
@@ -134,8 +128,11 @@ Status ParseAuthority(std::string_view authority, Url* url) {
     const std::string_view inner = host.substr(1, host.size() - 2);
     bool has_colon = false;
     for (char c : inner) {
-      if (c == ':') has_colon = true;
-      else if (HexValue(c) < 0 && c != '.') return Invalid("url has a bad IPv6 literal");
+      if (c == ':') {
+        has_colon = true;
+      } else if (HexValue(c) < 0 && c != '.') {
+        return Invalid("url has a bad IPv6 literal");
+      }
     }
     if (!has_colon) return Invalid("url has a bad IPv6 literal");
   } else {

@@ -17,7 +17,7 @@ bool IsEtagc(unsigned char c) { return c == 0x21 || (c >= 0x23 && c != 0x7F); }
 
 bool IsHopByHop(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
+      "connection", "keep-alive",         "proxy-connection",    "te",     "transfer-encoding",
       "upgrade",    "proxy-authenticate", "proxy-authorization", "trailer"};
   for (std::string_view n : kNames) {
     if (EqualsIgnoreCase(name, n)) return true;
@@ -109,8 +109,7 @@ void UpdateStoredHeadersFrom304(const Headers& not_modified, Headers* stored_res
   auto copied = [&](std::string_view name) {
     return !IsHopByHop(name) && !IsSetCookie(name) && !Listed(connection, name) &&
            !EqualsIgnoreCase(name, "content-length") &&
-           !EqualsIgnoreCase(name, "content-encoding") &&
-           !EqualsIgnoreCase(name, "content-range");
+           !EqualsIgnoreCase(name, "content-encoding") && !EqualsIgnoreCase(name, "content-range");
   };
   std::vector<std::string> replaced;  // lower-case, distinct
   for (const auto& field : not_modified.fields()) {

@@ -57,9 +57,9 @@ TEST_SUITE("cache_control") {
   }
 
   TEST_CASE("invalid max-age means stale") {
-    for (const char* text : {"max-age=abc", "max-age=-1", "max-age=1.5", "max-age=",
-                             "max-age", "max-age=+5", "max-age=60s", "max-age=6 0",
-                             "max-age =60", "max-age=\"6\"0", "max-age=\"60"}) {
+    for (const char* text :
+         {"max-age=abc", "max-age=-1", "max-age=1.5", "max-age=", "max-age", "max-age=+5",
+          "max-age=60s", "max-age=6 0", "max-age =60", "max-age=\"6\"0", "max-age=\"60"}) {
       CAPTURE(text);
       CacheControl cc = ParseCacheControl(text);
       CHECK(cc.max_age_invalid);
@@ -114,7 +114,8 @@ TEST_SUITE("cache_control") {
   }
 
   TEST_CASE("restrictive directives survive malformation; permissive ones do not") {
-    CacheControl cc = ParseCacheControl("no-store=1, must-revalidate=\"x\", public=1, immutable=yes");
+    CacheControl cc =
+        ParseCacheControl("no-store=1, must-revalidate=\"x\", public=1, immutable=yes");
     CHECK(cc.no_store);
     CHECK(cc.must_revalidate);
     CHECK_FALSE(cc.is_public);

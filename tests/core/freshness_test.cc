@@ -55,8 +55,8 @@ TEST_SUITE("freshness") {
   }
 
   TEST_CASE("invalid max-age is stale and counted, even with Expires") {
-    FreshnessInfo info = Compute(
-        {{"Cache-Control", "max-age=soon"}, {"Date", kDate}, {"Expires", DatePlus(3600)}});
+    FreshnessInfo info =
+        Compute({{"Cache-Control", "max-age=soon"}, {"Date", kDate}, {"Expires", DatePlus(3600)}});
     CHECK(info.lifetime_ms == 0);
     CHECK(info.malformed_count == 1);
   }
@@ -79,8 +79,8 @@ TEST_SUITE("freshness") {
   }
 
   TEST_CASE("Expires without Date uses the response time") {
-    FreshnessInfo info = Compute({{"Expires", DatePlus(100)}}, 200, kRequest,
-                                 Instant{kDateMs + 40000});
+    FreshnessInfo info =
+        Compute({{"Expires", DatePlus(100)}}, 200, kRequest, Instant{kDateMs + 40000});
     CHECK(info.lifetime_ms == 60000);
   }
 
@@ -106,8 +106,8 @@ TEST_SUITE("freshness") {
   }
 
   TEST_CASE("an invalid Expires blocks the heuristic") {
-    FreshnessInfo info = Compute(
-        {{"Date", kDate}, {"Expires", "-1"}, {"Last-Modified", DatePlus(-100 * 86400)}});
+    FreshnessInfo info =
+        Compute({{"Date", kDate}, {"Expires", "-1"}, {"Last-Modified", DatePlus(-100 * 86400)}});
     CHECK(info.lifetime_ms == 0);
     CHECK_FALSE(info.heuristic);
   }
@@ -163,8 +163,8 @@ TEST_SUITE("freshness") {
   }
 
   TEST_CASE("age: apparent age wins when the Date is old") {
-    FreshnessInfo info = Compute({{"Date", DatePlus(-100)}, {"Age", "10"}}, 200, kRequest,
-                                 Instant{kDateMs + 1000});
+    FreshnessInfo info =
+        Compute({{"Date", DatePlus(-100)}, {"Age", "10"}}, 200, kRequest, Instant{kDateMs + 1000});
     CHECK(info.initial_age_ms == 101000);
   }
 
@@ -176,8 +176,8 @@ TEST_SUITE("freshness") {
   TEST_CASE("age: invalid Age is ignored and counted") {
     for (const char* age : {"-5", "abc", "1.5", "", "10, 20"}) {
       CAPTURE(age);
-      FreshnessInfo info = Compute({{"Date", kDate}, {"Age", age}}, 200, kRequest,
-                                   Instant{kDateMs + 3000});
+      FreshnessInfo info =
+          Compute({{"Date", kDate}, {"Age", age}}, 200, kRequest, Instant{kDateMs + 3000});
       CHECK(info.initial_age_ms == 3000);
       CHECK(info.malformed_count == 1);
     }
@@ -209,8 +209,7 @@ TEST_SUITE("freshness") {
     info.initial_age_ms = 5000;
     CHECK(CurrentAgeMs(info, Instant{1000}, Instant{4000}) == 8000);
     CHECK(CurrentAgeMs(info, Instant{1000}, Instant{0}) == 5000);  // clock went back
-    CHECK(CurrentAgeMs(info, Instant{0}, Instant::Never()) ==
-          std::numeric_limits<int64_t>::max());
+    CHECK(CurrentAgeMs(info, Instant{0}, Instant::Never()) == std::numeric_limits<int64_t>::max());
     info.initial_age_ms = -50;
     CHECK(CurrentAgeMs(info, Instant{0}, Instant{10}) == 0);
   }

@@ -89,6 +89,16 @@ TEST_SUITE("route") {
     CHECK(p.Expand({{"id", "a/b?c#d e"}}).value() == "/api/issues/a%2Fb%3Fc%23d%20e");
   }
 
+  // Found by route_fuzz: a name used twice expanded its first value twice.
+  TEST_CASE("regression: repeated :name round-trips") {
+    RoutePattern p = Must("/:ab/:ab");
+    Params params;
+    REQUIRE(p.Match("/x/~c:%ab", &params));
+    CHECK(params == Params{{"ab", "x"}, {"ab", "~c:%ab"}});
+    CHECK(p.Expand(params).value() == "/x/~c:%ab");
+    CHECK(p.Expand({{"ab", "1"}}).value() == "/1/1");
+  }
+
   TEST_CASE("Match then Expand round-trips") {
     RoutePattern p = Must("/r/:a/x/:b");
     for (const char* path : {"/r/1/x/2", "/r/a%2Fb/x/~c:d@e"}) {

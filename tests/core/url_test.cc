@@ -75,17 +75,43 @@ TEST_SUITE("url") {
   }
 
   TEST_CASE("rejected URLs") {
-    for (const char* bad :
-         {"", "example.com", "/path", "//example.com/", "javascript:alert(1)", "data:text/html,x",
-          "file:///etc/passwd", "ftp://example.com/", "http:example.com", "http:/example.com",
-          "http://", "http:///path", "http://user@example.com/", "http://u:p@example.com/",
-          "http://example.com:99999/", "http://example.com:0/", "http://example.com:8a/",
-          "http://example.com:-1/", "http://exa mple.com/", "http://example.com/a b",
-          " http://example.com/", "http://example.com/\t", "http://example.com/\x7F",
-          "http://example.com/%", "http://example.com/%4", "http://example.com/%zz",
-          "http://example.com/?%g0", "http://[::1/", "http://[]/", "http://[1.2.3.4]/",
-          "http://[::1]x/", "http://[::g]/", "http://exam%70le.com/", "http://ex\xC3\xA9.com/",
-          "http://a:b:c/", "1http://a/", "http://example.com\\evil.com/"}) {
+    for (const char* bad : {"",
+                            "example.com",
+                            "/path",
+                            "//example.com/",
+                            "javascript:alert(1)",
+                            "data:text/html,x",
+                            "file:///etc/passwd",
+                            "ftp://example.com/",
+                            "http:example.com",
+                            "http:/example.com",
+                            "http://",
+                            "http:///path",
+                            "http://user@example.com/",
+                            "http://u:p@example.com/",
+                            "http://example.com:99999/",
+                            "http://example.com:0/",
+                            "http://example.com:8a/",
+                            "http://example.com:-1/",
+                            "http://exa mple.com/",
+                            "http://example.com/a b",
+                            " http://example.com/",
+                            "http://example.com/\t",
+                            "http://example.com/\x7F",
+                            "http://example.com/%",
+                            "http://example.com/%4",
+                            "http://example.com/%zz",
+                            "http://example.com/?%g0",
+                            "http://[::1/",
+                            "http://[]/",
+                            "http://[1.2.3.4]/",
+                            "http://[::1]x/",
+                            "http://[::g]/",
+                            "http://exam%70le.com/",
+                            "http://ex\xC3\xA9.com/",
+                            "http://a:b:c/",
+                            "1http://a/",
+                            "http://example.com\\evil.com/"}) {
       CAPTURE(bad);
       Result<Url> r = ParseUrl(bad);
       CHECK_FALSE(r.ok());
@@ -103,8 +129,8 @@ TEST_SUITE("url") {
   }
 
   TEST_CASE("normal form is a fixed point") {
-    for (const char* text : {"HTTP://A:80/%7e/./x/../y?%3f#f", "https://b/%c3%a9/<>?a b=c",
-                             "http://[::A]:1/.."}) {
+    for (const char* text :
+         {"HTTP://A:80/%7e/./x/../y?%3f#f", "https://b/%c3%a9/<>?a b=c", "http://[::A]:1/.."}) {
       Result<std::string> once = NormalizeUrl(text);
       if (!once.ok()) continue;
       CAPTURE(*once);
@@ -172,7 +198,8 @@ TEST_SUITE("url") {
     CHECK_FALSE(ResolveUrl(*base, "%zz").ok());
     CHECK_FALSE(ResolveUrl(*base, std::string(kUrlBytesMax + 1, 'a')).ok());
     // A reference whose dot segments climb past the root cannot leave the origin.
-    CHECK(ResolveUrl(*base, "/..//evil.com/x")->ToString() == "https://example.com:8443//evil.com/x");
+    CHECK(ResolveUrl(*base, "/..//evil.com/x")->ToString() ==
+          "https://example.com:8443//evil.com/x");
   }
 }
 

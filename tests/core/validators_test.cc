@@ -23,9 +23,8 @@ TEST_SUITE("validators") {
 
     CHECK(ParseEntityTag("\"caf\xC3\xA9\""));  // obs-text is allowed
 
-    for (const char* bad : {"", "xyzzy", "\"xyzzy", "xyzzy\"", "\"", "w/\"x\"", "W/x",
-                            "W/", "\"a\"b\"", "\"a b\"", "\"a\"  , \"b\"", "\"a\x7F\"",
-                            "W /\"a\""}) {
+    for (const char* bad : {"", "xyzzy", "\"xyzzy", "xyzzy\"", "\"", "w/\"x\"", "W/x", "W/",
+                            "\"a\"b\"", "\"a b\"", "\"a\"  , \"b\"", "\"a\x7F\"", "W /\"a\""}) {
       CAPTURE(bad);
       CHECK_FALSE(ParseEntityTag(bad).has_value());
     }
@@ -62,7 +61,8 @@ TEST_SUITE("validators") {
 
   TEST_CASE("AddConditionalHeaders replaces the request's own conditionals") {
     Headers stored{{"ETag", "\"new\""}};
-    Headers request{{"If-None-Match", "\"old\""}, {"if-none-match", "\"older\""},
+    Headers request{{"If-None-Match", "\"old\""},
+                    {"if-none-match", "\"older\""},
                     {"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"},
                     {"If-Match", "\"x\""}};
     CHECK(AddConditionalHeaders(stored, &request));
@@ -85,10 +85,14 @@ TEST_SUITE("validators") {
   }
 
   TEST_CASE("304 merge replaces fields but keeps the body's") {
-    Headers stored{{"Content-Type", "text/html"},   {"Content-Length", "1234"},
-                   {"Content-Encoding", "gzip"},     {"Cache-Control", "max-age=10"},
-                   {"ETag", "\"v1\""},               {"X-Multi", "a"},
-                   {"X-Multi", "b"},                 {"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}};
+    Headers stored{{"Content-Type", "text/html"},
+                   {"Content-Length", "1234"},
+                   {"Content-Encoding", "gzip"},
+                   {"Cache-Control", "max-age=10"},
+                   {"ETag", "\"v1\""},
+                   {"X-Multi", "a"},
+                   {"X-Multi", "b"},
+                   {"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}};
     Headers not_modified{{"cache-control", "max-age=600"},
                          {"Content-Length", "0"},
                          {"Content-Encoding", "identity"},

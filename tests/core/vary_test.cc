@@ -19,8 +19,8 @@ TEST_SUITE("vary") {
   }
 
   TEST_CASE("names are lower-cased, de-duplicated and sorted across fields") {
-    VarySpec spec = ParseVary({{"Vary", "User-Agent, Accept-Encoding"},
-                               {"vary", "accept-encoding,Accept"}});
+    VarySpec spec =
+        ParseVary({{"Vary", "User-Agent, Accept-Encoding"}, {"vary", "accept-encoding,Accept"}});
     CHECK_FALSE(spec.matches_nothing);
     CHECK(spec.names == std::vector<std::string>{"accept", "accept-encoding", "user-agent"});
     CHECK(spec.malformed_count == 0);
@@ -62,9 +62,8 @@ TEST_SUITE("vary") {
 
   TEST_CASE("SelectVaryValues: combined, trimmed, folded, '' when absent") {
     VarySpec spec = ParseVary({{"Vary", "Accept-Encoding, Accept-Language, Cookie"}});
-    Headers request{{"accept-encoding", "  gzip,\t\t deflate  "},
-                    {"Accept-Encoding", "br"},
-                    {"Cookie", "a=1"}};
+    Headers request{
+        {"accept-encoding", "  gzip,\t\t deflate  "}, {"Accept-Encoding", "br"}, {"Cookie", "a=1"}};
     Values values = SelectVaryValues(spec, request);
     CHECK(values == Values{{"accept-encoding", "gzip, deflate, br"},
                            {"accept-language", ""},

@@ -48,6 +48,10 @@ class SimLoop {
   // Drops every pending event (a crash).
   void DropAll() { events_.clear(); }
   size_t pending() const { return events_.size(); }
+  // When the earliest event is due, or Instant::Never().
+  Instant NextTime() const {
+    return events_.empty() ? Instant::Never() : Instant{events_.begin()->first.first};
+  }
 
  private:
   Instant now_;

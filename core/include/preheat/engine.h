@@ -166,7 +166,9 @@ class Engine {
 
   // Writes every pending write to the store now; `done` runs when they are
   // durable (OK), failed (the store's error), or at once when nothing is
-  // pending or there is no store.
+  // pending or there is no store. kLimitReached when writes were dropped
+  // since the last flush because more than pending_writes_max waited;
+  // kUnavailable when the store is degraded.
   void Flush(Instant now, StatusDone done);
 
   // The earliest time OnDeadline must be called, or Instant::Never().
@@ -184,6 +186,11 @@ class Engine {
   // True when a usable-or-stale entry for the key is in the memory tier, or
   // a fetch for it is under way. For the preheater: "already cached".
   bool HasInMemoryOrInflight(const std::string& key) const;
+
+  // Calls fn for every memory-tier entry, most recently used first, without
+  // changing recency. For tools (listing) and tests. fn must not call into
+  // the engine.
+  void VisitMemory(const std::function<void(const CacheEntry& entry)>& fn) const;
 
  private:
   struct Impl;

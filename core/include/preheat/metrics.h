@@ -76,6 +76,7 @@ struct Metrics {
   uint64_t batches_written = 0;
   uint64_t records_written = 0;
   uint64_t store_evicted_bytes = 0;
+  uint64_t writes_dropped = 0;    // pending_writes_max was reached
   bool store_degraded = false;    // memory-only after a store failure
   std::string store_degraded_reason;
   // Tier sizes (updated as they change).
