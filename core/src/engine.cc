@@ -126,6 +126,7 @@ struct Engine::Impl {
     GetDone done;
     EntryPtr stale;  // what may be served under stale-if-error
     Source stale_source = Source::kNetwork;
+    bool prefetch = false;  // answer from any stored entry, never revalidate
   };
 
   // One request per key on the wire or queued (coalescing).
@@ -279,6 +280,11 @@ struct Engine::Impl {
     r.revalidating = revalidating;
     r.stored = entry && memory.Peek(entry->key) == entry;
     r.entry = std::move(entry);
+    GetDone done = std::move(w.done);
+    if (w.prefetch) {  // not a read by the app: no hit, miss or latency counted
+      done(std::move(r));
+      return;
+    }
     switch (state) {
       case CacheState::kFresh: metrics.fresh_served++; break;
       case CacheState::kStale: metrics.stale_served++; break;
@@ -290,17 +296,21 @@ struct Engine::Impl {
       (source == Source::kMemory ? metrics.memory_hits : metrics.store_hits)++;
     }
     metrics.get_latency.Record(ElapsedMs(w.started, now));
-    GetDone done = std::move(w.done);
     done(std::move(r));
   }
 
   void Fail(Waiter& w, Status status, Instant now) {
-    metrics.get_latency.Record(ElapsedMs(w.started, now));
+    if (!w.prefetch) metrics.get_latency.Record(ElapsedMs(w.started, now));
     GetDone done = std::move(w.done);
     done(std::move(status));
   }
 
   void ServeStored(Waiter w, EntryPtr entry, Source source, Instant now) {
+    if (w.prefetch) {
+      // Cache population, not freshness enforcement: what is stored stays.
+      Deliver(w, CacheState::kFresh, source, std::move(entry), now, false);
+      return;
+    }
     const RoutePolicy& policy = PolicyFor(entry->url);
     Evaluation ev = Evaluate(*entry, policy, now);
     if (ev.verdict == Verdict::kFresh) {
@@ -687,6 +697,7 @@ struct Engine::Impl {
   }
 
   void OnBatchDone(size_t count, Instant now, Result<StoreUsage> usage) {
+    pending_now = now;
     write_inflight = false;
     if (!usage.ok()) {
       Degrade(usage.status());
@@ -941,12 +952,22 @@ Result<CacheResult> Engine::Peek(const CacheRequest& request, Instant now) {
 }
 
 void Engine::Get(const CacheRequest& request, Instant now, GetDone done) {
+  impl_->metrics.gets++;
+  GetOrPrefetch(request, now, std::move(done), /*prefetch=*/false);
+}
+
+void Engine::Prefetch(const CacheRequest& request, Instant now, GetDone done) {
+  impl_->metrics.prefetches++;
+  GetOrPrefetch(request, now, std::move(done), /*prefetch=*/true);
+}
+
+void Engine::GetOrPrefetch(const CacheRequest& request, Instant now, GetDone done,
+                           bool prefetch) {
   Impl& d = *impl_;
   d.pending_now = now;
-  d.metrics.gets++;
   auto key = KeyFor(request.url, request.namespace_name);
   Impl::Waiter w{request, key.ok() ? *key : std::string(), now, std::move(done), nullptr,
-                 Source::kNetwork};
+                 Source::kNetwork, prefetch};
   if (!key.ok()) {
     d.metrics.bad_requests++;
     d.Fail(w, key.status(), now);
@@ -1170,6 +1191,7 @@ Status Engine::Clear(const std::string& namespace_name, Instant now) {
 
 void Engine::Flush(Instant now, StatusDone done) {
   Impl& d = *impl_;
+  d.pending_now = now;
   if (!d.StoreUsable()) {
     done(d.store ? Status::Unavailable("store degraded: " + d.metrics.store_degraded_reason)
                  : Status::Ok());
@@ -1208,6 +1230,8 @@ const Metrics& Engine::metrics() const {
   d.metrics.pending_writes = d.pending.size();
   return d.metrics;
 }
+
+Instant Engine::CurrentTime() const { return impl_->pending_now; }
 
 std::string Engine::MetricsJson() const { return metrics().ToJson(); }
 const EngineOptions& Engine::options() const { return impl_->options; }

@@ -70,6 +70,7 @@ std::string LatencyHistogram::ToJson() const { return HistogramJson(*this).dump(
 std::string Metrics::ToJson() const {
   nlohmann::json j;
   j["gets"] = gets;
+  j["prefetches"] = prefetches;
   j["memory_hits"] = memory_hits;
   j["store_hits"] = store_hits;
   j["misses"] = misses;

@@ -136,6 +136,13 @@ class Engine {
   // kMiss result with that status.
   void Get(const CacheRequest& request, Instant now, GetDone done);
 
+  // For the preheater: fills the cache without enforcing freshness. When
+  // either tier holds the entry, at any age, `done` answers from there (no
+  // request, no revalidation, source kMemory or kStore); a fetch already in
+  // flight is joined; otherwise it fetches in request.lane (kPreheat for
+  // preheats) and answers kMiss from kNetwork. Errors: as Get.
+  void Prefetch(const CacheRequest& request, Instant now, GetDone done);
+
   // Calls `fn` each time a revalidation or mutation changes the entry for
   // `key` (a different ETag or body), never for an unchanged revalidation.
   // Errors: kLimitReached past subscribers_max.
@@ -176,6 +183,10 @@ class Engine {
   // Runs timers that are due at `now` (write-behind flushes).
   void OnDeadline(Instant now);
 
+  // The latest `now` an entry point or completion gave the engine. Inside a
+  // callback the engine runs, it is the time of the event that runs it.
+  Instant CurrentTime() const;
+
   const Metrics& metrics() const;
   std::string MetricsJson() const;
   const EngineOptions& options() const;
@@ -195,6 +206,7 @@ class Engine {
  private:
   struct Impl;
   explicit Engine(std::unique_ptr<Impl> impl);
+  void GetOrPrefetch(const CacheRequest& request, Instant now, GetDone done, bool prefetch);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -42,6 +42,7 @@ class LatencyHistogram {
 struct Metrics {
   // Where gets were answered.
   uint64_t gets = 0;
+  uint64_t prefetches = 0;             // Prefetch calls (preheater)
   uint64_t memory_hits = 0;
   uint64_t store_hits = 0;
   uint64_t misses = 0;

@@ -1,0 +1,116 @@
+// Preheater: fetches what the user is likely to open next, at the lowest
+// priority, only when it is not cached yet, under strict budgets.
+#ifndef PREHEAT_PREHEATER_H_
+#define PREHEAT_PREHEATER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "preheat/circuit_breaker.h"
+#include "preheat/engine.h"
+#include "preheat/metrics.h"
+#include "preheat/references.h"
+#include "preheat/status.h"
+#include "preheat/time.h"
+#include "preheat/transition_model.h"
+
+namespace preheat {
+
+enum class IntentKind : uint8_t {
+  kHoverStart = 0,   // pointer entered a link; counts once held hover_intent_ms
+  kHoverEnd = 1,     // pointer left (cancels a hover not yet held long enough)
+  kPointerDown = 2,  // strong: the click is on its way
+  kTouchStart = 3,   // strong
+  kFocus = 4,        // keyboard focus on a link; like a held hover
+};
+
+struct PreheatOptions {
+  std::string namespace_name;  // the engine namespace preheats go into
+  // Route patterns ("/issues/:id") the model also learns at route level, so
+  // what users do on one issue informs the next one.
+  std::vector<std::string> routes;
+  // Global request and byte budgets (token buckets). Bytes are charged when
+  // a response arrives; no preheat starts while the byte bucket is in debt.
+  double requests_per_s = 4;
+  double requests_burst = 8;
+  double bytes_per_s = 256 * 1024;
+  double bytes_burst = 1024 * 1024;
+  uint32_t inflight_max = 2;     // preheats on the wire at once
+  uint32_t queue_max = 64;       // candidates waiting
+  uint32_t per_surface_max = 12; // preheats issued for one surface
+  int64_t hover_intent_ms = 80;  // a hover held this long is intent
+  // Candidates scoring below this are not preheated from surfaces alone
+  // (intents always qualify).
+  double score_min = 0.05;
+  // A preheated entry not used within this long counts as wasted.
+  int64_t use_window_ms = 10 * 60 * 1000;
+  uint32_t tracked_max = 4096;   // preheated entries followed for accounting
+  BreakerOptions breaker;
+  TransitionModelOptions model;
+};
+
+struct PreheatStats {
+  uint64_t candidates = 0;        // references offered by surfaces and intents
+  uint64_t issued = 0;            // requests started
+  uint64_t skipped_cached = 0;    // already in a tier (or on its way)
+  uint64_t skipped_low_score = 0;
+  uint64_t skipped_save_data = 0;
+  uint64_t dropped_left_surface = 0;
+  uint64_t dropped_queue_full = 0;
+  uint64_t dropped_budget = 0;    // per-surface budget exhausted
+  uint64_t breaker_blocked = 0;   // start attempts refused by the breaker
+  uint64_t failures = 0;
+  uint64_t fetched = 0;           // preheats that stored a response
+  uint64_t used = 0;              // a navigation later opened a preheated entry
+  uint64_t evicted_unused = 0;    // gone from memory before any use
+  uint64_t wasted_bytes = 0;      // bytes of preheats never used in use_window_ms
+  uint64_t fetched_bytes = 0;
+  LatencyHistogram preheat_to_use_ms;
+};
+
+// Single-threaded like the Engine it drives; every entry point takes `now`.
+// Call NextDeadline()/OnDeadline(now) like the engine's.
+class Preheater {
+ public:
+  // Errors: kInvalidArgument for non-positive limits or a bad namespace.
+  // `engine` must outlive the preheater.
+  static Result<std::unique_ptr<Preheater>> Create(PreheatOptions options, Engine* engine,
+                                                   Instant now);
+  ~Preheater();
+
+  // The user is now on `page_url`, whose references are `refs` (from
+  // ExtractHtmlReferences / ExtractJsonReferences or the app). Queued
+  // preheats of the previous surface are dropped: the user left it.
+  void Surface(const std::string& page_url, const std::vector<Reference>& refs, Instant now);
+  // Visibility of a reference on the current surface (from an
+  // IntersectionObserver); visible ones rank higher.
+  void Visible(const std::string& url, bool visible, Instant now);
+  // Pointer or focus intent towards `url`.
+  void Intent(const std::string& url, IntentKind kind, Instant now);
+  // A navigation happened: teaches the model and accounts preheats used.
+  void Navigated(const std::string& from_url, const std::string& to_url, Instant now);
+  // Save-Data or a slow connection: only strong intents (pointerdown,
+  // touchstart) still preheat.
+  void SetSaveData(bool save_data);
+  void SetEnabled(bool enabled);
+
+  Instant NextDeadline() const;
+  void OnDeadline(Instant now);
+
+  const PreheatStats& stats() const;
+  BreakerState breaker_state(Instant now) const;
+  TransitionModel& model();
+  // Stats, breaker state and queue as JSON.
+  std::string StatsJson(Instant now) const;
+
+ private:
+  struct Impl;
+  explicit Preheater(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace preheat
+
+#endif  // PREHEAT_PREHEATER_H_

@@ -1,0 +1,36 @@
+// TokenBucket: rate limits with bursts, on the driver's time.
+#ifndef PREHEAT_RATE_LIMIT_H_
+#define PREHEAT_RATE_LIMIT_H_
+
+#include "preheat/time.h"
+
+namespace preheat {
+
+// Holds up to `burst` tokens, refilled at `rate_per_s`. Taking may run the
+// bucket into debt (TakeDebt), for costs only known afterwards (bytes of a
+// response); nothing more is allowed until the debt is repaid.
+class TokenBucket {
+ public:
+  TokenBucket(double rate_per_s, double burst, Instant now);
+
+  // Takes `amount` if that many tokens are there now; false otherwise.
+  bool TryTake(double amount, Instant now);
+  // Takes `amount` unconditionally (tokens may go negative).
+  void TakeDebt(double amount, Instant now);
+  // Tokens available at `now` (negative while in debt).
+  double Available(Instant now);
+  // The earliest time `amount` tokens will be there; `now` if already.
+  // Instant::Never() when the rate is 0 and they never will.
+  Instant WhenAvailable(double amount, Instant now);
+
+ private:
+  void Refill(Instant now);
+  double rate_per_ms_;
+  double burst_;
+  double tokens_;
+  Instant updated_;
+};
+
+}  // namespace preheat
+
+#endif  // PREHEAT_RATE_LIMIT_H_
