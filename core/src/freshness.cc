@@ -112,9 +112,10 @@ FreshnessInfo ComputeFreshness(int status, const Headers& response, Instant requ
     // An invalid Expires (e.g. "0") means already expired (RFC 9111 5.3).
     std::optional<Instant> expires;
     if (expires_text) expires = ParseHttpDate(*expires_text);
-    if (!expires || !date_valid) {
-      if (!expires) ++info.malformed_count;
-    } else {
+    // Against an invalid Date (already counted) it is unusable too.
+    if (!expires) {
+      ++info.malformed_count;
+    } else if (date_valid) {
       info.lifetime_ms = std::max<int64_t>(0, SaturatingSub(expires->unix_ms, date_ms));
     }
   } else if (IsHeuristicallyCacheable(status)) {
