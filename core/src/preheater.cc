@@ -188,6 +188,7 @@ struct Preheater::Impl {
     CacheRequest req;
     req.url = c.url;
     req.namespace_name = options.namespace_name;
+    req.headers = options.request_headers;
     req.lane = Lane::kPreheat;
     std::weak_ptr<bool> alive_token = alive;
     std::string url = c.url;
@@ -205,6 +206,8 @@ struct Preheater::Impl {
       if (result.status().code() != Code::kCancelled && result.status().code() != Code::kLimitReached) {
         stats.failures++;
         breaker.OnFailure(now);
+      } else {
+        breaker.OnAbandoned();
       }
       Pump(now);
       return;
@@ -387,7 +390,8 @@ Instant Preheater::NextDeadline() const {
   if (!d.tracked_order.empty()) {
     next = std::min(next, AddMs(d.tracked_order.front().second, d.options.use_window_ms));
   }
-  if (!d.queue.empty() && d.inflight < d.options.inflight_max && d.enabled) {
+  if (!d.queue.empty() && d.inflight < d.options.inflight_max && d.enabled &&
+      !d.breaker.probe_inflight()) {
     Instant now = d.engine->CurrentTime();
     Instant ready = std::max(d.requests.WhenAvailable(1, now), d.bytes.WhenAvailable(0, now));
     Instant reopen = d.breaker.reopen_at();

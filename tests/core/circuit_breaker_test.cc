@@ -48,6 +48,19 @@ TEST_CASE("breaker: a failed probe doubles the open period, capped") {
   CHECK(b.reopen_at() == Instant{6000});  // capped at 3000 ms
 }
 
+TEST_CASE("breaker: an abandoned probe frees the slot for another") {
+  BreakerOptions o;
+  o.min_requests = 1;
+  o.failure_ratio_max = 0;
+  o.open_ms = 10;
+  CircuitBreaker b(o);
+  b.OnFailure(Instant{0});
+  CHECK(b.Allow(Instant{10}));
+  CHECK_FALSE(b.Allow(Instant{11}));
+  b.OnAbandoned();
+  CHECK(b.Allow(Instant{12}));
+}
+
 TEST_CASE("breaker: Retry-After opens at once for at least that long") {
   CircuitBreaker b(BreakerOptions{});
   b.OnFailure(Instant{0}, 120'000);

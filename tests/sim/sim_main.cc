@@ -19,6 +19,7 @@
 
 #include "preheat/engine.h"
 #include "preheat/http_date.h"
+#include "preheat/preheater.h"
 #include "preheat/prng.h"
 #include "testing/fake_origin.h"
 #include "testing/fake_store.h"
@@ -121,6 +122,21 @@ class Simulation {
     origin_.network_error = prng_.Chance(0.5) ? prng_.NextDouble() * 0.2 : 0;
     server_error_ = prng_.Chance(0.5) ? prng_.NextDouble() * 0.2 : 0;
 
+    preheat_options_.namespace_name = "alice";
+    preheat_options_.request_headers.Set("X-Namespace", "alice");
+    preheat_options_.request_headers.Set("X-Preheater", "1");
+    if (prng_.Chance(0.5)) preheat_options_.request_headers.Set("Accept-Language", "en");
+    preheat_options_.requests_per_s = 0.5 + prng_.NextDouble() * 10;
+    preheat_options_.requests_burst = 1 + static_cast<double>(prng_.Below(8));
+    preheat_options_.bytes_per_s = 500 + static_cast<double>(prng_.Below(20'000));
+    preheat_options_.bytes_burst = 1000 + static_cast<double>(prng_.Below(20'000));
+    preheat_options_.inflight_max = 1 + static_cast<uint32_t>(prng_.Below(3));
+    preheat_options_.queue_max = 1 + static_cast<uint32_t>(prng_.Below(16));
+    preheat_options_.per_surface_max = 1 + static_cast<uint32_t>(prng_.Below(8));
+    preheat_options_.score_min = prng_.NextDouble() * 0.2;
+    preheat_options_.use_window_ms = 1000 + static_cast<int64_t>(prng_.Below(30'000));
+    preheat_options_.routes = {"/r/:id"};
+
     int count = 3 + static_cast<int>(prng_.Below(14));
     for (int i = 0; i < count; ++i) {
       Resource r;
@@ -145,6 +161,14 @@ class Simulation {
     }
     engine_ = std::move(created).value();
     engine_->Start(loop_.now());
+    auto preheater = Preheater::Create(preheat_options_, engine_.get(), loop_.now());
+    if (!preheater.ok()) {
+      Fail("create preheater: " + preheater.status().ToString());
+      return false;
+    }
+    preheater_ = std::move(preheater).value();
+    preheat_started_ = loop_.now();
+    preheat_requests_ = 0;
     return true;
   }
 
@@ -237,6 +261,8 @@ class Simulation {
     } else if (roll < 93) {
       origin_.down = !origin_.down;
       Log(std::string("origin ") + (origin_.down ? "down" : "up"));
+    } else if (roll < 97) {
+      DoPreheatSignal();
     } else {
       for (int i = 0, n = 1 + static_cast<int>(prng_.Below(4)); i < n; ++i) DoGet();
     }
@@ -296,6 +322,28 @@ class Simulation {
                std::to_string(*max_stale_ms_));
         }
       }
+    }
+  }
+
+  // The preheater's inputs: a surface of references, an intent, a
+  // navigation. Preheats go to namespace "alice" in the lowest lane.
+  void DoPreheatSignal() {
+    uint64_t kind = prng_.Below(3);
+    const std::string page = resources_[prng_.Below(resources_.size())].url;
+    if (kind == 0) {
+      std::vector<Reference> refs;
+      for (uint32_t i = 0, n = static_cast<uint32_t>(prng_.Below(8)); i < n; ++i) {
+        refs.push_back({resources_[prng_.Below(resources_.size())].url, i});
+      }
+      Log("surface " + page + " with " + std::to_string(refs.size()) + " refs");
+      preheater_->Surface(page, refs, loop_.now());
+    } else if (kind == 1) {
+      Log("intent " + page);
+      preheater_->Intent(page, static_cast<IntentKind>(prng_.Below(5)), loop_.now());
+    } else {
+      const std::string to = resources_[prng_.Below(resources_.size())].url;
+      Log("navigated " + page + " -> " + to);
+      preheater_->Navigated(page, to, loop_.now());
     }
   }
 
@@ -365,19 +413,29 @@ class Simulation {
     loop_.DropAll();
     store_.Crash();
     origin_.Crash();
+    preheater_.reset();
     engine_.reset();
     CreateEngine();
   }
 
   // ---- the loop ------------------------------------------------------------
 
+  Instant NextDeadline() const {
+    Instant a = engine_->NextDeadline(), b = preheater_->NextDeadline();
+    return a < b ? a : b;
+  }
+  void OnDeadline() {
+    engine_->OnDeadline(loop_.now());
+    preheater_->OnDeadline(loop_.now());
+  }
+
   bool RunOneEvent() {
-    Instant deadline = engine_->NextDeadline();
+    Instant deadline = NextDeadline();
     Instant next = loop_.NextTime();
     if (next.IsNever() && deadline.IsNever()) return false;
     if (deadline <= next) {
       loop_.RunUntil(deadline);
-      engine_->OnDeadline(loop_.now());
+      OnDeadline();
     } else {
       loop_.RunOne();
     }
@@ -387,7 +445,7 @@ class Simulation {
 
   void RunUntil(Instant until) {
     for (int i = 0; i < 1'000'000 && !failure_; ++i) {
-      Instant deadline = engine_->NextDeadline();
+      Instant deadline = NextDeadline();
       Instant next = loop_.NextTime();
       Instant first = deadline < next ? deadline : next;
       if (first > until) break;
@@ -410,6 +468,29 @@ class Simulation {
       }
     }
     if (origin_.max_inflight_per_key > 1) Fail("two requests for one key were in flight at once");
+    // A navigation waits only for other navigations: when one is queued,
+    // its own lane is full.
+    if (engine_->QueuedCount(Lane::kNavigate) > 0 &&
+        engine_->InflightCount(Lane::kNavigate) < options_.lanes[0].inflight_max) {
+      Fail("a navigation is queued while its lane has room");
+    }
+    // The preheater's request budget: burst + rate x time since it started.
+    for (size_t i = preheat_requests_seen_; i < origin_.requests.size(); ++i) {
+      if (origin_.requests[i].headers.Has("x-preheater")) preheat_requests_++;
+    }
+    preheat_requests_seen_ = origin_.requests.size();
+    double allowed = preheat_options_.requests_burst +
+                     preheat_options_.requests_per_s *
+                         static_cast<double>(ElapsedMs(preheat_started_, loop_.now())) / 1000.0;
+    if (static_cast<double>(preheat_requests_) > allowed + 1e-9) {
+      Fail("preheater over its request budget: " + std::to_string(preheat_requests_) + " > " +
+           std::to_string(allowed));
+    }
+    if (preheater_->stats().issued > 0 &&
+        engine_->InflightCount(Lane::kPreheat) > preheat_options_.inflight_max &&
+        engine_->InflightCount(Lane::kPreheat) > options_.lanes[2].inflight_max) {
+      Fail("preheats over their in-flight limit");
+    }
     for (int lane = 0; lane < kLaneCount; ++lane) {
       if (engine_->InflightCount(static_cast<Lane>(lane)) > options_.lanes[lane].inflight_max) {
         Fail(std::string("lane over its in-flight limit: ") + LaneName(static_cast<Lane>(lane)));
@@ -425,6 +506,11 @@ class Simulation {
   FakeOrigin origin_;
   EngineOptions options_;
   std::unique_ptr<Engine> engine_;
+  PreheatOptions preheat_options_;
+  std::unique_ptr<Preheater> preheater_;
+  Instant preheat_started_;
+  uint64_t preheat_requests_ = 0;
+  size_t preheat_requests_seen_ = 0;
   std::vector<Resource> resources_;
   std::map<std::string, Instant> validated_at_;
   std::optional<int64_t> max_stale_ms_;

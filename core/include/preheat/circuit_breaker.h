@@ -32,6 +32,9 @@ class CircuitBreaker {
   // until its outcome is reported.
   bool Allow(Instant now);
   void OnSuccess(Instant now);
+  // A request that ended without telling anything about the origin
+  // (cancelled, refused by a local queue): frees the half-open probe slot.
+  void OnAbandoned() { probe_inflight_ = false; }
   // A failure: network error, timeout, 5xx or 429. `retry_after_ms` (>= 0
   // when the response said Retry-After) opens at once for at least that
   // long: the server asked us to stop.
@@ -41,6 +44,9 @@ class CircuitBreaker {
   // When an open breaker half-opens; Never() unless open.
   Instant reopen_at() const { return state_ == BreakerState::kOpen ? open_until_ : Instant::Never(); }
   uint64_t times_opened() const { return times_opened_; }
+  // True while a half-open probe is out: nothing else may start until its
+  // outcome is reported, so there is no time to wait for.
+  bool probe_inflight() const { return probe_inflight_; }
 
  private:
   void Open(Instant now, int64_t at_least_ms);

@@ -28,6 +28,9 @@ enum class IntentKind : uint8_t {
 
 struct PreheatOptions {
   std::string namespace_name;  // the engine namespace preheats go into
+  // Sent with every preheat (e.g. what the app's own requests carry to
+  // select Vary variants or identify the account).
+  Headers request_headers;
   // Route patterns ("/issues/:id") the model also learns at route level, so
   // what users do on one issue informs the next one.
   std::vector<std::string> routes;
