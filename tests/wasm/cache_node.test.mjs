@@ -1,0 +1,323 @@
+// Node tests of the browser build: the CommonJS WebAssembly module + the
+// web/src JS glue, with fake-indexeddb as IndexedDB and a real HTTP origin on
+// 127.0.0.1. Run: node --test tests/wasm/
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { requireDev, loadFactory, cacheModuleUrl, startOrigin, sleep, until } from './helpers.mjs';
+
+requireDev('fake-indexeddb/auto');
+const { IDBFactory } = requireDev('fake-indexeddb');
+const { createCacheWith, PreheatError, Code } = await import(cacheModuleUrl);
+const factory = loadFactory();
+
+let dbCounter = 0;
+const uniqueName = (base) => `${base}-${process.pid}-${++dbCounter}`;
+
+const json = (obj, extra = {}) => ({
+  status: 200,
+  headers: { 'content-type': 'application/json', ...extra },
+  body: JSON.stringify(obj),
+});
+
+test('get: miss from the network, then memory hits; peek is synchronous', async (t) => {
+  const origin = await startOrigin({ '/a': json({ n: 1 }, { 'cache-control': 'max-age=60', etag: '"a1"' }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('get') });
+  t.after(async () => { await cache.close(); await origin.close(); });
+
+  assert.equal(cache.peek(`${origin.origin}/a`), null);
+  const first = await cache.get(`${origin.origin}/a`);
+  assert.deepEqual(first.data, { n: 1 });
+  assert.equal(first.state, 'miss');
+  assert.equal(first.source, 'network');
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.etag, '"a1"');
+  assert.equal(await first.revalidation, null);
+
+  const peeked = cache.peek(`${origin.origin}/a`);
+  assert.ok(peeked, 'peek answers after the get');
+  assert.equal(peeked.state, 'fresh');
+  assert.equal(peeked.source, 'memory');
+  assert.deepEqual(peeked.data, { n: 1 });
+
+  const second = await cache.get(`${origin.origin}/a`);
+  assert.equal(second.state, 'fresh');
+  assert.equal(second.source, 'memory');
+  assert.equal(origin.count('/a'), 1);
+  assert.equal(cache.stats().storage.kind, 'indexeddb');
+});
+
+test('entries persist in IndexedDB across cache instances', async (t) => {
+  const origin = await startOrigin({ '/p': json({ persisted: true }, { 'cache-control': 'max-age=600' }) });
+  t.after(() => origin.close());
+  const name = uniqueName('persist');
+  const one = await createCacheWith(factory, { name });
+  await one.get(`${origin.origin}/p`);
+  await one.flush();
+  assert.equal(one.stats().store.entries, 1);
+  await one.close();
+
+  const two = await createCacheWith(factory, { name });
+  t.after(() => two.close());
+  assert.equal(two.peek(`${origin.origin}/p`), null, 'a new instance starts with an empty memory tier');
+  const r = await two.get(`${origin.origin}/p`);
+  assert.equal(r.source, 'store');
+  assert.equal(r.state, 'fresh');
+  assert.deepEqual(r.data, { persisted: true });
+  assert.equal(origin.count('/p'), 1, 'served without the network');
+  const s = two.stats();
+  assert.equal(s.store.entries, 1);
+  assert.ok(s.store.bytes > 0);
+});
+
+test('stale-while-revalidate: serves stale, revalidates, notifies once', async (t) => {
+  let version = 1;
+  const origin = await startOrigin({
+    '/swr': () => json({ version }, { etag: `"v${version}"` }),
+  });
+  const cache = await createCacheWith(factory, {
+    name: uniqueName('swr'),
+    routes: [{ pattern: '/swr', maxAgeMs: 30, staleWhileRevalidateMs: 60000 }],
+  });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/swr`;
+
+  await cache.get(url);
+  const seen = [];
+  cache.subscribe(url, (r) => seen.push(r));
+  await sleep(50);
+  version = 2;
+
+  const stale = await cache.get(url);
+  assert.equal(stale.state, 'stale');
+  assert.deepEqual(stale.data, { version: 1 }, 'the stale body is served at once');
+  assert.equal(stale.revalidating, true);
+  const updated = await stale.revalidation;
+  assert.ok(updated, 'revalidation reports the change');
+  assert.deepEqual(updated.data, { version: 2 });
+  assert.equal(seen.length, 1, 'subscriber fired once');
+  assert.deepEqual(seen[0].data, { version: 2 });
+  assert.deepEqual(cache.peek(url).data, { version: 2 });
+  assert.equal(origin.requests.at(-1).headers['if-none-match'], '"v1"', 'conditional revalidation');
+});
+
+test('stale-while-revalidate: a 304 keeps the entry and notifies nobody', async (t) => {
+  const origin = await startOrigin({
+    '/nm': (req) => (req.headers['if-none-match'] === '"same"'
+      ? { status: 304, headers: { etag: '"same"' } }
+      : json({ same: true }, { etag: '"same"' })),
+  });
+  const cache = await createCacheWith(factory, {
+    name: uniqueName('nm'),
+    // Long enough to still be fresh right after the 304 on a loaded machine.
+    routes: [{ pattern: '/nm', maxAgeMs: 400, staleWhileRevalidateMs: 60000 }],
+  });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/nm`;
+  await cache.get(url);
+  let calls = 0;
+  cache.subscribe(url, () => calls++);
+  await sleep(450);
+  const stale = await cache.get(url);
+  assert.equal(stale.state, 'stale');
+  assert.equal(await stale.revalidation, null);
+  assert.equal(calls, 0);
+  assert.equal(origin.count('/nm'), 2);
+  assert.equal(cache.stats().not_modified, 1);
+  assert.equal(cache.peek(url).state, 'fresh');
+});
+
+test('invalidate by tag and by prefix; clear', async (t) => {
+  const origin = await startOrigin({
+    '/t/1': json({ id: 1 }, { 'cache-control': 'max-age=600, stale-while-revalidate=600', 'cache-tag': 'issues' }),
+    '/t/2': json({ id: 2 }, { 'cache-control': 'max-age=600, stale-while-revalidate=600', 'cache-tag': 'other' }),
+  });
+  const cache = await createCacheWith(factory, { name: uniqueName('inv') });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await cache.get(`${origin.origin}/t/1`);
+  await cache.get(`${origin.origin}/t/2`);
+  assert.equal(cache.invalidate({ tag: 'issues' }), 1);
+  const r1 = await cache.get(`${origin.origin}/t/1`);
+  assert.equal(r1.state, 'stale');
+  await r1.revalidation;
+  assert.equal(origin.count('/t/1'), 2);
+  assert.equal((await cache.get(`${origin.origin}/t/2`)).state, 'fresh');
+
+  assert.equal(cache.invalidate({ prefix: `${origin.origin}/t/` }, { mode: 'remove' }), 2);
+  assert.equal(cache.peek(`${origin.origin}/t/2`), null);
+
+  await cache.get(`${origin.origin}/t/2`);
+  cache.clear();
+  assert.equal(cache.peek(`${origin.origin}/t/2`), null);
+  assert.throws(() => cache.invalidate({}), TypeError);
+});
+
+test('mutate: optimistic value, confirmed; rolled back on failure', async (t) => {
+  let serverValue = { title: 'old' };
+  let failWrites = false;
+  const origin = await startOrigin({
+    '/m': (req, rec) => {
+      if (req.method === 'PATCH') {
+        if (failWrites) return { status: 500, body: 'nope' };
+        serverValue = JSON.parse(rec.body);
+        return { status: 204 };
+      }
+      return json(serverValue, { 'cache-control': 'max-age=600' });
+    },
+  });
+  const cache = await createCacheWith(factory, { name: uniqueName('mut') });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/m`;
+  await cache.get(url);
+  const seen = [];
+  cache.subscribe(url, (r) => seen.push(r.data));
+
+  const p = cache.mutate(url, { title: 'new' });
+  assert.deepEqual(cache.peek(url).data, { title: 'new' }, 'optimistic value at once');
+  await p;
+  await until(() => seen.length >= 1);
+  assert.deepEqual(serverValue, { title: 'new' });
+  const patch = origin.requests.find((r) => r.method === 'PATCH');
+  assert.equal(patch.headers['content-type'], 'application/json');
+
+  failWrites = true;
+  await assert.rejects(cache.mutate(url, { title: 'rejected' }), (e) => e instanceof PreheatError);
+  assert.deepEqual(cache.peek(url).data, { title: 'new' }, 'rolled back');
+  assert.equal(cache.stats().rollbacks, 1);
+});
+
+test('IndexedDB unavailable: memory-only, reported, still serving', async (t) => {
+  const origin = await startOrigin({ '/mo': json({ ok: 1 }, { 'cache-control': 'max-age=60' }) });
+  const refusing = { open() { throw Object.assign(new Error('denied'), { name: 'SecurityError' }); } };
+  const a = await createCacheWith(factory, { name: uniqueName('mo'), indexedDB: refusing });
+  const b = await createCacheWith(factory, { name: uniqueName('mo'), indexedDB: null });
+  t.after(async () => { await a.close(); await b.close(); await origin.close(); });
+  for (const cache of [a, b]) {
+    const s = cache.stats().storage;
+    assert.equal(s.kind, 'memory');
+    assert.equal(s.persistent, false);
+    assert.match(s.reason, /IndexedDB/);
+    const r = await cache.get(`${origin.origin}/mo`);
+    assert.deepEqual(r.data, { ok: 1 });
+    assert.equal(cache.peek(`${origin.origin}/mo`).source, 'memory');
+    await cache.flush();
+  }
+});
+
+function quotaError() {
+  const e = new Error('The quota has been exceeded.');
+  e.name = 'QuotaExceededError';
+  return e;
+}
+
+test('QuotaExceededError: evicts the LRU batch and retries once', async (t) => {
+  const idb = new IDBFactory();
+  const origin = await startOrigin({
+    '/q/1': json({ q: 1 }, { 'cache-control': 'max-age=600' }),
+    '/q/2': json({ q: 2 }, { 'cache-control': 'max-age=600' }),
+  });
+  const cache = await createCacheWith(factory, { name: uniqueName('quota'), indexedDB: idb });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await cache.get(`${origin.origin}/q/1`);
+  await cache.flush();
+
+  const storeProto = globalThis.IDBObjectStore.prototype;
+  const put = storeProto.put;
+  let failures = 1;
+  storeProto.put = function (...args) {
+    if (this.name === 'entries' && failures > 0) {
+      failures--;
+      throw quotaError();
+    }
+    return put.apply(this, args);
+  };
+  t.after(() => { storeProto.put = put; });
+
+  await cache.get(`${origin.origin}/q/2`);
+  await cache.flush();
+  const s = cache.stats();
+  assert.equal(s.storage.quotaEvictions, 1);
+  assert.equal(s.storage.persistent, true, 'not degraded after a successful retry');
+  assert.equal(s.store.entries, 1, 'the older entry was evicted to make room');
+});
+
+test('QuotaExceededError twice: kNoSpace, memory-only from then on', async (t) => {
+  const idb = new IDBFactory();
+  const origin = await startOrigin({ '/qq': json({ q: 1 }, { 'cache-control': 'max-age=600' }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('quota2'), indexedDB: idb });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const storeProto = globalThis.IDBObjectStore.prototype;
+  const put = storeProto.put;
+  storeProto.put = function (...args) {
+    if (this.name === 'entries') throw quotaError();
+    return put.apply(this, args);
+  };
+  t.after(() => { storeProto.put = put; });
+
+  await cache.get(`${origin.origin}/qq`);
+  await assert.rejects(cache.flush(), (e) => e.code === Code.noSpace);
+  const s = cache.stats();
+  assert.equal(s.store_degraded, true);
+  assert.equal(s.storage.kind, 'memory');
+  assert.match(s.storage.reason, /no_space/);
+  assert.equal((await cache.get(`${origin.origin}/qq`)).source, 'memory', 'memory keeps serving');
+});
+
+test('preheat lane: low priority requests carry Sec-Purpose: prefetch', async (t) => {
+  const origin = await startOrigin({
+    '/h/1': json({ h: 1 }, { 'cache-control': 'max-age=60' }),
+    '/h/2': json({ h: 2 }, { 'cache-control': 'max-age=60' }),
+  });
+  const cache = await createCacheWith(factory, { name: uniqueName('preheat') });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await cache.get(`${origin.origin}/h/1`);
+  const started = await cache.preheat([`${origin.origin}/h/1`, `${origin.origin}/h/2`]);
+  assert.equal(started, 1, 'already cached URLs are skipped');
+  const req = origin.requests.find((r) => r.path === '/h/2');
+  assert.equal(req.headers['sec-purpose'], 'prefetch');
+  assert.equal(req.headers.purpose, 'prefetch');
+  assert.equal(origin.requests.find((r) => r.path === '/h/1').headers['sec-purpose'], undefined);
+  assert.equal(cache.peek(`${origin.origin}/h/2`).state, 'fresh');
+  assert.equal(cache.stats().requests_by_lane.preheat, 1);
+});
+
+test('network failure: kUnavailable; stale-if-error serves the stored copy', async (t) => {
+  let up = true;
+  const origin = await startOrigin({
+    '/e': () => (up ? json({ e: 1 }, { 'cache-control': 'max-age=0, stale-if-error=600' })
+                    : { status: 503, body: 'down' }),
+  });
+  const cache = await createCacheWith(factory, { name: uniqueName('err'), requestTimeoutMs: 2000 });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await assert.rejects(cache.get('http://127.0.0.1:1/nothing-listens'),
+                       (e) => e instanceof PreheatError && e.code === Code.unavailable);
+  await cache.get(`${origin.origin}/e`);
+  up = false;
+  const r = await cache.get(`${origin.origin}/e`);
+  assert.equal(r.state, 'stale-if-error');
+  assert.deepEqual(r.data, { e: 1 });
+});
+
+test('request timeout: kTimeout', async (t) => {
+  const origin = await startOrigin({ '/slow': { ...json({}), delayMs: 1500 } });
+  const cache = await createCacheWith(factory, { name: uniqueName('timeout'), requestTimeoutMs: 100 });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await assert.rejects(cache.get(`${origin.origin}/slow`), (e) => e.code === Code.timeout);
+});
+
+test('cross-instance (cross-tab) invalidation over BroadcastChannel', async (t) => {
+  const origin = await startOrigin({
+    '/x': json({ x: 1 }, { 'cache-control': 'max-age=600, stale-while-revalidate=600' }),
+  });
+  const name = uniqueName('tabs');
+  const a = await createCacheWith(factory, { name });
+  const b = await createCacheWith(factory, { name });
+  t.after(async () => { await a.close(); await b.close(); await origin.close(); });
+  const url = `${origin.origin}/x`;
+  await a.get(url);
+  await b.get(url);
+  assert.equal(b.peek(url).state, 'fresh');
+  a.invalidate({ url });
+  await until(() => b.peek(url)?.state === 'stale', 2000, 'b to see the invalidation');
+  a.clear();
+  await until(() => b.peek(url) === null, 2000, 'b to see the clear');
+});

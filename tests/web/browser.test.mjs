@@ -1,0 +1,316 @@
+// Headless Chromium tests of the `preheat` ES module package (the wasm
+// preset's build/wasm/web): real IndexedDB, real fetch, real
+// BroadcastChannel. Chromium is the system package, driven by playwright-core.
+// Run: PREHEAT_WEB_PACKAGE=<build>/web node --test tests/web/browser.test.mjs
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(path.join(here, 'package.json'));
+const { chromium } = require('playwright-core');
+
+const PACKAGE_DIR = process.env.PREHEAT_WEB_PACKAGE ||
+  path.join(here, '..', '..', 'build', 'wasm', 'web');
+const CHROMIUM = process.env.PREHEAT_CHROMIUM || '/usr/bin/chromium';
+
+const MIME = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
+               '.json': 'application/json', '.html': 'text/html', '.ts': 'text/plain' };
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>preheat test</title>
+<script type="module">
+  import * as preheat from '/pkg/src/index.js';
+  window.preheat = preheat;
+  window.ready = true;
+</script>`;
+
+// The origin: the package under /pkg/, a test page, and /api/* data routes
+// whose answers the tests set in `api`.
+function startServer() {
+  const requests = [];
+  const api = {};
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    res.sendDate = false;
+    if (url.pathname === '/' || url.pathname === '/page.html') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(PAGE);
+      return;
+    }
+    if (url.pathname.startsWith('/pkg/')) {
+      const file = path.join(PACKAGE_DIR, path.normalize(url.pathname.slice(5)));
+      if (!file.startsWith(PACKAGE_DIR) || !fs.existsSync(file)) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': MIME[path.extname(file)] || 'application/octet-stream',
+                           'cache-control': 'no-store' });
+      res.end(fs.readFileSync(file));
+      return;
+    }
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      requests.push({ method: req.method, path: url.pathname, headers: req.headers,
+                      body: Buffer.concat(chunks).toString() });
+      const route = api[url.pathname];
+      const r = typeof route === 'function' ? route(req) : route;
+      if (!r) {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found');
+        return;
+      }
+      res.writeHead(r.status || 200, r.headers || {});
+      res.end(r.body ?? '');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address();
+    resolve({
+      origin: `http://127.0.0.1:${port}`,
+      api,
+      requests,
+      count: (p) => requests.filter((r) => r.path === p).length,
+      close: () => new Promise((f) => { server.closeAllConnections?.(); server.close(f); }),
+    });
+  }));
+}
+
+const json = (obj, extra = {}) => ({
+  status: 200, headers: { 'content-type': 'application/json', ...extra }, body: JSON.stringify(obj),
+});
+
+let browser;
+let server;
+
+test.before(async () => {
+  assert.ok(fs.existsSync(path.join(PACKAGE_DIR, 'dist', 'preheat.wasm')),
+            `no built package at ${PACKAGE_DIR} (cmake --build --preset wasm)`);
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+test.after(async () => {
+  if (browser) await browser.close();
+  if (server) await server.close();
+});
+
+async function openPage(context, init) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  if (init) await page.addInitScript(init);
+  await page.goto(`${server.origin}/page.html`);
+  await page.waitForFunction(() => window.ready === true);
+  page.errors = errors;
+  return page;
+}
+
+test('data persists in IndexedDB across a reload', async () => {
+  server.api['/api/persist'] = json({ persisted: 1 }, { 'cache-control': 'max-age=600' });
+  const context = await browser.newContext();
+  try {
+    const page = await openPage(context);
+    const first = await page.evaluate(async () => {
+      const cache = await preheat.createCache({ name: 'persist', maxBytes: 1 << 20 });
+      const r = await cache.get('/api/persist');
+      await cache.flush();
+      return { data: r.data, state: r.state, source: r.source, storage: cache.stats().storage };
+    });
+    assert.deepEqual(first.data, { persisted: 1 });
+    assert.equal(first.source, 'network');
+    assert.equal(first.storage.kind, 'indexeddb');
+
+    await page.reload();
+    await page.waitForFunction(() => window.ready === true);
+    const second = await page.evaluate(async () => {
+      const cache = await preheat.createCache({ name: 'persist', maxBytes: 1 << 20 });
+      const peeked = cache.peek('/api/persist');
+      const r = await cache.get('/api/persist');
+      return { peeked, data: r.data, state: r.state, source: r.source,
+               entries: cache.stats().store.entries };
+    });
+    assert.equal(second.peeked, null, 'memory tier empty after a reload');
+    assert.equal(second.source, 'store');
+    assert.equal(second.state, 'fresh');
+    assert.deepEqual(second.data, { persisted: 1 });
+    assert.equal(second.entries, 1);
+    assert.equal(server.count('/api/persist'), 1, 'no second request');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('SWR serves stale at once, then subscribe fires once with the new data', async () => {
+  let version = 1;
+  server.api['/api/swr'] = () => json({ version }, { etag: `"v${version}"` });
+  const context = await browser.newContext();
+  try {
+    const page = await openPage(context);
+    await page.evaluate(async () => {
+      window.cache = await preheat.createCache({
+        name: 'swr', routes: [{ pattern: '/api/swr', maxAgeMs: 50, staleWhileRevalidateMs: 60000 }],
+      });
+      await cache.get('/api/swr');
+      window.seen = [];
+      cache.subscribe('/api/swr', (r) => seen.push(r.data));
+      await new Promise((f) => setTimeout(f, 80));
+    });
+    version = 2;
+    const out = await page.evaluate(async () => {
+      const t0 = performance.now();
+      const r = await cache.get('/api/swr');
+      const servedMs = performance.now() - t0;
+      const updated = await r.revalidation;
+      await new Promise((f) => setTimeout(f, 100));  // no late second notification
+      return { state: r.state, data: r.data, servedMs, updated: updated && updated.data,
+               seen, peek: cache.peek('/api/swr').data };
+    });
+    assert.equal(out.state, 'stale');
+    assert.deepEqual(out.data, { version: 1 });
+    assert.deepEqual(out.updated, { version: 2 });
+    assert.deepEqual(out.seen, [{ version: 2 }], 'subscriber fired exactly once');
+    assert.deepEqual(out.peek, { version: 2 });
+    assert.equal(server.requests.filter((r) => r.path === '/api/swr').at(-1).headers['if-none-match'], '"v1"');
+  } finally {
+    await context.close();
+  }
+});
+
+test('QuotaExceededError: LRU eviction + one retry, then memory-only', async () => {
+  for (let i = 0; i < 4; i++) {
+    server.api[`/api/quota/${i}`] = json({ i, pad: 'x'.repeat(2000) }, { 'cache-control': 'max-age=600' });
+  }
+  const context = await browser.newContext();
+  try {
+    // IndexedDB's put() raises QuotaExceededError on demand, as a full
+    // origin would.
+    const page = await openPage(context, () => {
+      const put = IDBObjectStore.prototype.put;
+      window.quotaFailures = 0;
+      IDBObjectStore.prototype.put = function (...args) {
+        if (this.name === 'entries' && window.quotaFailures > 0) {
+          window.quotaFailures--;
+          throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+        }
+        return put.apply(this, args);
+      };
+    });
+    const out = await page.evaluate(async () => {
+      const cache = await preheat.createCache({ name: 'quota' });
+      await cache.get('/api/quota/0');
+      await cache.get('/api/quota/1');
+      await cache.flush();
+      const before = cache.stats().store.entries;
+      window.quotaFailures = 1;  // one failure: evict + retry succeeds
+      await cache.get('/api/quota/2');
+      await cache.flush();
+      const afterRetry = cache.stats();
+      window.quotaFailures = 2;  // the retry fails too: kNoSpace
+      await cache.get('/api/quota/3');
+      let flushError = null;
+      try { await cache.flush(); } catch (e) { flushError = e.codeName; }
+      const degraded = cache.stats();
+      const served = await cache.get('/api/quota/3');
+      return { before, retryEntries: afterRetry.store.entries, retryStorage: afterRetry.storage,
+               flushError, degraded: degraded.storage, storeDegraded: degraded.store_degraded,
+               servedFrom: served.source };
+    });
+    assert.equal(out.before, 2);
+    assert.equal(out.retryStorage.quotaEvictions, 1);
+    assert.equal(out.retryStorage.persistent, true);
+    assert.ok(out.retryEntries < 3, 'least recently used entries were evicted');
+    assert.equal(out.flushError, 'no_space');
+    assert.equal(out.storeDegraded, true);
+    assert.equal(out.degraded.kind, 'memory');
+    assert.match(out.degraded.reason, /no_space/);
+    assert.equal(out.servedFrom, 'memory');
+  } finally {
+    await context.close();
+  }
+});
+
+test('IndexedDB unavailable: memory-only, reported, still serving', async () => {
+  server.api['/api/noidb'] = json({ ok: true }, { 'cache-control': 'max-age=600' });
+  const context = await browser.newContext();
+  try {
+    const page = await openPage(context, () => {
+      IDBFactory.prototype.open = function () {
+        throw new DOMException('The user denied permission to access the database.', 'SecurityError');
+      };
+    });
+    const out = await page.evaluate(async () => {
+      const cache = await preheat.createCache({ name: 'noidb' });
+      const r = await cache.get('/api/noidb');
+      await cache.flush();
+      return { storage: cache.stats().storage, data: r.data, peek: cache.peek('/api/noidb').source };
+    });
+    assert.equal(out.storage.kind, 'memory');
+    assert.match(out.storage.reason, /SecurityError/);
+    assert.deepEqual(out.data, { ok: true });
+    assert.equal(out.peek, 'memory');
+  } finally {
+    await context.close();
+  }
+});
+
+test("two tabs see each other's invalidations and clears", async () => {
+  server.api['/api/tabs'] = json({ tab: 1 }, { 'cache-control': 'max-age=600, stale-while-revalidate=600' });
+  const context = await browser.newContext();
+  try {
+    const a = await openPage(context);
+    const b = await openPage(context);
+    const setup = async () => {
+      window.cache = await preheat.createCache({ name: 'tabs' });
+      await cache.get('/api/tabs');
+      return cache.peek('/api/tabs').state;
+    };
+    assert.equal(await a.evaluate(setup), 'fresh');
+    assert.equal(await b.evaluate(setup), 'fresh');
+    await a.evaluate(() => cache.invalidate({ url: '/api/tabs' }));
+    await b.waitForFunction(() => cache.peek('/api/tabs')?.state === 'stale', null, { timeout: 5000 });
+    await b.evaluate(() => cache.clear());
+    await a.waitForFunction(() => cache.peek('/api/tabs') === null, null, { timeout: 5000 });
+  } finally {
+    await context.close();
+  }
+});
+
+test('preheat lane requests are marked as prefetches', async () => {
+  server.api['/api/pre/1'] = json({ p: 1 }, { 'cache-control': 'max-age=600' });
+  server.api['/api/pre/2'] = json({ p: 2 }, { 'cache-control': 'max-age=600' });
+  const context = await browser.newContext();
+  try {
+    const page = await openPage(context);
+    const out = await page.evaluate(async () => {
+      const cache = await preheat.createCache({ name: 'pre' });
+      await cache.get('/api/pre/1');
+      const started = await cache.preheat(['/api/pre/1', '/api/pre/2']);
+      return { started, state: cache.peek('/api/pre/2')?.state, lanes: cache.stats().requests_by_lane };
+    });
+    assert.equal(out.started, 1, 'cached URLs are not preheated');
+    assert.equal(out.state, 'fresh');
+    assert.equal(out.lanes.preheat, 1);
+    const pre = server.requests.find((r) => r.path === '/api/pre/2');
+    const nav = server.requests.find((r) => r.path === '/api/pre/1');
+    // Chromium drops the forbidden Sec-Purpose name from script fetches; the
+    // legacy Purpose header gets through.
+    assert.equal(pre.headers.purpose, 'prefetch');
+    assert.equal(nav.headers.purpose, undefined);
+    assert.equal(nav.headers['sec-purpose'], undefined);
+    console.log('chromium preheat request headers: purpose=%s sec-purpose=%s', pre.headers.purpose, pre.headers['sec-purpose']);
+    if (pre.headers['sec-purpose'] !== undefined) assert.equal(pre.headers['sec-purpose'], 'prefetch');
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,507 @@
+// The cache API over the WebAssembly engine, independent of how the module
+// is loaded: index.js passes the browser ES module build, Node tests pass
+// the CommonJS build.
+
+import { IdbStore, Code } from './idb-store.js';
+import { FetchDriver } from './fetch-driver.js';
+
+export { Code };
+
+const CODE_NAMES = Object.fromEntries(Object.entries(Code).map(([k, v]) => [v, k]));
+
+export class PreheatError extends Error {
+  constructor(code, message, codeName) {
+    super(message || codeName || CODE_NAMES[code] || 'error');
+    this.name = 'PreheatError';
+    this.code = code;
+    this.codeName = codeName || snake(CODE_NAMES[code] || 'unknown');
+  }
+}
+
+function snake(s) {
+  return s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+}
+
+function errorOf(r) {
+  return new PreheatError(r.code, r.message, r.codeName);
+}
+
+const INVALIDATE_KIND = { url: 0, prefix: 1, tag: 2, all: 3 };
+const INVALIDATE_MODE = { stale: 0, remove: 1 };
+
+function headerPairs(headers) {
+  if (!headers) return [];
+  if (Array.isArray(headers)) return headers.map(([n, v]) => [String(n), String(v)]);
+  if (typeof headers.entries === 'function' && typeof headers.get === 'function') return [...headers.entries()];
+  return Object.entries(headers).map(([n, v]) => [n, String(v)]);
+}
+
+function headerObject(pairs) {
+  const out = {};
+  for (const [n, v] of pairs) {
+    const k = n.toLowerCase();
+    out[k] = k in out ? `${out[k]}, ${v}` : v;
+  }
+  return out;
+}
+
+const textDecoder = new TextDecoder();
+const textEncoder = new TextEncoder();
+
+// Decodes a body by its content type: JSON -> value, text -> string,
+// anything else -> the bytes.
+export function decodeBody(body, headers) {
+  const type = (headers['content-type'] || '').toLowerCase();
+  if (/[/+]json\b/.test(type)) {
+    try {
+      return JSON.parse(textDecoder.decode(body));
+    } catch (_) {
+      return undefined;
+    }
+  }
+  if (type.startsWith('text/') || /xml|javascript|ecmascript/.test(type)) return textDecoder.decode(body);
+  return body;
+}
+
+function encodeValue(value, headers) {
+  if (value instanceof Uint8Array) return { body: value, type: null };
+  if (value instanceof ArrayBuffer) return { body: new Uint8Array(value), type: null };
+  if (typeof value === 'string') return { body: textEncoder.encode(value), type: 'text/plain;charset=utf-8' };
+  return { body: textEncoder.encode(JSON.stringify(value)), type: 'application/json' };
+}
+
+function baseUrl() {
+  const loc = globalThis.location;
+  return loc && loc.href ? loc.href : undefined;
+}
+
+function absolute(url) {
+  return new URL(String(url), baseUrl()).href;
+}
+
+function defaultSeed() {
+  const a = new Uint32Array(2);
+  if (globalThis.crypto && globalThis.crypto.getRandomValues) globalThis.crypto.getRandomValues(a);
+  else a[0] = Date.now() >>> 0;
+  return a[0] * 2 ** 21 + (a[1] >>> 11);
+}
+
+/**
+ * Creates a cache from an Emscripten module factory (the default export of
+ * preheat.mjs, or the CommonJS build in Node).
+ */
+export async function createCacheWith(factory, options = {}) {
+  const name = options.name ?? 'default';
+  const namespace = options.namespace ?? '';
+  const moduleArgs = options.moduleArgs ?? {};
+  const Module = await factory(moduleArgs);
+
+  // Persistent tier: IndexedDB, else memory-only (reported in stats()).
+  let store = null;
+  const storage = { kind: 'memory', reason: null, quotaEvictions: 0 };
+  if (options.storage === 'memory') {
+    storage.reason = 'memory-only by option';
+  } else {
+    try {
+      store = await IdbStore.open(`preheat:${name}`, {
+        indexedDB: 'indexedDB' in options ? options.indexedDB : globalThis.indexedDB,
+        timeoutMs: options.openTimeoutMs ?? 5000,
+      });
+      storage.kind = 'indexeddb';
+    } catch (e) {
+      storage.reason = e && e.message ? e.message : String(e);
+    }
+  }
+
+  const fetcher = new FetchDriver({
+    fetch: options.fetch,
+    credentials: options.credentials,
+    prefetchHeaders: options.prefetchHeaders,
+  });
+  if (!fetcher.fetch) fetcher.fetch = globalThis.fetch.bind(globalThis);
+
+  const engineOptions = { ...(options.engine || {}) };
+  if (options.maxBytes != null) engineOptions.storeMaxBytes = options.maxBytes;
+  if (options.maxEntries != null) engineOptions.storeMaxEntries = options.maxEntries;
+  if (options.memoryMaxBytes != null) engineOptions.memoryMaxBytes = options.memoryMaxBytes;
+  if (options.memoryMaxEntries != null) engineOptions.memoryMaxEntries = options.memoryMaxEntries;
+  if (options.routes) engineOptions.routes = options.routes;
+  if (options.defaultPolicy) engineOptions.defaultPolicy = options.defaultPolicy;
+  if (options.tagHeader) engineOptions.tagHeader = options.tagHeader;
+  if (options.requestTimeoutMs != null) engineOptions.requestTimeoutMs = options.requestTimeoutMs;
+  if (options.writeDelayMs != null) engineOptions.writeDelayMs = options.writeDelayMs;
+
+  const engine = new Module.Engine(JSON.stringify(engineOptions), store, fetcher,
+                                   options.seed ?? defaultSeed());
+  const status = engine.status();
+  if (status.code !== 0) {
+    engine.delete();
+    if (store) store.close();
+    throw errorOf(status);
+  }
+  const cache = new Cache(Module, engine, store, fetcher, { name, namespace, storage, options });
+  engine.start(Date.now());
+  cache._schedule();
+  return cache;
+}
+
+class Cache {
+  constructor(Module, engine, store, fetcher, { name, namespace, storage, options }) {
+    this._module = Module;
+    this._engine = engine;
+    this._store = store;
+    this._fetcher = fetcher;
+    this.name = name;
+    this.namespace = namespace;
+    this._storage = storage;
+    this._decode = options.decode || decodeBody;
+    this._timer = null;
+    this._timerAt = -1;
+    this._closed = false;
+    this._subs = new Map();        // key -> Set<fn>
+    this._engineSubs = new Map();  // key -> engine subscription id
+    this._revalWaiters = new Map();  // normalised url -> Set<{key, resolve}>
+    const after = () => this._schedule();
+    if (store) {
+      store.attach(engine, after);
+    }
+    fetcher.attach(engine, (request, code) => {
+      this._onFetchComplete(request, code);
+      this._schedule();
+    });
+    // Cross-tab: invalidations, clears and updates of subscribed keys.
+    this._channel = null;
+    if (options.crossTab !== false && typeof globalThis.BroadcastChannel === 'function') {
+      this._channel = new BroadcastChannel(`preheat:${name}`);
+      this._channel.onmessage = (ev) => this._onMessage(ev.data);
+      if (typeof this._channel.unref === 'function') this._channel.unref();  // Node
+    }
+  }
+
+  // ---- reads -------------------------------------------------------------
+
+  /** Synchronous memory-tier read; null when nothing usable is in memory. */
+  peek(url, { headers } = {}) {
+    this._check();
+    const r = this._engine.peek(absolute(url), this.namespace, headerPairs(headers), Date.now());
+    if (r.code === Code.notFound) return null;
+    if (r.code !== 0) throw errorOf(r);
+    return this._result(r, false);
+  }
+
+  /** Memory, else IndexedDB, else network; serves stale and revalidates. */
+  get(url, { headers, lane = 'navigate' } = {}) {
+    this._check();
+    return new Promise((resolve, reject) => {
+      this._engine.get(absolute(url), this.namespace, headerPairs(headers), lane, Date.now(), (r) => {
+        if (r.code !== 0) reject(errorOf(r));
+        else resolve(this._result(r, true));
+      });
+      this._schedule();
+    });
+  }
+
+  /**
+   * Fetches URLs at the lowest priority (preheat lane) when they are neither
+   * in memory nor in flight. Resolves with how many were started.
+   */
+  preheat(urls, { headers } = {}) {
+    this._check();
+    const list = Array.isArray(urls) ? urls : [urls];
+    const started = [];
+    for (const u of list) {
+      const url = absolute(u);
+      const key = this._module.Engine.keyFor(url, this.namespace);
+      if (key.code !== 0 || this._engine.hasInMemoryOrInflight(key.key)) continue;
+      started.push(this.get(url, { headers, lane: 'preheat' }).catch(() => null));
+    }
+    return Promise.all(started).then(() => started.length);
+  }
+
+  /** Calls fn(result) whenever the entry for url changes. Returns unsubscribe. */
+  subscribe(url, fn) {
+    this._check();
+    const key = this._key(url);
+    let set = this._subs.get(key);
+    if (!set) {
+      set = new Set();
+      this._subs.set(key, set);
+      const r = this._engine.subscribe(key, (res) => this._notify(key, res));
+      if (r.code !== 0) {
+        this._subs.delete(key);
+        throw errorOf(r);
+      }
+      this._engineSubs.set(key, r.id);
+    }
+    const entry = { fn };
+    set.add(entry);
+    return () => {
+      if (!set.delete(entry) || set.size) return;
+      this._subs.delete(key);
+      const id = this._engineSubs.get(key);
+      this._engineSubs.delete(key);
+      if (id != null && !this._closed) this._engine.unsubscribe(id);
+    };
+  }
+
+  // ---- writes ------------------------------------------------------------
+
+  /**
+   * Marks entries stale (mode 'stale', default) or removes them ('remove'),
+   * here and in other tabs. selector: {url} | {key} | {prefix} | {tag} | {all: true}.
+   */
+  invalidate(selector, { mode = 'stale' } = {}) {
+    this._check();
+    const sel = this._selector(selector);
+    const count = this._invalidate(sel, mode);
+    this._post({ type: 'invalidate', selector: sel, mode });
+    return count;
+  }
+
+  /**
+   * Optimistic update: `value` is served for url at once; `write` (default
+   * {method: 'PATCH', url, body: value}) is sent to the origin; on failure
+   * (network error or non-2xx) the previous entry is restored. Resolves when
+   * the write succeeded; rejects with a PreheatError after a rollback.
+   */
+  mutate(url, value, { write = {}, headers, status = 200, contentType, rollbackOn = 'failure' } = {}) {
+    this._check();
+    if (rollbackOn !== 'failure') {
+      return Promise.reject(new TypeError("mutate: only rollbackOn: 'failure' is supported"));
+    }
+    const target = absolute(url);
+    const enc = encodeValue(value);
+    const optimisticHeaders = headerPairs(headers);
+    const type = contentType || enc.type;
+    if (type && !optimisticHeaders.some(([n]) => n.toLowerCase() === 'content-type')) {
+      optimisticHeaders.push(['content-type', type]);
+    }
+    const writeBody = write.body === undefined ? enc.body
+      : encodeValue(write.body).body;
+    const writeHeaders = headerPairs(write.headers);
+    if (type && write.body === undefined && !writeHeaders.some(([n]) => n.toLowerCase() === 'content-type')) {
+      writeHeaders.push(['content-type', type]);
+    }
+    return new Promise((resolve, reject) => {
+      this._engine.mutate(target, this.namespace, [],
+        { status, headers: optimisticHeaders, body: enc.body },
+        { method: write.method || 'PATCH', url: absolute(write.url || target),
+          headers: writeHeaders, body: writeBody },
+        Date.now(), (s) => (s.code === 0 ? resolve() : reject(errorOf(s))));
+      this._schedule();
+    });
+  }
+
+  /** Removes every entry of this cache's namespace, here and in other tabs. */
+  clear() {
+    this._check();
+    const s = this._engine.clear(this.namespace, Date.now());
+    this._schedule();
+    this._resolveAllRevalidations();
+    if (s.code !== 0) throw errorOf(s);
+    this._post({ type: 'clear' });
+  }
+
+  /** Writes pending writes to IndexedDB now. */
+  flush() {
+    this._check();
+    return new Promise((resolve, reject) => {
+      this._engine.flush(Date.now(), (s) => (s.code === 0 ? resolve() : reject(errorOf(s))));
+      this._schedule();
+    });
+  }
+
+  /** Engine metrics (snake_case, as the core exports them) plus storage state. */
+  stats() {
+    this._check();
+    const m = JSON.parse(this._engine.metricsJson());
+    const degraded = !!m.store_degraded;
+    return {
+      ...m,
+      storage: {
+        kind: this._storage.kind === 'indexeddb' && !degraded ? 'indexeddb' : 'memory',
+        persistent: this._storage.kind === 'indexeddb' && !degraded,
+        reason: degraded ? m.store_degraded_reason : this._storage.reason,
+        quotaEvictions: this._store ? this._store.quotaEvictions : 0,
+      },
+      inflight: {
+        navigate: this._engine.inflightCount('navigate'),
+        revalidate: this._engine.inflightCount('revalidate'),
+        preheat: this._engine.inflightCount('preheat'),
+      },
+    };
+  }
+
+  /** Flushes, then releases the engine, the database and the channel. */
+  async close() {
+    if (this._closed) return;
+    try { await this.flush(); } catch (_) { /* degraded: nothing to keep */ }
+    this._closed = true;
+    clearTimeout(this._timer);
+    if (this._channel) this._channel.close();
+    this._fetcher.abortAll();
+    this._fetcher.engine = null;
+    this._resolveAllRevalidations();
+    // Let queued store completions drain before the engine goes away.
+    if (this._store) {
+      await this._store.queue;
+      this._store.close();
+    }
+    this._engine.delete();
+  }
+
+  // ---- internals -----------------------------------------------------------
+
+  _check() {
+    if (this._closed) throw new PreheatError(Code.unavailable, 'cache is closed', 'unavailable');
+  }
+
+  _key(url) {
+    const k = this._module.Engine.keyFor(absolute(url), this.namespace);
+    if (k.code !== 0) throw errorOf(k);
+    return k.key;
+  }
+
+  _selector(selector) {
+    if (!selector || typeof selector !== 'object') throw new TypeError('invalidate: selector object expected');
+    if (selector.url != null || selector.key != null) return { kind: 'url', value: absolute(selector.url ?? selector.key) };
+    if (selector.prefix != null) return { kind: 'prefix', value: absolute(selector.prefix) };
+    if (selector.tag != null) return { kind: 'tag', value: String(selector.tag) };
+    if (selector.all) return { kind: 'all', value: '' };
+    throw new TypeError('invalidate: one of url, key, prefix, tag or all expected');
+  }
+
+  _invalidate(sel, mode) {
+    if (!(mode in INVALIDATE_MODE)) throw new TypeError(`invalidate: unknown mode ${mode}`);
+    const r = this._engine.invalidate(INVALIDATE_KIND[sel.kind], sel.value, this.namespace,
+                                      INVALIDATE_MODE[mode], Date.now());
+    this._schedule();
+    if (r.code !== 0) throw errorOf(r);
+    return r.count;
+  }
+
+  _result(r, withRevalidation) {
+    const headers = headerObject(r.headers || []);
+    const out = {
+      data: r.body ? this._decode(r.body, headers) : undefined,
+      state: r.state,
+      source: r.source,
+      age: r.age,
+      status: r.status,
+      headers,
+      body: r.body,
+      url: r.url,
+      key: r.key,
+      tags: r.tags,
+      stored: r.stored,
+      revalidating: r.revalidating,
+      bodyHash: r.bodyHash,
+    };
+    if (withRevalidation) {
+      out.revalidation = r.revalidating ? this._waitRevalidation(r.url, r.key) : Promise.resolve(null);
+    }
+    return out;
+  }
+
+  // Resolves with the new result when the background revalidation changed
+  // the entry, or null when it completed unchanged or failed.
+  _waitRevalidation(url, key) {
+    return new Promise((resolve) => {
+      let set = this._revalWaiters.get(url);
+      if (!set) {
+        set = new Set();
+        this._revalWaiters.set(url, set);
+      }
+      set.add({ key, resolve });
+    });
+  }
+
+  _onFetchComplete(request) {
+    const set = this._revalWaiters.get(request.url);
+    if (!set) return;
+    this._revalWaiters.delete(request.url);
+    for (const w of set) w.resolve(null);  // changed ones were resolved in _notify
+  }
+
+  _resolveAllRevalidations() {
+    const all = [...this._revalWaiters.values()];
+    this._revalWaiters.clear();
+    for (const set of all) for (const w of set) w.resolve(null);
+  }
+
+  _notify(key, raw) {
+    const result = this._result(raw, false);
+    const waiters = this._revalWaiters.get(result.url);
+    if (waiters) {
+      for (const w of [...waiters]) {
+        if (w.key === key) {
+          waiters.delete(w);
+          w.resolve(result);
+        }
+      }
+      if (!waiters.size) this._revalWaiters.delete(result.url);
+    }
+    const set = this._subs.get(key);
+    if (set) {
+      for (const { fn } of [...set]) {
+        try { fn(result); } catch (e) { queueMicrotask(() => { throw e; }); }
+      }
+    }
+    this._post({ type: 'update', url: result.url, key, bodyHash: result.bodyHash });
+  }
+
+  _post(msg) {
+    if (!this._channel) return;
+    try {
+      this._channel.postMessage({ ...msg, namespace: this.namespace });
+    } catch (_) { /* closed */ }
+  }
+
+  _onMessage(msg) {
+    if (this._closed || !msg || msg.namespace !== this.namespace) return;
+    try {
+      if (msg.type === 'invalidate') {
+        this._invalidate(msg.selector, msg.mode);
+      } else if (msg.type === 'clear') {
+        this._engine.clear(this.namespace, Date.now());
+        this._resolveAllRevalidations();
+        this._schedule();
+      } else if (msg.type === 'update') {
+        // Another tab saw a new representation. Act only when ours differs
+        // (this also stops echoes): mark it stale, and refresh it at once
+        // when someone here is subscribed.
+        const r = this._engine.peek(msg.url, this.namespace, [], Date.now());
+        const differs = r.code === 0 && r.bodyHash !== msg.bodyHash;
+        if (!differs && !(r.code !== 0 && this._subs.has(msg.key))) return;
+        if (differs) this._invalidate({ kind: 'url', value: msg.url }, 'stale');
+        if (this._subs.has(msg.key)) {
+          this.get(msg.url, { lane: 'revalidate' }).catch(() => {});
+        }
+      }
+    } catch (_) {
+      // A malformed message from another version of the package: ignore.
+    }
+  }
+
+  // Keeps one timer at the engine's next deadline (write-behind flushes).
+  _schedule() {
+    if (this._closed) return;
+    const at = this._engine.nextDeadline();
+    if (at < 0) {
+      if (this._timer) clearTimeout(this._timer);
+      this._timer = null;
+      this._timerAt = -1;
+      return;
+    }
+    if (this._timer && this._timerAt === at) return;
+    if (this._timer) clearTimeout(this._timer);
+    this._timerAt = at;
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      this._timerAt = -1;
+      if (this._closed) return;
+      this._engine.onDeadline(Date.now());
+      this._schedule();
+    }, Math.max(0, at - Date.now()));
+  }
+}

@@ -1,0 +1,167 @@
+// fetch() driver for the engine's network interface (preheat::Fetcher).
+//
+// The engine calls start(op, request) and cancel(op); the driver completes
+// each started request exactly once, later, through
+// engine.fetchDone(op, now, code, message, response).
+//
+// Lanes map to fetch priorities: navigate -> 'high', revalidate -> 'auto',
+// preheat -> 'low'. Preheat requests also carry `Sec-Purpose: prefetch`.
+// Browsers treat `Sec-*` names as forbidden request headers and silently
+// drop them from script fetches, so preheat requests also carry the legacy
+// `Purpose: prefetch` that servers have long recognised (configurable with
+// `prefetchHeaders`). Credentials default to 'same-origin'. The browser's
+// HTTP cache is bypassed (`cache: 'no-store'`): the engine is the cache, and
+// its conditional requests must reach the origin.
+
+import { Code } from './idb-store.js';
+
+const PRIORITY = { navigate: 'high', revalidate: 'auto', preheat: 'low' };
+
+export class FetchDriver {
+  constructor({
+    fetch = globalThis.fetch && globalThis.fetch.bind(globalThis),
+    credentials = 'same-origin',
+    cache = 'no-store',
+    prefetchHeaders = [['Sec-Purpose', 'prefetch'], ['Purpose', 'prefetch']],
+  } = {}) {
+    this.fetch = fetch;
+    this.credentials = credentials;
+    this.cache = cache;
+    this.prefetchHeaders = prefetchHeaders;
+    this.engine = null;
+    this.inflight = new Map();  // op -> {controller, reason, timer}
+    this.afterComplete = () => {};
+    this.onRequest = null;  // test/diagnostic hook: (request) => void
+  }
+
+  // `afterComplete(request, code)` runs after each completion was delivered.
+  attach(engine, afterComplete) {
+    this.engine = engine;
+    if (afterComplete) this.afterComplete = afterComplete;
+  }
+
+  start(op, request) {
+    const controller = new AbortController();
+    const flight = { controller, reason: null, timer: null };
+    this.inflight.set(op, flight);
+    if (request.timeoutMs > 0) {
+      flight.timer = setTimeout(() => {
+        flight.reason = 'timeout';
+        controller.abort();
+      }, request.timeoutMs);
+    }
+    this.run(op, request, flight);
+  }
+
+  cancel(op) {
+    const flight = this.inflight.get(op);
+    if (!flight) return;
+    flight.reason = 'cancel';
+    flight.controller.abort();
+  }
+
+  // Fails every request in flight (shutting down).
+  abortAll() {
+    for (const op of [...this.inflight.keys()]) this.cancel(op);
+  }
+
+  async run(op, request, flight) {
+    let code = Code.ok;
+    let message = '';
+    let response = null;
+    try {
+      const headers = new Headers();
+      for (const [name, value] of request.headers) {
+        try { headers.append(name, value); } catch (_) { /* forbidden or invalid: skip */ }
+      }
+      if (request.lane === 'preheat') {
+        for (const [name, value] of this.prefetchHeaders) {
+          try { headers.set(name, value); } catch (_) { /* forbidden: skip */ }
+        }
+      }
+      const init = {
+        method: request.method,
+        headers,
+        signal: flight.controller.signal,
+        credentials: this.credentials,
+        cache: this.cache,
+        redirect: 'follow',
+        priority: PRIORITY[request.lane] || 'auto',
+      };
+      if (request.body && request.body.length && request.method !== 'GET' && request.method !== 'HEAD') {
+        init.body = request.body;
+      }
+      if (this.onRequest) this.onRequest({ op, ...request });
+      const res = await this.fetch(request.url, init);
+      const body = await readBody(res, request.maxBodyBytes, flight);
+      if (body === null) {
+        code = Code.tooLarge;
+        message = `response body over ${request.maxBodyBytes} bytes`;
+      } else {
+        response = { status: res.status, headers: [...res.headers], body };
+      }
+    } catch (e) {
+      if (flight.reason === 'cancel') {
+        code = Code.cancelled;
+        message = 'cancelled';
+      } else if (flight.reason === 'timeout') {
+        code = Code.timeout;
+        message = `no response within ${request.timeoutMs} ms`;
+      } else if (e && e.name === 'TypeError' && /url|scheme/i.test(String(e.message)) &&
+                 !/fetch failed/i.test(String(e.message))) {
+        code = Code.invalidArgument;
+        message = String(e.message);
+      } else {
+        code = Code.unavailable;
+        message = e && e.message ? e.message : String(e);
+      }
+    }
+    clearTimeout(flight.timer);
+    this.inflight.delete(op);
+    if (!this.engine) return;
+    // A cancel that raced a completed response still reports kCancelled:
+    // the engine was told the request is gone.
+    if (flight.reason === 'cancel' && code === Code.ok) {
+      code = Code.cancelled;
+      message = 'cancelled';
+      response = null;
+    }
+    try {
+      this.engine.fetchDone(op, Date.now(), code, message, response);
+    } finally {
+      this.afterComplete(request, code);
+    }
+  }
+}
+
+// The body as a Uint8Array, or null when it exceeds `max` bytes (the
+// request is then aborted). max <= 0 means no limit.
+async function readBody(res, max, flight) {
+  if (!res.body || typeof res.body.getReader !== 'function') {
+    const buf = new Uint8Array(await res.arrayBuffer());
+    return max > 0 && buf.length > max ? null : buf;
+  }
+  const reader = res.body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (max > 0 && total > max) {
+      flight.reason = flight.reason || 'too-large';
+      try { await reader.cancel(); } catch (_) { /* ignore */ }
+      flight.controller.abort();
+      return null;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

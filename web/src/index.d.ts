@@ -1,0 +1,206 @@
+// Type declarations for the `preheat` package.
+
+/** Status codes of the core (stable numbers; see core/include/preheat/status.h). */
+export declare const Code: Readonly<{
+  ok: 0; notFound: 1; invalidArgument: 2; tooLarge: 3; corrupt: 4; unavailable: 5;
+  ioError: 6; limitReached: 7; cancelled: 8; timeout: 9; noSpace: 10; httpError: 11;
+  internal: 12;
+}>;
+export type CodeNumber = (typeof Code)[keyof typeof Code];
+
+export declare class PreheatError extends Error {
+  readonly name: 'PreheatError';
+  readonly code: CodeNumber;
+  /** Stable lower-case name, e.g. "unavailable", "no_space". */
+  readonly codeName: string;
+}
+
+export type CacheState = 'fresh' | 'stale' | 'stale-if-error' | 'revalidated' | 'miss';
+export type Source = 'memory' | 'store' | 'network';
+export type Lane = 'navigate' | 'revalidate' | 'preheat';
+export type HeadersInit = Record<string, string> | Array<[string, string]> | Headers;
+
+export interface RoutePolicy {
+  /** A route pattern such as "/issues/:id" or "/api/*". */
+  pattern?: string;
+  maxAgeMs?: number;
+  staleWhileRevalidateMs?: number;
+  maxStaleMs?: number;
+  /** Revalidate after every serve from the cache (except immutable responses). */
+  revalidateAfterServing?: boolean;
+  noStore?: boolean;
+}
+
+export interface EngineOptions {
+  memoryMaxBytes?: number;
+  memoryMaxEntries?: number;
+  storeMaxBytes?: number;
+  storeMaxEntries?: number;
+  entryMaxBytes?: number;
+  responseMaxBytes?: number;
+  requestTimeoutMs?: number;
+  writeBatchMax?: number;
+  writeDelayMs?: number;
+  pendingWritesMax?: number;
+  storeEvictToFraction?: number;
+  lanes?: Array<{ inflightMax?: number; queueMax?: number }>;
+  waitersPerKeyMax?: number;
+  subscribersMax?: number;
+  tagHeader?: string;
+  heuristicFraction?: number;
+  heuristicMaxMs?: number;
+  routes?: RoutePolicy[];
+  defaultPolicy?: RoutePolicy;
+}
+
+export interface CacheOptions {
+  /** Names the IndexedDB database ("preheat:<name>") and the cross-tab channel. */
+  name?: string;
+  /** Engine namespace ([A-Za-z0-9_.-]{0,64}); "" by default. */
+  namespace?: string;
+  /** Budget of the persistent tier in bytes. */
+  maxBytes?: number;
+  maxEntries?: number;
+  memoryMaxBytes?: number;
+  memoryMaxEntries?: number;
+  routes?: RoutePolicy[];
+  defaultPolicy?: RoutePolicy;
+  /** Response header whose comma-separated values tag entries (default "Cache-Tag"). */
+  tagHeader?: string;
+  requestTimeoutMs?: number;
+  writeDelayMs?: number;
+  /** Any other engine option. */
+  engine?: EngineOptions;
+  /** 'memory' forces a memory-only cache; default tries IndexedDB. */
+  storage?: 'indexeddb' | 'memory';
+  /** IndexedDB factory to use (default globalThis.indexedDB). */
+  indexedDB?: IDBFactory;
+  openTimeoutMs?: number;
+  fetch?: typeof fetch;
+  credentials?: RequestCredentials;
+  /** Headers added to preheat-lane requests (default Sec-Purpose and Purpose: prefetch). */
+  prefetchHeaders?: Array<[string, string]>;
+  /** Cross-tab BroadcastChannel sync (default true). */
+  crossTab?: boolean;
+  /** Decodes a body into `data` (default: JSON, text, else bytes, by content-type). */
+  decode?: (body: Uint8Array, headers: Record<string, string>) => unknown;
+  seed?: number;
+  /** Passed to the Emscripten module factory (e.g. locateFile). */
+  moduleArgs?: Record<string, unknown>;
+}
+
+export interface CacheResult<T = unknown> {
+  data: T;
+  state: CacheState;
+  source: Source;
+  /** Current age in milliseconds. */
+  age: number;
+  status: number;
+  /** Lower-case header names; repeated fields joined with ", ". */
+  headers: Record<string, string>;
+  body: Uint8Array;
+  url: string;
+  key: string;
+  tags: string[];
+  stored: boolean;
+  revalidating: boolean;
+  bodyHash: string;
+}
+
+export interface GetResult<T = unknown> extends CacheResult<T> {
+  /**
+   * Settles when the background revalidation this get started is over:
+   * the new result when the entry changed, else null (unchanged, failed,
+   * or no revalidation started).
+   */
+  revalidation: Promise<CacheResult<T> | null>;
+}
+
+export type InvalidateSelector =
+  | { url: string } | { key: string } | { prefix: string } | { tag: string } | { all: true };
+
+export interface MutateOptions {
+  /** The write sent to the origin; default { method: 'PATCH', url, body: value }. */
+  write?: { method?: string; url?: string; headers?: HeadersInit; body?: unknown };
+  /** Headers of the optimistic entry. */
+  headers?: HeadersInit;
+  status?: number;
+  contentType?: string;
+  /** When to restore the previous entry: on a network error or non-2xx status. */
+  rollbackOn?: 'failure';
+}
+
+export interface StorageStats {
+  kind: 'indexeddb' | 'memory';
+  persistent: boolean;
+  /** Why the cache is memory-only, or null. */
+  reason: string | null;
+  /** Times a QuotaExceededError made the store evict and retry. */
+  quotaEvictions: number;
+}
+
+export interface CacheStats {
+  gets: number; memory_hits: number; store_hits: number; misses: number;
+  peeks: number; peek_hits: number;
+  fresh_served: number; stale_served: number; stale_if_error_served: number;
+  revalidated_served: number; coalesced: number;
+  revalidations: number; not_modified: number; revalidations_changed: number;
+  notifications: number; requests: number; network_errors: number; http_errors: number;
+  store_degraded: boolean; store_degraded_reason: string;
+  memory: { bytes: number; entries: number; evictions: number };
+  store: { bytes: number; entries: number; pending_writes: number };
+  hit_ratio: number;
+  [metric: string]: unknown;
+  storage: StorageStats;
+  inflight: Record<Lane, number>;
+}
+
+export interface Cache {
+  readonly name: string;
+  readonly namespace: string;
+  /** Synchronous memory-tier read; null when nothing usable is in memory. */
+  peek<T = unknown>(url: string, options?: { headers?: HeadersInit }): CacheResult<T> | null;
+  /** Memory, else IndexedDB, else network; serves stale and revalidates in the background. */
+  get<T = unknown>(url: string, options?: { headers?: HeadersInit; lane?: Lane }): Promise<GetResult<T>>;
+  /** Fetches URLs at the lowest priority unless cached or in flight; resolves with how many started. */
+  preheat(urls: string | string[], options?: { headers?: HeadersInit }): Promise<number>;
+  /** Calls fn whenever the entry changes (revalidation, mutation, rollback). Returns unsubscribe. */
+  subscribe<T = unknown>(url: string, fn: (result: CacheResult<T>) => void): () => void;
+  /** Marks matching entries stale (default) or removes them, in every tab. Returns memory matches. */
+  invalidate(selector: InvalidateSelector, options?: { mode?: 'stale' | 'remove' }): number;
+  /** Optimistic update with rollback on failure. */
+  mutate(url: string, value: unknown, options?: MutateOptions): Promise<void>;
+  /** Removes every entry of the namespace, in every tab. */
+  clear(): void;
+  /** Writes pending writes to IndexedDB now. */
+  flush(): Promise<void>;
+  stats(): CacheStats;
+  close(): Promise<void>;
+}
+
+export declare function createCache(options?: CacheOptions): Promise<Cache>;
+
+/** Default body decoder. */
+export declare function decodeBody(body: Uint8Array, headers: Record<string, string>): unknown;
+
+/** Builds a cache on an already loaded module factory (e.g. the CommonJS build in Node). */
+export declare function createCacheWith(
+  factory: (moduleArgs: Record<string, unknown>) => Promise<unknown>,
+  options?: CacheOptions,
+): Promise<Cache>;
+
+export declare class IdbStore {
+  static open(name: string, options?: { indexedDB?: IDBFactory; timeoutMs?: number }): Promise<IdbStore>;
+  readonly name: string;
+  readonly quotaEvictions: number;
+  close(): void;
+}
+
+export declare class FetchDriver {
+  constructor(options?: {
+    fetch?: typeof fetch;
+    credentials?: RequestCredentials;
+    cache?: RequestCache;
+    prefetchHeaders?: Array<[string, string]>;
+  });
+}
