@@ -1,0 +1,639 @@
+#include "demo_server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace preheat_demo {
+namespace {
+
+using nlohmann::json;
+
+constexpr double kPi = 3.14159265358979323846;
+
+// httplib 0.11 listens with a backlog of 5: a burst of connects (every
+// session of a replay landing at once) overflows it, the kernel drops SYNs
+// and clients retry after a 1 s timeout, which would show up as fake slow
+// navigations. Listening again on the bound socket raises the backlog.
+class Server : public httplib::Server {
+ public:
+  bool RaiseBacklog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
+};
+
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t");
+  return s.substr(b, e - b + 1);
+}
+
+bool EqualsIgnoreCase(const std::string& a, const std::string& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Parses 1..9 decimal digits (so the value fits a uint32_t); 0 otherwise.
+uint32_t ParseSmallUint(const std::string& s) {
+  if (s.empty() || s.size() > 9) return 0;
+  uint32_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return v;
+}
+
+std::string IsoTime(int64_t unix_s) {
+  std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// Escapes text and turns "#123" references into links to issue pages.
+std::string LinkRefs(const std::string& text, uint32_t max_id) {
+  std::string out;
+  std::string escaped = HtmlEscape(text);
+  for (size_t i = 0; i < escaped.size();) {
+    if (escaped[i] == '#' && (i == 0 || !std::isalnum(static_cast<unsigned char>(escaped[i - 1])))) {
+      size_t j = i + 1;
+      while (j < escaped.size() && std::isdigit(static_cast<unsigned char>(escaped[j]))) j++;
+      uint32_t id = ParseSmallUint(escaped.substr(i + 1, j - i - 1));
+      if (id >= 1 && id <= max_id) {
+        std::string n = std::to_string(id);
+        out += "<a class=\"ref\" href=\"/issues/" + n + "\">#" + n + "</a>";
+        i = j;
+        continue;
+      }
+    }
+    out += escaped[i++];
+  }
+  for (size_t p = 0; (p = out.find("\n\n", p)) != std::string::npos;) {
+    out.replace(p, 2, "</p><p>");
+  }
+  return out;
+}
+
+std::string PageHead(const std::string& title) {
+  return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+         "<title>" + HtmlEscape(title) + "</title>"
+         "<script type=\"module\" src=\"/app.js\"></script></head><body>"
+         "<header><a href=\"/\">Preheat demo tracker</a></header><main id=\"app\">";
+}
+const char kPageFoot[] = "</main></body></html>\n";
+
+// The thin shell: no data, just the app that renders the route from its
+// cache. Identical for every route, so it is cheap for the server.
+std::string ShellHtml(const std::string& path) {
+  return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+         "<title>Preheat demo tracker</title>"
+         "<script type=\"module\" src=\"/app.js\"></script></head><body>"
+         "<main id=\"app\" data-shell=\"1\" data-route=\"" + HtmlEscape(path) +
+         "\"></main></body></html>\n";
+}
+
+}  // namespace
+
+bool LatencyDist::Parse(const std::string& text, LatencyDist* out, std::string* error) {
+  LatencyDist d;
+  std::string median = text, sigma;
+  size_t colon = text.find(':');
+  if (colon != std::string::npos) {
+    median = text.substr(0, colon);
+    sigma = text.substr(colon + 1);
+  }
+  auto parse = [](const std::string& s, double* v) {
+    if (s.empty()) return false;
+    char* end = nullptr;
+    *v = std::strtod(s.c_str(), &end);
+    return end == s.c_str() + s.size() && std::isfinite(*v);
+  };
+  if (!parse(median, &d.median_ms) || d.median_ms < 0 || d.median_ms > 60000) {
+    *error = "latency '" + text + "': median must be a number of ms in 0..60000";
+    return false;
+  }
+  if (colon != std::string::npos && (!parse(sigma, &d.sigma) || d.sigma < 0 || d.sigma > 3)) {
+    *error = "latency '" + text + "': sigma must be a number in 0..3";
+    return false;
+  }
+  *out = d;
+  return true;
+}
+
+std::string LatencyDist::ToString() const {
+  std::ostringstream s;
+  s << median_ms << "ms median, sigma " << sigma;
+  return s.str();
+}
+
+std::string EtagOf(const std::string& body) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : body) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "\"%016llx\"", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+bool IfNoneMatchMatches(const std::string& if_none_match, const std::string& etag) {
+  auto opaque = [](std::string t) {
+    t = Trim(t);
+    if (t.size() >= 2 && (t[0] == 'W' || t[0] == 'w') && t[1] == '/') t = t.substr(2);
+    return t;
+  };
+  const std::string want = opaque(etag);
+  std::stringstream list(if_none_match);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    std::string t = opaque(item);
+    if (t == "*" || (!t.empty() && t == want)) return true;
+  }
+  return false;
+}
+
+std::string ListJson(const Tracker& tracker, const std::string& repo, uint32_t page,
+                     const std::vector<IssueSummary>& rows) {
+  json j;
+  j["repo"] = repo;
+  j["page"] = page;
+  uint32_t pages = tracker.PageCount(repo);
+  j["pages"] = pages;
+  j["total"] = tracker.RepoIssueIds(repo).size();
+  json issues = json::array();
+  for (const auto& r : rows) {
+    std::string n = std::to_string(r.id);
+    issues.push_back({{"id", r.id},
+                      {"title", r.title},
+                      {"state", r.state},
+                      {"author", r.author},
+                      {"comments", r.comments},
+                      {"api_url", "/api/issues/" + n},
+                      {"html_url", "/issues/" + n}});
+  }
+  j["issues"] = std::move(issues);
+  std::string base = "/api/repos/" + repo + "/issues?page=";
+  j["next"] = page < pages ? json(base + std::to_string(page + 1)) : json(nullptr);
+  j["prev"] = page > 1 ? json(base + std::to_string(page - 1)) : json(nullptr);
+  return j.dump();
+}
+
+std::string IssueJson(const Issue& is) {
+  json j;
+  j["id"] = is.id;
+  j["repo"] = is.repo;
+  j["title"] = is.title;
+  j["state"] = is.state;
+  j["author"] = is.author;
+  j["created_at"] = IsoTime(is.created_unix);
+  j["version"] = is.version;
+  j["body"] = is.body;
+  json comments = json::array();
+  for (const auto& c : is.comments) comments.push_back({{"author", c.author}, {"body", c.body}});
+  j["comments"] = std::move(comments);
+  j["refs"] = is.refs;
+  json references = json::array();
+  for (uint32_t r : is.refs) references.push_back("/api/issues/" + std::to_string(r));
+  j["references"] = std::move(references);
+  j["html_url"] = "/issues/" + std::to_string(is.id);
+  return j.dump();
+}
+
+DemoServer::DemoServer(DemoServerOptions options)
+    : options_(std::move(options)),
+      tracker_(options_.data),
+      http_(std::make_unique<Server>()),
+      rng_(options_.seed ^ 0x6c6174656e6379ull) {  // "latency"
+  failure_rate_ = options_.failure_rate;
+}
+
+std::unique_ptr<DemoServer> DemoServer::Start(DemoServerOptions options, std::string* error) {
+  std::string bad = Tracker::ValidateOptions(options.data);
+  if (bad.empty() && !(options.failure_rate >= 0 && options.failure_rate <= 1)) {
+    bad = "failure rate must be in 0..1";
+  }
+  if (bad.empty() && (options.port < 0 || options.port > 65535)) bad = "port must be in 0..65535";
+  if (bad.empty() && options.threads < 1) bad = "threads must be at least 1";
+  if (bad.empty() && options.swr_seconds < 0) bad = "stale-while-revalidate must be >= 0";
+  if (bad.empty() && !options.static_dir.empty()) {
+    struct stat st {};
+    if (stat(options.static_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      bad = "static directory '" + options.static_dir + "' is not a directory";
+    }
+  }
+  if (!bad.empty()) {
+    *error = bad;
+    return nullptr;
+  }
+  std::unique_ptr<DemoServer> s(new DemoServer(std::move(options)));
+  size_t threads = s->options_.threads;
+  s->http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  s->http_->set_keep_alive_max_count(100000);
+  s->http_->set_keep_alive_timeout(5);
+  s->InstallRoutes();
+  if (!s->options_.static_dir.empty() && !s->http_->set_mount_point("/", s->options_.static_dir)) {
+    *error = "cannot serve static directory '" + s->options_.static_dir + "'";
+    return nullptr;
+  }
+  if (s->options_.port == 0) {
+    s->port_ = s->http_->bind_to_any_port(s->options_.host);
+    if (s->port_ < 0) s->port_ = 0;
+  } else if (s->http_->bind_to_port(s->options_.host, s->options_.port)) {
+    s->port_ = s->options_.port;
+  }
+  if (s->port_ > 0 && !static_cast<Server*>(s->http_.get())->RaiseBacklog(1024)) {
+    *error = "cannot set the listen backlog";
+    return nullptr;
+  }
+  if (s->port_ <= 0) {
+    *error = "cannot listen on " + s->options_.host + ":" + std::to_string(s->options_.port) +
+             " (address in use or not local?)";
+    return nullptr;
+  }
+  // Connections made before the accept loop runs wait in the listen
+  // backlog, so callers may connect as soon as Start returns.
+  httplib::Server* http = s->http_.get();
+  std::atomic<bool>* returned = &s->listen_returned_;
+  s->thread_ = std::thread([http, returned] {
+    http->listen_after_bind();
+    *returned = true;
+  });
+  return s;
+}
+
+DemoServer::~DemoServer() { Stop(); }
+
+void DemoServer::Stop() {
+  std::call_once(stopped_, [this] {
+    if (!thread_.joinable()) return;
+    // httplib's stop() is a no-op until the accept loop has started, so wait
+    // for it (or for the loop having ended on its own).
+    while (!http_->is_running() && !listen_returned_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    http_->stop();
+    thread_.join();
+  });
+}
+
+std::string DemoServer::base_url() const {
+  return "http://" + options_.host + ":" + std::to_string(port_);
+}
+
+void DemoServer::SetFailureRate(double rate) {
+  failure_rate_ = std::min(1.0, std::max(0.0, rate));
+}
+
+ServerCounters DemoServer::counters() const {
+  ServerCounters c;
+  c.requests = requests_;
+  c.api_requests = api_requests_;
+  c.page_requests = page_requests_;
+  c.shell_requests = shell_requests_;
+  c.static_requests = static_requests_;
+  c.edits = edits_;
+  c.not_modified = not_modified_;
+  c.prefetch_requests = prefetch_requests_;
+  c.failures_injected = failures_injected_;
+  c.body_bytes = body_bytes_;
+  c.max_concurrent = max_concurrent_;
+  return c;
+}
+
+void DemoServer::ResetCounters() {
+  for (auto* c : {&requests_, &api_requests_, &page_requests_, &shell_requests_, &static_requests_,
+                  &edits_, &not_modified_, &prefetch_requests_, &failures_injected_, &body_bytes_,
+                  &max_concurrent_}) {
+    *c = 0;
+  }
+}
+
+std::string DemoServer::StatsJson() const {
+  ServerCounters c = counters();
+  json j = {{"requests", c.requests},
+            {"api_requests", c.api_requests},
+            {"page_requests", c.page_requests},
+            {"shell_requests", c.shell_requests},
+            {"static_requests", c.static_requests},
+            {"edits", c.edits},
+            {"not_modified", c.not_modified},
+            {"prefetch_requests", c.prefetch_requests},
+            {"failures_injected", c.failures_injected},
+            {"body_bytes", c.body_bytes},
+            {"max_concurrent", c.max_concurrent},
+            {"down", down_.load()},
+            {"failure_rate", failure_rate_.load()}};
+  return j.dump();
+}
+
+bool DemoServer::DelayAndMaybeFail(const LatencyDist& dist, bool may_fail) {
+  double delay_ms = 0;
+  bool fail = false;
+  {
+    std::lock_guard<std::mutex> lock(rng_mu_);
+    if (dist.median_ms > 0) {
+      // Box-Muller: a standard normal from two uniforms.
+      double u1 = std::max(rng_.NextDouble(), 1e-12);
+      double u2 = rng_.NextDouble();
+      double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * kPi * u2);
+      delay_ms = std::min(dist.max_ms, dist.median_ms * std::exp(dist.sigma * z));
+    }
+    double rate = failure_rate_.load();
+    fail = may_fail && rate > 0 && rng_.NextDouble() < rate;
+  }
+  if (delay_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(delay_ms * 1000)));
+  }
+  return fail;
+}
+
+void DemoServer::Fail(httplib::Response& res) {
+  failures_injected_++;
+  res.status = 503;
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("Retry-After", "1");
+  res.set_content(R"j({"error":"service unavailable (injected)"})j", "application/json");
+}
+
+void DemoServer::SendJson(const httplib::Request& req, httplib::Response& res,
+                          const std::string& body, const std::string& tags) {
+  std::string etag = EtagOf(body);
+  res.set_header("ETag", etag);
+  res.set_header("Cache-Control",
+                 "max-age=0, stale-while-revalidate=" + std::to_string(options_.swr_seconds));
+  res.set_header("Cache-Tag", tags);
+  if (req.has_header("If-None-Match") &&
+      IfNoneMatchMatches(req.get_header_value("If-None-Match"), etag)) {
+    not_modified_++;
+    res.status = 304;
+    return;
+  }
+  res.status = 200;
+  res.set_content(body, "application/json");
+}
+
+void DemoServer::SendHtml(httplib::Response& res, std::string body) {
+  res.set_header("Vary", "Preheat-Cache");
+  res.set_header("Cache-Control", "no-cache");
+  res.status = 200;
+  res.set_content(std::move(body), "text/html; charset=utf-8");
+}
+
+void DemoServer::InstallRoutes() {
+  httplib::Server& http = *http_;
+  for (const auto& [ext, mime] :
+       std::initializer_list<std::pair<const char*, const char*>>{
+           {"js", "text/javascript"},  {"mjs", "text/javascript"}, {"wasm", "application/wasm"},
+           {"css", "text/css"},        {"html", "text/html"},      {"json", "application/json"},
+           {"map", "application/json"}, {"svg", "image/svg+xml"},  {"txt", "text/plain"},
+           {"webmanifest", "application/manifest+json"}}) {
+    http.set_file_extension_and_mimetype_mapping(ext, mime);
+  }
+
+  // Counting and the down switch apply to everything but /admin/.
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path.rfind("/admin/", 0) == 0) return httplib::Server::HandlerResponse::Unhandled;
+    requests_++;
+    if (EqualsIgnoreCase(req.get_header_value("Sec-Purpose"), "prefetch")) prefetch_requests_++;
+    const std::string& p = req.path;
+    bool html = p == "/" || p.rfind("/repos/", 0) == 0 || p.rfind("/issues/", 0) == 0;
+    if (p.rfind("/api/", 0) == 0) {
+      if (req.method == "GET") api_requests_++;
+    } else if (html && EqualsIgnoreCase(req.get_header_value("Preheat-Cache"), "hit")) {
+      shell_requests_++;
+    } else if (html) {
+      page_requests_++;
+    } else {
+      static_requests_++;
+    }
+    uint64_t now_active = ++active_;
+    uint64_t seen = max_concurrent_.load();
+    while (now_active > seen && !max_concurrent_.compare_exchange_weak(seen, now_active)) {
+    }
+    if (down_) {
+      Fail(res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Runs after every answer that was written (including 404s and files).
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    if (req.path.rfind("/admin/", 0) == 0) return;
+    body_bytes_ += res.body.size();
+    active_--;
+  });
+  http.set_file_request_handler([](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-cache");
+  });
+
+  // JSON API.
+  http.Get("/api/repos", [this](const httplib::Request& req, httplib::Response& res) {
+    if (DelayAndMaybeFail(options_.api, true)) return Fail(res);
+    json repos = json::array();
+    for (const auto& r : tracker_.repos()) {
+      repos.push_back({{"name", r},
+                       {"issues", tracker_.RepoIssueIds(r).size()},
+                       {"pages", tracker_.PageCount(r)},
+                       {"api_url", "/api/repos/" + r + "/issues?page=1"}});
+    }
+    SendJson(req, res, json{{"repos", repos}}.dump(), "repos");
+  });
+  http.Get(R"(/api/repos/([a-z0-9-]+)/issues)",
+           [this](const httplib::Request& req, httplib::Response& res) {
+             std::string repo = req.matches[1];
+             uint32_t page = req.has_param("page") ? ParseSmallUint(req.get_param_value("page")) : 1;
+             if (DelayAndMaybeFail(options_.api, true)) return Fail(res);
+             auto rows = page >= 1 ? tracker_.ListPage(repo, page) : std::nullopt;
+             if (!rows) {
+               res.status = 404;
+               res.set_content(R"({"error":"no such repository or page"})", "application/json");
+               return;
+             }
+             SendJson(req, res, ListJson(tracker_, repo, page, *rows),
+                      "repo-" + repo + ", list-" + repo);
+           });
+  http.Get(R"(/api/issues/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+    uint32_t id = ParseSmallUint(req.matches[1]);
+    if (DelayAndMaybeFail(options_.api, true)) return Fail(res);
+    auto issue = tracker_.GetIssue(id);
+    if (!issue) {
+      res.status = 404;
+      res.set_content(R"({"error":"no such issue"})", "application/json");
+      return;
+    }
+    SendJson(req, res, IssueJson(*issue),
+             "repo-" + issue->repo + ", issue-" + std::to_string(issue->id));
+  });
+  auto edit = [this](const httplib::Request& req, httplib::Response& res) {
+    uint32_t id = ParseSmallUint(req.matches[1]);
+    if (DelayAndMaybeFail(options_.api, true)) return Fail(res);
+    res.set_header("Cache-Control", "no-store");
+    json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object() || !body.contains("title") || !body["title"].is_string()) {
+      res.status = 400;
+      res.set_content(R"({"error":"expected {\"title\": string}"})", "application/json");
+      return;
+    }
+    std::string title = body["title"].get<std::string>();
+    if (title.empty() || title.size() > 256) {
+      res.status = 400;
+      res.set_content(R"({"error":"title must have 1..256 bytes"})", "application/json");
+      return;
+    }
+    if (!tracker_.SetTitle(id, title)) {
+      res.status = 404;
+      res.set_content(R"({"error":"no such issue"})", "application/json");
+      return;
+    }
+    edits_++;
+    auto issue = tracker_.GetIssue(id);
+    std::string out = IssueJson(*issue);
+    res.set_header("ETag", EtagOf(out));
+    res.set_header("Cache-Tag", "repo-" + issue->repo + ", issue-" + std::to_string(id));
+    res.status = 200;
+    res.set_content(out, "application/json");
+  };
+  http.Patch(R"(/api/issues/(\d+))", edit);
+  http.Post(R"(/api/issues/(\d+))", edit);
+
+  // HTML pages: full server rendering, or the thin shell on a cache hit.
+  auto shell_or_page = [this](const httplib::Request& req, httplib::Response& res) {
+    bool shell = EqualsIgnoreCase(req.get_header_value("Preheat-Cache"), "hit");
+    if (DelayAndMaybeFail(shell ? options_.shell : options_.page, true)) {
+      Fail(res);
+      res.set_header("Vary", "Preheat-Cache");
+      return true;
+    }
+    if (shell) SendHtml(res, ShellHtml(req.path));
+    return shell;
+  };
+  http.Get("/", [this, shell_or_page](const httplib::Request& req, httplib::Response& res) {
+    if (shell_or_page(req, res)) return;
+    std::string html = PageHead("Repositories") + "<h1>Repositories</h1><ul>";
+    for (const auto& r : tracker_.repos()) {
+      html += "<li><a href=\"/repos/" + r + "/issues?page=1\">" + r + "</a> (" +
+              std::to_string(tracker_.RepoIssueIds(r).size()) + " issues)</li>";
+    }
+    SendHtml(res, html + "</ul>" + kPageFoot);
+  });
+  http.Get(R"(/repos/([a-z0-9-]+)/issues)",
+           [this, shell_or_page](const httplib::Request& req, httplib::Response& res) {
+             if (shell_or_page(req, res)) return;
+             std::string repo = req.matches[1];
+             uint32_t page = req.has_param("page") ? ParseSmallUint(req.get_param_value("page")) : 1;
+             auto rows = page >= 1 ? tracker_.ListPage(repo, page) : std::nullopt;
+             if (!rows) {
+               res.status = 404;
+               res.set_header("Vary", "Preheat-Cache");
+               res.set_content(PageHead("Not found") + "<h1>Not found</h1>" + kPageFoot,
+                               "text/html; charset=utf-8");
+               return;
+             }
+             std::string html = PageHead(repo + " issues") + "<h1>" + repo + " issues</h1><ol>";
+             for (const auto& r : *rows) {
+               std::string n = std::to_string(r.id);
+               html += "<li class=\"" + r.state + "\"><a href=\"/issues/" + n + "\">" +
+                       HtmlEscape(r.title) + "</a> #" + n + " by " + r.author + ", " +
+                       std::to_string(r.comments) + " comments</li>";
+             }
+             html += "</ol><nav>";
+             if (page > 1) {
+               html += "<a rel=\"prev\" href=\"/repos/" + repo + "/issues?page=" +
+                       std::to_string(page - 1) + "\">Previous</a> ";
+             }
+             if (page < tracker_.PageCount(repo)) {
+               html += "<a rel=\"next\" href=\"/repos/" + repo + "/issues?page=" +
+                       std::to_string(page + 1) + "\">Next</a>";
+             }
+             SendHtml(res, html + "</nav>" + kPageFoot);
+           });
+  http.Get(R"(/issues/(\d+))",
+           [this, shell_or_page](const httplib::Request& req, httplib::Response& res) {
+             if (shell_or_page(req, res)) return;
+             auto issue = tracker_.GetIssue(ParseSmallUint(req.matches[1]));
+             if (!issue) {
+               res.status = 404;
+               res.set_header("Vary", "Preheat-Cache");
+               res.set_content(PageHead("Not found") + "<h1>Not found</h1>" + kPageFoot,
+                               "text/html; charset=utf-8");
+               return;
+             }
+             uint32_t max_id = tracker_.issue_count();
+             std::string n = std::to_string(issue->id);
+             std::string html = PageHead(issue->title + " #" + n) + "<h1>" +
+                                HtmlEscape(issue->title) + " <span>#" + n + "</span></h1>" +
+                                "<p class=\"meta\">" + issue->state + ", opened by " +
+                                issue->author + " in <a href=\"/repos/" + issue->repo +
+                                "/issues?page=1\">" + issue->repo + "</a></p>" +
+                                "<article><p>" + LinkRefs(issue->body, max_id) + "</p></article>";
+             for (const auto& c : issue->comments) {
+               html += "<section class=\"comment\"><h2>" + c.author + "</h2><p>" +
+                       LinkRefs(c.body, max_id) + "</p></section>";
+             }
+             SendHtml(res, html + kPageFoot);
+           });
+
+  // Admin: switches and counters.
+  http.Get("/admin/stats", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(StatsJson(), "application/json");
+  });
+  http.Post("/admin/down", [this](const httplib::Request& req, httplib::Response& res) {
+    std::string on = req.get_param_value("on");
+    if (on != "0" && on != "1") {
+      res.status = 400;
+      res.set_content("expected ?on=0 or ?on=1\n", "text/plain");
+      return;
+    }
+    SetDown(on == "1");
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(StatsJson(), "application/json");
+  });
+  http.Post("/admin/failure", [this](const httplib::Request& req, httplib::Response& res) {
+    std::string text = req.get_param_value("rate");
+    char* end = nullptr;
+    double rate = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !(rate >= 0 && rate <= 1)) {
+      res.status = 400;
+      res.set_content("expected ?rate=R with 0 <= R <= 1\n", "text/plain");
+      return;
+    }
+    SetFailureRate(rate);
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(StatsJson(), "application/json");
+  });
+}
+
+}  // namespace preheat_demo

@@ -1,0 +1,118 @@
+// Runtime: the native process's cache. An EventLoop running a
+// preheat::Engine over a SqliteStore and a CurlFetcher, behind a
+// thread-safe API.
+#ifndef PREHEAT_NATIVE_RUNTIME_H_
+#define PREHEAT_NATIVE_RUNTIME_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "preheat/engine.h"
+#include "preheat/status.h"
+#include "preheat/store.h"
+#include "preheat_native/curl_fetcher.h"
+#include "preheat_native/event_loop.h"
+#include "preheat_native/sqlite_store.h"
+
+namespace preheat_native {
+
+struct RuntimeOptions {
+  // The SQLite file of the persistent tier; empty: memory only.
+  std::string db_path;
+  // When false (default) a store that fails to open leaves the runtime
+  // memory-only and says why in open_report(); when true Create fails.
+  bool require_store = false;
+  preheat::EngineOptions engine;
+  // post and clock are filled in by the runtime.
+  SqliteStoreOptions store;
+  CurlFetcherOptions fetcher;
+  // SystemNow when empty. Must be thread-safe (worker threads call it).
+  ClockFn clock;
+  // Seeds the engine's PRNG; 0 draws one from std::random_device.
+  uint64_t seed = 0;
+};
+
+// Thread-safety: every method may be called from any thread; each posts to
+// the loop and answers through a std::future or a callback that runs on the
+// loop thread. Callbacks must not block on this runtime's futures (the loop
+// would wait on itself), and nothing may call Shutdown() or destroy the
+// runtime from inside a callback.
+class Runtime {
+ public:
+  using GetDone = std::function<void(preheat::Result<preheat::CacheResult>)>;
+
+  // Errors: kInvalidArgument (bad engine options); with require_store, the
+  // store's Open errors (kIoError for an unwritable or read-only path, ...);
+  // kInternal when libcurl cannot start.
+  static preheat::Result<std::unique_ptr<Runtime>> Create(RuntimeOptions options);
+
+  // Shutdown().
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Notes from opening the store (a corrupt file set aside, a migration, or
+  // why the runtime is memory-only); empty when there is nothing to say.
+  const std::string& open_report() const { return open_report_; }
+  bool has_store() const { return store_ != nullptr; }
+  const std::string& db_path() const { return options_.db_path; }
+
+  // Engine::Get. `done` runs on the loop thread; after Shutdown it runs at
+  // once, on the calling thread, with kUnavailable.
+  void Get(preheat::CacheRequest request, GetDone done);
+  std::future<preheat::Result<preheat::CacheResult>> Get(preheat::CacheRequest request);
+
+  // Engine::Invalidate.
+  std::future<preheat::Result<uint64_t>> Invalidate(preheat::InvalidateSelector selector,
+                                                    preheat::InvalidateMode mode);
+
+  // Engine::Flush: OK once every write accepted so far is committed to the
+  // database (or at once when memory-only).
+  std::future<preheat::Status> Flush();
+
+  // {"engine": <Engine::MetricsJson>, "store": {"path", "bytes", "entries",
+  // "open_report"} or null, "inflight": {...}, "queued": {...}}.
+  std::future<std::string> StatsJson();
+
+  // Direct access to the persistent tier, for tools (`preheat ls/purge`).
+  // These bypass the memory tier: callers that also hold entries in memory
+  // should use Invalidate. Errors: kUnavailable when memory-only; the
+  // store's errors.
+  std::future<preheat::Result<std::vector<preheat::StoreRecordMeta>>> ScanStore(
+      preheat::StoreSelector selector, std::string start_after_key, uint32_t limit);
+  std::future<preheat::Result<uint64_t>> RemoveFromStore(preheat::StoreSelector selector);
+  std::future<preheat::Result<preheat::StoreUsage>> WriteStore(
+      std::vector<preheat::StoreWrite> batch);
+
+  // Flushes pending writes, cancels requests in flight (their gets complete
+  // with an error), drains the store, destroys the engine on the loop and
+  // joins every thread. Idempotent.
+  void Shutdown();
+
+  EventLoop& loop() { return *loop_; }
+
+ private:
+  Runtime() = default;
+  // Runs fn(engine) on the loop, fulfilling a future with its result, or
+  // with `stopped` when the loop no longer runs.
+  template <typename T, typename Fn>
+  std::future<T> OnLoop(Fn fn, T stopped);
+
+  RuntimeOptions options_;
+  std::string open_report_;
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<CurlFetcher> fetcher_;
+  std::unique_ptr<preheat::Engine> engine_;  // touched only on the loop
+  preheat::OpId next_op_ = 1ull << 62;      // tool ops, apart from the engine's
+  std::atomic<bool> shut_down_{false};
+};
+
+}  // namespace preheat_native
+
+#endif  // PREHEAT_NATIVE_RUNTIME_H_

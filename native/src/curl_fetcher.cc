@@ -1,0 +1,374 @@
+#include "preheat_native/curl_fetcher.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "preheat/headers.h"
+
+namespace preheat_native {
+
+using preheat::HttpRequest;
+using preheat::HttpResponse;
+using preheat::Instant;
+using preheat::OpId;
+using preheat::Result;
+using preheat::Status;
+
+namespace {
+
+struct Transfer {
+  OpId op = 0;
+  HttpRequest request;
+  preheat::Fetcher::Done done;
+  CURL* easy = nullptr;
+  curl_slist* header_list = nullptr;
+  HttpResponse response;
+  bool too_large = false;
+  char error[CURL_ERROR_SIZE] = {0};
+
+  ~Transfer() {
+    if (header_list != nullptr) curl_slist_free_all(header_list);
+    if (easy != nullptr) curl_easy_cleanup(easy);
+  }
+};
+
+// Collects the headers of the final response: every status line (a 1xx,
+// each redirect hop) starts the list afresh.
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * count;
+  std::string_view line(data, n);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (line.substr(0, 5) == "HTTP/") {
+    t->response.headers = preheat::Headers();
+    return n;
+  }
+  if (line.empty()) return n;
+  if (line.front() == ' ' || line.front() == '\t') {
+    // Obsolete line folding (RFC 9112 5.2): part of the previous value.
+    const auto& fields = t->response.headers.fields();
+    if (!fields.empty()) {
+      std::string name = fields.back().first;
+      std::string value = fields.back().second + " " + std::string(preheat::TrimOws(line));
+      // Replace the last field in place by rebuilding the list.
+      preheat::Headers rebuilt;
+      for (size_t i = 0; i + 1 < fields.size(); ++i) rebuilt.Add(fields[i].first, fields[i].second);
+      rebuilt.Add(std::move(name), std::move(value));
+      t->response.headers = std::move(rebuilt);
+    }
+    return n;
+  }
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return n;  // not a field; ignore
+  t->response.headers.Add(std::string(line.substr(0, colon)),
+                          std::string(preheat::TrimOws(line.substr(colon + 1))));
+  return n;
+}
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * count;
+  uint64_t limit = t->request.max_body_bytes;
+  if (limit > 0 && t->response.body.size() + n > limit) {
+    t->too_large = true;
+    return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
+  }
+  t->response.body.append(data, n);
+  return n;
+}
+
+Status MapError(CURLcode rc, const Transfer& t) {
+  std::string detail = t.error[0] != '\0' ? t.error : curl_easy_strerror(rc);
+  std::string msg = t.request.url + ": " + detail;
+  switch (rc) {
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return Status::InvalidArgument(msg);
+    case CURLE_OPERATION_TIMEDOUT:
+      return Status::Timeout(msg);
+    case CURLE_FILESIZE_EXCEEDED:
+      return Status::TooLarge(msg + " (body over " + std::to_string(t.request.max_body_bytes) +
+                              " bytes)");
+    case CURLE_WRITE_ERROR:
+      if (t.too_large) {
+        return Status::TooLarge(t.request.url + ": body over " +
+                                std::to_string(t.request.max_body_bytes) + " bytes");
+      }
+      return Status::Unavailable(msg);
+    case CURLE_OUT_OF_MEMORY:
+      return Status::Internal(msg);
+    default:
+      // DNS, connect, reset, TLS, HTTP/2 framing, too many redirects: the
+      // origin is unreachable for now.
+      return Status::Unavailable(msg);
+  }
+}
+
+std::once_flag g_curl_init_once;
+CURLcode g_curl_init_result = CURLE_OK;
+
+}  // namespace
+
+struct CurlFetcher::Impl {
+  CurlFetcherOptions options;
+  CURLM* multi = nullptr;
+  std::thread thread;
+
+  std::mutex mu;
+  std::deque<std::unique_ptr<Transfer>> starts;  // guarded by mu
+  std::vector<OpId> cancels;                     // guarded by mu
+  bool stopping = false;                         // guarded by mu
+  bool joined = false;
+
+  // Owned by the thread.
+  std::map<OpId, std::unique_ptr<Transfer>> active;
+  std::deque<std::unique_ptr<Transfer>> waiting;
+
+  void Deliver(std::unique_ptr<Transfer> t, Result<HttpResponse> result) {
+    Instant now = options.clock();
+    preheat::Fetcher::Done done = std::move(t->done);
+    OpId op = t->op;
+    t.reset();  // release the handle before the core sees the answer
+    options.post([done, op, now, result = std::move(result)]() mutable {
+      done(op, now, std::move(result));
+    });
+  }
+
+  // Configures and adds a transfer; completes it at once when it cannot
+  // start.
+  void Begin(std::unique_ptr<Transfer> t) {
+    const HttpRequest& r = t->request;
+    {
+      CURLU* u = curl_url();
+      CURLUcode uc = u ? curl_url_set(u, CURLUPART_URL, r.url.c_str(), 0) : CURLUE_OUT_OF_MEMORY;
+      char* scheme = nullptr;
+      if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+      bool http = scheme != nullptr && (std::string_view(scheme) == "http" ||
+                                        std::string_view(scheme) == "https");
+      curl_free(scheme);
+      curl_url_cleanup(u);
+      if (uc != CURLUE_OK || !http) {
+        std::string why = uc != CURLUE_OK ? curl_url_strerror(uc) : "only http and https";
+        Deliver(std::move(t), Status::InvalidArgument("cannot fetch '" + r.url + "': " + why));
+        return;
+      }
+    }
+    t->easy = curl_easy_init();
+    if (t->easy == nullptr) {
+      Deliver(std::move(t), Status::Internal("curl_easy_init failed"));
+      return;
+    }
+    CURL* e = t->easy;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, options.redirects_max > 0 ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(options.redirects_max));
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // prefer multiplexing over a new connection
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, options.user_agent.c_str());
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
+    int64_t timeout_ms = r.timeout_ms > 0 ? r.timeout_ms : options.default_timeout_ms;
+    int64_t connect_ms = std::min(options.connect_timeout_ms, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_ms));
+    if (r.max_body_bytes > 0) {
+      curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(r.max_body_bytes));
+    }
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+
+    if (r.method == "GET" || r.method.empty()) {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (r.method == "HEAD") {
+      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+      if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r.body.c_str());
+      }
+    }
+
+    curl_slist* list = nullptr;
+    for (const auto& [name, value] : r.headers.fields()) {
+      // "Name;" is libcurl's way to send a header with an empty value.
+      std::string line = value.empty() ? name + ";" : name + ": " + value;
+      list = curl_slist_append(list, line.c_str());
+    }
+    if (r.lane == preheat::Lane::kPreheat && !r.headers.Has("Sec-Purpose")) {
+      list = curl_slist_append(list, "Sec-Purpose: prefetch");
+    }
+    list = curl_slist_append(list, "Expect:");  // no 100-continue round trip
+    t->header_list = list;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
+
+    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+      Deliver(std::move(t), Status::Internal("curl_multi_add_handle failed"));
+      return;
+    }
+    OpId op = t->op;
+    active[op] = std::move(t);
+  }
+
+  void Finish(CURL* easy, CURLcode rc) {
+    char* priv = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    auto* raw = reinterpret_cast<Transfer*>(priv);
+    curl_multi_remove_handle(multi, easy);
+    if (raw == nullptr) return;
+    auto it = active.find(raw->op);
+    if (it == active.end()) return;
+    std::unique_ptr<Transfer> t = std::move(it->second);
+    active.erase(it);
+    if (rc != CURLE_OK) {
+      Status s = MapError(rc, *t);
+      Deliver(std::move(t), std::move(s));
+      return;
+    }
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    t->response.status = static_cast<int>(status);
+    HttpResponse response = std::move(t->response);
+    Deliver(std::move(t), std::move(response));
+  }
+
+  void CancelOne(OpId op, const char* why) {
+    auto it = active.find(op);
+    if (it != active.end()) {
+      std::unique_ptr<Transfer> t = std::move(it->second);
+      active.erase(it);
+      curl_multi_remove_handle(multi, t->easy);
+      std::string url = t->request.url;
+      Deliver(std::move(t), Status::Cancelled(url + ": " + why));
+      return;
+    }
+    for (auto w = waiting.begin(); w != waiting.end(); ++w) {
+      if ((*w)->op == op) {
+        std::unique_ptr<Transfer> t = std::move(*w);
+        waiting.erase(w);
+        std::string url = t->request.url;
+        Deliver(std::move(t), Status::Cancelled(url + ": " + why));
+        return;
+      }
+    }
+    // Unknown or already completed: a no-op.
+  }
+
+  void Run() {
+    while (true) {
+      std::deque<std::unique_ptr<Transfer>> new_starts;
+      std::vector<OpId> new_cancels;
+      bool stop = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        new_starts.swap(starts);
+        new_cancels.swap(cancels);
+        stop = stopping;
+      }
+      // Starts before cancels: a Cancel always follows its Start.
+      for (auto& t : new_starts) waiting.push_back(std::move(t));
+      for (OpId op : new_cancels) CancelOne(op, "cancelled");
+      if (stop) {
+        std::vector<OpId> ops;
+        for (const auto& [op, t] : active) ops.push_back(op);
+        for (const auto& t : waiting) ops.push_back(t->op);
+        for (OpId op : ops) CancelOne(op, "fetcher shut down");
+        return;
+      }
+      while (!waiting.empty() && active.size() < options.inflight_max) {
+        std::unique_ptr<Transfer> t = std::move(waiting.front());
+        waiting.pop_front();
+        Begin(std::move(t));
+      }
+      int running = 0;
+      curl_multi_perform(multi, &running);
+      int left = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+        if (msg->msg == CURLMSG_DONE) Finish(msg->easy_handle, msg->data.result);
+      }
+      if (!waiting.empty() && active.size() < options.inflight_max) continue;
+      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    }
+  }
+};
+
+CurlFetcher::CurlFetcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+CurlFetcher::~CurlFetcher() { Shutdown(); }
+
+Result<std::unique_ptr<CurlFetcher>> CurlFetcher::Create(CurlFetcherOptions options) {
+  if (!options.post || !options.clock) {
+    return Status::InvalidArgument("CurlFetcherOptions needs post and clock");
+  }
+  std::call_once(g_curl_init_once, [] { g_curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); });
+  if (g_curl_init_result != CURLE_OK) {
+    return Status::Internal(std::string("curl_global_init: ") +
+                            curl_easy_strerror(g_curl_init_result));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  if (impl->options.inflight_max == 0) impl->options.inflight_max = 1;
+  impl->multi = curl_multi_init();
+  if (impl->multi == nullptr) return Status::Internal("curl_multi_init failed");
+  curl_multi_setopt(impl->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                    static_cast<long>(impl->options.host_connections_max));
+  curl_multi_setopt(impl->multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
+  Impl* raw = impl.get();
+  raw->thread = std::thread([raw] { raw->Run(); });
+  return std::unique_ptr<CurlFetcher>(new CurlFetcher(std::move(impl)));
+}
+
+void CurlFetcher::Shutdown() {
+  if (!impl_ || impl_->joined) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  curl_multi_wakeup(impl_->multi);
+  if (impl_->thread.joinable()) impl_->thread.join();
+  curl_multi_cleanup(impl_->multi);
+  impl_->multi = nullptr;
+  impl_->joined = true;
+}
+
+void CurlFetcher::Start(OpId op, const HttpRequest& request, Done done) {
+  auto t = std::make_unique<Transfer>();
+  t->op = op;
+  t->request = request;
+  t->done = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (!impl_->stopping) {
+      impl_->starts.push_back(std::move(t));
+      curl_multi_wakeup(impl_->multi);
+      return;
+    }
+  }
+  impl_->Deliver(std::move(t), Status::Cancelled(request.url + ": fetcher shut down"));
+}
+
+void CurlFetcher::Cancel(OpId op) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->stopping) return;
+  impl_->cancels.push_back(op);
+  curl_multi_wakeup(impl_->multi);
+}
+
+}  // namespace preheat_native

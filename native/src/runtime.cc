@@ -1,0 +1,225 @@
+#include "preheat_native/runtime.h"
+
+#include <nlohmann/json.hpp>
+
+#include <random>
+#include <utility>
+
+namespace preheat_native {
+
+using preheat::CacheRequest;
+using preheat::CacheResult;
+using preheat::Engine;
+using preheat::Instant;
+using preheat::OpId;
+using preheat::Result;
+using preheat::Status;
+using preheat::StoreRecordMeta;
+using preheat::StoreSelector;
+using preheat::StoreUsage;
+using preheat::StoreWrite;
+
+namespace {
+
+Status Stopped() { return Status::Unavailable("the runtime is shut down"); }
+
+}  // namespace
+
+template <typename T, typename Fn>
+std::future<T> Runtime::OnLoop(Fn fn, T stopped) {
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> future = promise->get_future();
+  bool posted = !shut_down_ && loop_->Post([this, promise, fn]() mutable {
+    if (!engine_) {
+      promise->set_value(T(Stopped()));
+      return;
+    }
+    fn(promise);
+  });
+  if (!posted) promise->set_value(std::move(stopped));
+  return future;
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::Create(RuntimeOptions options) {
+  std::unique_ptr<Runtime> rt(new Runtime());
+  if (!options.clock) options.clock = SystemNow;
+  if (options.seed == 0) {
+    std::random_device rd;
+    options.seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+  rt->options_ = std::move(options);
+  RuntimeOptions& o = rt->options_;
+  rt->loop_ = std::make_unique<EventLoop>(o.clock);
+
+  if (!o.db_path.empty()) {
+    SqliteStoreOptions so = o.store;
+    so.post = rt->loop_->Poster();
+    so.clock = o.clock;
+    auto store = SqliteStore::Open(o.db_path, so);
+    if (store.ok()) {
+      rt->store_ = std::move(store.value());
+      rt->open_report_ = rt->store_->open_report();
+    } else if (o.require_store) {
+      return store.status();
+    } else {
+      rt->open_report_ = "cache database unavailable, running memory-only: " +
+                         store.status().ToString();
+    }
+  }
+
+  CurlFetcherOptions fo = o.fetcher;
+  fo.post = rt->loop_->Poster();
+  fo.clock = o.clock;
+  auto fetcher = CurlFetcher::Create(fo);
+  if (!fetcher.ok()) return fetcher.status();
+  rt->fetcher_ = std::move(fetcher.value());
+
+  // The engine is created, started and driven only on the loop thread.
+  std::promise<Status> created;
+  Runtime* raw = rt.get();
+  rt->loop_->Post([raw, &created] {
+    auto engine = Engine::Create(raw->options_.engine, raw->store_.get(), raw->fetcher_.get(),
+                                 raw->options_.seed);
+    if (!engine.ok()) {
+      created.set_value(engine.status());
+      return;
+    }
+    raw->engine_ = std::move(engine.value());
+    preheat::Engine* e = raw->engine_.get();
+    raw->loop_->SetDeadlineHooks([e] { return e->NextDeadline(); },
+                                 [e](Instant now) { e->OnDeadline(now); });
+    e->Start(raw->loop_->Now());
+    created.set_value(Status::Ok());
+  });
+  Status s = created.get_future().get();
+  if (!s.ok()) return s;  // the destructor shuts the pieces down
+  return rt;
+}
+
+Runtime::~Runtime() { Shutdown(); }
+
+void Runtime::Shutdown() {
+  if (shut_down_ || !loop_) return;
+  // 1. Everything written so far reaches the database.
+  Flush().wait();
+  shut_down_ = true;
+  // 2. No more network: in-flight requests complete (posted) with kCancelled.
+  if (fetcher_) fetcher_->Shutdown();
+  // 3. Drain the store's queue; later operations fail fast.
+  if (store_) store_->Close();
+  // 4. The engine goes on its own thread, after the completions above, and
+  //    the hooks that point into it go with it.
+  std::promise<void> gone;
+  if (loop_->Post([this, &gone] {
+        loop_->SetDeadlineHooks({}, {});
+        engine_.reset();
+        gone.set_value();
+      })) {
+    gone.get_future().wait();
+  }
+  // 5. Late completions find the engine gone and are ignored.
+  loop_->Stop();
+}
+
+void Runtime::Get(CacheRequest request, GetDone done) {
+  if (shut_down_ || !loop_->Post([this, request = std::move(request), done]() mutable {
+        if (!engine_) return done(Stopped());
+        engine_->Get(request, loop_->Now(), done);
+      })) {
+    done(Stopped());
+  }
+}
+
+std::future<Result<CacheResult>> Runtime::Get(CacheRequest request) {
+  using R = Result<CacheResult>;
+  return OnLoop<R>(
+      [this, request = std::move(request)](std::shared_ptr<std::promise<R>> p) {
+        engine_->Get(request, loop_->Now(), [p](R r) { p->set_value(std::move(r)); });
+      },
+      R(Stopped()));
+}
+
+std::future<Result<uint64_t>> Runtime::Invalidate(preheat::InvalidateSelector selector,
+                                                  preheat::InvalidateMode mode) {
+  using R = Result<uint64_t>;
+  return OnLoop<R>(
+      [this, selector, mode](std::shared_ptr<std::promise<R>> p) {
+        p->set_value(engine_->Invalidate(selector, mode, loop_->Now()));
+      },
+      R(Stopped()));
+}
+
+std::future<Status> Runtime::Flush() {
+  return OnLoop<Status>(
+      [this](std::shared_ptr<std::promise<Status>> p) {
+        engine_->Flush(loop_->Now(), [p](Status s) { p->set_value(std::move(s)); });
+      },
+      Stopped());
+}
+
+std::future<std::string> Runtime::StatsJson() {
+  auto promise = std::make_shared<std::promise<std::string>>();
+  std::future<std::string> future = promise->get_future();
+  bool posted = !shut_down_ && loop_->Post([this, promise] {
+    nlohmann::json out;
+    out["engine"] = engine_ ? nlohmann::json::parse(engine_->MetricsJson(), nullptr, false)
+                            : nlohmann::json(nullptr);
+    if (store_) {
+      StoreUsage u = store_->usage();
+      out["store"] = {{"path", store_->path()},
+                      {"bytes", u.bytes},
+                      {"entries", u.entries},
+                      {"max_bytes", options_.engine.store_max_bytes},
+                      {"open_report", open_report_}};
+    } else {
+      out["store"] = nullptr;
+      out["memory_only_reason"] = open_report_;
+    }
+    if (engine_) {
+      for (int i = 0; i < preheat::kLaneCount; ++i) {
+        auto lane = static_cast<preheat::Lane>(i);
+        out["inflight"][preheat::LaneName(lane)] = engine_->InflightCount(lane);
+        out["queued"][preheat::LaneName(lane)] = engine_->QueuedCount(lane);
+      }
+    }
+    promise->set_value(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  });
+  if (!posted) promise->set_value("{}");
+  return future;
+}
+
+std::future<Result<std::vector<StoreRecordMeta>>> Runtime::ScanStore(StoreSelector selector,
+                                                                     std::string start_after_key,
+                                                                     uint32_t limit) {
+  using R = Result<std::vector<StoreRecordMeta>>;
+  return OnLoop<R>(
+      [this, selector, start_after_key, limit](std::shared_ptr<std::promise<R>> p) {
+        if (!store_) return p->set_value(R(Status::Unavailable("no cache database")));
+        store_->Scan(next_op_++, selector, start_after_key, limit,
+                     [p](OpId, Instant, R r) { p->set_value(std::move(r)); });
+      },
+      R(Stopped()));
+}
+
+std::future<Result<uint64_t>> Runtime::RemoveFromStore(StoreSelector selector) {
+  using R = Result<uint64_t>;
+  return OnLoop<R>(
+      [this, selector](std::shared_ptr<std::promise<R>> p) {
+        if (!store_) return p->set_value(R(Status::Unavailable("no cache database")));
+        store_->RemoveMatching(next_op_++, selector,
+                               [p](OpId, Instant, R r) { p->set_value(std::move(r)); });
+      },
+      R(Stopped()));
+}
+
+std::future<Result<StoreUsage>> Runtime::WriteStore(std::vector<StoreWrite> batch) {
+  using R = Result<StoreUsage>;
+  return OnLoop<R>(
+      [this, batch = std::move(batch)](std::shared_ptr<std::promise<R>> p) {
+        if (!store_) return p->set_value(R(Status::Unavailable("no cache database")));
+        store_->Write(next_op_++, batch, [p](OpId, Instant, R r) { p->set_value(std::move(r)); });
+      },
+      R(Stopped()));
+}
+
+}  // namespace preheat_native

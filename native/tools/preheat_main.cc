@@ -1,0 +1,554 @@
+// preheat: the command-line face of the native runtime. Fetches through the
+// cache, warms it, inspects and purges the SQLite file.
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "preheat/engine.h"
+#include "preheat/status.h"
+#include "preheat_native/runtime.h"
+
+namespace {
+
+using preheat::Code;
+using preheat::Status;
+using preheat_native::Runtime;
+using json = nlohmann::json;
+
+// Exit codes; stable, listed in --help.
+enum Exit : int {
+  kExitOk = 0,
+  kExitUsage = 1,     // bad command line
+  kExitInvalid = 2,   // malformed URL or namespace
+  kExitNetwork = 3,   // origin unreachable, timed out, response too large
+  kExitHttp = 4,      // origin answered with an HTTP error status (>= 400)
+  kExitDatabase = 5,  // cache database cannot be opened, written or flushed
+  kExitInternal = 6,  // anything else (a bug)
+};
+
+const char kExitCodesHelp[] =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  usage error (unknown command or option, missing argument)\n"
+    "  2  invalid URL or namespace\n"
+    "  3  network error: origin unreachable, DNS failure, timeout, body too large\n"
+    "  4  the origin answered with an HTTP error status (400 or more); the body is\n"
+    "     still written\n"
+    "  5  the cache database cannot be opened, created, written or flushed\n"
+    "  6  internal error\n";
+
+const char kCommonOptionsHelp[] =
+    "Options:\n"
+    "  --db PATH         cache database (default $XDG_CACHE_HOME/preheat/cache.db,\n"
+    "                    else ~/.cache/preheat/cache.db)\n"
+    "  --namespace NS    cache namespace, [A-Za-z0-9_.-]{0,64} (default: none)\n"
+    "  --max-bytes N     store budget in bytes; K, M, G suffixes (default 512M)\n"
+    "  --json            machine-readable output\n"
+    "  --help            this text\n";
+
+const std::map<std::string, std::string>& CommandHelp() {
+  static const std::map<std::string, std::string> help = {
+      {"get",
+       "Usage: preheat get [options] URL\n"
+       "Fetches URL through the cache. The body goes to stdout; where it came from\n"
+       "(memory/store/network), its state (fresh/stale/stale-if-error/revalidated/\n"
+       "miss), its age and the time taken go to stderr. With --json one JSON object\n"
+       "(including the body) goes to stdout instead.\n"},
+      {"warm",
+       "Usage: preheat warm [options] URL...\n"
+       "Fetches each URL into the cache at preheat priority (Sec-Purpose: prefetch),\n"
+       "one line per URL on stderr (a JSON array on stdout with --json).\n"},
+      {"stat",
+       "Usage: preheat stat [options]\n"
+       "Prints the cache database's path, entries, bytes and file size.\n"},
+      {"ls",
+       "Usage: preheat ls [options] [PREFIX]\n"
+       "Lists stored URLs of the namespace starting with PREFIX: URL, bytes charged,\n"
+       "last access (UTC) and tags, tab-separated.\n"},
+      {"purge",
+       "Usage: preheat purge [options] (--key URL | --prefix PREFIX | --tag TAG | --all)\n"
+       "Removes stored entries of the namespace: one URL, every URL starting with\n"
+       "PREFIX, every entry tagged TAG (Cache-Tag header), or all of them (--all\n"
+       "without --namespace empties the whole database).\n"},
+  };
+  return help;
+}
+
+void PrintTopHelp(FILE* out) {
+  std::fprintf(out,
+               "Usage: preheat COMMAND [options] [ARGS]\n"
+               "A stale-while-revalidate HTTP cache on a local SQLite file.\n\n"
+               "Commands:\n"
+               "  get URL        fetch through the cache\n"
+               "  warm URL...    fetch into the cache at preheat priority\n"
+               "  stat           show cache usage\n"
+               "  ls [PREFIX]    list stored URLs\n"
+               "  purge ...      remove stored entries\n\n"
+               "Run 'preheat COMMAND --help' for a command's details.\n\n%s\n%s",
+               kCommonOptionsHelp, kExitCodesHelp);
+}
+
+struct Args {
+  std::string command;
+  std::vector<std::string> positional;
+  std::string db;
+  std::string namespace_name;
+  bool namespace_given = false;
+  uint64_t max_bytes = 0;
+  bool json = false;
+  bool help = false;
+  std::string purge_key, purge_prefix, purge_tag;
+  bool purge_all = false;
+  int purge_modes = 0;
+};
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "preheat: %s\n", message.c_str());
+  return code;
+}
+
+bool ParseBytes(const std::string& text, uint64_t* out) {
+  if (text.empty()) return false;
+  size_t pos = 0;
+  uint64_t value = 0;
+  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+    if (value > (UINT64_MAX - 9) / 10) return false;
+    value = value * 10 + static_cast<uint64_t>(text[pos++] - '0');
+  }
+  if (pos == 0) return false;
+  std::string suffix = text.substr(pos);
+  int shift = 0;
+  if (suffix == "K" || suffix == "k") shift = 10;
+  else if (suffix == "M" || suffix == "m") shift = 20;
+  else if (suffix == "G" || suffix == "g") shift = 30;
+  else if (!suffix.empty()) return false;
+  if (shift > 0 && value > (UINT64_MAX >> shift)) return false;
+  *out = value << shift;
+  return true;
+}
+
+// Returns kExitOk or kExitUsage (after printing why).
+int ParseArgs(int argc, char** argv, Args* a) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  size_t i = 0;
+  auto value = [&](const std::string& flag, std::string* out) {
+    if (i + 1 >= args.size()) return false;
+    *out = args[++i];
+    (void)flag;
+    return true;
+  };
+  for (; i < args.size(); ++i) {
+    const std::string& s = args[i];
+    std::string v;
+    if (s == "--help" || s == "-h") {
+      a->help = true;
+    } else if (s == "--json") {
+      a->json = true;
+    } else if (s == "--db") {
+      if (!value(s, &a->db)) return Fail(kExitUsage, "--db needs a path");
+    } else if (s == "--namespace") {
+      if (!value(s, &a->namespace_name)) return Fail(kExitUsage, "--namespace needs a value");
+      a->namespace_given = true;
+    } else if (s == "--max-bytes") {
+      if (!value(s, &v) || !ParseBytes(v, &a->max_bytes) || a->max_bytes == 0) {
+        return Fail(kExitUsage, "--max-bytes needs a positive size such as 100M");
+      }
+    } else if (s == "--key" || s == "--prefix" || s == "--tag") {
+      std::string* target = s == "--key" ? &a->purge_key
+                            : s == "--prefix" ? &a->purge_prefix : &a->purge_tag;
+      if (!value(s, target)) return Fail(kExitUsage, s + " needs a value");
+      a->purge_modes++;
+    } else if (s == "--all") {
+      a->purge_all = true;
+      a->purge_modes++;
+    } else if (s == "--") {
+      for (++i; i < args.size(); ++i) a->positional.push_back(args[i]);
+    } else if (s.size() > 1 && s[0] == '-') {
+      return Fail(kExitUsage, "unknown option " + s + " (see preheat --help)");
+    } else if (a->command.empty()) {
+      a->command = s;
+    } else {
+      a->positional.push_back(s);
+    }
+  }
+  return kExitOk;
+}
+
+std::string DefaultDbPath(std::string* error) {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/preheat/cache.db";
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && home[0] != '\0') return std::string(home) + "/.cache/preheat/cache.db";
+  *error = "no $XDG_CACHE_HOME or $HOME to put the cache in; pass --db PATH";
+  return "";
+}
+
+int ExitFor(const Status& s) {
+  switch (s.code()) {
+    case Code::kInvalidArgument: return kExitInvalid;
+    case Code::kUnavailable:
+    case Code::kTimeout:
+    case Code::kTooLarge:
+    case Code::kCancelled:
+    case Code::kLimitReached: return kExitNetwork;
+    case Code::kIoError:
+    case Code::kNoSpace:
+    case Code::kCorrupt: return kExitDatabase;
+    default: return kExitInternal;
+  }
+}
+
+std::string FormatTime(preheat::Instant t) {
+  std::time_t secs = static_cast<std::time_t>(t.unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string Join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Waits until no request is in flight or queued (a background revalidation
+// of a stale answer), so its result is stored before the process exits.
+void WaitIdle(Runtime& rt) {
+  for (int i = 0; i < 6000; ++i) {  // bounded; requests time out well before
+    json stats = json::parse(rt.StatsJson().get(), nullptr, false);
+    uint64_t busy = 0;
+    for (const char* group : {"inflight", "queued"}) {
+      if (!stats.is_object() || !stats.contains(group)) continue;
+      for (const auto& [lane, n] : stats[group].items()) busy += n.get<uint64_t>();
+    }
+    if (busy == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+class Session {
+ public:
+  explicit Session(const Args& args) : args_(args) {}
+
+  // Opens the runtime on the database; returns an exit code on failure.
+  int Open() {
+    std::string db = args_.db;
+    if (db.empty()) {
+      std::string error;
+      db = DefaultDbPath(&error);
+      if (db.empty()) return Fail(kExitDatabase, error);
+    }
+    std::filesystem::path parent = std::filesystem::path(db).parent_path();
+    if (!parent.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(parent, ec);
+      if (ec) {
+        return Fail(kExitDatabase,
+                    "cannot create directory " + parent.string() + ": " + ec.message());
+      }
+    }
+    preheat_native::RuntimeOptions o;
+    o.db_path = db;
+    o.require_store = true;
+    if (args_.max_bytes > 0) {
+      o.engine.store_max_bytes = args_.max_bytes;
+      o.engine.memory_max_bytes = std::min(o.engine.memory_max_bytes, args_.max_bytes);
+    }
+    auto rt = Runtime::Create(o);
+    if (!rt.ok()) {
+      const Status& s = rt.status();
+      int code = s.code() == Code::kInvalidArgument ? kExitUsage : ExitFor(s);
+      if (code == kExitNetwork || code == kExitInternal) code = kExitDatabase;
+      return Fail(code, "cannot use cache database " + db + ": " + s.message());
+    }
+    rt_ = std::move(rt.value());
+    if (!rt_->open_report().empty()) {
+      std::fprintf(stderr, "preheat: note: %s\n", rt_->open_report().c_str());
+    }
+    db_ = db;
+    return kExitOk;
+  }
+
+  // Flushes pending writes and shuts down; an exit code.
+  int Close() {
+    if (!rt_) return kExitOk;
+    Status s = rt_->Flush().get();
+    rt_->Shutdown();
+    if (!s.ok()) return Fail(kExitDatabase, "could not save to " + db_ + ": " + s.message());
+    return kExitOk;
+  }
+
+  Runtime& rt() { return *rt_; }
+  const std::string& db() const { return db_; }
+  std::string KeyPrefix() const { return args_.namespace_name + " "; }
+
+ private:
+  const Args& args_;
+  std::unique_ptr<Runtime> rt_;
+  std::string db_;
+};
+
+json ResultJson(const std::string& url, const preheat::CacheResult& r, int64_t elapsed_ms,
+                bool with_body) {
+  json j;
+  j["url"] = url;
+  j["status"] = r.entry ? r.entry->status : 0;
+  j["state"] = preheat::CacheStateName(r.state);
+  j["source"] = preheat::SourceName(r.source);
+  j["age_ms"] = r.age_ms;
+  j["elapsed_ms"] = elapsed_ms;
+  j["stored"] = r.stored;
+  j["revalidating"] = r.revalidating;
+  if (r.entry) {
+    j["key"] = r.entry->key;
+    j["body_bytes"] = r.entry->body.size();
+    json headers = json::array();
+    for (const auto& [name, value] : r.entry->headers.fields()) headers.push_back({name, value});
+    j["headers"] = headers;
+    if (with_body) j["body"] = r.entry->body;
+  }
+  return j;
+}
+
+int CmdGet(const Args& args) {
+  if (args.positional.size() != 1) return Fail(kExitUsage, "get needs exactly one URL");
+  const std::string& url = args.positional[0];
+  auto key = preheat::Engine::KeyFor(url, args.namespace_name);
+  if (!key.ok()) return Fail(kExitInvalid, "invalid request: " + key.status().message());
+  Session session(args);
+  if (int rc = session.Open()) return rc;
+
+  preheat::CacheRequest req;
+  req.url = url;
+  req.namespace_name = args.namespace_name;
+  auto start = std::chrono::steady_clock::now();
+  auto result = session.rt().Get(req).get();
+  int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+  if (!result.ok()) {
+    session.Close();
+    return Fail(ExitFor(result.status()), "get " + url + ": " + result.status().message());
+  }
+  const preheat::CacheResult& r = *result;
+  if (r.revalidating) WaitIdle(session.rt());
+  int status = r.entry ? r.entry->status : 0;
+  if (args.json) {
+    std::printf("%s\n", Dump(ResultJson(url, r, elapsed_ms, true)).c_str());
+  } else {
+    if (r.entry) std::fwrite(r.entry->body.data(), 1, r.entry->body.size(), stdout);
+    std::fprintf(stderr, "preheat: %s %s status=%d age=%lldms time=%lldms%s%s\n",
+                 preheat::SourceName(r.source), preheat::CacheStateName(r.state), status,
+                 static_cast<long long>(r.age_ms), static_cast<long long>(elapsed_ms),
+                 r.stored ? "" : " not-stored", r.revalidating ? " revalidated-in-background" : "");
+  }
+  std::fflush(stdout);
+  int rc = session.Close();
+  if (rc != kExitOk) return rc;
+  if (status >= 400) return Fail(kExitHttp, "get " + url + ": HTTP " + std::to_string(status));
+  return kExitOk;
+}
+
+int CmdWarm(const Args& args) {
+  if (args.positional.empty()) return Fail(kExitUsage, "warm needs at least one URL");
+  for (const std::string& url : args.positional) {
+    auto key = preheat::Engine::KeyFor(url, args.namespace_name);
+    if (!key.ok()) return Fail(kExitInvalid, "invalid URL " + url + ": " + key.status().message());
+  }
+  Session session(args);
+  if (int rc = session.Open()) return rc;
+  std::vector<std::future<preheat::Result<preheat::CacheResult>>> futures;
+  auto start = std::chrono::steady_clock::now();
+  for (const std::string& url : args.positional) {
+    preheat::CacheRequest req;
+    req.url = url;
+    req.namespace_name = args.namespace_name;
+    req.lane = preheat::Lane::kPreheat;
+    futures.push_back(session.rt().Get(req));
+  }
+  int worst = kExitOk;
+  json out = json::array();
+  for (size_t i = 0; i < futures.size(); ++i) {
+    const std::string& url = args.positional[i];
+    auto r = futures[i].get();
+    int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+    int code = kExitOk;
+    if (!r.ok()) {
+      code = ExitFor(r.status());
+      if (args.json) {
+        out.push_back({{"url", url},
+                       {"error", preheat::CodeName(r.status().code())},
+                       {"message", r.status().message()}});
+      }
+      std::fprintf(stderr, "preheat: warm %s: %s\n", url.c_str(), r.status().ToString().c_str());
+    } else {
+      int status = r->entry ? r->entry->status : 0;
+      if (status >= 400) code = kExitHttp;
+      if (args.json) out.push_back(ResultJson(url, *r, elapsed_ms, false));
+      std::fprintf(stderr, "preheat: warm %s: %s %s status=%d%s\n", url.c_str(),
+                   preheat::SourceName(r->source), preheat::CacheStateName(r->state), status,
+                   r->stored ? "" : " not-stored");
+    }
+    if (code > worst) worst = code;
+  }
+  WaitIdle(session.rt());
+  if (args.json) std::printf("%s\n", Dump(out).c_str());
+  int rc = session.Close();
+  return rc != kExitOk ? rc : worst;
+}
+
+int CmdStat(const Args& args) {
+  if (!args.positional.empty()) return Fail(kExitUsage, "stat takes no arguments");
+  Session session(args);
+  if (int rc = session.Open()) return rc;
+  json stats = json::parse(session.rt().StatsJson().get(), nullptr, false);
+  int rc = session.Close();
+  if (rc != kExitOk) return rc;
+  uint64_t file_bytes = 0;
+  for (const char* suffix : {"", "-wal"}) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(session.db() + suffix, ec);
+    if (!ec) file_bytes += size;
+  }
+  json store = stats.is_object() ? stats["store"] : json();
+  json out = {{"db", session.db()},
+              {"entries", store.is_object() ? store["entries"] : json(0)},
+              {"bytes", store.is_object() ? store["bytes"] : json(0)},
+              {"max_bytes", store.is_object() ? store["max_bytes"] : json(0)},
+              {"file_bytes", file_bytes}};
+  if (args.json) {
+    std::printf("%s\n", Dump(out).c_str());
+  } else {
+    std::printf("database    %s\n", session.db().c_str());
+    std::printf("entries     %s\n", out["entries"].dump().c_str());
+    std::printf("bytes       %s\n", out["bytes"].dump().c_str());
+    std::printf("max bytes   %s\n", out["max_bytes"].dump().c_str());
+    std::printf("file bytes  %llu\n", static_cast<unsigned long long>(file_bytes));
+  }
+  return kExitOk;
+}
+
+int CmdLs(const Args& args) {
+  if (args.positional.size() > 1) return Fail(kExitUsage, "ls takes at most one PREFIX");
+  Session session(args);
+  if (int rc = session.Open()) return rc;
+  preheat::StoreSelector sel;
+  sel.kind = preheat::StoreSelector::Kind::kPrefix;
+  sel.value = session.KeyPrefix() + (args.positional.empty() ? "" : args.positional[0]);
+  std::string after;
+  json out = json::array();
+  while (true) {
+    auto page = session.rt().ScanStore(sel, after, 1000).get();
+    if (!page.ok()) {
+      session.Close();
+      return Fail(kExitDatabase, "ls: " + page.status().message());
+    }
+    for (const auto& m : *page) {
+      std::string url = m.key.substr(session.KeyPrefix().size());
+      std::vector<std::string> tags;
+      for (const std::string& t : m.tags) {
+        tags.push_back(t.compare(0, session.KeyPrefix().size(), session.KeyPrefix()) == 0
+                           ? t.substr(session.KeyPrefix().size())
+                           : t);
+      }
+      if (args.json) {
+        out.push_back({{"url", url},
+                       {"key", m.key},
+                       {"bytes", m.charge_bytes},
+                       {"last_access", FormatTime(m.last_access)},
+                       {"tags", tags}});
+      } else {
+        std::printf("%s\t%llu\t%s\t%s\n", url.c_str(),
+                    static_cast<unsigned long long>(m.charge_bytes),
+                    FormatTime(m.last_access).c_str(), Join(tags, ",").c_str());
+      }
+    }
+    if (page->size() < 1000) break;
+    after = page->back().key;
+  }
+  if (args.json) std::printf("%s\n", Dump(out).c_str());
+  return session.Close();
+}
+
+int CmdPurge(const Args& args) {
+  if (args.purge_modes != 1 || !args.positional.empty()) {
+    return Fail(kExitUsage, "purge needs exactly one of --key URL, --prefix P, --tag T, --all");
+  }
+  std::string key;
+  if (!args.purge_key.empty()) {
+    auto k = preheat::Engine::KeyFor(args.purge_key, args.namespace_name);
+    if (!k.ok()) return Fail(kExitInvalid, "invalid URL " + args.purge_key + ": " + k.status().message());
+    key = *k;
+  }
+  Session session(args);
+  if (int rc = session.Open()) return rc;
+  Runtime& rt = session.rt();
+  preheat::Result<uint64_t> removed = uint64_t{0};
+  using Kind = preheat::StoreSelector::Kind;
+  if (!key.empty()) {
+    removed = rt.RemoveFromStore({Kind::kKey, key}).get();
+  } else if (!args.purge_prefix.empty()) {
+    removed = rt.RemoveFromStore({Kind::kPrefix, session.KeyPrefix() + args.purge_prefix}).get();
+  } else if (args.purge_all) {
+    removed = args.namespace_given ? rt.RemoveFromStore({Kind::kPrefix, session.KeyPrefix()}).get()
+                                   : rt.RemoveFromStore({Kind::kAll, ""}).get();
+  } else {
+    // The engine stores tags as "<namespace> <tag>" (see StoreTag in
+    // core/src/engine.cc), so a tag selector is already namespace-scoped.
+    removed = rt.RemoveFromStore({Kind::kTag, session.KeyPrefix() + args.purge_tag}).get();
+  }
+  if (!removed.ok()) {
+    session.Close();
+    return Fail(kExitDatabase, "purge: " + removed.status().message());
+  }
+  if (args.json) {
+    std::printf("%s\n", Dump(json{{"removed", *removed}}).c_str());
+  } else {
+    std::printf("removed %llu entries\n", static_cast<unsigned long long>(*removed));
+  }
+  return session.Close();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (int rc = ParseArgs(argc, argv, &args)) return rc;
+  if (args.command.empty() || args.command == "help") {
+    PrintTopHelp(args.help || args.command == "help" ? stdout : stderr);
+    return args.help || args.command == "help" ? kExitOk : kExitUsage;
+  }
+  auto help = CommandHelp().find(args.command);
+  if (help == CommandHelp().end()) {
+    return Fail(kExitUsage, "unknown command '" + args.command + "' (see preheat --help)");
+  }
+  if (args.help) {
+    std::printf("%s\n%s\n%s", help->second.c_str(), kCommonOptionsHelp, kExitCodesHelp);
+    return kExitOk;
+  }
+  if (args.command != "purge" && args.purge_modes > 0) {
+    return Fail(kExitUsage, "--key/--prefix/--tag/--all belong to purge");
+  }
+  if (args.command == "get") return CmdGet(args);
+  if (args.command == "warm") return CmdWarm(args);
+  if (args.command == "stat") return CmdStat(args);
+  if (args.command == "ls") return CmdLs(args);
+  return CmdPurge(args);
+}

@@ -1,0 +1,318 @@
+// The demo origin over real HTTP on 127.0.0.1 (a free port, no delays).
+#include "demo_server.h"
+
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "flags.h"
+#include "tracker.h"
+
+using preheat_demo::DemoServer;
+using preheat_demo::DemoServerOptions;
+
+namespace {
+
+DemoServerOptions FastOptions() {
+  DemoServerOptions o;
+  o.api = {};  // no delays: tests check behaviour, not timing
+  o.page = {};
+  o.shell = {};
+  o.data.issues = 300;
+  o.threads = 16;
+  return o;
+}
+
+std::unique_ptr<DemoServer> StartServer(DemoServerOptions o = FastOptions()) {
+  std::string error;
+  auto s = DemoServer::Start(o, &error);
+  REQUIRE_MESSAGE(s != nullptr, error);
+  return s;
+}
+
+httplib::Client ClientOf(const DemoServer& s) {
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_keep_alive(false);
+  return c;
+}
+
+// A temporary directory removed on destruction.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string templ = (std::filesystem::temp_directory_path() / "preheat-demo-XXXXXX").string();
+    char* made = mkdtemp(templ.data());
+    REQUIRE(made != nullptr);
+    path = made;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the tracker is generated deterministically, with resolvable cross-references") {
+  preheat_demo::TrackerOptions o;
+  o.issues = 500;
+  preheat_demo::Tracker a(o), b(o);
+  size_t with_refs = 0;
+  for (uint32_t id = 1; id <= 500; id++) {
+    auto x = a.GetIssue(id), y = b.GetIssue(id);
+    REQUIRE(x);
+    REQUIRE(y);
+    CHECK(x->title == y->title);
+    CHECK(x->body == y->body);
+    CHECK(x->refs == y->refs);
+    for (uint32_t r : x->refs) {
+      CHECK(r >= 1);
+      CHECK(r <= 500);
+      CHECK(r != id);
+    }
+    if (!x->refs.empty()) with_refs++;
+  }
+  CHECK(with_refs > 250);  // most issues cite another
+  size_t total = 0;
+  for (const auto& repo : a.repos()) {
+    CHECK(!a.RepoIssueIds(repo).empty());
+    total += a.RepoIssueIds(repo).size();
+    auto page = a.ListPage(repo, 1);
+    REQUIRE(page);
+    CHECK(page->size() == std::min<size_t>(25, a.RepoIssueIds(repo).size()));
+    CHECK_FALSE(a.ListPage(repo, a.PageCount(repo) + 1));
+  }
+  CHECK(total == 500);
+  CHECK(preheat_demo::ExtractRefs("see #12, #3x, a#4, ##5 and #12 again (#7)", 100) ==
+        std::vector<uint32_t>{12, 7});
+  CHECK(preheat_demo::ExtractRefs("#0 #101 #99999999999", 100).empty());
+}
+
+TEST_CASE("JSON answers carry ETag, Cache-Control and Cache-Tag; If-None-Match gets 304") {
+  auto server = StartServer();
+  auto c = ClientOf(*server);
+  auto res = c.Get("/api/issues/42");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type") == "application/json");
+  CHECK(res->get_header_value("Cache-Control") == "max-age=0, stale-while-revalidate=86400");
+  std::string etag = res->get_header_value("ETag");
+  CHECK(etag.size() == 18);
+  CHECK(etag.front() == '"');
+  auto issue = server->tracker().GetIssue(42);
+  REQUIRE(issue);
+  CHECK(res->get_header_value("Cache-Tag") == "repo-" + issue->repo + ", issue-42");
+  auto j = nlohmann::json::parse(res->body);
+  CHECK(j["id"] == 42);
+  CHECK(j["title"] == issue->title);
+  CHECK(j["refs"].size() == issue->refs.size());
+  CHECK(j["references"].size() == issue->refs.size());
+
+  auto again = c.Get("/api/issues/42", {{"If-None-Match", etag}});
+  REQUIRE(again);
+  CHECK(again->status == 304);
+  CHECK(again->body.empty());
+  CHECK(again->get_header_value("ETag") == etag);
+  auto weak = c.Get("/api/issues/42", {{"If-None-Match", "\"nope\", W/" + etag}});
+  REQUIRE(weak);
+  CHECK(weak->status == 304);
+  auto other = c.Get("/api/issues/42", {{"If-None-Match", "\"nope\""}});
+  REQUIRE(other);
+  CHECK(other->status == 200);
+  CHECK(server->counters().not_modified == 2);
+
+  auto list = c.Get("/api/repos/" + issue->repo + "/issues?page=1");
+  REQUIRE(list);
+  CHECK(list->status == 200);
+  CHECK(!list->get_header_value("ETag").empty());
+  CHECK(list->get_header_value("Cache-Control").find("stale-while-revalidate=") !=
+        std::string::npos);
+  auto lj = nlohmann::json::parse(list->body);
+  CHECK(lj["issues"].size() <= 25);
+  CHECK(lj["issues"][0]["api_url"].get<std::string>().rfind("/api/issues/", 0) == 0);
+
+  CHECK(c.Get("/api/issues/999999")->status == 404);
+  CHECK(c.Get("/api/repos/nope/issues?page=1")->status == 404);
+  CHECK(c.Get("/api/repos/" + issue->repo + "/issues?page=0")->status == 404);
+}
+
+TEST_CASE("HTML pages: full render, or the thin shell on Preheat-Cache: hit, with Vary") {
+  auto server = StartServer();
+  auto c = ClientOf(*server);
+  auto issue = server->tracker().GetIssue(77);
+  REQUIRE(issue);
+  auto full = c.Get("/issues/77");
+  REQUIRE(full);
+  CHECK(full->status == 200);
+  CHECK(full->get_header_value("Vary") == "Preheat-Cache");
+  CHECK(full->get_header_value("Content-Type").rfind("text/html", 0) == 0);
+  CHECK(full->body.find("#77") != std::string::npos);
+  for (uint32_t r : issue->refs) {  // cross-references are links
+    CHECK(full->body.find("href=\"/issues/" + std::to_string(r) + "\"") != std::string::npos);
+  }
+  auto shell = c.Get("/issues/77", {{"Preheat-Cache", "hit"}});
+  REQUIRE(shell);
+  CHECK(shell->status == 200);
+  CHECK(shell->get_header_value("Vary") == "Preheat-Cache");
+  CHECK(shell->body.find("data-shell") != std::string::npos);
+  CHECK(shell->body.find("#77") == std::string::npos);  // no data in the shell
+  CHECK(shell->body.size() < full->body.size());
+  auto list = c.Get("/repos/" + issue->repo + "/issues?page=1");
+  REQUIRE(list);
+  CHECK(list->status == 200);
+  CHECK(list->get_header_value("Vary") == "Preheat-Cache");
+  auto counters = server->counters();
+  CHECK(counters.page_requests == 2);
+  CHECK(counters.shell_requests == 1);
+}
+
+TEST_CASE("the edit endpoint changes the title and the ETag") {
+  auto server = StartServer();
+  auto c = ClientOf(*server);
+  auto before = c.Get("/api/issues/9");
+  REQUIRE(before);
+  std::string old_etag = before->get_header_value("ETag");
+  auto edited = c.Patch("/api/issues/9", R"({"title":"Renamed in a test"})", "application/json");
+  REQUIRE(edited);
+  CHECK(edited->status == 200);
+  CHECK(edited->get_header_value("Cache-Control") == "no-store");
+  CHECK(nlohmann::json::parse(edited->body)["title"] == "Renamed in a test");
+  auto after = c.Get("/api/issues/9", {{"If-None-Match", old_etag}});
+  REQUIRE(after);
+  CHECK(after->status == 200);  // the old validator no longer matches
+  CHECK(after->get_header_value("ETag") != old_etag);
+  CHECK(nlohmann::json::parse(after->body)["title"] == "Renamed in a test");
+  CHECK(nlohmann::json::parse(after->body)["version"] == 2);
+  CHECK(server->counters().edits == 1);
+
+  auto post = c.Post("/api/issues/9", R"({"title":"Again"})", "application/json");
+  REQUIRE(post);
+  CHECK(post->status == 200);
+  CHECK(c.Patch("/api/issues/9", R"({"name":"x"})", "application/json")->status == 400);
+  CHECK(c.Patch("/api/issues/9", "not json", "application/json")->status == 400);
+  CHECK(c.Patch("/api/issues/9", R"({"title":""})", "application/json")->status == 400);
+  CHECK(c.Patch("/api/issues/999999", R"({"title":"x"})", "application/json")->status == 404);
+}
+
+TEST_CASE("failure injection: a share of 5xx, and the down switch") {
+  auto server = StartServer();
+  auto c = ClientOf(*server);
+  server->SetFailureRate(1.0);
+  auto res = c.Get("/api/issues/1");
+  REQUIRE(res);
+  CHECK(res->status == 503);
+  CHECK(res->get_header_value("Cache-Control") == "no-store");
+  CHECK(c.Get("/issues/1")->status == 503);
+  server->SetFailureRate(0);
+  CHECK(c.Get("/api/issues/1")->status == 200);
+
+  // Through the admin endpoints, as a browser demo would.
+  CHECK(c.Post("/admin/down?on=1", "", "text/plain")->status == 200);
+  CHECK(server->down());
+  CHECK(c.Get("/api/issues/1")->status == 503);
+  CHECK(c.Get("/api/repos")->status == 503);
+  CHECK(c.Post("/admin/down?on=0", "", "text/plain")->status == 200);
+  CHECK(c.Get("/api/issues/1")->status == 200);
+  CHECK(c.Post("/admin/failure?rate=2", "", "text/plain")->status == 400);
+  CHECK(c.Post("/admin/down?on=yes", "", "text/plain")->status == 400);
+  CHECK(c.Post("/admin/failure?rate=0.5", "", "text/plain")->status == 200);
+  CHECK(server->failure_rate() == doctest::Approx(0.5));
+
+  auto counters = server->counters();
+  CHECK(counters.failures_injected == 4);
+  CHECK(counters.requests == 6);  // /admin/ is not counted
+  auto stats = c.Get("/admin/stats");
+  REQUIRE(stats);
+  CHECK(nlohmann::json::parse(stats->body)["failures_injected"] == 4);
+}
+
+TEST_CASE("a share of failures: some requests fail, some do not") {
+  auto o = FastOptions();
+  o.failure_rate = 0.5;
+  auto server = StartServer(o);
+  auto c = ClientOf(*server);
+  int failed = 0;
+  for (int i = 0; i < 60; i++) failed += c.Get("/api/issues/3")->status == 503 ? 1 : 0;
+  CHECK(failed > 0);
+  CHECK(failed < 60);
+}
+
+TEST_CASE("static assets are served with correct MIME types") {
+  TempDir dir;
+  std::ofstream(dir.path / "app.js") << "export const x = 1;\n";
+  std::ofstream(dir.path / "core.wasm") << std::string("\0asm\1\0\0\0", 8);
+  std::ofstream(dir.path / "style.css") << "body{}\n";
+  auto o = FastOptions();
+  o.static_dir = dir.path.string();
+  auto server = StartServer(o);
+  auto c = ClientOf(*server);
+  auto js = c.Get("/app.js");
+  REQUIRE(js);
+  CHECK(js->status == 200);
+  CHECK(js->get_header_value("Content-Type") == "text/javascript");
+  auto wasm = c.Get("/core.wasm");
+  REQUIRE(wasm);
+  CHECK(wasm->status == 200);
+  CHECK(wasm->get_header_value("Content-Type") == "application/wasm");
+  CHECK(wasm->body.size() == 8);
+  CHECK(c.Get("/style.css")->get_header_value("Content-Type") == "text/css");
+  CHECK(c.Get("/missing.js")->status == 404);
+  CHECK(c.Get("/../etc/passwd")->status != 200);
+  // Routes still work next to the mount.
+  CHECK(c.Get("/api/issues/1")->status == 200);
+
+  std::string error;
+  auto bad = FastOptions();
+  bad.static_dir = (dir.path / "app.js").string();
+  CHECK(DemoServer::Start(bad, &error) == nullptr);
+  CHECK(error.find("not a directory") != std::string::npos);
+}
+
+TEST_CASE("options are validated with clear errors") {
+  std::string error;
+  auto o = FastOptions();
+  o.data.repos = {"Bad Name"};
+  CHECK(DemoServer::Start(o, &error) == nullptr);
+  CHECK(error.find("Bad Name") != std::string::npos);
+  o = FastOptions();
+  o.failure_rate = 1.5;
+  CHECK(DemoServer::Start(o, &error) == nullptr);
+
+  preheat_demo::LatencyDist d;
+  CHECK(preheat_demo::LatencyDist::Parse("300:0.5", &d, &error));
+  CHECK(d.median_ms == 300);
+  CHECK(d.sigma == 0.5);
+  CHECK_FALSE(preheat_demo::LatencyDist::Parse("fast", &d, &error));
+  CHECK_FALSE(preheat_demo::LatencyDist::Parse("300:", &d, &error));
+  CHECK_FALSE(preheat_demo::LatencyDist::Parse("-1", &d, &error));
+
+  DemoServerOptions so;
+  using preheat_demo::FlagResult;
+  CHECK(preheat_demo::ApplyServerFlag("--issues", "1200", &so, &error) == FlagResult::kApplied);
+  CHECK(so.data.issues == 1200);
+  CHECK(preheat_demo::ApplyServerFlag("--issues", "12x", &so, &error) == FlagResult::kBadValue);
+  CHECK(error.find("--issues") != std::string::npos);
+  CHECK(preheat_demo::ApplyServerFlag("--repos", "a,b", &so, &error) == FlagResult::kApplied);
+  CHECK(preheat_demo::ApplyServerFlag("--repos", "a,a", &so, &error) == FlagResult::kBadValue);
+  CHECK(preheat_demo::ApplyServerFlag("--failure-rate", "2", &so, &error) ==
+        FlagResult::kBadValue);
+  CHECK(preheat_demo::ApplyServerFlag("--bogus", "1", &so, &error) == FlagResult::kUnknown);
+}
+
+TEST_CASE("two servers on free ports at once; Stop is idempotent") {
+  auto a = StartServer();
+  auto b = StartServer();
+  CHECK(a->port() > 0);
+  CHECK(b->port() > 0);
+  CHECK(a->port() != b->port());
+  a->Stop();
+  a->Stop();
+  auto c = ClientOf(*b);
+  CHECK(c.Get("/api/repos")->status == 200);
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# End-to-end tests of the `preheat` CLI against test_origin.
+# Usage: cli_test.sh PREHEAT_BINARY TEST_ORIGIN_BINARY
+set -u
+PREHEAT=$1
+ORIGIN=$2
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/preheat-cli-XXXXXX")
+ORIGIN_PID=
+cleanup() {
+  if [ -n "$ORIGIN_PID" ]; then kill "$ORIGIN_PID" 2>/dev/null; wait "$ORIGIN_PID" 2>/dev/null; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$ORIGIN" > "$WORK/port" &
+ORIGIN_PID=$!
+for _ in $(seq 1 500); do [ -s "$WORK/port" ] && break; sleep 0.01; done
+PORT=$(head -n1 "$WORK/port")
+BASE="http://127.0.0.1:$PORT"
+DB="$WORK/cache/cache.db"
+
+passed=0
+failed=0
+check() {  # check NAME CONDITION...
+  local name=$1; shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name"; fi
+}
+run() {  # run ARGS... ; sets OUT, ERR, RC
+  "$PREHEAT" "$@" > "$WORK/out" 2> "$WORK/err"
+  RC=$?
+  OUT=$(cat "$WORK/out")
+  ERR=$(cat "$WORK/err")
+}
+
+run get --db "$DB" "$BASE/r/one"
+check "get: miss exits 0" [ "$RC" -eq 0 ]
+check "get: body on stdout" [ "$OUT" = "body of /r/one" ]
+check "get: state on stderr" grep -q "network miss status=200" "$WORK/err"
+
+run get --db "$DB" "$BASE/r/one"
+check "get again (new process): from the store" grep -q "store fresh" "$WORK/err"
+
+run get --json --db "$DB" "$BASE/r/one"
+check "get --json: one object" grep -q '"source":"store"' "$WORK/out"
+check "get --json: body included" grep -q '"body":"body of /r/one\\n"' "$WORK/out"
+
+run warm --db "$DB" "$BASE/r/two" "$BASE/r/three"
+check "warm: exit 0" [ "$RC" -eq 0 ]
+run ls --db "$DB"
+check "ls: lists three URLs" [ "$(printf '%s\n' "$OUT" | wc -l)" -eq 3 ]
+check "ls: shows tags" [ "$(awk -F'\t' -v u="$BASE/r/two" '$1 == u { print $4 }' "$WORK/out")" = "t1" ]
+run stat --json --db "$DB"
+check "stat --json: three entries" grep -q '"entries":3' "$WORK/out"
+run stat --db "$DB"
+check "stat: table" grep -q "^entries *3" "$WORK/out"
+
+run get --db "$DB" "$BASE/nostore"
+check "no-store: served" [ "$OUT" = "secret" ]
+run ls --db "$DB" "$BASE/nostore"
+check "no-store: not stored" [ -z "$OUT" ]
+
+run purge --db "$DB" --key "$BASE/r/one"
+check "purge --key: one removed" [ "$OUT" = "removed 1 entries" ]
+run purge --db "$DB" --tag t1
+check "purge --tag: two removed" [ "$OUT" = "removed 2 entries" ]
+run warm --db "$DB" "$BASE/r/four"
+run purge --db "$DB" --all
+check "purge --all" [ "$OUT" = "removed 1 entries" ]
+
+# Errors: one line on stderr, documented exit codes.
+run get --db "$DB" "$BASE/error"
+check "HTTP error: exit 4" [ "$RC" -eq 4 ]
+check "HTTP error: body still written" [ "$OUT" = "unavailable" ]
+run get --db "$DB" "not a url"
+check "bad URL: exit 2" [ "$RC" -eq 2 ]
+check "bad URL: one line" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]
+kill "$ORIGIN_PID"; wait "$ORIGIN_PID" 2>/dev/null; ORIGIN_PID=
+run get --db "$DB" "$BASE/r/gone"
+check "unreachable: exit 3" [ "$RC" -eq 3 ]
+check "unreachable: one line" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]
+touch "$WORK/plain"
+run get --db "$WORK/plain/cache.db" "$BASE/r/x"
+check "unwritable db: exit 5" [ "$RC" -eq 5 ]
+check "unwritable db: one line" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]
+run get --db "$DB" --bogus "$BASE/r/x"
+check "unknown option: exit 1" [ "$RC" -eq 1 ]
+for cmd in get warm stat ls purge; do
+  run "$cmd" --help
+  check "$cmd --help" grep -q "Exit codes" "$WORK/out"
+done
+run --help
+check "--help" [ "$RC" -eq 0 ]
+XDG_CACHE_HOME="$WORK/xdg" "$PREHEAT" stat > /dev/null 2>&1
+check "default db under XDG_CACHE_HOME" [ -f "$WORK/xdg/preheat/cache.db" ]
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

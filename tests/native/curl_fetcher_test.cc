@@ -1,0 +1,268 @@
+#include "preheat_native/curl_fetcher.h"
+
+#include <doctest/doctest.h>
+
+#include <optional>
+
+#include "test_util.h"
+
+using preheat::Code;
+using preheat::HttpRequest;
+using preheat::HttpResponse;
+using preheat::Instant;
+using preheat::Lane;
+using preheat::OpId;
+using preheat::Result;
+using preheat_native::CurlFetcher;
+using preheat_native::CurlFetcherOptions;
+using preheat_test::Inbox;
+using preheat_test::TestServer;
+
+namespace {
+
+// A one-shot gate handlers can wait on, so tests control when the origin
+// answers without sleeping. Waits are bounded so a failing test cannot hang.
+class Gate {
+ public:
+  void Open() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+struct FetchHarness {
+  Inbox inbox;
+  std::unique_ptr<CurlFetcher> fetcher;
+
+  explicit FetchHarness(CurlFetcherOptions options = {}) {
+    options.post = inbox.Post();
+    options.clock = preheat_test::FixedClock;
+    auto created = CurlFetcher::Create(std::move(options));
+    REQUIRE(created.ok());
+    fetcher = std::move(created.value());
+  }
+
+  Result<HttpResponse> Fetch(HttpRequest request, OpId op = 1) {
+    std::optional<Result<HttpResponse>> out;
+    fetcher->Start(op, request, [&](OpId got_op, Instant now, Result<HttpResponse> r) {
+      CHECK(got_op == op);
+      CHECK(now == Instant{42});
+      out.emplace(std::move(r));
+    });
+    CHECK_FALSE(out.has_value());
+    while (!out) inbox.RunOne();
+    return std::move(*out);
+  }
+};
+
+HttpRequest Req(const std::string& url, Lane lane = Lane::kNavigate) {
+  HttpRequest r;
+  r.url = url;
+  r.lane = lane;
+  r.timeout_ms = 20000;
+  r.max_body_bytes = 1 << 20;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("CurlFetcher: 200 with headers, body and request headers") {
+  TestServer origin;
+  std::string seen_if_none_match;
+  origin.server().Get("/doc", [&](const httplib::Request& req, httplib::Response& res) {
+    seen_if_none_match = req.get_header_value("If-None-Match");
+    res.set_header("Cache-Control", "max-age=60");
+    res.set_header("ETag", "\"v1\"");
+    res.set_header("Vary", "Accept");
+    res.set_content("hello", "text/plain");
+  });
+  FetchHarness h;
+  HttpRequest req = Req(origin.Url("/doc"));
+  req.headers.Add("If-None-Match", "\"v0\"");
+  auto r = h.Fetch(req);
+  REQUIRE(r.ok());
+  CHECK(r->status == 200);
+  CHECK(r->body == "hello");
+  CHECK(r->headers.Get("cache-control") == std::optional<std::string>("max-age=60"));
+  CHECK(r->headers.Get("ETag") == std::optional<std::string>("\"v1\""));
+  CHECK(r->headers.Get("Content-Type") == std::optional<std::string>("text/plain"));
+  CHECK(seen_if_none_match == "\"v0\"");
+}
+
+TEST_CASE("CurlFetcher: an HTTP error status is a response, not an error") {
+  TestServer origin;
+  origin.server().Get("/down", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 503;
+    res.set_content("busy", "text/plain");
+  });
+  FetchHarness h;
+  auto r = h.Fetch(Req(origin.Url("/down")));
+  REQUIRE(r.ok());
+  CHECK(r->status == 503);
+  CHECK(r->body == "busy");
+}
+
+TEST_CASE("CurlFetcher: Sec-Purpose: prefetch only on the preheat lane") {
+  TestServer origin;
+  std::vector<std::string> purposes;
+  std::mutex mu;
+  origin.server().Get("/p", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    purposes.push_back(req.has_header("Sec-Purpose") ? req.get_header_value("Sec-Purpose")
+                                                     : "<none>");
+    res.set_content("x", "text/plain");
+  });
+  FetchHarness h;
+  REQUIRE(h.Fetch(Req(origin.Url("/p"), Lane::kNavigate), 1).ok());
+  REQUIRE(h.Fetch(Req(origin.Url("/p"), Lane::kPreheat), 2).ok());
+  REQUIRE(h.Fetch(Req(origin.Url("/p"), Lane::kRevalidate), 3).ok());
+  CHECK(purposes == std::vector<std::string>{"<none>", "prefetch", "<none>"});
+}
+
+TEST_CASE("CurlFetcher: connections are reused") {
+  TestServer origin;
+  std::vector<int> ports;
+  origin.server().Get("/r", [&](const httplib::Request& req, httplib::Response& res) {
+    ports.push_back(req.remote_port);
+    res.set_content("x", "text/plain");
+  });
+  FetchHarness h;
+  REQUIRE(h.Fetch(Req(origin.Url("/r")), 1).ok());
+  REQUIRE(h.Fetch(Req(origin.Url("/r")), 2).ok());
+  REQUIRE(ports.size() == 2);
+  CHECK(ports[0] == ports[1]);
+}
+
+TEST_CASE("CurlFetcher: redirects are followed; headers are the final response's") {
+  TestServer origin;
+  origin.server().Get("/old", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_header("X-Hop", "first");
+    res.set_redirect("/new");
+  });
+  origin.server().Get("/new", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("moved here", "text/plain");
+  });
+  origin.server().Get("/loop", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/loop");
+  });
+  FetchHarness h;
+  auto r = h.Fetch(Req(origin.Url("/old")));
+  REQUIRE(r.ok());
+  CHECK(r->status == 200);
+  CHECK(r->body == "moved here");
+  CHECK_FALSE(r->headers.Has("X-Hop"));
+  auto loop = h.Fetch(Req(origin.Url("/loop")), 2);
+  REQUIRE_FALSE(loop.ok());
+  CHECK(loop.status().code() == Code::kUnavailable);
+}
+
+TEST_CASE("CurlFetcher: bodies over max_body_bytes fail with kTooLarge") {
+  TestServer origin;
+  origin.server().Get("/big", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(10000, 'b'), "text/plain");
+  });
+  origin.server().Get("/big-chunked", [](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/plain", [](size_t offset, httplib::DataSink& sink) {
+      std::string chunk(1000, 'c');
+      if (offset >= 10000) {
+        sink.done();
+        return true;
+      }
+      sink.write(chunk.data(), chunk.size());
+      return true;
+    });
+  });
+  FetchHarness h;
+  HttpRequest req = Req(origin.Url("/big"));
+  req.max_body_bytes = 1000;
+  auto r = h.Fetch(req, 1);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kTooLarge);
+
+  req = Req(origin.Url("/big-chunked"));  // no Content-Length: stopped while reading
+  req.max_body_bytes = 2500;
+  r = h.Fetch(req, 2);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kTooLarge);
+
+  req.max_body_bytes = 10000;  // exactly the size: fine
+  r = h.Fetch(req, 3);
+  REQUIRE(r.ok());
+  CHECK(r->body.size() == 10000);
+}
+
+TEST_CASE("CurlFetcher: timeout, cancel, refused and bad URLs") {
+  TestServer origin;
+  Gate release;
+  std::atomic<int> arrived{0};
+  Gate first_arrived;
+  origin.server().Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
+    if (arrived.fetch_add(1) == 0) first_arrived.Open();
+    release.Wait();
+    res.set_content("late", "text/plain");
+  });
+  FetchHarness h;
+
+  SUBCASE("timeout") {
+    HttpRequest req = Req(origin.Url("/slow"));
+    req.timeout_ms = 300;
+    auto r = h.Fetch(req);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kTimeout);
+  }
+  SUBCASE("cancel completes with kCancelled, once") {
+    std::optional<Result<HttpResponse>> out;
+    int calls = 0;
+    h.fetcher->Start(7, Req(origin.Url("/slow")), [&](OpId op, Instant, Result<HttpResponse> r) {
+      CHECK(op == 7);
+      ++calls;
+      out.emplace(std::move(r));
+    });
+    REQUIRE(first_arrived.Wait());  // the request is on the wire
+    h.fetcher->Cancel(7);
+    h.fetcher->Cancel(7);   // repeated: a no-op
+    h.fetcher->Cancel(99);  // unknown: a no-op
+    while (!out) h.inbox.RunOne();
+    REQUIRE_FALSE(out->ok());
+    CHECK(out->status().code() == Code::kCancelled);
+    CHECK(calls == 1);
+  }
+  SUBCASE("shutdown cancels what is in flight") {
+    std::optional<Result<HttpResponse>> out;
+    h.fetcher->Start(8, Req(origin.Url("/slow")),
+                     [&](OpId, Instant, Result<HttpResponse> r) { out.emplace(std::move(r)); });
+    REQUIRE(first_arrived.Wait());
+    h.fetcher->Shutdown();
+    while (!out) h.inbox.RunOne();
+    CHECK(out->status().code() == Code::kCancelled);
+    // Started after shutdown: cancelled, still posted.
+    auto late = h.Fetch(Req(origin.Url("/slow")), 9);
+    CHECK(late.status().code() == Code::kCancelled);
+  }
+  SUBCASE("connection refused is kUnavailable") {
+    auto r = h.Fetch(Req("http://127.0.0.1:" + std::to_string(preheat_test::UnusedPort()) + "/"));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kUnavailable);
+  }
+  SUBCASE("bad URLs are kInvalidArgument") {
+    for (const char* url : {"not a url", "ftp://127.0.0.1/file", "file:///etc/passwd", ""}) {
+      CAPTURE(url);
+      auto r = h.Fetch(Req(url));
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.status().code() == Code::kInvalidArgument);
+    }
+  }
+  release.Open();
+}

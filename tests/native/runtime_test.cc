@@ -1,0 +1,308 @@
+// The native runtime end to end: Runtime + Engine + SqliteStore +
+// CurlFetcher against a real origin on 127.0.0.1. Time is real time plus an
+// offset the test moves, so freshness windows pass without sleeping.
+#include "preheat_native/runtime.h"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+using preheat::CacheRequest;
+using preheat::CacheResult;
+using preheat::CacheState;
+using preheat::Code;
+using preheat::Instant;
+using preheat::Result;
+using preheat::Source;
+using preheat::StoreSelector;
+using preheat_native::Runtime;
+using preheat_native::RuntimeOptions;
+using preheat_test::TempDir;
+using preheat_test::TestServer;
+
+namespace {
+
+struct OffsetClock {
+  std::shared_ptr<std::atomic<int64_t>> offset_ms = std::make_shared<std::atomic<int64_t>>(0);
+  preheat_native::ClockFn Fn() const {
+    auto offset = offset_ms;
+    return [offset] { return preheat::AddMs(preheat_native::SystemNow(), offset->load()); };
+  }
+  void Advance(int64_t ms) { offset_ms->fetch_add(ms); }
+};
+
+// An origin whose /r/<name> responses are configured per test.
+struct Origin {
+  TestServer server;
+  std::mutex mu;
+  std::string cache_control = "max-age=60";
+  std::string etag = "\"v1\"";
+  std::string body = "body-v1";
+  int status = 200;
+  std::atomic<int> requests{0};
+  std::atomic<int> conditional{0};  // requests with a matching If-None-Match
+  std::atomic<int> not_modified{0};
+
+  Origin() {
+    server.server().Get(R"(/r/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+      requests++;
+      std::lock_guard<std::mutex> lock(mu);
+      res.set_header("Cache-Control", cache_control);
+      if (!etag.empty()) res.set_header("ETag", etag);
+      res.set_header("Last-Modified", "Tue, 01 Apr 2025 10:00:00 GMT");
+      res.set_header("Vary", "Accept");
+      if (status != 200) {
+        res.status = status;
+        res.set_content("origin error", "text/plain");
+        return;
+      }
+      if (!etag.empty() && req.get_header_value("If-None-Match") == etag) {
+        conditional++;
+        not_modified++;
+        res.status = 304;
+        return;
+      }
+      res.set_content(body, "text/plain");
+    });
+  }
+  void Set(const std::string& cc, int code = 200) {
+    std::lock_guard<std::mutex> lock(mu);
+    cache_control = cc;
+    status = code;
+  }
+  std::string Url(const std::string& name) { return server.Url("/r/" + name); }
+};
+
+CacheRequest Req(const std::string& url) {
+  CacheRequest r;
+  r.url = url;
+  return r;
+}
+
+Result<CacheResult> GetNow(Runtime& rt, const std::string& url) { return rt.Get(Req(url)).get(); }
+
+nlohmann::json Stats(Runtime& rt) { return nlohmann::json::parse(rt.StatsJson().get()); }
+
+// Waits until an engine counter reaches `value`; a bound keeps a broken test
+// from hanging, and is not a timing assertion.
+bool WaitForMetric(Runtime& rt, const char* name, uint64_t value) {
+  for (int i = 0; i < 2000; ++i) {
+    if (Stats(rt)["engine"].value(name, uint64_t{0}) >= value) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+std::unique_ptr<Runtime> MakeRuntime(const std::string& db_path, const OffsetClock& clock,
+                                     bool require_store = true) {
+  RuntimeOptions o;
+  o.db_path = db_path;
+  o.require_store = require_store;
+  o.clock = clock.Fn();
+  o.seed = 1;
+  auto rt = Runtime::Create(o);
+  REQUIRE(rt.ok());
+  return std::move(rt.value());
+}
+
+int64_t CountRows(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* s = nullptr;
+  int64_t n = -1;
+  if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM entries", -1, &s, nullptr) == SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_ROW) {
+    n = sqlite3_column_int64(s, 0);
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("Runtime: a miss, then a fresh hit from memory without a request") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  auto first = GetNow(*rt, origin.Url("a"));
+  REQUIRE(first.ok());
+  CHECK(first->state == CacheState::kMiss);
+  CHECK(first->source == Source::kNetwork);
+  CHECK(first->entry->body == "body-v1");
+  CHECK(first->entry->status == 200);
+  CHECK(first->stored);
+
+  auto second = GetNow(*rt, origin.Url("a"));
+  REQUIRE(second.ok());
+  CHECK(second->state == CacheState::kFresh);
+  CHECK(second->source == Source::kMemory);
+  CHECK(second->entry->body == "body-v1");
+  CHECK(origin.requests == 1);
+}
+
+TEST_CASE("Runtime: stale-while-revalidate serves stale, revalidates once with If-None-Match") {
+  Origin origin;
+  origin.Set("max-age=10, stale-while-revalidate=100");
+  TempDir dir;
+  OffsetClock clock;
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  REQUIRE(GetNow(*rt, origin.Url("swr")).ok());
+  REQUIRE(origin.requests == 1);
+
+  clock.Advance(20 * 1000);  // past max-age, within stale-while-revalidate
+  auto stale = GetNow(*rt, origin.Url("swr"));
+  REQUIRE(stale.ok());
+  CHECK(stale->state == CacheState::kStale);
+  CHECK(stale->entry->body == "body-v1");
+  CHECK(stale->revalidating);
+
+  REQUIRE(WaitForMetric(*rt, "not_modified", 1));
+  CHECK(origin.requests == 2);
+  CHECK(origin.conditional == 1);
+  CHECK(origin.not_modified == 1);
+
+  // The 304 refreshed the entry: fresh again, and no further request.
+  auto again = GetNow(*rt, origin.Url("swr"));
+  REQUIRE(again.ok());
+  CHECK(again->state == CacheState::kFresh);
+  CHECK(origin.requests == 2);
+}
+
+TEST_CASE("Runtime: stale-if-error serves the stored body while the origin answers 503") {
+  Origin origin;
+  origin.Set("max-age=10, stale-if-error=1000");
+  TempDir dir;
+  OffsetClock clock;
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  REQUIRE(GetNow(*rt, origin.Url("sie")).ok());
+
+  origin.Set("max-age=10, stale-if-error=1000", 503);
+  clock.Advance(20 * 1000);
+  auto r = GetNow(*rt, origin.Url("sie"));
+  REQUIRE(r.ok());
+  CHECK(r->state == CacheState::kStaleIfError);
+  CHECK(r->entry->body == "body-v1");
+  CHECK(r->entry->status == 200);
+  CHECK(origin.requests == 2);
+}
+
+TEST_CASE("Runtime: an unreachable origin with nothing stored is kUnavailable") {
+  TempDir dir;
+  OffsetClock clock;
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  auto r = GetNow(*rt, "http://127.0.0.1:" + std::to_string(preheat_test::UnusedPort()) + "/x");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kUnavailable);
+  auto bad = GetNow(*rt, "ftp://example.com/");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("Runtime: no-store responses never reach the database") {
+  Origin origin;
+  origin.Set("no-store");
+  TempDir dir;
+  OffsetClock clock;
+  std::string path = dir.File("cache.db");
+  auto rt = MakeRuntime(path, clock);
+  auto r = GetNow(*rt, origin.Url("secret"));
+  REQUIRE(r.ok());
+  CHECK(r->entry->body == "body-v1");
+  CHECK_FALSE(r->stored);
+  REQUIRE(rt->Flush().get().ok());
+  auto scan = rt->ScanStore(StoreSelector{}, "", 100).get();
+  REQUIRE(scan.ok());
+  CHECK(scan->empty());
+  rt->Shutdown();
+  CHECK(CountRows(path) == 0);
+  // And it is fetched again each time.
+  auto rt2 = MakeRuntime(path, clock);
+  REQUIRE(GetNow(*rt2, origin.Url("secret")).ok());
+  CHECK(origin.requests == 2);
+}
+
+TEST_CASE("Runtime: entries survive a restart on the same file") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  std::string path = dir.File("cache.db");
+  {
+    auto rt = MakeRuntime(path, clock);
+    REQUIRE(GetNow(*rt, origin.Url("keep")).ok());
+  }  // the destructor flushes
+  CHECK(CountRows(path) == 1);
+  auto rt = MakeRuntime(path, clock);
+  auto r = GetNow(*rt, origin.Url("keep"));
+  REQUIRE(r.ok());
+  CHECK(r->source == Source::kStore);
+  CHECK(r->state == CacheState::kFresh);
+  CHECK(r->entry->body == "body-v1");
+  CHECK(origin.requests == 1);
+  auto stats = Stats(*rt);
+  CHECK(stats["store"]["entries"] == 1);
+}
+
+TEST_CASE("Runtime: invalidate removes an entry from both tiers") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  REQUIRE(GetNow(*rt, origin.Url("inv")).ok());
+  preheat::InvalidateSelector sel;
+  sel.kind = preheat::InvalidateSelector::Kind::kUrl;
+  sel.value = origin.Url("inv");
+  auto removed = rt->Invalidate(sel, preheat::InvalidateMode::kRemove).get();
+  REQUIRE(removed.ok());
+  CHECK(*removed == 1);
+  auto r = GetNow(*rt, origin.Url("inv"));
+  REQUIRE(r.ok());
+  CHECK(r->state == CacheState::kMiss);
+  CHECK(origin.requests == 2);
+}
+
+TEST_CASE("Runtime: an unusable database path") {
+  TempDir dir;
+  OffsetClock clock;
+  {
+    std::ofstream f(dir.File("file"));
+    f << "x";
+  }
+  RuntimeOptions o;
+  o.db_path = dir.File("file/cache.db");
+  o.clock = clock.Fn();
+  SUBCASE("is an error when the store is required") {
+    o.require_store = true;
+    auto rt = Runtime::Create(o);
+    REQUIRE_FALSE(rt.ok());
+    CHECK(rt.status().code() == Code::kIoError);
+  }
+  SUBCASE("leaves the runtime memory-only otherwise") {
+    auto rt = Runtime::Create(o);
+    REQUIRE(rt.ok());
+    CHECK_FALSE((*rt)->has_store());
+    CHECK((*rt)->open_report().find("memory-only") != std::string::npos);
+    CHECK((*rt)->Flush().get().ok());
+    auto stats = Stats(**rt);
+    CHECK(stats["store"].is_null());
+  }
+}
+
+TEST_CASE("Runtime: calls after Shutdown fail with kUnavailable") {
+  OffsetClock clock;
+  auto rt = MakeRuntime("", clock, false);
+  rt->Shutdown();
+  rt->Shutdown();  // idempotent
+  auto r = rt->Get(Req("http://127.0.0.1/")).get();
+  CHECK(r.status().code() == Code::kUnavailable);
+  bool called = false;
+  rt->Get(Req("http://127.0.0.1/"), [&](Result<CacheResult> res) {
+    called = true;
+    CHECK(res.status().code() == Code::kUnavailable);
+  });
+  CHECK(called);
+}

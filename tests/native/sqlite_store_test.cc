@@ -1,0 +1,447 @@
+#include "preheat_native/sqlite_store.h"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "test_util.h"
+
+using preheat::Code;
+using preheat::Instant;
+using preheat::OpId;
+using preheat::Result;
+using preheat::Status;
+using preheat::StoreRecord;
+using preheat::StoreRecordMeta;
+using preheat::StoreSelector;
+using preheat::StoreUsage;
+using preheat::StoreWrite;
+using preheat_native::SqliteStore;
+using preheat_native::SqliteStoreOptions;
+using preheat_test::Inbox;
+using preheat_test::TempDir;
+
+namespace {
+
+// Runs store operations to completion on the test thread.
+struct Harness {
+  Inbox inbox;
+  SqliteStoreOptions Options() {
+    SqliteStoreOptions o;
+    o.post = inbox.Post();
+    o.clock = preheat_test::FixedClock;
+    return o;
+  }
+  Result<std::unique_ptr<SqliteStore>> Open(const std::string& path) {
+    return SqliteStore::Open(path, Options());
+  }
+
+  template <typename T, typename Start>
+  Result<T> Await(Start start) {
+    std::optional<Result<T>> out;
+    start([&out](OpId, Instant now, Result<T> r) {
+      CHECK(now == Instant{42});
+      out.emplace(std::move(r));
+    });
+    // Completions are posted, never run inside the call.
+    CHECK_FALSE(out.has_value());
+    while (!out) inbox.RunOne();
+    return std::move(*out);
+  }
+
+  Result<StoreRecord> Get(SqliteStore& s, const std::string& key) {
+    return Await<StoreRecord>([&](auto done) { s.Get(1, key, done); });
+  }
+  Result<StoreUsage> Write(SqliteStore& s, std::vector<StoreWrite> batch) {
+    return Await<StoreUsage>([&](auto done) { s.Write(2, std::move(batch), done); });
+  }
+  Result<uint64_t> Remove(SqliteStore& s, StoreSelector sel) {
+    return Await<uint64_t>([&](auto done) { s.RemoveMatching(3, sel, done); });
+  }
+  Result<std::vector<StoreRecordMeta>> Scan(SqliteStore& s, StoreSelector sel,
+                                            const std::string& after = "",
+                                            uint32_t limit = 1000) {
+    return Await<std::vector<StoreRecordMeta>>(
+        [&](auto done) { s.Scan(4, sel, after, limit, done); });
+  }
+  Result<StoreUsage> Evict(SqliteStore& s, uint64_t bytes, uint64_t entries) {
+    return Await<StoreUsage>([&](auto done) { s.Evict(5, bytes, entries, done); });
+  }
+};
+
+StoreWrite Put(const std::string& key, const std::string& value, int64_t last_access_ms,
+               std::vector<std::string> tags = {}) {
+  StoreWrite w;
+  w.kind = StoreWrite::Kind::kPut;
+  w.record.key = key;
+  w.record.value = value;
+  w.record.last_access = Instant{last_access_ms};
+  w.record.tags = std::move(tags);
+  return w;
+}
+StoreWrite Remove(const std::string& key) {
+  StoreWrite w;
+  w.kind = StoreWrite::Kind::kRemove;
+  w.record.key = key;
+  return w;
+}
+StoreWrite Touch(const std::string& key, int64_t last_access_ms) {
+  StoreWrite w;
+  w.kind = StoreWrite::Kind::kTouch;
+  w.record.key = key;
+  w.record.last_access = Instant{last_access_ms};
+  return w;
+}
+StoreSelector Sel(StoreSelector::Kind kind, std::string value = "") {
+  StoreSelector s;
+  s.kind = kind;
+  s.value = std::move(value);
+  return s;
+}
+uint64_t Charge(const StoreWrite& w) { return w.record.ChargeBytes(); }
+
+std::vector<std::string> Keys(const std::vector<StoreRecordMeta>& metas) {
+  std::vector<std::string> keys;
+  for (const auto& m : metas) keys.push_back(m.key);
+  return keys;
+}
+
+std::string SqliteOneString(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* s = nullptr;
+  std::string out = "<error>";
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+    const unsigned char* t = sqlite3_column_text(s, 0);
+    out = t ? reinterpret_cast<const char*>(t) : "";
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("SqliteStore: put, get, touch, remove and usage") {
+  TempDir dir;
+  Harness h;
+  auto opened = h.Open(dir.File("cache.db"));
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  CHECK(store.open_report().empty());
+
+  CHECK(h.Get(store, "a").status().code() == Code::kNotFound);
+
+  StoreWrite a = Put("a", std::string("v\0a", 3), 10, {"t1", "t2"});
+  StoreWrite b = Put("b", "value-b", 20);
+  auto usage = h.Write(store, {a, b});
+  REQUIRE(usage.ok());
+  CHECK(usage->entries == 2);
+  CHECK(usage->bytes == Charge(a) + Charge(b));
+  CHECK(store.usage().bytes == usage->bytes);
+
+  auto got = h.Get(store, "a");
+  REQUIRE(got.ok());
+  CHECK(got->value == std::string("v\0a", 3));
+  CHECK(got->last_access == Instant{10});
+  CHECK(got->tags == std::vector<std::string>{"t1", "t2"});
+
+  // Replace changes the charge; touch changes only last_access; removing or
+  // touching an absent key is a no-op.
+  StoreWrite a2 = Put("a", "longer value for a", 11, {"t3"});
+  usage = h.Write(store, {a2, Touch("b", 99), Touch("zzz", 1), Remove("nope")});
+  REQUIRE(usage.ok());
+  CHECK(usage->entries == 2);
+  CHECK(usage->bytes == Charge(a2) + Charge(b));
+  got = h.Get(store, "a");
+  REQUIRE(got.ok());
+  CHECK(got->tags == std::vector<std::string>{"t3"});
+  CHECK(h.Get(store, "b")->last_access == Instant{99});
+
+  usage = h.Write(store, {Remove("a")});
+  REQUIRE(usage.ok());
+  CHECK(usage->entries == 1);
+  CHECK(usage->bytes == Charge(b));
+  CHECK(h.Get(store, "a").status().IsNotFound());
+}
+
+TEST_CASE("SqliteStore: scan and remove by key, prefix, tag and all") {
+  TempDir dir;
+  Harness h;
+  auto opened = h.Open(dir.File("cache.db"));
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  REQUIRE(h.Write(store, {Put("ns https://a/1", "1", 1, {"x"}), Put("ns https://a/2", "2", 2),
+                          Put("ns https://b/1", "3", 3, {"x", "y"}), Put("other https://a/1", "4", 4),
+                          Put(std::string("\xff\xff", 2), "5", 5)})
+              .ok());
+
+  auto all = h.Scan(store, Sel(StoreSelector::Kind::kAll));
+  REQUIRE(all.ok());
+  CHECK(all->size() == 5);
+  CHECK(Keys(*all).front() == "ns https://a/1");  // key order
+
+  auto prefix = h.Scan(store, Sel(StoreSelector::Kind::kPrefix, "ns https://a/"));
+  REQUIRE(prefix.ok());
+  CHECK(Keys(*prefix) == std::vector<std::string>{"ns https://a/1", "ns https://a/2"});
+  auto ff = h.Scan(store, Sel(StoreSelector::Kind::kPrefix, std::string("\xff", 1)));
+  REQUIRE(ff.ok());
+  CHECK(ff->size() == 1);
+
+  auto tagged = h.Scan(store, Sel(StoreSelector::Kind::kTag, "x"));
+  REQUIRE(tagged.ok());
+  CHECK(Keys(*tagged) == std::vector<std::string>{"ns https://a/1", "ns https://b/1"});
+  CHECK((*tagged)[1].tags == std::vector<std::string>{"x", "y"});
+  CHECK((*tagged)[0].charge_bytes == Put("ns https://a/1", "1", 1, {"x"}).record.ChargeBytes());
+
+  // Paging: start after a key, bounded by limit.
+  auto page = h.Scan(store, Sel(StoreSelector::Kind::kAll), "ns https://a/1", 2);
+  REQUIRE(page.ok());
+  CHECK(Keys(*page) == std::vector<std::string>{"ns https://a/2", "ns https://b/1"});
+
+  auto one = h.Scan(store, Sel(StoreSelector::Kind::kKey, "ns https://a/2"));
+  REQUIRE(one.ok());
+  CHECK(one->size() == 1);
+
+  CHECK(*h.Remove(store, Sel(StoreSelector::Kind::kTag, "y")) == 1);
+  CHECK(h.Scan(store, Sel(StoreSelector::Kind::kTag, "x"))->size() == 1);  // tags went too
+  CHECK(*h.Remove(store, Sel(StoreSelector::Kind::kPrefix, "ns ")) == 2);
+  CHECK(*h.Remove(store, Sel(StoreSelector::Kind::kKey, "absent")) == 0);
+  CHECK(store.usage().entries == 2);
+  CHECK(*h.Remove(store, Sel(StoreSelector::Kind::kAll)) == 2);
+  CHECK(store.usage().entries == 0);
+  CHECK(store.usage().bytes == 0);
+}
+
+TEST_CASE("SqliteStore: evict removes least recently accessed first") {
+  TempDir dir;
+  Harness h;
+  auto opened = h.Open(dir.File("cache.db"));
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  std::vector<StoreWrite> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(Put("k" + std::to_string(i), "0123456789", 100 - i));
+  uint64_t each = Charge(batch[0]);
+  REQUIRE(h.Write(store, batch).ok());
+  // k9 has the oldest access, k0 the newest. Touch k9 so it survives.
+  REQUIRE(h.Write(store, {Touch("k9", 1000)}).ok());
+
+  auto usage = h.Evict(store, each * 6, 100);
+  REQUIRE(usage.ok());
+  CHECK(usage->entries == 6);
+  CHECK(usage->bytes == each * 6);
+  CHECK(h.Get(store, "k9").ok());
+  CHECK(h.Get(store, "k8").status().IsNotFound());
+  CHECK(h.Get(store, "k0").ok());
+
+  usage = h.Evict(store, 1ull << 40, 2);
+  REQUIRE(usage.ok());
+  CHECK(usage->entries == 2);
+  CHECK(h.Get(store, "k9").ok());
+  CHECK(h.Get(store, "k0").ok());
+}
+
+TEST_CASE("SqliteStore: data and usage survive reopening") {
+  TempDir dir;
+  Harness h;
+  std::string path = dir.File("cache.db");
+  uint64_t bytes = 0;
+  {
+    auto opened = h.Open(path);
+    REQUIRE(opened.ok());
+    auto usage = h.Write(**opened, {Put("a", "alpha", 1, {"t"}), Put("b", "beta", 2)});
+    REQUIRE(usage.ok());
+    bytes = usage->bytes;
+  }
+  auto reopened = h.Open(path);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->usage().entries == 2);
+  CHECK((*reopened)->usage().bytes == bytes);
+  auto got = h.Get(**reopened, "a");
+  REQUIRE(got.ok());
+  CHECK(got->value == "alpha");
+  CHECK(got->tags == std::vector<std::string>{"t"});
+  CHECK(SqliteOneString(path, "PRAGMA journal_mode") == "wal");
+  CHECK(SqliteOneString(path, "PRAGMA user_version") ==
+        std::to_string(preheat_native::kSqliteSchemaVersion));
+}
+
+TEST_CASE("SqliteStore: a schema 1 file is migrated forward with exact usage") {
+  TempDir dir;
+  std::string path = dir.File("old.db");
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "CREATE TABLE entries(key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL,"
+                         " last_access INTEGER NOT NULL, charge INTEGER NOT NULL);"
+                         "CREATE INDEX entries_by_last_access ON entries(last_access);"
+                         "CREATE TABLE tags(key TEXT NOT NULL, tag TEXT NOT NULL,"
+                         " PRIMARY KEY(key, tag)) WITHOUT ROWID;"
+                         "CREATE INDEX tags_by_tag ON tags(tag, key);"
+                         "CREATE TRIGGER entries_delete_tags AFTER DELETE ON entries BEGIN"
+                         " DELETE FROM tags WHERE key = OLD.key; END;"
+                         "INSERT INTO entries VALUES('a', x'00', 1, 100), ('b', x'01', 2, 50);"
+                         "PRAGMA user_version=1;",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  Harness h;
+  auto opened = h.Open(path);
+  REQUIRE(opened.ok());
+  CHECK((*opened)->open_report().find("migrated schema 1 -> 2") != std::string::npos);
+  CHECK((*opened)->usage().entries == 2);
+  CHECK((*opened)->usage().bytes == 150);
+}
+
+TEST_CASE("SqliteStore: a corrupt file is renamed aside, never deleted") {
+  TempDir dir;
+  std::string path = dir.File("cache.db");
+  std::string garbage(8192, 'x');
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << garbage;
+  }
+  {
+    std::ofstream f(path + ".corrupt-1", std::ios::binary);  // an earlier casualty
+    f << "older";
+  }
+  Harness h;
+  auto opened = h.Open(path);
+  REQUIRE(opened.ok());
+  const std::string& report = (*opened)->open_report();
+  CHECK(report.find(".corrupt-2") != std::string::npos);
+  std::ifstream moved(path + ".corrupt-2", std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(moved)), std::istreambuf_iterator<char>());
+  CHECK(content == garbage);
+  // The fresh database works.
+  REQUIRE(h.Write(**opened, {Put("a", "1", 1)}).ok());
+  CHECK(h.Get(**opened, "a").ok());
+}
+
+TEST_CASE("SqliteStore: a database whose pages fail quick_check is renamed aside") {
+  TempDir dir;
+  std::string path = dir.File("cache.db");
+  {
+    Harness h;
+    auto opened = h.Open(path);
+    REQUIRE(opened.ok());
+    std::vector<StoreWrite> batch;
+    for (int i = 0; i < 200; ++i) batch.push_back(Put("key" + std::to_string(i), std::string(500, 'v'), i));
+    REQUIRE(h.Write(**opened, batch).ok());
+  }  // closing checkpoints the WAL into the main file
+  {
+    // Overwrite the middle of the file (b-tree pages), keeping the header.
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 * 3);
+    std::string junk(4096 * 4, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  Harness h;
+  auto opened = h.Open(path);
+  REQUIRE(opened.ok());
+  CHECK((*opened)->open_report().find(".corrupt-1") != std::string::npos);
+  CHECK(std::filesystem::exists(path + ".corrupt-1"));
+  CHECK((*opened)->usage().entries == 0);
+}
+
+TEST_CASE("SqliteStore: unwritable locations and read-only files fail with kIoError") {
+  TempDir dir;
+  Harness h;
+  // A path under a regular file cannot be created, whoever runs the test.
+  {
+    std::ofstream f(dir.File("plain"));
+    f << "x";
+  }
+  auto bad = h.Open(dir.File("plain/cache.db"));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == Code::kIoError);
+  CHECK(bad.status().message().find("plain/cache.db") != std::string::npos);
+
+  std::string path = dir.File("ro.db");
+  {
+    auto opened = h.Open(path);
+    REQUIRE(opened.ok());
+    REQUIRE(h.Write(**opened, {Put("a", "1", 1)}).ok());
+  }
+  if (geteuid() != 0) {
+    // root ignores file modes, so this half runs only as a normal user.
+    chmod(path.c_str(), 0444);
+    auto ro = h.Open(path);
+    REQUIRE_FALSE(ro.ok());
+    CHECK(ro.status().code() == Code::kIoError);
+    CHECK(ro.status().message().find("read-only") != std::string::npos);
+    chmod(path.c_str(), 0644);
+  }
+  // Opened read-only on purpose: reads work, writes fail with kIoError.
+  SqliteStoreOptions options = h.Options();
+  options.read_only = true;
+  auto ro = SqliteStore::Open(path, options);
+  REQUIRE(ro.ok());
+  CHECK(h.Get(**ro, "a").ok());
+  auto w = h.Write(**ro, {Put("b", "2", 2)});
+  REQUIRE_FALSE(w.ok());
+  CHECK(w.status().code() == Code::kIoError);
+  CHECK(w.status().message().find("read-only") != std::string::npos);
+}
+
+TEST_CASE("SqliteStore: a full disk fails the whole batch with kNoSpace") {
+  TempDir dir;
+  Harness h;
+  SqliteStoreOptions options = h.Options();
+  options.max_page_count = 16;
+  auto opened = SqliteStore::Open(dir.File("small.db"), options);
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  REQUIRE(h.Write(store, {Put("small", "1", 1)}).ok());
+  StoreUsage before = store.usage();
+
+  std::vector<StoreWrite> batch{Put("first", "ok", 2)};
+  for (int i = 0; i < 50; ++i) batch.push_back(Put("big" + std::to_string(i), std::string(4000, 'b'), i));
+  auto w = h.Write(store, batch);
+  REQUIRE_FALSE(w.ok());
+  CHECK(w.status().code() == Code::kNoSpace);
+  // All or nothing: not even the first record of the batch is there.
+  CHECK(h.Get(store, "first").status().IsNotFound());
+  CHECK(store.usage().entries == before.entries);
+  CHECK(store.usage().bytes == before.bytes);
+  // The store still works for what fits.
+  CHECK(h.Write(store, {Put("after", "1", 3)}).ok());
+}
+
+TEST_CASE("SqliteStore: operations after Close complete with kUnavailable") {
+  TempDir dir;
+  Harness h;
+  auto opened = h.Open(dir.File("cache.db"));
+  REQUIRE(opened.ok());
+  (*opened)->Close();
+  CHECK(h.Get(**opened, "a").status().code() == Code::kUnavailable);
+}
+
+TEST_CASE("SqliteStore: effects apply in call order") {
+  TempDir dir;
+  Harness h;
+  auto opened = h.Open(dir.File("cache.db"));
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  // Start a write then a get without waiting: the get must see the write.
+  std::vector<int> order;
+  std::optional<Result<StoreRecord>> got;
+  store.Write(1, {Put("k", "v", 1)}, [&](OpId, Instant, Result<StoreUsage> u) {
+    CHECK(u.ok());
+    order.push_back(1);
+  });
+  store.Get(2, "k", [&](OpId op, Instant, Result<StoreRecord> r) {
+    CHECK(op == 2);
+    order.push_back(2);
+    got.emplace(std::move(r));
+  });
+  while (!got) h.inbox.RunOne();
+  CHECK(order == std::vector<int>{1, 2});
+  CHECK(got->ok());
+}
