@@ -44,12 +44,6 @@ const char* LaneName(Lane lane) {
   return "unknown";
 }
 
-uint64_t StoreRecord::ChargeBytes() const {
-  uint64_t bytes = key.size() + value.size();
-  for (const auto& tag : tags) bytes += tag.size();
-  return bytes;
-}
-
 namespace {
 
 using EntryPtr = std::shared_ptr<const CacheEntry>;

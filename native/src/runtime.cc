@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -86,9 +88,26 @@ Result<std::unique_ptr<Runtime>> Runtime::Create(RuntimeOptions options) {
     }
     raw->engine_ = std::move(engine.value());
     preheat::Engine* e = raw->engine_.get();
-    raw->loop_->SetDeadlineHooks([e] { return e->NextDeadline(); },
-                                 [e](Instant now) { e->OnDeadline(now); });
     e->Start(raw->loop_->Now());
+    if (raw->options_.preheat) {
+      auto preheater = preheat::Preheater::Create(*raw->options_.preheat, e, raw->loop_->Now());
+      if (!preheater.ok()) {
+        created.set_value(preheater.status());
+        return;
+      }
+      raw->preheater_ = std::move(preheater.value());
+    }
+    preheat::Preheater* p = raw->preheater_.get();
+    raw->loop_->SetDeadlineHooks(
+        [e, p] {
+          Instant next = e->NextDeadline();
+          if (p) next = std::min(next, p->NextDeadline());
+          return next;
+        },
+        [e, p](Instant now) {
+          e->OnDeadline(now);
+          if (p) p->OnDeadline(now);
+        });
     created.set_value(Status::Ok());
   });
   Status s = created.get_future().get();
@@ -112,6 +131,7 @@ void Runtime::Shutdown() {
   std::promise<void> gone;
   if (loop_->Post([this, &gone] {
         loop_->SetDeadlineHooks({}, {});
+        preheater_.reset();
         engine_.reset();
         gone.set_value();
       })) {
@@ -137,6 +157,69 @@ std::future<Result<CacheResult>> Runtime::Get(CacheRequest request) {
         engine_->Get(request, loop_->Now(), [p](R r) { p->set_value(std::move(r)); });
       },
       R(Stopped()));
+}
+
+void Runtime::Surface(std::string page_url, std::vector<preheat::Reference> refs) {
+  if (shut_down_) return;
+  loop_->Post([this, page_url = std::move(page_url), refs = std::move(refs)] {
+    if (preheater_) preheater_->Surface(page_url, refs, loop_->Now());
+  });
+}
+
+void Runtime::Intent(std::string url, preheat::IntentKind kind) {
+  if (shut_down_) return;
+  loop_->Post([this, url = std::move(url), kind] {
+    if (preheater_) preheater_->Intent(url, kind, loop_->Now());
+  });
+}
+
+void Runtime::Navigated(std::string from_url, std::string to_url) {
+  if (shut_down_) return;
+  loop_->Post([this, from_url = std::move(from_url), to_url = std::move(to_url)] {
+    if (preheater_) preheater_->Navigated(from_url, to_url, loop_->Now());
+  });
+}
+
+void Runtime::Visible(std::string url, bool visible) {
+  if (shut_down_) return;
+  loop_->Post([this, url = std::move(url), visible] {
+    if (preheater_) preheater_->Visible(url, visible, loop_->Now());
+  });
+}
+
+// Runs fn on the loop and fulfils a future with what it returns, or with
+// `stopped` when the loop no longer runs or the engine is gone.
+template <typename T, typename Fn>
+static std::future<T> Ask(EventLoop& loop, const std::atomic<bool>& shut_down, Fn fn, T stopped) {
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> future = promise->get_future();
+  bool posted = !shut_down && loop.Post([promise, fn, stopped]() mutable {
+    std::optional<T> value = fn();
+    promise->set_value(value ? std::move(*value) : std::move(stopped));
+  });
+  if (!posted) promise->set_value(std::move(stopped));
+  return future;
+}
+
+std::future<std::string> Runtime::PreheatStatsJson() {
+  return Ask<std::string>(
+      *loop_, shut_down_,
+      [this]() -> std::optional<std::string> {
+        if (!preheater_) return std::nullopt;
+        return preheater_->StatsJson(loop_->Now());
+      },
+      "null");
+}
+
+std::future<bool> Runtime::IsCachedOrInflight(preheat::CacheRequest request) {
+  return Ask<bool>(
+      *loop_, shut_down_,
+      [this, request = std::move(request)]() -> std::optional<bool> {
+        if (!engine_) return std::nullopt;
+        auto key = Engine::KeyFor(request.url, request.namespace_name);
+        return key.ok() && engine_->HasInMemoryOrInflight(*key);
+      },
+      false);
 }
 
 std::future<Result<uint64_t>> Runtime::Invalidate(preheat::InvalidateSelector selector,
@@ -174,6 +257,9 @@ std::future<std::string> Runtime::StatsJson() {
     } else {
       out["store"] = nullptr;
       out["memory_only_reason"] = open_report_;
+    }
+    if (preheater_) {
+      out["preheat"] = nlohmann::json::parse(preheater_->StatsJson(loop_->Now()), nullptr, false);
     }
     if (engine_) {
       for (int i = 0; i < preheat::kLaneCount; ++i) {

@@ -246,11 +246,28 @@ export class IdbStore {
     });
   }
 
+  // A read's result is final when its request succeeds: resolve then,
+  // without waiting for the readonly transaction to report completion (one
+  // more round trip to the browser's database process).
   doGet(key) {
-    let record = null;
-    return transact(this.db, 'readonly', [ENTRIES], (tx, s) => {
-      req(s[ENTRIES].get(key), (r) => { record = r || null; });
-      return () => record;
+    return new Promise((resolve, reject) => {
+      let tx;
+      try {
+        tx = this.db.transaction([ENTRIES], 'readonly');
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      tx.onabort = () => reject(tx.error || new Error('transaction aborted'));
+      let r;
+      try {
+        r = tx.objectStore(ENTRIES).get(key);
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      r.onsuccess = () => resolve(r.result || null);
+      r.onerror = () => reject(r.error);
     });
   }
 
@@ -280,56 +297,58 @@ export class IdbStore {
     });
   }
 
+  // One transaction; every request is issued at once (requests of a
+  // transaction run in the order they were made, so each sizes.get sees the
+  // size its own put replaces) instead of waiting for each result: a round
+  // trip per request would make a batch slower than separate transactions.
   doWrite(batch) {
     return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s, fail) => {
       const entries = s[ENTRIES];
       const sizes = s[SIZES];
       let usage = { bytes: 0, entries: 0 };
-      let i = 0;
-      const step = () => {
-        if (i >= batch.length) {
-          usage.bytes = Math.max(0, usage.bytes);
-          usage.entries = Math.max(0, usage.entries);
-          s[META].put(usage, USAGE);
-          return;
-        }
-        const w = batch[i++];
-        try {
+      req(s[META].get(USAGE), (u) => {
+        if (u) usage = { bytes: u.bytes, entries: u.entries };
+      });
+      try {
+        for (const w of batch) {
           if (w.kind === 2) {  // touch
             req(entries.get(w.key), (rec) => {
               if (rec && w.lastAccess > rec.lastAccess) {
                 rec.lastAccess = w.lastAccess;
-                req(entries.put(rec), step);
-              } else {
-                step();
+                entries.put(rec);
               }
             });
-            return;
+            continue;
           }
           req(sizes.get(w.key), (old) => {
             if (old !== undefined) {
               usage.bytes -= old;
               usage.entries -= 1;
             }
-            if (w.kind === 0) {  // put
-              const charge = w.charge || 0;
-              entries.put({ key: w.key, value: w.value, tags: w.tags || [],
-                            lastAccess: w.lastAccess, charge });
-              usage.bytes += charge;
+            if (w.kind === 0) {
+              usage.bytes += w.charge || 0;
               usage.entries += 1;
-              req(sizes.put(charge, w.key), step);
-            } else {  // remove
-              entries.delete(w.key);
-              req(sizes.delete(w.key), step);
             }
           });
-        } catch (e) {
-          fail(e);  // e.g. DataCloneError, or a synchronous QuotaExceededError
+          if (w.kind === 0) {  // put
+            const charge = w.charge || 0;
+            entries.put({ key: w.key, value: w.value, tags: w.tags || [],
+                          lastAccess: w.lastAccess, charge });
+            sizes.put(charge, w.key);
+          } else {  // remove
+            entries.delete(w.key);
+            sizes.delete(w.key);
+          }
         }
-      };
-      req(s[META].get(USAGE), (u) => {
-        if (u) usage = { bytes: u.bytes, entries: u.entries };
-        step();
+      } catch (e) {
+        fail(e);  // e.g. DataCloneError, or a synchronous QuotaExceededError
+        return () => usage;
+      }
+      // Runs after every request above has succeeded.
+      req(s[META].get(USAGE), () => {
+        usage.bytes = Math.max(0, usage.bytes);
+        usage.entries = Math.max(0, usage.entries);
+        s[META].put(usage, USAGE);
       });
       return () => usage;
     });

@@ -204,3 +204,86 @@ export declare class FetchDriver {
     prefetchHeaders?: Array<[string, string]>;
   });
 }
+
+// ---- service worker (preheat/sw) and its page helpers (preheat/sw-register) ----
+// See web/PROTOCOL.md.
+
+export interface PreheatWorkerRoute {
+  /** Page route pattern, e.g. "/issues/:id". */
+  page: string;
+  /** Data route pattern ("/api/issues/:id") or a function of the page URL and its params. */
+  data: string | ((url: URL, params: Record<string, string>) => string | null);
+  /** Append the page's query string to the data URL (pattern form only). */
+  query?: boolean;
+}
+
+export interface PreheatWorkerConfig {
+  /** Change on every deploy. */
+  version?: string;
+  /** The page's createCache({ name }): database "preheat:<name>". */
+  name?: string;
+  namespace?: string;
+  routes: PreheatWorkerRoute[];
+  /** The page's createCache({ routes }) policies (matched against data URLs). */
+  policies?: RoutePolicy[];
+  defaultPolicy?: RoutePolicy;
+  /** Request header sent on a hit (value "hit"); default "Preheat-Cache". */
+  header?: string;
+  /** Time limit of the cache check in ms (default 150). */
+  timeoutMs?: number;
+  /** Response header whose value "unregister" kills the worker (default "Preheat-Worker"). */
+  killHeader?: string;
+  /** Kill URL: 410 (or the kill header) unregisters; default "/.well-known/preheat-worker"; null: off. */
+  killUrl?: string | null;
+  killCheckIntervalMs?: number;
+  /** Keep each route's last shell and replay it when the origin is unreachable (default true). */
+  offlineShell?: boolean;
+  /** Same-origin URLs precached at install and served from cache when the network fails. */
+  offlineAssets?: string[];
+  /** Default true: the worker keeps no per-page state. */
+  skipWaiting?: boolean;
+  /** 'auto' (default): claim on the first install only. */
+  claim?: 'auto' | boolean;
+}
+
+export interface PreheatWorkerVerdict {
+  usable: boolean;
+  state?: 'fresh' | 'stale' | 'stale-if-error';
+  reason?: string;
+  staleMs?: number;
+}
+
+export interface PreheatWorkerStatus {
+  type: 'preheat:status';
+  version: string;
+  protocol: number;
+  killed: boolean;
+  claimed: boolean;
+  stats: { navigations: number; hits: number; misses: number; timeouts: number; errors: number;
+           offlineShells: number };
+  lastVerdict: (PreheatWorkerVerdict & { url: string; dataUrl: string }) | null;
+}
+
+/** In the app's service worker module: installs the fetch/install/activate/message handlers. */
+export declare function installPreheatWorker(config: PreheatWorkerConfig): unknown;
+export declare const PROTOCOL_VERSION: number;
+/** The narrowest service worker scope covering the page routes. */
+export declare function scopeForRoutes(routes: Array<string | { page: string }>): string;
+export declare function cacheKeyFor(url: string, namespace?: string): string;
+
+/** Page side: registers the worker (after load, unless the kill switch is on). */
+export declare function registerPreheatWorker(scriptUrl: string, options?: {
+  routes?: Array<string | { page: string }>;
+  scope?: string;
+  type?: WorkerType;
+  killUrl?: string | null;
+  killHeader?: string;
+  waitForLoad?: boolean;
+  onError?: (error: unknown) => void;
+}): Promise<ServiceWorkerRegistration | null>;
+export declare function unregisterPreheatWorker(scriptUrl?: string | null): Promise<number>;
+export declare function preheatWorkerStatus(timeoutMs?: number): Promise<PreheatWorkerStatus | null>;
+/** Whether this document is a thin shell (<meta name="preheat-shell">). */
+export declare function isShell(doc?: Document): boolean;
+/** Reload once as a full page (the worker skips the header for that navigation). */
+export declare function reloadWithoutShell(url?: string): Promise<boolean>;

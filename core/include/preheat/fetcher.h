@@ -26,9 +26,11 @@ struct HttpRequest {
   Headers headers;  // includes conditional headers the core added
   std::string body;
   Lane lane = Lane::kNavigate;
-  // The driver fails the request with kTooLarge once the body exceeds this.
+  // The driver fails the request with kTooLarge once the body exceeds this;
+  // 0 means no limit.
   uint64_t max_body_bytes = 0;
-  // The driver fails the request with kTimeout after this long in flight.
+  // The driver fails the request with kTimeout after this long in flight;
+  // 0 or less means the driver's default.
   int64_t timeout_ms = 0;
 };
 

@@ -17,6 +17,8 @@
 //   absolute or resolve against ReplayOptions::origin
 //   (https://replay.invalid); refs that do not parse are dropped (counted).
 //   A page may appear once; later duplicates are skipped (counted).
+//   Optional "ordered": false says the refs are not in page order (e.g.
+//   sorted by name), so their positions carry no signal.
 // - A "session" line is one user's visits. t_ms is the time of the visit
 //   (the click that led to it) relative to any origin; it must not
 //   decrease. "back": true marks a back navigation (browser back button:
@@ -86,8 +88,15 @@ struct TraceStats {
   bool truncated = false;        // a limit (bytes, pages, sessions) stopped reading
 };
 
+struct TracePage {
+  std::vector<std::string> refs;  // absolute, normalised
+  // False when the refs are not in page order (the replay then gives the
+  // preheater no position information: every ref gets position 0).
+  bool ordered = true;
+};
+
 struct Trace {
-  std::unordered_map<std::string, std::vector<std::string>> pages;  // URL -> refs
+  std::unordered_map<std::string, TracePage> pages;  // by URL
   std::vector<TraceSession> sessions;
   TraceStats stats;
 };
@@ -168,7 +177,6 @@ struct ReplayOptions {
   // people click wherever it appears is likely on a page nobody trained
   // on). 0: the raw counts only.
   double prior_backoff = 2.0;
-  bool hack_pos = true;
   std::vector<PolicyConfig> policies = DefaultReplayPolicies();
 };
 
@@ -215,10 +223,11 @@ struct ReplayReport {
 };
 
 // Replays trace.sessions (at most options.sessions_max) under every policy.
-// `training` sessions teach the preheater's prior: their forward clicks are
-// counted and recorded into each fresh preheater's model (only the rows of
+// `training` sessions teach the preheater's prior (see prior_backoff): the
+// prior's rows are recorded into each fresh preheater's model, only for the
 // pages the session visits, which gives the same scores as importing the
-// whole prior). Deterministic for a given options.seed.
+// whole prior (TransitionModel::Import) at a fraction of the cost.
+// Deterministic for a given options.seed.
 ReplayReport RunReplay(const Trace& trace, const std::vector<TraceSession>& training,
                        const ReplayOptions& options);
 

@@ -17,7 +17,9 @@ using OpId = uint64_t;
 
 // One stored entry as the store sees it. `value` is opaque to the store (the
 // core's versioned encoding of a cache entry); the store indexes `key`,
-// `last_access` and `tags`.
+// `last_access` and `tags`. Keys are "<namespace> <normalised URL>", and the
+// engine writes tags namespaced the same way ("<namespace> <tag>"), so a
+// tag selector never reaches another namespace's entries.
 struct StoreRecord {
   std::string key;
   std::string value;

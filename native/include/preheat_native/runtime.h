@@ -9,10 +9,12 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "preheat/engine.h"
+#include "preheat/preheater.h"
 #include "preheat/status.h"
 #include "preheat/store.h"
 #include "preheat_native/curl_fetcher.h"
@@ -28,6 +30,9 @@ struct RuntimeOptions {
   // memory-only and says why in open_report(); when true Create fails.
   bool require_store = false;
   preheat::EngineOptions engine;
+  // When set, a Preheater runs beside the engine on the loop (Surface,
+  // Intent, Navigated below).
+  std::optional<preheat::PreheatOptions> preheat;
   // post and clock are filled in by the runtime.
   SqliteStoreOptions store;
   CurlFetcherOptions fetcher;
@@ -89,6 +94,17 @@ class Runtime {
   std::future<preheat::Result<preheat::StoreUsage>> WriteStore(
       std::vector<preheat::StoreWrite> batch);
 
+  // Preheater inputs (no-ops without RuntimeOptions::preheat). They post to
+  // the loop and return at once.
+  void Surface(std::string page_url, std::vector<preheat::Reference> refs);
+  void Intent(std::string url, preheat::IntentKind kind);
+  void Navigated(std::string from_url, std::string to_url);
+  void Visible(std::string url, bool visible);
+  // Preheater::StatsJson, or "null" without a preheater.
+  std::future<std::string> PreheatStatsJson();
+  // Engine::HasInMemoryOrInflight for the request's key: "already cached".
+  std::future<bool> IsCachedOrInflight(preheat::CacheRequest request);
+
   // Flushes pending writes, cancels requests in flight (their gets complete
   // with an error), drains the store, destroys the engine on the loop and
   // joins every thread. Idempotent.
@@ -109,6 +125,7 @@ class Runtime {
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<CurlFetcher> fetcher_;
   std::unique_ptr<preheat::Engine> engine_;  // touched only on the loop
+  std::unique_ptr<preheat::Preheater> preheater_;  // on the loop; may be null
   preheat::OpId next_op_ = 1ull << 62;      // tool ops, apart from the engine's
   std::atomic<bool> shut_down_{false};
 };

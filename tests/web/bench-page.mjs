@@ -1,0 +1,239 @@
+// In-page half of the budgets benchmark (tests/web/bench.mjs drives it
+// with Playwright). Every measurement compares the package with a plain
+// JavaScript / IndexedDB baseline in the same page, alternating the two so
+// drift hits both; the driver reports medians and ratios, never a single
+// absolute time. Times are performance.now() milliseconds (the page is
+// cross-origin isolated, so the clock is fine-grained).
+import * as preheat from '/pkg/src/index.js';
+
+const now = () => performance.now();
+const encoder = new TextEncoder();
+
+// An in-page origin: the engine's fetches never leave the page, so network
+// time is not part of any measurement.
+function fakeFetch(bodyBytes, contentType = 'text/plain') {
+  const body = 'x'.repeat(bodyBytes);
+  return async (url) => new Response(body, {
+    status: 200,
+    headers: { 'content-type': contentType, 'cache-control': 'max-age=86400' },
+  });
+}
+
+const noNetwork = async (url) => {
+  throw new TypeError(`bench: unexpected network request for ${url}`);
+};
+
+function openRaw(name, create) {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(name, 1);
+    req.onupgradeneeded = () => {
+      if (!create) return;
+      // The layout of the package's own "entries" store (same indexes), so
+      // that a record costs the same to put in either.
+      const entries = req.result.createObjectStore('entries', { keyPath: 'key' });
+      entries.createIndex('lastAccess', 'lastAccess');
+      entries.createIndex('tags', 'tags', { multiEntry: true });
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+// The way an application reads one record: a readonly transaction, one
+// get(), the value when the request succeeds.
+function rawGet(db, key) {
+  return new Promise((resolve, reject) => {
+    const r = db.transaction('entries', 'readonly').objectStore('entries').get(key);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+// One readwrite transaction holding one put(), resolved when it commits.
+function rawPut(db, record) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction('entries', 'readwrite');
+    tx.objectStore('entries').put(record);
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new Error('aborted'));
+  });
+}
+
+/**
+ * (b) A 10 KB entry read with the memory tier cold (a new cache on the
+ * persisted database: IndexedDB -> wasm -> result object -> decoded body)
+ * vs a raw IndexedDB get of the same record.
+ */
+async function readCold({ entries = 20, rounds = 8, size = 10 * 1024 } = {}) {
+  const name = 'bench-read';
+  const urls = Array.from({ length: entries }, (_, i) => `/bench/read/${i}`);
+  const options = { name, crossTab: false, writeDelayMs: 600000 };
+  const seed = await preheat.createCache({ ...options, fetch: fakeFetch(size) });
+  const keys = [];
+  for (const u of urls) keys.push((await seed.get(u)).key);
+  await seed.flush();
+  await seed.close();
+
+  const db = await openRaw(`preheat:${name}`, false);
+  const record = await rawGet(db, keys[0]);
+  const recordBytes = record && record.value ? record.value.length : 0;
+  const cache = [];
+  const raw = [];
+  const sources = new Set();
+  for (let round = 0; round < rounds; round++) {
+    // A new engine: its memory tier is empty, the database is not.
+    const c = await preheat.createCache({ ...options, fetch: noNetwork });
+    for (let i = 0; i < entries; i++) {
+      const order = (round + i) % 2;
+      for (let k = 0; k < 2; k++) {
+        if ((k ^ order) === 0) {
+          const t0 = now();
+          const r = await c.get(urls[i]);
+          const dt = now() - t0;
+          if (r.data.length !== size) throw new Error(`bench: body ${r.data.length} bytes`);
+          sources.add(r.source);
+          if (round > 0) cache.push(dt);  // round 0 warms the JIT
+        } else {
+          const t0 = now();
+          const rec = await rawGet(db, keys[i]);
+          const dt = now() - t0;
+          if (!rec || !rec.value) throw new Error('bench: raw record missing');
+          if (round > 0) raw.push(dt);
+        }
+      }
+    }
+    await c.close();
+  }
+  db.close();
+  return { cache, raw, sources: [...sources], recordBytes, bodyBytes: size };
+}
+
+/**
+ * (c) 200 entries written through the engine's batched store (pending
+ * write-behind writes, one flush) vs the same records written as 200
+ * readwrite transactions of one put each, one after another (what the
+ * driver's FIFO would do without batching), and as 200 transactions
+ * started at once (informational).
+ */
+async function writeBatch({ count = 200, rounds = 8, size = 1024 } = {}) {
+  const cache = await preheat.createCache({
+    name: 'bench-write', crossTab: false, fetch: fakeFetch(size),
+    writeDelayMs: 600000, engine: { writeBatchMax: count + 1 },  // one batch, started by flush()
+  });
+  const rawName = 'bench-raw-write';
+  const db = await openRaw(rawName, true);
+  const store = await openRaw('preheat:bench-write', false);
+  const batched = [];
+  const sequential = [];
+  const concurrent = [];
+  let records = null;
+  let batchesPerFlush = 0;
+  for (let round = 0; round < rounds; round++) {
+    const runBatched = async () => {
+      for (let i = 0; i < count; i++) await cache.get(`/bench/write/${round}/${i}`);
+      const before = cache.stats();
+      if (before.store.pending_writes !== count) {
+        throw new Error(`bench: ${before.store.pending_writes} pending writes, ${count} expected`);
+      }
+      const t0 = now();
+      await cache.flush();
+      const dt = now() - t0;
+      const after = cache.stats();
+      if (after.store.pending_writes !== 0) throw new Error('bench: flush left pending writes');
+      batchesPerFlush = after.batches_written - before.batches_written;
+      if (!records) {
+        // The engine's own records, reused (under new keys) by the baselines.
+        records = await new Promise((resolve, reject) => {
+          const r = store.transaction('entries', 'readonly').objectStore('entries').getAll();
+          r.onsuccess = () => resolve(r.result.slice(0, count));
+          r.onerror = () => reject(r.error);
+        });
+        if (records.length !== count) throw new Error(`bench: ${records.length} records stored`);
+      }
+      return dt;
+    };
+    const runSequential = async () => {
+      const t0 = now();
+      for (let i = 0; i < count; i++) {
+        await rawPut(db, { ...records[i], key: `seq/${round}/${i}` });
+      }
+      return now() - t0;
+    };
+    const runConcurrent = async () => {
+      const t0 = now();
+      await Promise.all(records.map((r, i) => rawPut(db, { ...r, key: `con/${round}/${i}` })));
+      return now() - t0;
+    };
+    // The batched run goes first in round 0 (it produces the records).
+    const steps = round % 2 === 0 ? [runBatched, runSequential, runConcurrent]
+                                   : [runConcurrent, runSequential, runBatched];
+    const times = [];
+    for (const step of steps) times.push(await step());
+    const [b, s, c] = round % 2 === 0 ? times : [times[2], times[1], times[0]];
+    if (round > 0) {  // round 0 warms up
+      batched.push(b);
+      sequential.push(s);
+      concurrent.push(c);
+    }
+  }
+  const storedEntries = cache.stats().store.entries;
+  await cache.close();
+  db.close();
+  store.close();
+  return {
+    batched, sequential, concurrent, count, recordBytes: records[0].value.length,
+    storedEntries, batchesPerFlush,
+  };
+}
+
+/**
+ * (d) peek() of a 4 KB entry (memory tier, decoded to a string) vs
+ * Map.get of the same string. Per-operation times from timed loops.
+ */
+async function peekVsMap({ batches = 15, peeks = 400, mapGets = 200000, size = 4096 } = {}) {
+  const cache = await preheat.createCache({
+    name: 'bench-peek', crossTab: false, storage: 'memory', fetch: fakeFetch(size),
+  });
+  const url = '/bench/peek/4k';
+  await cache.get(url);
+  const value = cache.peek(url).data;
+  if (typeof value !== 'string' || value.length !== size) throw new Error('bench: peek value');
+  const map = new Map([[url, value]]);
+  const engine = cache._engine;  // the embind call alone (diagnostic row)
+  const abs = new URL(url, location.href).href;
+  const peek = [];
+  const enginePeek = [];
+  const mapGet = [];
+  const embindCall = [];
+  let sink = 0;
+  for (let b = 0; b < batches + 1; b++) {
+    let t0 = now();
+    for (let i = 0; i < peeks; i++) sink += cache.peek(url).data.length;
+    const p = (now() - t0) / peeks;
+    t0 = now();
+    for (let i = 0; i < peeks; i++) sink += engine.peek(abs, '', [], Date.now()).body.length;
+    const e = (now() - t0) / peeks;
+    t0 = now();
+    for (let i = 0; i < mapGets; i++) sink += map.get(url).length;
+    const m = (now() - t0) / mapGets;
+    t0 = now();
+    for (let i = 0; i < peeks; i++) sink += engine.nextDeadline();
+    const c = (now() - t0) / peeks;
+    if (b > 0) {
+      embindCall.push(c);
+      peek.push(p);
+      enginePeek.push(e);
+      mapGet.push(m);
+    }
+  }
+  await cache.close();
+  return { peek, enginePeek, mapGet, embindCall, sink, size };
+}
+
+window.bench = { readCold, writeBatch, peekVsMap };
+window.benchInfo = () => ({
+  crossOriginIsolated: globalThis.crossOriginIsolated === true,
+  userAgent: navigator.userAgent,
+});
+window.benchReady = true;

@@ -1,0 +1,220 @@
+// Budgets benchmark of the browser package, in one headless Chromium
+// session driven by Playwright (page half: bench-page.mjs). Reports ratios
+// against baselines measured in the same page, medians over repeated runs:
+//   (a) gzipped size of the .wasm plus its JS glue            target <= 150 KB
+//   (b) 10 KB entry, memory tier cold: cache.get / raw IDB get target <= 1.2x
+//   (c) 200 entries: 200 single-put transactions / batched    target >= 5x
+//   (d) peek() of a 4 KB entry / Map.get of the same string   reported
+// Prints a table and writes a JSON file (default build/web-bench.json).
+//
+//   PREHEAT_WEB_PACKAGE=<build>/web node tests/web/bench.mjs [--quick] [--out FILE]
+//
+// --quick (the CTest mode) uses few repetitions and only checks that every
+// number is produced and sane; no mode ever fails on a timing target.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { startStaticServer, CHROMIUM_ARGS } from './static-server.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(path.join(here, 'package.json'));
+const { chromium } = require('playwright-core');
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const outArg = args.indexOf('--out');
+const PACKAGE_DIR = path.resolve(process.env.PREHEAT_WEB_PACKAGE ||
+  path.join(here, '..', '..', 'build', 'wasm', 'web'));
+const OUT = path.resolve(outArg >= 0 ? args[outArg + 1]
+  : path.join(here, '..', '..', 'build', quick ? 'web-bench-quick.json' : 'web-bench.json'));
+const CHROMIUM = process.env.PREHEAT_CHROMIUM || '/usr/bin/chromium';
+
+const KB = 1024;
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};
+const gzipSize = (file) => zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length;
+
+// ---- (a) sizes, in Node ----------------------------------------------------
+
+// The JS an application loads: src/index.js and what it imports, relative
+// imports followed statically (other entry points, e.g. a service worker,
+// are not part of the page's glue).
+function importClosure(entry) {
+  const seen = new Set();
+  const visit = (file) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+      visit(path.resolve(path.dirname(file), m[1]));
+    }
+  };
+  visit(entry);
+  return [...seen];
+}
+
+function sizes() {
+  const dist = path.join(PACKAGE_DIR, 'dist');
+  const wasm = path.join(dist, 'preheat.wasm');
+  const glue = path.join(dist, 'preheat.mjs');
+  const srcFiles = importClosure(path.join(PACKAGE_DIR, 'src', 'index.js')).filter((f) => f !== glue);
+  const out = {
+    wasmBytes: fs.statSync(wasm).size,
+    wasmGzip: gzipSize(wasm),
+    emscriptenGlueBytes: fs.statSync(glue).size,
+    emscriptenGlueGzip: gzipSize(glue),
+    webSrcFiles: srcFiles.map((f) => path.relative(PACKAGE_DIR, f)),
+    webSrcBytes: srcFiles.reduce((n, f) => n + fs.statSync(f).size, 0),
+    webSrcGzip: srcFiles.reduce((n, f) => n + gzipSize(f), 0),
+  };
+  out.totalGzip = out.wasmGzip + out.emscriptenGlueGzip + out.webSrcGzip;
+  return out;
+}
+
+// ---- the page --------------------------------------------------------------
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>preheat budgets</title>
+<link rel="icon" href="data:,">
+<script type="module" src="/bench/bench-page.mjs"></script>`;
+
+async function inBrowser() {
+  const server = await startStaticServer({
+    mounts: { '/pkg/': PACKAGE_DIR, '/bench/': here },
+    pages: { '/bench.html': PAGE },
+  });
+  // A persistent profile: IndexedDB on disk, as for a user. (A fresh
+  // browser.newContext() is off the record, with an in-memory IndexedDB
+  // whose commits cost nothing, which would flatter unbatched writes.)
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'preheat-bench-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, args: CHROMIUM_ARGS,
+  });
+  try {
+    const page = context.pages()[0] || await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${server.origin}/bench.html`);
+    await page.waitForFunction(() => window.benchReady === true, null, { timeout: 30000 });
+    const info = await page.evaluate(() => window.benchInfo());
+    const p = quick
+      ? { read: { entries: 6, rounds: 3 }, write: { rounds: 3 }, peek: { batches: 3, peeks: 100, mapGets: 20000 } }
+      : { read: { entries: 20, rounds: 11 }, write: { rounds: 11 }, peek: { batches: 21, peeks: 400, mapGets: 200000 } };
+    const read = await page.evaluate((o) => window.bench.readCold(o), p.read);
+    const write = await page.evaluate((o) => window.bench.writeBatch(o), p.write);
+    const peek = await page.evaluate((o) => window.bench.peekVsMap(o), p.peek);
+    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+    return { info, read, write, peek, params: p };
+  } finally {
+    await context.close();
+    await server.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+// ---- report ------------------------------------------------------------------
+
+function fmt(x, digits = 2) {
+  if (!Number.isFinite(x)) return String(x);
+  if (x !== 0 && Math.abs(x) < 0.01) return x.toPrecision(2);
+  return x.toFixed(digits);
+}
+
+function table(rows) {
+  const head = ['budget', 'measured', 'ratio', 'target', 'ok'];
+  const body = rows.map((r) => [r.name, r.measured, fmt(r.ratio), r.target, r.met == null ? '-' : r.met ? 'yes' : 'NO']);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
+  const line = (cells) => '| ' + cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ') + ' |';
+  return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n');
+}
+
+async function main() {
+  const size = sizes();
+  const b = await inBrowser();
+
+  const readCache = median(b.read.cache);
+  const readRaw = median(b.read.raw);
+  const writeBatched = median(b.write.batched);
+  const writeSeq = median(b.write.sequential);
+  const writeCon = median(b.write.concurrent);
+  const peek = median(b.peek.peek);
+  const enginePeek = median(b.peek.enginePeek);
+  const mapGet = median(b.peek.mapGet);
+  const embindCall = median(b.peek.embindCall);
+  const us = (ms) => (ms < 0.001 ? `${fmt(ms * 1e6, 1)} ns` : `${fmt(ms * 1000, 1)} us`);
+
+  const rows = [
+    { id: 'size', name: '(a) gzip .wasm + JS glue', ratio: size.totalGzip / (150 * KB),
+      measured: `${fmt(size.totalGzip / KB, 1)} KB (wasm ${fmt(size.wasmGzip / KB, 1)} + emscripten ${fmt(size.emscriptenGlueGzip / KB, 1)} + web/src ${fmt(size.webSrcGzip / KB, 1)})`,
+      target: '<= 1.00 (150 KB)', met: size.totalGzip <= 150 * KB },
+    { id: 'readCold', name: '(b) 10 KB cold read: get / raw IDB get', ratio: readCache / readRaw,
+      measured: `${us(readCache)} vs ${us(readRaw)}`, target: '<= 1.20', met: readCache / readRaw <= 1.2 },
+    { id: 'writeBatch', name: '(c) 200 writes: 200 txs / batched', ratio: writeSeq / writeBatched,
+      measured: `${fmt(writeSeq)} ms vs ${fmt(writeBatched)} ms`, target: '>= 5.00', met: writeSeq / writeBatched >= 5 },
+    { id: 'writeBatchConcurrent', name: '    200 txs started at once / batched', ratio: writeCon / writeBatched,
+      measured: `${fmt(writeCon)} ms vs ${fmt(writeBatched)} ms`, target: '(info)', met: null },
+    { id: 'peek', name: '(d) 4 KB peek / Map.get', ratio: peek / mapGet,
+      measured: `${us(peek)} vs ${us(mapGet)}`, target: '(report)', met: null },
+    { id: 'enginePeek', name: '    embind engine.peek alone / Map.get', ratio: enginePeek / mapGet,
+      measured: `${us(enginePeek)} vs ${us(mapGet)}`, target: '(info)', met: null },
+    { id: 'embindCall', name: '    trivial embind call / Map.get', ratio: embindCall / mapGet,
+      measured: `${us(embindCall)} vs ${us(mapGet)}`, target: '(info)', met: null },
+  ];
+
+  const report = {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    browser: b.info.userAgent,
+    crossOriginIsolated: b.info.crossOriginIsolated,
+    params: b.params,
+    sizes: size,
+    medians_ms: { readCache, readRaw, writeBatched, writeSeq, writeCon, peek, enginePeek, mapGet, embindCall },
+    samples: {
+      readCold: b.read.cache.length, write: b.write.batched.length, peekBatches: b.peek.peek.length,
+    },
+    details: {
+      readSources: b.read.sources, readRecordBytes: b.read.recordBytes,
+      writeRecordBytes: b.write.recordBytes, writeBatchesPerFlush: b.write.batchesPerFlush,
+      storedEntries: b.write.storedEntries,
+    },
+    ratios: Object.fromEntries(rows.map((r) => [r.id, { ratio: r.ratio, target: r.target, met: r.met }])),
+  };
+
+  // Sanity (every mode): the numbers exist and mean what they say.
+  const problems = [];
+  for (const [k, v] of Object.entries(report.medians_ms)) {
+    if (!(Number.isFinite(v) && v > 0)) problems.push(`median ${k} = ${v}`);
+  }
+  for (const r of rows) if (!(Number.isFinite(r.ratio) && r.ratio > 0)) problems.push(`ratio ${r.id} = ${r.ratio}`);
+  if (!(size.wasmGzip > 0 && size.wasmGzip < size.wasmBytes)) problems.push('wasm gzip size');
+  if (!size.webSrcFiles.includes(path.join('src', 'cache.js'))) problems.push(`glue files ${size.webSrcFiles}`);
+  if (b.read.sources.join() !== 'store') problems.push(`cold reads served from ${b.read.sources}`);
+  if (!(b.read.recordBytes > 10 * KB)) problems.push(`record of ${b.read.recordBytes} bytes`);
+  if (b.write.batchesPerFlush !== 1) problems.push(`${b.write.batchesPerFlush} batches per flush`);
+  if (b.write.storedEntries < b.write.count) problems.push(`${b.write.storedEntries} entries stored`);
+  if (!b.info.crossOriginIsolated) problems.push('page not cross-origin isolated (coarse clock)');
+  report.sane = problems.length === 0;
+  report.problems = problems;
+
+  fs.mkdirSync(path.dirname(OUT), { recursive: true });
+  fs.writeFileSync(OUT, JSON.stringify(report, null, 2) + '\n');
+
+  console.log(`preheat browser budgets (${report.mode}; medians of ${report.samples.readCold} cold reads, ` +
+              `${report.samples.write} write rounds, ${report.samples.peekBatches} peek batches; ${b.info.userAgent})`);
+  console.log(table(rows));
+  console.log(`written: ${path.relative(process.cwd(), OUT) || OUT}`);
+  if (problems.length) {
+    console.log(`not sane: ${problems.join('; ')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,17 @@
+// The test app's service worker (served at /sw.js; the server substitutes
+// the version on each "deploy").
+import { installPreheatWorker } from '/preheat/src/sw.js';
+import { CACHE_NAME, ROUTES, POLICIES } from '/fixtures/config.js';
+
+installPreheatWorker({
+  version: '__VERSION__',
+  name: CACHE_NAME,
+  routes: ROUTES,
+  policies: POLICIES,
+  offlineAssets: [
+    '/fixtures/app.js', '/fixtures/config.js',
+    '/preheat/src/index.js', '/preheat/src/cache.js', '/preheat/src/idb-store.js',
+    '/preheat/src/fetch-driver.js', '/preheat/src/sw-register.js',
+    '/preheat/dist/preheat.mjs', '/preheat/dist/preheat.wasm',
+  ],
+});

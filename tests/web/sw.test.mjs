@@ -1,0 +1,305 @@
+// The preheat service worker and the thin-shell protocol (web/src/sw.js,
+// web/src/sw-register.js, web/PROTOCOL.md) in headless Chromium, against a
+// node origin that implements the protocol (sw-fixtures/server.mjs).
+// Run: PREHEAT_WEB_PACKAGE=<build>/web node --test tests/web/sw.test.mjs
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startSwServer } from './sw-fixtures/server.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(path.join(here, 'package.json'));
+const { chromium } = require('playwright-core');
+
+const PACKAGE_DIR = path.resolve(process.env.PREHEAT_WEB_PACKAGE ||
+  path.join(here, '..', '..', 'build', 'wasm', 'web'));
+const CHROMIUM = process.env.PREHEAT_CHROMIUM || '/usr/bin/chromium';
+const sw = await import(pathToFileURL(path.join(here, '..', '..', 'web', 'src', 'sw.js')).href);
+
+const sleep = (ms) => new Promise((f) => setTimeout(f, ms));
+
+// ---- pure functions (Node) ----------------------------------------------------
+
+test('route patterns, data URLs, scopes and keys', () => {
+  const p = sw.compilePattern('/issues/:id');
+  assert.deepEqual(sw.matchPattern(p, '/issues/42'), { id: '42' });
+  assert.equal(sw.matchPattern(p, '/issues/'), null);
+  assert.equal(sw.matchPattern(p, '/issues/42/edit'), null);
+  assert.deepEqual(sw.matchPattern(sw.compilePattern('/docs/*'), '/docs/a/b'), { '*': 'a/b' });
+  assert.equal(sw.scopeForRoutes([{ page: '/issues/:id' }]), '/issues/');
+  assert.equal(sw.scopeForRoutes(['/org/:o/issues/:id', '/org/:o/pulls/:id']), '/org/');
+  assert.equal(sw.scopeForRoutes(['/dashboard']), '/');
+  assert.equal(sw.cacheKeyFor('HTTP://Example.COM:80/a/%7euser/%2f?q=1#frag'),
+               ' http://example.com/a/~user/%2F?q=1');
+});
+
+function rec(headers, { status = 200, at = 1_000_000, invalidated = false, vary = [] } = {}) {
+  return { status, headers: Object.entries(headers), requestTime: at, responseTime: at,
+           varyValues: vary, invalidated, tags: [] };
+}
+
+test('usable data: fresh, stale-while-revalidate, stale-if-error, max stale', () => {
+  const at = 1_000_000;
+  const ev = (h, now, policy, o) => sw.evaluateRecord(rec(h, o), policy, at + now);
+  assert.equal(ev({ 'cache-control': 'max-age=60' }, 30_000).state, 'fresh');
+  assert.equal(ev({ 'cache-control': 'max-age=60' }, 61_000).usable, false);
+  assert.equal(ev({ 'cache-control': 'max-age=60, stale-while-revalidate=60' }, 100_000).state, 'stale');
+  assert.equal(ev({ 'cache-control': 'max-age=0, stale-if-error=60' }, 30_000).state, 'stale-if-error');
+  assert.equal(ev({ 'cache-control': 'max-age=0, stale-if-error=60' }, 30_000, { maxStaleMs: 10_000 }).usable, false);
+  assert.equal(ev({ 'cache-control': 'max-age=0, stale-while-revalidate=60' }, 1_000, { maxAgeMs: 5_000 }).state, 'fresh');
+  assert.equal(ev({ 'cache-control': 'no-cache, stale-while-revalidate=60' }, 1).usable, false);
+  assert.equal(ev({ 'cache-control': 'max-age=60, must-revalidate' }, 61_000).usable, false);
+  assert.equal(ev({ 'cache-control': 'max-age=60' }, 1, {}, { status: 404 }).usable, false);
+  assert.equal(ev({ 'cache-control': 'max-age=60', age: '59' }, 2_000).usable, false);
+  assert.equal(ev({ 'cache-control': 'max-age=60', vary: 'accept-language' }, 1, {},
+                  { vary: [['accept-language', 'de']] }).usable, false);
+  assert.equal(ev({ 'cache-control': 'max-age=60, stale-while-revalidate=60' }, 1, {},
+                  { invalidated: true }).state, 'stale');
+  assert.equal(sw.decodeRecord(new Uint8Array([1, 2, 3])), null);
+  assert.equal(sw.decodeRecord('nope'), null);
+});
+
+// ---- Chromium -------------------------------------------------------------------
+
+let browser;
+let server;
+
+test.before(async () => {
+  assert.ok(fs.existsSync(path.join(PACKAGE_DIR, 'dist', 'preheat.wasm')),
+            `no built package at ${PACKAGE_DIR} (cmake --build --preset wasm)`);
+  assert.ok(fs.existsSync(path.join(PACKAGE_DIR, 'src', 'sw.js')), 'package without src/sw.js: rebuild');
+  server = await startSwServer({ packageDir: PACKAGE_DIR });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+test.after(async () => {
+  if (browser) await browser.close();
+  if (server) await server.close();
+});
+
+function track(page) {
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  return page;
+}
+
+// Waits until the app script is done with this document: a full page warmed
+// the cache, a shell rendered and revalidated.
+async function settled(page) {
+  await page.waitForFunction(() => window.__app && (window.__app.warmed || window.__app.settled ||
+                                                    window.__app.error), null, { timeout: 20000 });
+  return page.evaluate(() => ({ ...window.__app, main: { ...document.getElementById('issue').dataset,
+    title: document.querySelector('#issue h1').textContent } }));
+}
+
+async function controlled(page) {
+  await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 20000 });
+}
+
+function status(page) {
+  return page.evaluate(() => import('/preheat/src/sw-register.js').then((m) => m.preheatWorkerStatus(3000)));
+}
+
+const lastNav = (p) => server.navigations(p).at(-1);
+
+// A context whose worker is installed and controls /issues/<id>, with the
+// issue's data in IndexedDB.
+async function warmed(id, issue) {
+  server.issues[id] = issue;
+  const context = await browser.newContext();
+  const page = track(await context.newPage());
+  await page.goto(`${server.origin}/issues/${id}`);
+  const first = await settled(page);
+  assert.equal(first.shell, false);
+  assert.equal(first.error, null);
+  assert.equal(lastNav(`/issues/${id}`).header, null, 'first visit: no worker, no header');
+  await controlled(page);
+  return { context, page };
+}
+
+test('hard reload and a new tab send the header, get the shell, render cached then updated', async () => {
+  const { context, page } = await warmed('42', { title: 'Issue 42', body: 'first', version: 1 });
+  try {
+    // The record the C++ engine wrote decodes in JS under the same key.
+    const raw = await page.evaluate(async (origin) => {
+      const m = await import('/preheat/src/sw.js');
+      const db = await new Promise((f, r) => { const q = indexedDB.open('preheat:issues'); q.onsuccess = () => f(q.result); q.onerror = () => r(q.error); });
+      const key = m.cacheKeyFor(`${origin}/api/issues/42`);
+      const row = await new Promise((f) => { const q = db.transaction('entries').objectStore('entries').get(key); q.onsuccess = () => f(q.result); });
+      db.close();
+      const d = row && m.decodeRecord(row.value);
+      return d && { key: d.key, url: d.url, status: d.status, etag: d.headers.find(([n]) => n === 'etag')?.[1],
+                    verdict: m.evaluateRecord(d, {}, Date.now()) };
+    }, server.origin);
+    assert.ok(raw, 'record found under the JS key');
+    assert.equal(raw.key, ` ${server.origin}/api/issues/42`);
+    assert.equal(raw.status, 200);
+    assert.equal(raw.etag, '"42-v1"');
+    assert.equal(raw.verdict.usable, true);
+    assert.equal(raw.verdict.state, 'stale');
+
+    server.issues['42'] = { title: 'Issue 42', body: 'second', version: 2 };
+    const response = await page.reload();
+    const app = await settled(page);
+    const nav = lastNav('/issues/42');
+    assert.equal(nav.header, 'hit', 'reload sends Preheat-Cache: hit');
+    assert.equal(nav.served, 'shell');
+    assert.equal(response.status(), 200);
+    assert.match(response.headers().vary || '', /Preheat-Cache/i);
+    assert.equal(app.shell, true);
+    assert.deepEqual(app.renders.map((r) => [r.version, r.source]), [[1, 'store'], [2, 'revalidated']]);
+    assert.equal(app.main.version, '2');
+    assert.equal(app.error, null);
+
+    server.issues['42'] = { title: 'Issue 42', body: 'third', version: 3 };
+    const tab = track(await context.newPage());
+    await tab.goto(`${server.origin}/issues/42`);
+    const app2 = await settled(tab);
+    assert.equal(lastNav('/issues/42').header, 'hit', 'a new tab sends the header');
+    assert.equal(app2.shell, true);
+    assert.deepEqual(app2.renders.map((r) => [r.version, r.source]), [[2, 'store'], [3, 'revalidated']]);
+    const st = await status(tab);
+    assert.equal(st.version, 'v1');
+    assert.ok(st.stats.hits >= 2);
+
+    // Shift+Reload bypasses service workers: a full page, as without one.
+    const cdp = await context.newCDPSession(tab);
+    const before = server.navigations('/issues/42').length;
+    await Promise.all([tab.waitForEvent('load'), cdp.send('Page.reload', { ignoreCache: true })]);
+    const app3 = await settled(tab);
+    assert.equal(server.navigations('/issues/42').length, before + 1);
+    assert.equal(lastNav('/issues/42').header, null, 'Shift+Reload: no header');
+    assert.equal(app3.shell, false);
+    assert.deepEqual([...page.errors, ...tab.errors], []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('cleared IndexedDB, or data past its maximum stale age: no header, full page', async () => {
+  const { context, page } = await warmed('43', { title: 'Issue 43', body: 'b', version: 1 });
+  try {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.clearDataForOrigin', { origin: server.origin, storageTypes: 'indexeddb' });
+    await page.reload();
+    const app = await settled(page);
+    assert.equal(lastNav('/issues/43').header, null);
+    assert.equal(lastNav('/issues/43').served, 'full');
+    assert.equal(app.shell, false);
+    assert.equal(app.main.source, 'server');
+    assert.equal(app.main.title, 'Issue 43');
+    const v43 = (await status(page)).lastVerdict;
+    assert.equal(v43.reason, 'miss', JSON.stringify(v43));
+
+    // No stale-while-revalidate / stale-if-error: stale at once, not usable.
+    server.issues['44'] = { title: 'Issue 44', body: 'b', version: 1, cacheControl: 'max-age=0' };
+    await page.goto(`${server.origin}/issues/44`);
+    await settled(page);
+    await page.reload();
+    const app44 = await settled(page);
+    assert.equal(lastNav('/issues/44').header, null);
+    assert.equal(app44.shell, false);
+    assert.equal((await status(page)).lastVerdict.reason, 'past max stale');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('API failing, then the whole server down: the cached page still shows (stale-if-error)', async () => {
+  const cacheControl = 'max-age=0, stale-while-revalidate=1, stale-if-error=86400';
+  const { context, page } = await warmed('7', { title: 'Issue 7', body: 'cached', version: 1, cacheControl });
+  try {
+    await page.reload();  // a hit: the worker keeps this route's shell for offline use
+    const online = await settled(page);
+    assert.equal(online.shell, true);
+    await sleep(1500);  // past stale-while-revalidate, within stale-if-error
+
+    server.apiDown = true;
+    await page.reload();
+    const apiDown = await settled(page);
+    assert.equal(lastNav('/issues/7').header, 'hit');
+    assert.equal(apiDown.shell, true);
+    assert.deepEqual(apiDown.renders.map((r) => [r.version, r.state]), [[1, 'stale-if-error']]);
+
+    server.down = true;
+    await page.reload();
+    const down = await settled(page);
+    assert.equal(down.shell, true, 'the worker served the cached shell');
+    assert.equal(down.error, null);
+    assert.deepEqual(down.renders.map((r) => [r.version, r.state]), [[1, 'stale-if-error']]);
+    assert.equal(down.main.title, 'Issue 7');
+    server.down = false;
+    server.apiDown = false;
+    assert.ok((await status(page)).stats.offlineShells >= 1);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    server.down = false;
+    server.apiDown = false;
+    await context.close();
+  }
+});
+
+test('kill switch: the worker unregisters itself and is not registered again', async () => {
+  const { context, page } = await warmed('50', { title: 'Issue 50', body: 'b', version: 1 });
+  try {
+    server.kill = true;
+    await page.reload();
+    const app = await settled(page);
+    assert.equal(app.main.title, 'Issue 50', 'the navigation that carried the kill header worked');
+    await page.waitForFunction(() => navigator.serviceWorker.getRegistrations().then((r) => r.length === 0),
+                               null, { timeout: 10000, polling: 100 });
+    await page.reload();
+    const after = await settled(page);
+    assert.equal(lastNav('/issues/50').header, null);
+    assert.equal(after.shell, false);
+    await page.waitForFunction(() => window.__app.registration !== undefined);
+    assert.equal(await page.evaluate(() => window.__app.registration), 'none');
+    assert.equal(await page.evaluate(() => navigator.serviceWorker.getRegistrations().then((r) => r.length)), 0);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    server.kill = false;
+    await context.close();
+  }
+});
+
+test('a new worker version takes over without a broken navigation', async () => {
+  server.swVersion = 'v1';
+  const { context, page } = await warmed('60', { title: 'Issue 60', body: 'b', version: 1 });
+  try {
+    assert.equal((await status(page)).version, 'v1');
+    server.swVersion = 'v2';  // deploy
+    const responses = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await page.reload();
+      responses.push(r.status());
+      const app = await settled(page);
+      assert.equal(app.main.title, 'Issue 60');
+      assert.equal(app.error, null);
+      const st = await status(page);
+      if (st && st.version === 'v2') break;
+      await page.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r && r.update()).catch(() => {}));
+      await sleep(300);
+    }
+    await page.waitForFunction(() => import('/preheat/src/sw-register.js')
+      .then((m) => m.preheatWorkerStatus(2000)).then((s) => s && s.version === 'v2'), null, { timeout: 10000, polling: 200 });
+    await page.reload();
+    const app = await settled(page);
+    assert.equal(lastNav('/issues/60').header, 'hit', 'v2 sends the header');
+    assert.equal(app.shell, true);
+    assert.equal(app.main.title, 'Issue 60');
+    assert.ok(responses.every((s) => s === 200), `navigations: ${responses}`);
+    const caches = await page.evaluate(() => caches.keys());
+    assert.deepEqual(caches, ['preheat-worker:issues:v2'], 'the old version\'s cache is gone');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});

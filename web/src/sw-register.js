@@ -1,0 +1,142 @@
+// Page-side helpers for the preheat service worker (see sw.js, PROTOCOL.md).
+//
+//   import { registerPreheatWorker } from 'preheat/sw-register';
+//   registerPreheatWorker('/sw.js', { routes: ['/issues/:id'] });
+//
+// Registration never throws and never delays the page: it waits for the
+// load event, asks the kill URL first (a 410, or the kill header, means
+// "unregister and stay away"), then registers a module worker whose scope is
+// the narrowest folder covering the routes, with updateViaCache 'none' so a
+// deploy's new worker script is seen on the next navigation.
+
+const KILL_HEADER = 'Preheat-Worker';
+const KILL_URL = '/.well-known/preheat-worker';
+
+// Same rule as scopeForRoutes in sw.js (kept here so the page does not load
+// the worker module).
+export function scopeForRoutes(routes) {
+  const statics = routes.map((r) => {
+    const p = typeof r === 'string' ? r : r.page;
+    const segs = p.split('/').slice(1);
+    const fixed = [];
+    for (const s of segs) {
+      if (s.startsWith(':') || s === '*') break;
+      fixed.push(s);
+    }
+    if (fixed.length === segs.length) fixed.pop();
+    return fixed;
+  });
+  if (statics.length === 0) return '/';
+  let common = statics[0];
+  for (const s of statics.slice(1)) {
+    let i = 0;
+    while (i < common.length && i < s.length && common[i] === s[i]) i++;
+    common = common.slice(0, i);
+  }
+  return '/' + common.map((s) => s + '/').join('');
+}
+
+function supported() {
+  return typeof navigator !== 'undefined' && 'serviceWorker' in navigator &&
+    globalThis.isSecureContext !== false;
+}
+
+function loaded() {
+  if (typeof document === 'undefined' || document.readyState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => globalThis.addEventListener('load', () => resolve(), { once: true }));
+}
+
+async function killed(killUrl, killHeader) {
+  if (!killUrl) return false;
+  try {
+    const res = await fetch(killUrl, { cache: 'no-store', credentials: 'omit', redirect: 'error' });
+    const v = res.headers.get(killHeader);
+    return res.status === 410 || (!!v && v.trim().toLowerCase() === 'unregister');
+  } catch (_) {
+    return false;  // offline: nothing to decide
+  }
+}
+
+/** Unregisters every registration of this origin whose script is scriptUrl (or all when null). */
+export async function unregisterPreheatWorker(scriptUrl = null) {
+  if (!supported()) return 0;
+  const target = scriptUrl && new URL(scriptUrl, location.href).href;
+  let n = 0;
+  for (const reg of await navigator.serviceWorker.getRegistrations()) {
+    const w = reg.active || reg.waiting || reg.installing;
+    if (target && (!w || w.scriptURL !== target)) continue;
+    if (await reg.unregister()) n++;
+  }
+  return n;
+}
+
+/**
+ * Registers the app's preheat worker. Resolves with the registration, or
+ * null when service workers are unavailable, the kill switch is on, or
+ * registration failed (the reason is in `onError`).
+ */
+export async function registerPreheatWorker(scriptUrl, {
+  routes = null,
+  scope = null,
+  type = 'module',
+  killUrl = KILL_URL,
+  killHeader = KILL_HEADER,
+  waitForLoad = true,
+  onError = null,
+} = {}) {
+  if (!supported()) return null;
+  try {
+    if (waitForLoad) await loaded();
+    if (await killed(killUrl, killHeader)) {
+      await unregisterPreheatWorker(scriptUrl);
+      return null;
+    }
+    const s = scope || (routes ? scopeForRoutes(routes) : undefined);
+    return await navigator.serviceWorker.register(scriptUrl, {
+      type, updateViaCache: 'none', ...(s ? { scope: s } : {}),
+    });
+  } catch (e) {
+    if (onError) onError(e);
+    return null;
+  }
+}
+
+// Sends a message to the controlling worker and waits for its reply.
+function ask(message, timeoutMs = 1000) {
+  const ctl = supported() && navigator.serviceWorker.controller;
+  if (!ctl) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    const timer = setTimeout(() => resolve(null), timeoutMs);
+    ch.port1.onmessage = (ev) => { clearTimeout(timer); resolve(ev.data); };
+    ctl.postMessage(message, [ch.port2]);
+  });
+}
+
+/** The controlling worker's version, protocol, counters and last verdict (or null). */
+export function preheatWorkerStatus(timeoutMs) {
+  return ask({ type: 'preheat:status' }, timeoutMs);
+}
+
+/** Whether this document was served as a thin shell (the server marks it). */
+export function isShell(doc = globalThis.document) {
+  return !!doc && !!doc.querySelector('meta[name="preheat-shell"]');
+}
+
+/**
+ * A shell that cannot render from the cache (the entry vanished, the
+ * network failed with nothing cached) calls this: the worker forwards the
+ * next navigation to this URL without the header, and the page reloads
+ * into a full server-rendered page. Guards against reload loops per tab.
+ */
+export async function reloadWithoutShell(url = location.href) {
+  const flag = `preheat:reloaded:${url}`;
+  try {
+    const last = Number(sessionStorage.getItem(flag) || 0);
+    if (Date.now() - last < 30000) return false;
+    sessionStorage.setItem(flag, String(Date.now()));
+  } catch (_) { /* storage off: still try once */ }
+  await ask({ type: 'preheat:bypass', url });
+  location.reload();
+  return true;
+}

@@ -1,0 +1,691 @@
+// The preheat service worker: hard navigations that can render from the cache.
+//
+// An app's own worker script (served at its origin, e.g. /sw.js, as a module
+// worker) installs it with its configuration:
+//
+//   import { installPreheatWorker } from '/preheat/src/sw.js';
+//   installPreheatWorker({
+//     version: '2026-05-01.1',          // change it on every deploy
+//     name: 'app',                       // createCache({ name }) of the page
+//     routes: [{ page: '/issues/:id', data: '/api/issues/:id' }],
+//     policies: [...],                   // the page's createCache({ routes })
+//     offlineAssets: ['/app.js', '/preheat/src/index.js', ...],
+//   });
+//
+// For a navigation (GET, mode 'navigate') whose path matches a route, the
+// worker derives the page's data URL, reads its record straight from the
+// page's IndexedDB database ("preheat:<name>", store "entries": the schema
+// of idb-store.js, records encoded by core/src/entry.cc) and, when the
+// record is usable, forwards the navigation with `Preheat-Cache: hit`.
+// Anything else (no route, no record, a record past its maximum stale age,
+// a slow or failing IndexedDB, a corrupt record, any exception) forwards the
+// navigation unchanged. The worker never loads the WebAssembly engine.
+// See web/PROTOCOL.md for what the server does with the header.
+
+export const PROTOCOL_VERSION = 1;
+// The record layout this worker decodes (kEntryFormatVersion in entry.h).
+const RECORD_FORMAT_VERSION = 1;
+
+const DEFAULTS = {
+  version: '0',
+  name: 'default',
+  namespace: '',
+  routes: [],
+  policies: [],
+  defaultPolicy: null,
+  header: 'Preheat-Cache',
+  timeoutMs: 150,
+  killHeader: 'Preheat-Worker',
+  killUrl: '/.well-known/preheat-worker',
+  killCheckIntervalMs: 5 * 60 * 1000,
+  offlineShell: true,
+  offlineAssets: [],
+  skipWaiting: true,
+  claim: 'auto',
+  heuristicFraction: 0.1,
+  heuristicMaxMs: 24 * 3600 * 1000,
+};
+
+// ---- routes -----------------------------------------------------------------
+
+// A route pattern as core/include/preheat/route.h: "/issues/:id", "/api/*".
+export function compilePattern(pattern) {
+  if (typeof pattern !== 'string' || !pattern.startsWith('/')) {
+    throw new TypeError(`route pattern must start with "/": ${pattern}`);
+  }
+  const segments = pattern.split('/').slice(1);
+  segments.forEach((s, i) => {
+    if (s === ':') throw new TypeError(`empty parameter name in ${pattern}`);
+    if (s === '*' && i !== segments.length - 1) throw new TypeError(`"*" must be last in ${pattern}`);
+  });
+  return { text: pattern, segments };
+}
+
+// Returns the captured parameters, or null when `path` does not match.
+export function matchPattern(compiled, path) {
+  const parts = path.split('/').slice(1);
+  const params = {};
+  const segs = compiled.segments;
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i];
+    if (s === '*' && i === segs.length - 1) {
+      params['*'] = parts.slice(i).join('/');
+      return params;
+    }
+    if (i >= parts.length) return null;
+    if (s.startsWith(':')) {
+      if (parts[i] === '') return null;
+      params[s.slice(1)] = parts[i];
+    } else if (s !== parts[i]) {
+      return null;
+    }
+  }
+  return parts.length === segs.length ? params : null;
+}
+
+function expandPattern(compiled, params) {
+  return '/' + compiled.segments.map((s) => {
+    if (!s.startsWith(':')) return s;
+    const v = params[s.slice(1)];
+    if (v === undefined) throw new TypeError(`no value for ${s} in ${compiled.text}`);
+    return v;
+  }).join('/');
+}
+
+// The longest path prefix (ending in "/") shared by the routes' static
+// parts: the narrowest service worker scope that covers them all.
+export function scopeForRoutes(routes) {
+  const statics = routes.map((r) => {
+    const p = typeof r === 'string' ? r : r.page;
+    const segs = p.split('/').slice(1);
+    const fixed = [];
+    for (const s of segs) {
+      if (s.startsWith(':') || s === '*') break;
+      fixed.push(s);
+    }
+    // A route that is entirely literal covers only itself: its parent
+    // folder is the scope.
+    if (fixed.length === segs.length) fixed.pop();
+    return fixed;
+  });
+  if (statics.length === 0) return '/';
+  let common = statics[0];
+  for (const s of statics.slice(1)) {
+    let i = 0;
+    while (i < common.length && i < s.length && common[i] === s[i]) i++;
+    common = common.slice(0, i);
+  }
+  return '/' + common.map((s) => s + '/').join('');
+}
+
+// ---- URL keys (core/src/url.cc NormalizeUrl, for the URLs apps use) --------
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+function normalizePercent(s) {
+  return s.replace(/%([0-9a-fA-F]{2})/g, (m, hex) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED.test(c) ? c : '%' + hex.toUpperCase();
+  });
+}
+
+export function cacheKeyFor(url, namespace = '') {
+  const u = new URL(url);
+  u.hash = '';
+  let href = u.href;
+  if (href.endsWith('#')) href = href.slice(0, -1);
+  const pathStart = u.origin.length;
+  return `${namespace} ${href.slice(0, pathStart)}${normalizePercent(href.slice(pathStart))}`;
+}
+
+// ---- records (core/src/entry.cc EncodeEntry) --------------------------------
+
+const utf8 = new TextDecoder();
+
+// FNV-1a 64 over bytes, as two 32-bit halves.
+function fnv1a64(bytes, end) {
+  let lo = 0x84222325;
+  let hi = 0xcbf29ce4;
+  for (let i = 0; i < end; i++) {
+    lo = (lo ^ bytes[i]) >>> 0;
+    // (hi:lo) * 0x100000001b3 mod 2^64 = (hi:lo) * 0x1b3 + (lo << 40)
+    const t = lo * 0x1b3;
+    const carry = Math.floor(t / 4294967296);
+    hi = (Math.imul(hi, 0x1b3) + (lo << 8) + carry) >>> 0;
+    lo = t >>> 0;
+  }
+  return [lo, hi];
+}
+
+// Decodes the fields the worker needs; returns null for a record it cannot
+// trust (unknown version, bad checksum, truncated).
+export function decodeRecord(value) {
+  let bytes;
+  if (value instanceof Uint8Array) bytes = value;
+  else if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
+  else if (ArrayBuffer.isView(value)) bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  else return null;
+  const n = bytes.length;
+  if (n < 9 || bytes[0] !== RECORD_FORMAT_VERSION) return null;
+  const end = n - 8;
+  const [lo, hi] = fnv1a64(bytes, end);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dv.getUint32(end, true) !== lo || dv.getUint32(end + 4, true) !== hi) return null;
+  let pos = 1;
+  const fail = () => { throw new RangeError('truncated record'); };
+  const varint = () => {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= end) fail();
+      const b = bytes[pos++];
+      v += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) return v;
+      mul *= 128;
+    }
+    return fail();
+  };
+  const skip = () => {
+    const len = varint();
+    if (len > end - pos) fail();
+    const start = pos;
+    pos += len;
+    return start;
+  };
+  const str = () => {
+    const start = skip();
+    return utf8.decode(bytes.subarray(start, pos));
+  };
+  const fixed64 = () => {
+    if (end - pos < 8) fail();
+    const v = dv.getUint32(pos, true) + dv.getUint32(pos + 4, true) * 4294967296;
+    pos += 8;
+    return v;
+  };
+  try {
+    const key = str();
+    const url = str();
+    const status = varint();
+    const headers = [];
+    for (let i = 0, count = varint(); i < count; i++) headers.push([str().toLowerCase(), str()]);
+    skip();  // body
+    const requestTime = fixed64();
+    const responseTime = fixed64();
+    const varyValues = [];
+    for (let i = 0, count = varint(); i < count; i++) varyValues.push([str(), str()]);
+    const tags = [];
+    for (let i = 0, count = varint(); i < count; i++) tags.push(str());
+    if (pos >= end) fail();
+    const flags = bytes[pos++];
+    if (flags > 1 || pos !== end) return null;
+    return { key, url, status, headers, requestTime, responseTime, varyValues, tags,
+             invalidated: flags === 1 };
+  } catch (_) {
+    return null;
+  }
+}
+
+// ---- freshness (core/src/freshness.cc, engine.cc Evaluate) -------------------
+
+function headerValues(headers, name) {
+  return headers.filter(([n]) => n === name).map(([, v]) => v);
+}
+
+function single(headers, name) {
+  const vs = headerValues(headers, name);
+  if (vs.length === 0) return { value: undefined };
+  if (vs.some((v) => v.trim() !== vs[0].trim())) return { conflict: true };
+  return { value: vs[0] };
+}
+
+function httpDate(text) {
+  if (text === undefined) return undefined;
+  const t = Date.parse(text);
+  return Number.isFinite(t) ? t : undefined;
+}
+
+function parseCacheControl(text) {
+  const cc = {};
+  for (const part of text.split(',')) {
+    const [rawName, ...rest] = part.split('=');
+    const name = rawName.trim().toLowerCase();
+    if (!name) continue;
+    const arg = rest.length ? rest.join('=').trim().replace(/^"(.*)"$/, '$1') : undefined;
+    const seconds = arg !== undefined && /^\d+$/.test(arg) ? Number(arg) : undefined;
+    switch (name) {
+      case 'no-cache': cc.noCache = true; break;
+      case 'no-store': cc.noStore = true; break;
+      case 'must-revalidate': cc.mustRevalidate = true; break;
+      case 'immutable': cc.immutable = true; break;
+      case 'max-age':
+        if (cc.maxAge === undefined) cc.maxAge = seconds === undefined ? -1 : seconds;
+        break;
+      case 'stale-while-revalidate': if (seconds !== undefined) cc.swr = seconds; break;
+      case 'stale-if-error': if (seconds !== undefined) cc.sie = seconds; break;
+      default: break;
+    }
+  }
+  return cc;
+}
+
+const HEURISTIC_STATUSES = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]);
+
+function freshnessOf(rec, opts) {
+  const h = rec.headers;
+  const cc = parseCacheControl(headerValues(h, 'cache-control').join(', '));
+  const date = single(h, 'date');
+  let dateMs = rec.responseTime;
+  let dateValid = !date.conflict;
+  if (date.value !== undefined) {
+    const d = httpDate(date.value);
+    if (d === undefined) dateValid = false;
+    else dateMs = d;
+  }
+  const age = single(h, 'age');
+  const ageMs = age.value !== undefined && /^\s*\d+\s*$/.test(age.value) ? Number(age.value) * 1000 : 0;
+  let lifetimeMs = 0;
+  let noCache = false;
+  if (cc.noCache) {
+    noCache = true;
+  } else if (cc.maxAge !== undefined) {
+    lifetimeMs = cc.maxAge < 0 ? 0 : cc.maxAge * 1000;
+  } else {
+    const exp = single(h, 'expires');
+    if (exp.value !== undefined || exp.conflict) {
+      const e = httpDate(exp.value);
+      if (e !== undefined && dateValid) lifetimeMs = Math.max(0, e - dateMs);
+    } else if (HEURISTIC_STATUSES.has(rec.status)) {
+      const lm = httpDate(single(h, 'last-modified').value);
+      if (lm !== undefined && dateMs - lm > 0) {
+        lifetimeMs = Math.min(opts.heuristicMaxMs, Math.floor(opts.heuristicFraction * (dateMs - lm)));
+      }
+    }
+  }
+  const apparent = Math.max(0, rec.responseTime - dateMs);
+  const delay = Math.max(0, rec.responseTime - rec.requestTime);
+  return {
+    lifetimeMs, noCache,
+    initialAgeMs: Math.max(apparent, ageMs + delay),
+    mustRevalidate: !!cc.mustRevalidate,
+    swrMs: (cc.swr || 0) * 1000,
+    sieMs: (cc.sie || 0) * 1000,
+    vary: headerValues(h, 'vary').join(',').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
+  };
+}
+
+// Whether the page will be able to render this record without waiting for
+// the origin (fresh, or stale within stale-while-revalidate), or when the
+// origin fails (within stale-if-error); never past the route's maxStaleMs.
+// Returns { usable, state, staleMs, reason }.
+export function evaluateRecord(rec, policy, now, opts = DEFAULTS) {
+  if (!rec) return { usable: false, reason: 'corrupt' };
+  if (rec.status < 200 || rec.status > 299) return { usable: false, reason: `status ${rec.status}` };
+  const f = freshnessOf(rec, opts);
+  if (f.vary.includes('*')) return { usable: false, reason: 'vary' };
+  // The page asks without extra request headers: a record stored for other
+  // Vary values would not match there.
+  if (f.vary.length && rec.varyValues.some(([, v]) => v !== '')) return { usable: false, reason: 'vary' };
+  policy = policy || {};
+  const ageMs = Math.max(0, f.initialAgeMs + Math.max(0, now - rec.responseTime));
+  const validateAlways = f.noCache && policy.maxAgeMs == null;
+  let lifetime = policy.maxAgeMs != null ? policy.maxAgeMs : f.lifetimeMs;
+  if (rec.invalidated || validateAlways) lifetime = 0;
+  const staleMs = ageMs - lifetime;
+  if (!rec.invalidated && !validateAlways && staleMs < 0) return { usable: true, state: 'fresh', staleMs };
+  if (f.mustRevalidate || validateAlways) return { usable: false, reason: 'must-revalidate', staleMs };
+  if (policy.maxStaleMs != null && staleMs > policy.maxStaleMs) {
+    return { usable: false, reason: 'past max stale', staleMs };
+  }
+  const swr = policy.staleWhileRevalidateMs != null ? policy.staleWhileRevalidateMs : f.swrMs;
+  if (rec.invalidated ? swr > 0 : staleMs <= swr) return { usable: true, state: 'stale', staleMs };
+  if (staleMs <= f.sieMs) return { usable: true, state: 'stale-if-error', staleMs };
+  return { usable: false, reason: 'past max stale', staleMs };
+}
+
+// ---- IndexedDB (read-only; never creates the database) ----------------------
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+let dbPromise = null;
+
+function openExisting(name) {
+  if (dbPromise) return dbPromise;
+  dbPromise = new Promise((resolve, reject) => {
+    const idb = globalThis.indexedDB;
+    if (!idb) {
+      reject(new Error('IndexedDB is not available'));
+      return;
+    }
+    // No version: opens whatever exists. A missing database would be
+    // created (upgradeneeded at version 1): abort that instead, the page
+    // owns the schema.
+    const req = idb.open(name);
+    let created = false;
+    req.onupgradeneeded = () => {
+      created = true;
+      req.transaction.abort();
+    };
+    req.onsuccess = () => {
+      const db = req.result;
+      db.onversionchange = () => { db.close(); dbPromise = null; };
+      db.onclose = () => { dbPromise = null; };
+      resolve(db);
+    };
+    req.onerror = (ev) => {
+      if (ev && ev.preventDefault) ev.preventDefault();
+      const e = new Error(created ? 'no cache database' : `IndexedDB open failed: ${req.error && req.error.name}`);
+      if (created) e.name = 'NotFoundError';
+      reject(e);
+    };
+    req.onblocked = () => {};
+  });
+  dbPromise.catch(() => { dbPromise = null; });
+  return dbPromise;
+}
+
+// A connection can be closed under us (site data cleared, the page
+// upgrading the schema): one retry on a fresh connection.
+async function readRecord(dbName, key) {
+  try {
+    return await readRecordOnce(dbName, key);
+  } catch (e) {
+    if (!e || (e.name !== 'InvalidStateError' && e.name !== 'AbortError' && e.name !== 'UnknownError')) throw e;
+    dbPromise = null;
+    return readRecordOnce(dbName, key);
+  }
+}
+
+async function readRecordOnce(dbName, key) {
+  const db = await openExisting(dbName);
+  if (!db.objectStoreNames.contains('entries')) return null;
+  return new Promise((resolve, reject) => {
+    let tx;
+    try {
+      tx = db.transaction(['entries'], 'readonly');
+    } catch (e) {
+      dbPromise = null;  // closed under us (e.g. site data cleared)
+      reject(e);
+      return;
+    }
+    const r = tx.objectStore('entries').get(key);
+    r.onsuccess = () => resolve(r.result || null);
+    r.onerror = () => reject(r.error);
+    tx.onabort = () => reject(tx.error || new Error('transaction aborted'));
+  });
+}
+
+// ---- the worker ---------------------------------------------------------------
+
+function resolveConfig(config) {
+  const c = { ...DEFAULTS, ...config };
+  c.dbName = `preheat:${c.name}`;
+  c.compiledRoutes = c.routes.map((r) => ({
+    ...r,
+    pageP: compilePattern(r.page),
+    dataP: typeof r.data === 'string' ? compilePattern(r.data) : null,
+  }));
+  c.compiledPolicies = (c.policies || []).map((p) => ({ ...p, compiled: compilePattern(p.pattern || '/*') }));
+  c.shellCache = `preheat-worker:${c.name}:${c.version}`;
+  c.cachePrefix = `preheat-worker:${c.name}:`;
+  return c;
+}
+
+function routeFor(c, url) {
+  for (const r of c.compiledRoutes) {
+    const params = matchPattern(r.pageP, url.pathname);
+    if (!params) continue;
+    let data;
+    if (typeof r.data === 'function') data = r.data(url, params);
+    else {
+      data = expandPattern(r.dataP, params);
+      if (r.query) data += url.search;
+    }
+    if (!data) return null;
+    return { route: r, dataUrl: new URL(data, url).href };
+  }
+  return null;
+}
+
+function policyFor(c, dataUrl) {
+  const path = new URL(dataUrl).pathname;
+  for (const p of c.compiledPolicies) if (matchPattern(p.compiled, path)) return p;
+  return c.defaultPolicy || {};
+}
+
+function shellKey(c, route) {
+  return new URL(`/__preheat-worker/shell?route=${encodeURIComponent(route.page)}`, self.location.origin).href;
+}
+
+function isKill(c, response) {
+  if (!response || response.type === 'opaqueredirect' || response.type === 'opaque') return false;
+  const v = response.headers.get(c.killHeader);
+  return !!v && v.trim().toLowerCase() === 'unregister';
+}
+
+/**
+ * Installs the worker's event handlers. Call once, at the top level of the
+ * app's service worker module. Returns an object for tests and diagnostics.
+ */
+export function installPreheatWorker(config = {}) {
+  const c = resolveConfig(config);
+  const sw = globalThis.self;
+  const state = {
+    config: c, killed: false, lastKillCheck: 0, firstInstall: false, bypass: new Map(),
+    stats: { navigations: 0, hits: 0, misses: 0, timeouts: 0, errors: 0, offlineShells: 0 },
+  };
+
+  async function unregisterSelf(reason) {
+    if (state.killed) return;
+    state.killed = true;
+    state.killReason = reason;
+    try {
+      for (const name of await caches.keys()) if (name.startsWith(c.cachePrefix)) await caches.delete(name);
+    } catch (_) { /* best effort */ }
+    try { await sw.registration.unregister(); } catch (_) { /* best effort */ }
+  }
+
+  async function checkKillUrl() {
+    if (!c.killUrl) return;
+    state.lastKillCheck = Date.now();
+    try {
+      const res = await fetch(new URL(c.killUrl, sw.location.origin).href,
+                              { cache: 'no-store', credentials: 'omit', redirect: 'error' });
+      if (res.status === 410 || isKill(c, res)) await unregisterSelf(`kill URL answered ${res.status}`);
+    } catch (_) { /* offline: keep going */ }
+  }
+
+  // Is the page's data usable? Resolves with the evaluation; never rejects.
+  async function check(dataUrl) {
+    const key = cacheKeyFor(dataUrl, c.namespace);
+    try {
+      const value = await withTimeout(readRecord(c.dbName, key), c.timeoutMs, 'cache check');
+      if (!value) return { usable: false, reason: 'miss' };
+      return evaluateRecord(decodeRecord(value.value), policyFor(c, dataUrl), Date.now(), c);
+    } catch (e) {
+      if (e && e.name === 'NotFoundError') return { usable: false, reason: 'miss', error: e.message };
+      const timeout = /timed out/.test(e && e.message);
+      return { usable: false, reason: timeout ? 'timeout' : 'error', error: String(e && e.message || e) };
+    }
+  }
+
+  function forwardWithHeader(request) {
+    const headers = new Headers(request.headers);
+    headers.set(c.header, 'hit');
+    const init = {
+      method: 'GET',
+      headers,
+      mode: 'same-origin',
+      credentials: 'include',
+      redirect: 'manual',
+      referrer: request.referrer || undefined,
+      referrerPolicy: request.referrerPolicy || undefined,
+      integrity: request.integrity || undefined,
+    };
+    if (request.cache && request.cache !== 'only-if-cached') init.cache = request.cache;
+    return fetch(new Request(request.url, init));
+  }
+
+  async function offlineShell(route) {
+    if (!c.offlineShell) return null;
+    try {
+      const cache = await caches.open(c.shellCache);
+      const res = await cache.match(shellKey(c, route), { ignoreVary: true, ignoreSearch: false });
+      if (res) state.stats.offlineShells++;
+      return res || null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  async function handleNavigation(event, url, match) {
+    state.stats.navigations++;
+    const request = event.request;
+    const bypassUntil = state.bypass.get(url.href);
+    let verdict;
+    if (bypassUntil && bypassUntil > Date.now()) {
+      state.bypass.delete(url.href);
+      verdict = { usable: false, reason: 'bypass' };
+    } else {
+      verdict = await check(match.dataUrl);
+    }
+    state.lastVerdict = { url: url.href, dataUrl: match.dataUrl, ...verdict };
+    if (c.killCheckIntervalMs > 0 && Date.now() - state.lastKillCheck > c.killCheckIntervalMs) {
+      event.waitUntil(checkKillUrl());
+    }
+    if (!verdict.usable) {
+      if (verdict.reason === 'timeout') state.stats.timeouts++;
+      else if (verdict.reason === 'error') state.stats.errors++;
+      state.stats.misses++;
+      const res = await fetch(request);
+      if (isKill(c, res)) event.waitUntil(unregisterSelf('response header'));
+      return res;
+    }
+    state.stats.hits++;
+    let res;
+    try {
+      res = await forwardWithHeader(request);
+    } catch (e) {
+      // The origin is unreachable: replay the route's last shell, the page
+      // renders from the cache (stale-if-error).
+      const shell = await offlineShell(match.route);
+      if (shell) return shell;
+      throw e;
+    }
+    if (res.type === 'opaqueredirect') return res;  // the browser follows it
+    if (isKill(c, res)) {
+      event.waitUntil(unregisterSelf('response header'));
+      return res;
+    }
+    const marker = (res.headers.get(c.header) || '').trim().toLowerCase();
+    if (res.ok && marker === 'shell' && c.offlineShell) {
+      const copy = res.clone();
+      event.waitUntil(caches.open(c.shellCache)
+        .then((cache) => cache.put(shellKey(c, match.route), copy))
+        .catch(() => {}));
+    } else if (res.status >= 502 && res.status <= 504) {
+      const shell = await offlineShell(match.route);
+      if (shell) return shell;
+    }
+    return res;
+  }
+
+  const assetSet = new Set(c.offlineAssets.map((a) => new URL(a, sw.location.origin).href));
+
+  // Network first; the copy precached when this version installed answers
+  // only when the network fails (no per-request cache writes).
+  async function handleAsset(event) {
+    try {
+      return await fetch(event.request);
+    } catch (e) {
+      const cache = await caches.open(c.shellCache);
+      const hit = await cache.match(event.request.url, { ignoreVary: true });
+      if (hit) return hit;
+      throw e;
+    }
+  }
+
+  sw.addEventListener('install', (event) => {
+    state.firstInstall = !sw.registration.active;
+    event.waitUntil((async () => {
+      if (assetSet.size) {
+        const cache = await caches.open(c.shellCache);
+        // One failing asset must not fail the install.
+        await Promise.all([...assetSet].map((u) => fetch(u, { cache: 'no-cache' })
+          .then((r) => (r.ok ? cache.put(u, r) : null)).catch(() => null)));
+      }
+      // The worker keeps no per-page state, so a new version may take over
+      // open pages at once.
+      if (c.skipWaiting) await sw.skipWaiting();
+    })());
+  });
+
+  sw.addEventListener('activate', (event) => {
+    event.waitUntil((async () => {
+      const previous = [];
+      try {
+        for (const name of await caches.keys()) {
+          if (name.startsWith(c.cachePrefix) && name !== c.shellCache) {
+            previous.push(name);
+            await caches.delete(name);
+          }
+        }
+      } catch (_) { /* ignore */ }
+      // Claim uncontrolled pages only on a first install: those pages
+      // were loaded as full pages and we touch only their future
+      // navigations. After an update, an uncontrolled page in scope is one
+      // the user loaded bypassing the worker (Shift+Reload): leave it.
+      const claim = c.claim === true || (c.claim === 'auto' && state.firstInstall && previous.length === 0);
+      if (claim) await sw.clients.claim();
+      state.claimed = claim;
+      await checkKillUrl();
+    })());
+  });
+
+  sw.addEventListener('fetch', (event) => {
+    if (state.killed) return;
+    const request = event.request;
+    if (request.method !== 'GET') return;
+    let url;
+    try { url = new URL(request.url); } catch (_) { return; }
+    if (url.origin !== sw.location.origin) return;
+    if (request.mode === 'navigate') {
+      let match = null;
+      try { match = routeFor(c, url); } catch (_) { match = null; }
+      if (!match) return;  // not ours: the browser's default handling
+      event.respondWith(handleNavigation(event, url, match).catch(() => fetch(request)));
+      return;
+    }
+    if (assetSet.has(url.href)) event.respondWith(handleAsset(event));
+  });
+
+  sw.addEventListener('message', (event) => {
+    const msg = event.data || {};
+    const reply = (data) => {
+      const port = event.ports && event.ports[0];
+      if (port) port.postMessage(data);
+      else if (event.source) event.source.postMessage(data);
+    };
+    if (msg.type === 'preheat:status') {
+      reply({ type: 'preheat:status', version: c.version, protocol: PROTOCOL_VERSION,
+              killed: state.killed, claimed: !!state.claimed, stats: { ...state.stats },
+              lastVerdict: state.lastVerdict || null });
+    } else if (msg.type === 'preheat:bypass' && typeof msg.url === 'string') {
+      // The next navigation to url is forwarded unchanged (the shell could
+      // not render from the cache and reloads for a full page).
+      state.bypass.set(new URL(msg.url, sw.location.origin).href, Date.now() + 10000);
+      reply({ type: 'preheat:bypass', ok: true });
+    } else if (msg.type === 'preheat:unregister') {
+      event.waitUntil(unregisterSelf('message').then(() => reply({ type: 'preheat:unregister', ok: true })));
+    }
+  });
+
+  return state;
+}
