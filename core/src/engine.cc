@@ -257,6 +257,16 @@ struct Engine::Impl {
            WithinMaxStale(policy, ev.staleness_ms);
   }
 
+  // Whether the first read of a prefetched entry may skip revalidation:
+  // recent enough, and nothing in its headers or route policy demands
+  // validation (no-cache, must-revalidate, invalidated, past max stale).
+  bool PrefetchGraceAllows(const CacheEntry& e, Instant now) const {
+    if (e.invalidated || e.freshness.no_cache || e.freshness.must_revalidate) return false;
+    if (ElapsedMs(e.response_time, now) >= options.prefetch_grace_ms) return false;
+    const RoutePolicy& policy = PolicyFor(e.url);
+    return WithinMaxStale(policy, Evaluate(e, policy, now).staleness_ms);
+  }
+
   static bool VaryMatches(const CacheEntry& e, const Headers& request_headers) {
     if (e.vary.matches_nothing) return false;
     if (e.vary.names.empty()) return true;
@@ -303,6 +313,15 @@ struct Engine::Impl {
     if (w.prefetch) {
       // Cache population, not freshness enforcement: what is stored stays.
       Deliver(w, CacheState::kFresh, source, std::move(entry), now, false);
+      return;
+    }
+    if (entry->prefetched && PrefetchGraceAllows(*entry, now)) {
+      // The first read of a just-preheated entry: it left the origin moments
+      // ago, so revalidating now would only double the request.
+      auto used = std::make_shared<CacheEntry>(*entry);
+      used->prefetched = false;
+      if (memory.Peek(entry->key) == entry) memory.Put(used);
+      Deliver(w, CacheState::kFresh, source, std::move(used), now, false);
       return;
     }
     const RoutePolicy& policy = PolicyFor(entry->url);
@@ -538,6 +557,7 @@ struct Engine::Impl {
     fresh->body = std::move(resp.body);
     fresh->request_time = flight.request_time;
     fresh->response_time = now;
+    fresh->prefetched = OnlyPrefetch(flight);
     fresh->Finalize(options.freshness);
     fresh->vary_values = SelectVaryValues(fresh->vary, flight.request_headers);
     fresh->tags = ParseTagList(fresh->headers, options.tag_header);
@@ -571,6 +591,16 @@ struct Engine::Impl {
       }
       Deliver(w, CacheState::kMiss, Source::kNetwork, entry, now, false);
     }
+  }
+
+  // A flight only prefetches when every waiter is a prefetch (a get that
+  // joined it is a real read).
+  static bool OnlyPrefetch(const Flight& f) {
+    if (f.waiters.empty()) return false;
+    for (const Waiter& w : f.waiters) {
+      if (!w.prefetch) return false;
+    }
+    return true;
   }
 
   // A coalesced waiter whose request selects another Vary variant than the

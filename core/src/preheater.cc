@@ -101,7 +101,9 @@ struct Preheater::Impl {
     }
     // What this page's own history says comes first; the prior fills in
     // what it does not know.
-    double score = p_url + (1 - p_url) * position * route_weight * 0.5;
+    // The position prior fades as the page's own history grows.
+    double prior_weight = 1.0 / (1.0 + model.Total(current_page, now) / 5.0);
+    double score = p_url + (1 - p_url) * position * route_weight * 0.5 * prior_weight;
     if (ref.hinted) score += 0.2;
     auto v = visible.find(ref.url);
     if (v != visible.end()) score += v->second ? 0.1 : -0.1;
@@ -296,6 +298,7 @@ void Preheater::Surface(const std::string& page_url, const std::vector<Reference
   d.current_page = page.ok() ? page->substr(page->find(' ') + 1) : page_url;
   d.surface_issued = 0;
   d.visible.clear();
+  std::vector<Impl::Candidate> ranked;
   for (const Reference& ref : refs) {
     d.stats.candidates++;
     if (!d.enabled) continue;
@@ -308,7 +311,23 @@ void Preheater::Surface(const std::string& page_url, const std::vector<Reference
       d.stats.skipped_low_score++;
       continue;
     }
-    if (auto c = d.MakeCandidate(ref.url, score, false, false)) d.Enqueue(std::move(*c));
+    if (auto c = d.MakeCandidate(ref.url, score, false, false)) ranked.push_back(std::move(*c));
+  }
+  // The budget is the surface's top candidates, cached or not: a cached
+  // top candidate uses its place rather than passing it to a weaker one.
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.score > b.score; });
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    if (i >= d.options.per_surface_max) {
+      d.stats.dropped_budget += ranked.size() - i;
+      break;
+    }
+    if (d.engine->HasInMemoryOrInflight(ranked[i].key)) {
+      d.stats.skipped_cached++;
+      d.surface_issued++;
+      continue;
+    }
+    d.Enqueue(std::move(ranked[i]));
   }
   d.Pump(now);
 }
@@ -372,6 +391,7 @@ void Preheater::Navigated(const std::string& from_url, const std::string& to_url
   auto it = d.tracked.find(to_norm);
   if (it != d.tracked.end()) {
     d.stats.used++;
+    d.stats.used_bytes += it->second.bytes;
     d.stats.preheat_to_use_ms.Record(ElapsedMs(it->second.fetched_at, now));
     d.tracked.erase(it);
   }
@@ -444,6 +464,7 @@ std::string Preheater::StatsJson(Instant now) const {
                    {"evicted_unused", s.evicted_unused},
                    {"wasted_bytes", s.wasted_bytes},
                    {"fetched_bytes", s.fetched_bytes},
+                   {"used_bytes", s.used_bytes},
                    {"breaker", BreakerStateName(d.breaker.state(now))},
                    {"breaker_opened", d.breaker.times_opened()},
                    {"queued", d.queue.size()},

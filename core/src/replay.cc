@@ -85,10 +85,13 @@ struct Plan {
 
 using PriorRows = std::unordered_map<std::string, std::vector<std::pair<std::string, double>>>;
 
-const std::vector<std::string>& RefsOf(const Trace& trace, const std::string& url) {
-  static const std::vector<std::string> kNone;
+const TracePage& PageOf(const Trace& trace, const std::string& url) {
+  static const TracePage kNone;
   auto it = trace.pages.find(url);
   return it == trace.pages.end() ? kNone : it->second;
+}
+const std::vector<std::string>& RefsOf(const Trace& trace, const std::string& url) {
+  return PageOf(trace, url).refs;
 }
 
 Plan MakePlan(const TraceSession& session, const Trace& trace, uint64_t session_seed,
@@ -108,7 +111,9 @@ Plan MakePlan(const TraceSession& session, const Trace& trace, uint64_t session_
     const TraceVisit& next = plan.visits[i];
     int64_t click = next.t_ms;
     int64_t lead_start = std::max(prev.t_ms, click - std::max<int64_t>(0, o.hover_lead_ms));
-    if (!next.back) plan.hovers.push_back(Hover{lead_start, click, next.url, true});
+    if (!next.back && o.hover_lead_ms > 0) {
+      plan.hovers.push_back(Hover{lead_start, click, next.url, true});
+    }
     const std::vector<std::string>& refs = RefsOf(trace, prev.url);
     if (refs.empty()) continue;
     uint32_t count = 0;
@@ -321,12 +326,13 @@ class SessionRun : public Fetcher {
   }
 
   void Loaded(const std::string& url) {
-    const std::vector<std::string>& refs = RefsOf(trace_, url);
+    const TracePage& page = PageOf(trace_, url);
+    const std::vector<std::string>& refs = page.refs;
     if (policy_.kind == ReplayPolicy::kSwrPreheat) {
       std::vector<Reference> list;
       list.reserve(refs.size());
       for (size_t p = 0; p < refs.size(); ++p) {
-        list.push_back(Reference{refs[p], o_.hack_pos ? 0u : static_cast<uint32_t>(p), false, ""});
+        list.push_back(Reference{refs[p], page.ordered ? static_cast<uint32_t>(p) : 0u, false, ""});
       }
       preheater_->Surface(url, list, At(now_));
     } else if (policy_.kind == ReplayPolicy::kPrefetchAll) {
@@ -424,7 +430,8 @@ PriorRows BuildPrior(const std::vector<TraceSession>& training, const Trace& tra
            ((e == exposures.end() ? 0.0 : e->second) + 1.0);
   };
   if (backoff > 0) {
-    for (const auto& [from, refs] : trace.pages) {
+    for (const auto& [from, page] : trace.pages) {
+      const std::vector<std::string>& refs = page.refs;
       double sum = 0;
       for (const std::string& ref : refs) sum += ctr(ref);
       if (!(sum > 0)) continue;
@@ -461,8 +468,16 @@ const char* ReplayPolicyName(ReplayPolicy policy) {
 
 PreheatOptions ReplayPreheatDefaults() {
   PreheatOptions p;
-  // The same hover delay as the instant.page baseline.
+  // The same hover delay as the instant.page baseline (the library's 80 ms
+  // would only make the comparison look worse for no saving).
   p.hover_intent_ms = 65;
+  // The budget knob of the instant-share / extra-requests curve. On the
+  // Wikispeedia replay (seed 1, 70/30 split) each preheat per surface buys
+  // about +1 point of instant share around here; 7 is the largest budget
+  // that stays under 20% of prefetch-every-link's extra requests (see the
+  // --sweep curve in tests/replay/replay_main.cc). The library default (12)
+  // costs ~11 extra requests per navigation for +2 points.
+  p.per_surface_max = 7;
   return p;
 }
 

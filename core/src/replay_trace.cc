@@ -77,7 +77,14 @@ Trace ParseTrace(std::string_view text, const std::string& origin, const TraceLi
         st.truncated = true;
         continue;
       }
-      std::vector<std::string> refs;
+      auto ordered_it = j.find("ordered");
+      if (ordered_it != j.end() && !ordered_it->is_boolean()) {
+        st.malformed_lines++;
+        continue;
+      }
+      TracePage page;
+      page.ordered = ordered_it == j.end() || ordered_it->get<bool>();
+      std::vector<std::string>& refs = page.refs;
       for (const auto& ref : *refs_it) {
         std::string r = Resolve(base, ref);
         if (r.empty() || refs.size() >= limits.refs_per_page_max) {
@@ -86,7 +93,7 @@ Trace ParseTrace(std::string_view text, const std::string& origin, const TraceLi
         }
         refs.push_back(std::move(r));
       }
-      trace.pages.emplace(std::move(url), std::move(refs));
+      trace.pages.emplace(std::move(url), std::move(page));
     } else if (kind == "session") {
       auto visits_it = j.find("visits");
       if (visits_it == j.end() || !visits_it->is_array()) {

@@ -95,7 +95,9 @@ std::string WikispeediaToTrace(std::string_view articles_tsv, std::string_view l
   });
   std::string out;
   for (const std::string& name : order) {
-    nlohmann::json line{{"type", "page"}, {"url", WikiUrl(name)}, {"refs", refs[name]}};
+    // links.tsv lists a page's links by name, not in page order.
+    nlohmann::json line{
+        {"type", "page"}, {"url", WikiUrl(name)}, {"refs", refs[name]}, {"ordered", false}};
     AppendLine(line, &out);
     st.pages++;
   }

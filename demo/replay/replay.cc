@@ -71,6 +71,7 @@ void RunSession(const SessionPlan& plan, Mode mode, const std::string& origin, u
   preheat_native::RuntimeOptions ro;  // memory-only: every user starts cold
   ro.seed = seed;
   if (mode == Mode::kNoCache) ro.engine.default_policy.no_store = true;
+  if (mode == Mode::kSwrPreheat) ro.preheat = DemoPreheatOptions();
   auto created = preheat_native::Runtime::Create(ro);
   if (!created.ok()) {
     out->error = "runtime: " + created.status().ToString();
@@ -78,13 +79,8 @@ void RunSession(const SessionPlan& plan, Mode mode, const std::string& origin, u
   }
   std::unique_ptr<preheat_native::Runtime> runtime = std::move(created).value();
   std::unique_ptr<PreheatAdapter> adapter;
-  if (mode == Mode::kSwrPreheat) {
-    PreheatAdapterOptions po;
-    po.origin = origin;
-    adapter = std::make_unique<PreheatAdapter>(runtime.get(), po);
-  }
+  if (mode == Mode::kSwrPreheat) adapter = std::make_unique<PreheatAdapter>(runtime.get(), origin);
 
-  std::set<std::string> opened;
   for (const Step& step : plan.steps) {
     if (abort) break;
     const std::string url = origin + step.path;
@@ -111,7 +107,6 @@ void RunSession(const SessionPlan& plan, Mode mode, const std::string& origin, u
     });
     Answer a = answered.get();
     out->navigations++;
-    opened.insert(url);
     const auto& r = a.result;
     int status = r.ok() && r->entry ? r->entry->status : 0;
     if (!r.ok() || status < 200 || status >= 300) {
@@ -128,15 +123,13 @@ void RunSession(const SessionPlan& plan, Mode mode, const std::string& origin, u
   // The user stays on the last page: let started revalidations and
   // preheats reach the server, so the request count is what a longer
   // session would show for these navigations, not cut short by shutdown.
-  if (adapter) adapter->Stop();
   WaitIdle(*runtime, abort);
-  runtime->Shutdown();  // joins the loop: no adapter callback runs after this
   if (adapter) {
-    out->preheat = adapter->stats();
-    for (const auto& [u, bytes] : out->preheat.bytes_by_url) {
-      if (opened.count(u) == 0) out->wasted_bytes += bytes;
-    }
+    out->preheat = adapter->Collect();
+    // Preheated bytes no navigation of the session used.
+    out->wasted_bytes += out->preheat.bytes - out->preheat.used_bytes;
   }
+  runtime->Shutdown();
 }
 
 // Runs every session of one mode against its own server.

@@ -103,24 +103,38 @@ std::string LinkRefs(const std::string& text, uint32_t max_id) {
   return out;
 }
 
-std::string PageHead(const std::string& title) {
+// The layout shared by full pages and the thin shell: the front-end
+// (demo/web, served by --static) boots from either representation.
+std::string LayoutHead(const std::string& title, bool shell) {
   return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" +
+         std::string(shell ? "<meta name=\"preheat-shell\" content=\"1\">" : "") +
          "<title>" + HtmlEscape(title) + "</title>"
+         "<link rel=\"stylesheet\" href=\"/app.css\">"
          "<script type=\"module\" src=\"/app.js\"></script></head><body>"
-         "<header><a href=\"/\">Preheat demo tracker</a></header><main id=\"app\">";
+         "<header id=\"top\"><a href=\"/\">Preheat demo tracker</a></header>";
 }
-const char kPageFoot[] = "</main></body></html>\n";
+
+std::string PageHead(const std::string& title) {
+  return LayoutHead(title, false) + "<main id=\"app\" data-source=\"server\">";
+}
+// The inline script marks when the server-rendered content was parsed (the
+// front-end measures click-to-content of hard navigations with it).
+const char kPageFoot[] =
+    "</main><script>performance.mark('demo:content')</script></body></html>\n";
 
 // The thin shell: no data, just the app that renders the route from its
-// cache. Identical for every route, so it is cheap for the server.
+// cache. Identical for every URL of a route (it reads location), so it is
+// cheap for the server and safe for the worker to replay.
 std::string ShellHtml(const std::string& path) {
-  return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-         "<title>Preheat demo tracker</title>"
-         "<script type=\"module\" src=\"/app.js\"></script></head><body>"
+  return LayoutHead("Preheat demo tracker", true) +
          "<main id=\"app\" data-shell=\"1\" data-route=\"" + HtmlEscape(path) +
          "\"></main></body></html>\n";
+}
+
+bool IsPrefetch(const httplib::Request& req) {
+  return EqualsIgnoreCase(Trim(req.get_header_value("Sec-Purpose")), "prefetch") ||
+         EqualsIgnoreCase(Trim(req.get_header_value("Purpose")), "prefetch");
 }
 
 }  // namespace
@@ -253,6 +267,17 @@ std::unique_ptr<DemoServer> DemoServer::Start(DemoServerOptions options, std::st
       bad = "static directory '" + options.static_dir + "' is not a directory";
     }
   }
+  for (const auto& [prefix, dir] : options.mounts) {
+    if (!bad.empty()) break;
+    if (prefix.size() < 2 || prefix.front() != '/' || prefix.back() != '/') {
+      bad = "mount prefix '" + prefix + "' must start and end with '/' (e.g. /preheat/)";
+      break;
+    }
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      bad = "mounted directory '" + dir + "' is not a directory";
+    }
+  }
   if (!bad.empty()) {
     *error = bad;
     return nullptr;
@@ -263,6 +288,13 @@ std::unique_ptr<DemoServer> DemoServer::Start(DemoServerOptions options, std::st
   s->http_->set_keep_alive_max_count(100000);
   s->http_->set_keep_alive_timeout(5);
   s->InstallRoutes();
+  // More specific mounts first: httplib tries them in order.
+  for (const auto& [prefix, dir] : s->options_.mounts) {
+    if (!s->http_->set_mount_point(prefix, dir)) {
+      *error = "cannot serve directory '" + dir + "' at " + prefix;
+      return nullptr;
+    }
+  }
   if (!s->options_.static_dir.empty() && !s->http_->set_mount_point("/", s->options_.static_dir)) {
     *error = "cannot serve static directory '" + s->options_.static_dir + "'";
     return nullptr;
@@ -326,6 +358,7 @@ ServerCounters DemoServer::counters() const {
   c.edits = edits_;
   c.not_modified = not_modified_;
   c.prefetch_requests = prefetch_requests_;
+  c.prefetch_other_requests = prefetch_other_requests_;
   c.failures_injected = failures_injected_;
   c.body_bytes = body_bytes_;
   c.max_concurrent = max_concurrent_;
@@ -334,7 +367,8 @@ ServerCounters DemoServer::counters() const {
 
 void DemoServer::ResetCounters() {
   for (auto* c : {&requests_, &api_requests_, &page_requests_, &shell_requests_, &static_requests_,
-                  &edits_, &not_modified_, &prefetch_requests_, &failures_injected_, &body_bytes_,
+                  &edits_, &not_modified_, &prefetch_requests_, &prefetch_other_requests_,
+                  &failures_injected_, &body_bytes_,
                   &max_concurrent_}) {
     *c = 0;
   }
@@ -350,6 +384,7 @@ std::string DemoServer::StatsJson() const {
             {"edits", c.edits},
             {"not_modified", c.not_modified},
             {"prefetch_requests", c.prefetch_requests},
+            {"prefetch_other_requests", c.prefetch_other_requests},
             {"failures_injected", c.failures_injected},
             {"body_bytes", c.body_bytes},
             {"max_concurrent", c.max_concurrent},
@@ -404,9 +439,10 @@ void DemoServer::SendJson(const httplib::Request& req, httplib::Response& res,
   res.set_content(body, "application/json");
 }
 
-void DemoServer::SendHtml(httplib::Response& res, std::string body) {
+void DemoServer::SendHtml(httplib::Response& res, std::string body, bool shell) {
   res.set_header("Vary", "Preheat-Cache");
-  res.set_header("Cache-Control", "no-cache");
+  res.set_header("Cache-Control", shell ? "private, no-cache" : "no-cache");
+  if (shell) res.set_header("Preheat-Cache", "shell");
   res.status = 200;
   res.set_content(std::move(body), "text/html; charset=utf-8");
 }
@@ -426,8 +462,11 @@ void DemoServer::InstallRoutes() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (req.path.rfind("/admin/", 0) == 0) return httplib::Server::HandlerResponse::Unhandled;
     requests_++;
-    if (EqualsIgnoreCase(req.get_header_value("Sec-Purpose"), "prefetch")) prefetch_requests_++;
     const std::string& p = req.path;
+    if (IsPrefetch(req)) {
+      prefetch_requests_++;
+      if (p.rfind("/api/", 0) != 0 || req.method != "GET") prefetch_other_requests_++;
+    }
     bool html = p == "/" || p.rfind("/repos/", 0) == 0 || p.rfind("/issues/", 0) == 0;
     if (p.rfind("/api/", 0) == 0) {
       if (req.method == "GET") api_requests_++;
@@ -536,7 +575,7 @@ void DemoServer::InstallRoutes() {
       res.set_header("Vary", "Preheat-Cache");
       return true;
     }
-    if (shell) SendHtml(res, ShellHtml(req.path));
+    if (shell) SendHtml(res, ShellHtml(req.path), /*shell=*/true);
     return shell;
   };
   http.Get("/", [this, shell_or_page](const httplib::Request& req, httplib::Response& res) {
@@ -607,6 +646,11 @@ void DemoServer::InstallRoutes() {
 
   // Admin: switches and counters.
   http.Get("/admin/stats", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(StatsJson(), "application/json");
+  });
+  http.Post("/admin/reset", [this](const httplib::Request&, httplib::Response& res) {
+    ResetCounters();
     res.set_header("Cache-Control", "no-store");
     res.set_content(StatsJson(), "application/json");
   });

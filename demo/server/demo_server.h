@@ -10,10 +10,18 @@
 //   GET  /, /repos/:repo/issues?page=N, /issues/:id
 //        full server-rendered HTML; with request header `Preheat-Cache: hit`
 //        the thin shell instead (the page renders from the client's cache).
-//   GET  /admin/stats, POST /admin/down?on=0|1, POST /admin/failure?rate=R
+//   GET  /admin/stats, POST /admin/reset (zeroes the counters),
+//   POST /admin/down?on=0|1, POST /admin/failure?rate=R
 //        controls for demos and tests; never delayed, never counted.
-//   Anything else: a file from options.static_dir when set (mounted at "/",
-//   so a service worker there may control the whole origin), else 404.
+//   Anything else: a file from options.mounts (URL prefix -> directory, e.g.
+//   /preheat/ -> the built web package) or options.static_dir (mounted at
+//   "/", so a service worker there may control the whole origin), else 404.
+//
+// Thin shell: `Preheat-Cache: shell`, `Cache-Control: private, no-cache`,
+// `<meta name="preheat-shell">` (web/PROTOCOL.md). Both representations load
+// /app.css and /app.js (the front-end, demo/web); full pages end with an
+// inline `performance.mark('demo:content')`. Requests carrying
+// `Sec-Purpose: prefetch` or `Purpose: prefetch` are counted as prefetches.
 //
 // Caching contract: JSON GETs carry a strong ETag (a hash of the body),
 // `Cache-Control: max-age=0, stale-while-revalidate=<swr>` (clients show
@@ -31,6 +39,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "preheat/prng.h"
 #include "tracker.h"
@@ -69,8 +79,11 @@ struct DemoServerOptions {
   double failure_rate = 0;
   // stale-while-revalidate of JSON answers, in seconds.
   int64_t swr_seconds = 86400;
-  // Directory of static web assets; empty: none served.
+  // Directory of static web assets served at "/"; empty: none served.
   std::string static_dir;
+  // More directories at URL prefixes ("/preheat/" -> the built package),
+  // tried before static_dir. Prefixes start and end with '/'.
+  std::vector<std::pair<std::string, std::string>> mounts;
   // Worker threads. httplib holds a thread per open connection (keep-alive)
   // and a delayed answer sleeps on its thread, so this must exceed the
   // connections clients keep open, or requests queue and latency lies.
@@ -89,7 +102,8 @@ struct ServerCounters {
   uint64_t static_requests = 0;   // files and 404s
   uint64_t edits = 0;             // successful title edits
   uint64_t not_modified = 0;      // 304 answers
-  uint64_t prefetch_requests = 0; // with `Sec-Purpose: prefetch`
+  uint64_t prefetch_requests = 0; // with `Sec-Purpose: prefetch` or `Purpose: prefetch`
+  uint64_t prefetch_other_requests = 0;  // of which not an /api/ GET (should stay 0)
   uint64_t failures_injected = 0; // 503s from failure_rate or the down switch
   uint64_t body_bytes = 0;        // response body bytes sent
   uint64_t max_concurrent = 0;    // most requests being handled at once
@@ -138,7 +152,7 @@ class DemoServer {
   // If-None-Match.
   void SendJson(const httplib::Request& req, httplib::Response& res, const std::string& body,
                 const std::string& tags);
-  void SendHtml(httplib::Response& res, std::string body);
+  void SendHtml(httplib::Response& res, std::string body, bool shell = false);
   void CountBody(size_t bytes) { body_bytes_ += bytes; }
 
   DemoServerOptions options_;
@@ -154,7 +168,7 @@ class DemoServer {
   std::atomic<bool> listen_returned_{false};
 
   std::atomic<uint64_t> requests_{0}, api_requests_{0}, page_requests_{0}, shell_requests_{0},
-      static_requests_{0}, edits_{0}, not_modified_{0}, prefetch_requests_{0},
+      static_requests_{0}, edits_{0}, not_modified_{0}, prefetch_requests_{0}, prefetch_other_requests_{0},
       failures_injected_{0}, body_bytes_{0}, max_concurrent_{0}, active_{0};
 };
 

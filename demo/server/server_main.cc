@@ -18,10 +18,13 @@ void Usage(FILE* out) {
                "  --host H              address to listen on (default 127.0.0.1)\n"
                "  --port N              port; 0 picks a free one and prints it (default 8080)\n"
                "  --static DIR          serve files from DIR at / (web assets)\n"
+               "  --mount /PREFIX/=DIR  also serve DIR at /PREFIX/ (repeatable; e.g.\n"
+               "                        --mount /preheat/=build/wasm/web for the package)\n"
                "  --seed N              seeds delays and failure draws (default 1)\n"
                "%s"
                "  --help                this text\n"
-               "Admin: GET /admin/stats, POST /admin/down?on=0|1, POST /admin/failure?rate=R\n",
+               "Admin: GET /admin/stats, POST /admin/reset, POST /admin/down?on=0|1,\n"
+               "       POST /admin/failure?rate=R\n",
                preheat_demo::kServerFlagsHelp);
 }
 
@@ -63,6 +66,14 @@ int main(int argc, char** argv) {
       options.port = static_cast<int>(n);
     } else if (name == "--static") {
       options.static_dir = value;
+    } else if (name == "--mount") {
+      size_t sep = value.find('=');
+      if (sep == std::string::npos || sep == 0 || sep + 1 == value.size()) {
+        std::fprintf(stderr, "preheat-demo-server: --mount %s: expected /PREFIX/=DIR\n",
+                     value.c_str());
+        return 2;
+      }
+      options.mounts.emplace_back(value.substr(0, sep), value.substr(sep + 1));
     } else if (name == "--seed") {
       if (!preheat_demo::ParseInt(value, 0, INT64_MAX, &n)) {
         std::fprintf(stderr, "preheat-demo-server: --seed %s: expected an integer >= 0\n",

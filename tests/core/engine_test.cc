@@ -565,3 +565,49 @@ TEST_CASE("engine: metrics export as JSON with latency buckets") {
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+TEST_CASE("engine: the first read of a fresh prefetch skips revalidation; later reads do not") {
+  Fixture f;
+  f.cache_control = "max-age=0, stale-while-revalidate=600";
+  bool prefetched = false;
+  f.engine->Prefetch({kUrl, "", {}, Lane::kPreheat}, f.loop.now(),
+                     [&](Result<CacheResult> r) { prefetched = r.ok(); });
+  f.loop.RunAll();
+  REQUIRE(prefetched);
+  f.Advance(1000);
+  auto first = f.Get();
+  CHECK(first->state == CacheState::kFresh);
+  CHECK_FALSE(first->revalidating);
+  auto second = f.Get();
+  CHECK(second->state == CacheState::kStale);
+  CHECK(second->revalidating);
+  f.Settle();
+  CHECK(f.origin.CountRequests(kUrl) == 2);  // the prefetch and one revalidation
+  // A prefetch of what is stored answers from the tier without a request.
+  bool from_memory = false;
+  f.engine->Prefetch({kUrl, "", {}, Lane::kPreheat}, f.loop.now(),
+                     [&](Result<CacheResult> r) { from_memory = r.ok() && r->source == Source::kMemory; });
+  CHECK(from_memory);
+  CHECK(f.origin.CountRequests(kUrl) == 2);
+  CHECK(f.engine->metrics().prefetches == 2);
+}
+
+TEST_CASE("engine: no prefetch grace for no-cache responses or after the grace period") {
+  Fixture f;
+  f.cache_control = "no-cache";
+  f.engine->Prefetch({kUrl, "", {}, Lane::kPreheat}, f.loop.now(), [](Result<CacheResult>) {});
+  f.loop.RunAll();
+  CHECK(f.Get()->state == CacheState::kRevalidated);
+  Fixture g;
+  g.cache_control = "max-age=0, stale-while-revalidate=600";
+  g.engine->Prefetch({kUrl, "", {}, Lane::kPreheat}, g.loop.now(), [](Result<CacheResult>) {});
+  g.loop.RunAll();
+  g.Advance(g.engine->options().prefetch_grace_ms + 1);
+  CHECK(g.Get()->state == CacheState::kStale);
+}
+
+}  // namespace
+}  // namespace preheat

@@ -45,6 +45,11 @@ struct EngineOptions {
   // eviction runs in batches rather than on every write.
   double store_evict_to_fraction = 0.9;
   LaneLimits lanes[kLaneCount] = {{6, 512}, {4, 512}, {2, 128}};
+  // The first Get of an entry a prefetch fetched less than this long ago
+  // serves it as fresh without revalidating (browsers' prefetch cache keeps
+  // prefetches usable for 5 minutes the same way). Later reads follow the
+  // HTTP rules. 0 turns it off.
+  int64_t prefetch_grace_ms = 30'000;
   uint32_t waiters_per_key_max = 1024;
   uint32_t subscribers_max = 65536;
   // Response header whose comma-separated values tag the entry.

@@ -37,6 +37,11 @@ struct CacheEntry {
   bool invalidated = false;  // marked stale by Invalidate(); must revalidate
   uint64_t body_hash = 0;    // FNV-1a 64 of body, to tell changed content
 
+  // Fetched by a prefetch and not read since (never persisted: after a
+  // restart the entry is just stored data). See
+  // EngineOptions::prefetch_grace_ms.
+  bool prefetched = false;
+
   // Derived from headers (never persisted; recomputed by Finalize()).
   FreshnessInfo freshness;
   VarySpec vary;

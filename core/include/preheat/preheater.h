@@ -70,6 +70,7 @@ struct PreheatStats {
   uint64_t evicted_unused = 0;    // gone from memory before any use
   uint64_t wasted_bytes = 0;      // bytes of preheats never used in use_window_ms
   uint64_t fetched_bytes = 0;
+  uint64_t used_bytes = 0;        // bytes of preheats a navigation then used
   LatencyHistogram preheat_to_use_ms;
 };
 
