@@ -9,13 +9,16 @@ packages=(
   libsqlite3-dev sqlite3 nlohmann-json3-dev doctest-dev libbenchmark-dev
   libcurl4-openssl-dev libcpp-httplib-dev
   clang-14 libclang-rt-14-dev
-  emscripten nodejs npm chromium
+  emscripten nodejs chromium
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm: Debian's package conflicts with a nodejs that bundles its own npm
+# (NodeSource's), so ask for it only when there is no npm command at all.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
