@@ -32,9 +32,10 @@ else
 fi
 
 # npm packages for the web tests (fake-indexeddb, playwright-core, vite),
-# installed from the lock file when node_modules is missing or stale.
+# installed from the lock file when node_modules is missing or stale. (The
+# package in web/ itself has no dependencies.)
 root=$(cd "$(dirname "$0")/.." && pwd)
-for dir in "$root/web" "$root/tests/web"; do
+for dir in "$root/tests/web"; do
   if [ -f "$dir/package.json" ]; then
     if [ ! -d "$dir/node_modules" ] || [ "$dir/package.json" -nt "$dir/node_modules" ]; then
       echo "deps: npm install in ${dir#$root/}"
