@@ -321,3 +321,140 @@ test('cross-instance (cross-tab) invalidation over BroadcastChannel', async (t) 
   a.clear();
   await until(() => b.peek(url) === null, 2000, 'b to see the clear');
 });
+
+test('revalidation resolves with the new data without any subscriber; null when unchanged', async (t) => {
+  let version = 1;
+  let etag = '"e1"';
+  const origin = await startOrigin({
+    '/rv': (req) => (req.headers['if-none-match'] === etag
+      ? { status: 304, headers: { etag } }
+      : json({ version }, { etag })),
+  });
+  const cache = await createCacheWith(factory, {
+    name: uniqueName('reval'),
+    routes: [{ pattern: '/rv', maxAgeMs: 20, staleWhileRevalidateMs: 60000 }],
+  });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/rv`;
+  await cache.get(url);
+
+  // Changed: the promise carries the new data (nobody subscribed).
+  await sleep(40);
+  version = 2;
+  etag = '"e2"';
+  const stale = await cache.get(url);
+  assert.equal(stale.state, 'stale');
+  assert.equal(stale.revalidating, true);
+  const updated = await stale.revalidation;
+  assert.ok(updated, 'a changed revalidation resolves with the new result');
+  assert.deepEqual(updated.data, { version: 2 });
+  assert.deepEqual(cache.peek(url).data, { version: 2 });
+
+  // Unchanged (304): null.
+  await sleep(40);
+  const again = await cache.get(url);
+  assert.equal(again.revalidating, true);
+  assert.equal(await again.revalidation, null);
+  assert.equal(cache._engineSubs.size, 0, 'internal subscriptions are released');
+});
+
+test('peek: an unchanged entry reuses its decoded data; a changed one does not', async (t) => {
+  let n = 1;
+  const origin = await startOrigin({ '/memo': () => json({ n }, { 'cache-control': 'max-age=600' }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('memo') });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/memo`;
+  const got = await cache.get(url);
+  const a = cache.peek(url);
+  const b = cache.peek(url);
+  assert.deepEqual(a.data, { n: 1 });
+  assert.equal(a.data, b.data, 'same representation: the decoded value is shared');
+  assert.equal(a.body, b.body);
+  assert.equal(a.bodyHash, got.bodyHash);
+  assert.equal(b.key, got.key);
+  assert.equal(b.headers['content-type'], 'application/json');
+  n = 2;
+  cache.invalidate({ url }, { mode: 'remove' });
+  assert.equal(cache.peek(url), null);
+  await cache.get(url);
+  const c = cache.peek(url);
+  assert.deepEqual(c.data, { n: 2 });
+  assert.notEqual(c.bodyHash, a.bodyHash);
+  // Many URLs: the memo stays bounded.
+  assert.ok(cache._memo.size <= 256);
+});
+
+test('IndexedDB usage totals stay exact when two instances write the same database', async (t) => {
+  const idb = new IDBFactory();
+  const routes = {};
+  for (let i = 0; i < 6; i++) routes[`/u/${i}`] = () => json({ i, pad: 'x'.repeat(100 * (i + 1)) }, { 'cache-control': 'max-age=600' });
+  const origin = await startOrigin(routes);
+  const name = uniqueName('usage');
+  const a = await createCacheWith(factory, { name, indexedDB: idb, crossTab: false });
+  const b = await createCacheWith(factory, { name, indexedDB: idb, crossTab: false });
+  t.after(async () => { await a.close(); await b.close(); await origin.close(); });
+  const u = (i) => `${origin.origin}/u/${i}`;
+  // Interleaved writers, overlapping keys (b rewrites a's /u/1 and /u/2).
+  for (const i of [0, 1, 2]) await a.get(u(i));
+  await a.flush();
+  for (const i of [1, 2, 3, 4]) await b.get(u(i));
+  await b.flush();
+  await a.get(u(5));
+  await a.flush();
+  b.invalidate({ url: u(0) }, { mode: 'remove' });
+  await b.flush();
+
+  // The truth: the records themselves.
+  const truth = await new Promise((resolve, reject) => {
+    const open = idb.open(`preheat:${name}`);
+    open.onsuccess = () => {
+      const db = open.result;
+      const r = db.transaction('entries').objectStore('entries').getAll();
+      r.onsuccess = () => {
+        db.close();
+        resolve({ entries: r.result.length, bytes: r.result.reduce((n, x) => n + x.charge, 0) });
+      };
+      r.onerror = () => reject(r.error);
+    };
+    open.onerror = () => reject(open.error);
+  });
+  assert.ok(truth.entries >= 5);
+  for (const cache of [a, b]) await cache._store.doUsage().then((usage) => assert.deepEqual(usage, truth));
+  assert.equal(b.stats().store.entries, truth.entries, "b's engine heard the shared count");
+});
+
+test('IndexedDB: a database written by the first release (per-key sizes) is taken over', async (t) => {
+  const idb = new IDBFactory();
+  const name = uniqueName('legacy');
+  // The first release's layout: entries + sizes + meta usage without gen.
+  await new Promise((resolve, reject) => {
+    const open = idb.open(`preheat:${name}`, 1);
+    open.onupgradeneeded = () => {
+      const db = open.result;
+      const e = db.createObjectStore('entries', { keyPath: 'key' });
+      e.createIndex('lastAccess', 'lastAccess');
+      e.createIndex('tags', 'tags', { multiEntry: true });
+      db.createObjectStore('sizes');
+      db.createObjectStore('meta');
+    };
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction(['entries', 'sizes', 'meta'], 'readwrite');
+      tx.objectStore('entries').put({ key: 'old', value: new Uint8Array(10), tags: [], lastAccess: 1, charge: 500 });
+      tx.objectStore('sizes').put(500, 'old');
+      tx.objectStore('meta').put({ bytes: 500, entries: 1 }, 'usage');
+      tx.oncomplete = () => { db.close(); resolve(); };
+      tx.onerror = () => reject(tx.error);
+    };
+    open.onerror = () => reject(open.error);
+  });
+  const origin = await startOrigin({ '/l': json({ l: 1 }, { 'cache-control': 'max-age=600' }) });
+  const cache = await createCacheWith(factory, { name, indexedDB: idb, crossTab: false });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await cache.get(`${origin.origin}/l`);
+  await cache.flush();
+  const usage = await cache._store.doUsage();
+  assert.equal(usage.entries, 2);
+  assert.ok(usage.bytes > 500);
+  assert.equal(cache.stats().store.entries, 2);
+});

@@ -16,12 +16,19 @@
 // Codes are preheat::Code numbers. Times are milliseconds since the epoch
 // (Date.now()) as JS numbers; op ids and byte counts are JS numbers (exact
 // below 2^53). No Asyncify, no exceptions: failures come back as
-// {code, message} objects.
+// {code, message} objects. Results, store records and write batches cross
+// in one JS call each (EM_JS below), not per property. peekKnown/getKnown
+// take the `token` of an earlier result and answer `same: true` without
+// the entry's fields while the entry is unchanged (cache.js's memo).
+#include <emscripten.h>
 #include <emscripten/bind.h>
+#include <emscripten/em_js.h>
 #include <emscripten/val.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,6 +44,140 @@
 #include "preheat/status.h"
 #include "preheat/store.h"
 
+// ---- bulk transfers between the heap and JS ---------------------------------
+//
+// Embind's per-property crossings (val::set, val(std::string), typed memory
+// views + call("slice")) cost about a microsecond each; a result object used
+// to take ~60 of them. The functions below move a whole object in ONE call:
+// C++ packs strings into one heap blob (pointer + byte lengths), JS builds the
+// object and copies bytes out with a single HEAPU8.slice (never a view of the
+// heap, which memory growth would detach). In the other direction JS mallocs
+// and copies with HEAPU8.set; C++ takes ownership of those buffers.
+
+// Installs Module.preheatText, the JS half of these transfers (once).
+EM_JS(void, preheat_js_init, (), {
+  if (Module.preheatText) return;
+  var decoder = new TextDecoder();
+  var names = {};
+  var NUL = String.fromCharCode(0);
+  Module.preheatText = {
+    NUL: NUL,
+    str: function(p, n) {
+      if (n === 0) return "";
+      if (n < 1024) {
+        var s = "";
+        for (var i = 0; i < n; i++) {
+          var c = HEAPU8[p + i];
+          if (c > 127) return decoder.decode(HEAPU8.subarray(p, p + n));
+          s += String.fromCharCode(c);
+        }
+        return s;
+      }
+      return decoder.decode(HEAPU8.subarray(p, p + n));
+    },
+    name: function(p) {
+      var s = names[p];
+      if (s === undefined) s = names[p] = UTF8ToString(p);
+      return s;
+    },
+    list: function(p, n) {
+      if (n === 0) return [];
+      var s = Module.preheatText.str(p, n);
+      var parts = s.split(NUL);
+      parts.pop();
+      return parts;
+    },
+    pairs: function(p, n) {
+      var flat = Module.preheatText.list(p, n);
+      var out = new Array(flat.length >> 1);
+      for (var i = 0; i < out.length; i++) out[i] = [flat[2 * i], flat[2 * i + 1]];
+      return out;
+    },
+    bytesIn: function(v, out) {
+      var bytes;
+      if (v == null) bytes = null;
+      else if (typeof v === 'string') bytes = new TextEncoder().encode(v);
+      else if (v instanceof Uint8Array) bytes = v;
+      else if (ArrayBuffer.isView(v)) bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      else if (v instanceof ArrayBuffer) bytes = new Uint8Array(v);
+      else bytes = new TextEncoder().encode(String(v));
+      var n = bytes ? bytes.length : 0;
+      var p = n ? _malloc(n) : 0;
+      if (n) HEAPU8.set(bytes, p);
+      HEAPU32[out >> 2] = p;
+      HEAPU32[(out >> 2) + 1] = n;
+    },
+  };
+});
+
+// The cache result object (see ResultToJs). `mode` 0: no entry; 1: the
+// entry's fields (blob = key, url, body hash hex, headers "n\0v\0...", tags
+// "t\0..."); 2: the entry is the one the caller named by `token` (no entry
+// fields, `same: true`).
+EM_JS(emscripten::EM_VAL, preheat_js_result,
+      (const char* state, const char* source, double age, int revalidating, int stored, int mode,
+       double token, int status, double response_time, const uint8_t* blob, uint32_t key_len,
+       uint32_t url_len, uint32_t hdr_len, uint32_t tag_len, const uint8_t* body,
+       uint32_t body_len),
+      {
+  var T = Module.preheatText;
+  var out = {
+    code: 0, state: T.name(state), source: T.name(source), age: age,
+    revalidating: !!revalidating, stored: !!stored,
+  };
+  if (mode === 1) {
+    var p = blob;
+    out.key = T.str(p, key_len); p += key_len;
+    out.url = T.str(p, url_len); p += url_len;
+    out.bodyHash = T.str(p, 16); p += 16;
+    out.headers = T.pairs(p, hdr_len); p += hdr_len;
+    out.tags = T.list(p, tag_len);
+    out.status = status;
+    out.body = HEAPU8.slice(body, body + body_len);
+    out.responseTime = response_time;
+    out.token = token;
+  } else if (mode === 2) {
+    out.token = token;
+    out.same = true;
+  }
+  return Emval.toHandle(out);
+});
+
+// One store write as a plain object, appended to the array `batch`.
+EM_JS(void, preheat_js_write_item,
+      (emscripten::EM_VAL batch, int kind, const uint8_t* blob, uint32_t key_len,
+       uint32_t tag_len, const uint8_t* value, uint32_t value_len, double last_access,
+       double charge),
+      {
+  var T = Module.preheatText;
+  var o = { kind: kind, key: T.str(blob, key_len), lastAccess: last_access };
+  if (kind === 0) {
+    o.value = HEAPU8.slice(value, value + value_len);
+    o.tags = T.list(blob + key_len, tag_len);
+    o.charge = charge;
+  }
+  Emval.toValue(batch).push(o);
+});
+
+// A store record {key, value, tags, lastAccess} copied into the heap:
+// `out` receives u32 pairs (ptr, len) for key, value and tags ("t\0..."),
+// then a double lastAccess at out + 24. The buffers are malloc'd; the caller
+// frees them.
+EM_JS(void, preheat_js_record_in, (emscripten::EM_VAL record, uint32_t* out), {
+  var T = Module.preheatText;
+  var r = Emval.toValue(record);
+  T.bytesIn(String(r.key), out);
+  T.bytesIn(r.value, out + 8);
+  var tags = r.tags || [];
+  T.bytesIn(tags.length ? tags.join(Module.preheatText.NUL) + Module.preheatText.NUL : null, out + 16);
+  HEAPF64[(out + 24) >> 3] = +r.lastAccess || 0;
+});
+
+// A JS byte array / string copied into the heap: `out` receives (ptr, len).
+EM_JS(void, preheat_js_bytes_in, (emscripten::EM_VAL bytes, uint32_t* out), {
+  Module.preheatText.bytesIn(Emval.toValue(bytes), out);
+});
+
 namespace preheat::wasm {
 namespace {
 
@@ -45,16 +186,39 @@ using Json = nlohmann::json;
 
 Instant ToInstant(double ms) { return Instant{static_cast<int64_t>(ms)}; }
 
-// Copies a JS Uint8Array (or ArrayBuffer view) into a std::string.
-std::string BytesFromJs(const val& bytes) {
-  if (bytes.isNull() || bytes.isUndefined()) return std::string();
-  size_t n = bytes["length"].as<size_t>();
-  std::string out(n, '\0');
-  if (n > 0) {
-    val view(emscripten::typed_memory_view(n, reinterpret_cast<uint8_t*>(out.data())));
-    view.call<void>("set", bytes);
+std::string TakeMalloced(uint32_t ptr, uint32_t len) {
+  if (ptr == 0) return std::string();
+  char* p = reinterpret_cast<char*>(static_cast<uintptr_t>(ptr));
+  std::string out(p, len);
+  std::free(p);
+  return out;
+}
+
+std::vector<std::string> SplitNul(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < joined.size()) {
+    size_t end = joined.find('\0', start);
+    if (end == std::string::npos) end = joined.size();
+    out.emplace_back(joined, start, end - start);
+    start = end + 1;
   }
   return out;
+}
+
+void AppendNulList(std::string& blob, const std::vector<std::string>& items) {
+  for (const auto& s : items) {
+    blob += s;
+    blob += '\0';
+  }
+}
+
+// Copies a JS Uint8Array (or ArrayBuffer view, or string) into a std::string.
+std::string BytesFromJs(const val& bytes) {
+  if (bytes.isNull() || bytes.isUndefined()) return std::string();
+  uint32_t out[2] = {0, 0};
+  preheat_js_bytes_in(bytes.as_handle(), out);
+  return TakeMalloced(out[0], out[1]);
 }
 
 // A fresh Uint8Array holding a copy of `bytes` (never a view of the heap,
@@ -63,12 +227,6 @@ val BytesToJs(const std::string& bytes) {
   val view(emscripten::typed_memory_view(bytes.size(),
                                          reinterpret_cast<const uint8_t*>(bytes.data())));
   return view.call<val>("slice");
-}
-
-val StringsToJs(const std::vector<std::string>& strings) {
-  val out = val::array();
-  for (size_t i = 0; i < strings.size(); ++i) out.set(i, val(strings[i]));
-  return out;
 }
 
 std::vector<std::string> StringsFromJs(const val& array) {
@@ -122,26 +280,63 @@ std::string HashHex(uint64_t hash) {
   return buf;
 }
 
-val ResultToJs(const CacheResult& r) {
-  val out = val::object();
-  out.set("code", 0);
-  out.set("state", val(CacheStateName(r.state)));
-  out.set("source", val(SourceName(r.source)));
-  out.set("age", static_cast<double>(r.age_ms));
-  out.set("revalidating", r.revalidating);
-  out.set("stored", r.stored);
-  if (r.entry) {
-    const CacheEntry& e = *r.entry;
-    out.set("key", val(e.key));
-    out.set("url", val(e.url));
-    out.set("status", e.status);
-    out.set("headers", HeadersToJs(e.headers));
-    out.set("body", BytesToJs(e.body));
-    out.set("bodyHash", val(HashHex(e.body_hash)));
-    out.set("tags", StringsToJs(e.tags));
-    out.set("responseTime", static_cast<double>(e.response_time.unix_ms));
+// Names one representation of an entry for cache.js's decoded-data memo: a
+// 53-bit mix of the entry's address, body hash, response time, status and
+// header count (exact in a JS number). Equal tokens: the same immutable
+// entry object, so the caller's copy of its fields is still right.
+double EntryToken(const CacheEntry& e) {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  auto mix = [&h](uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+  };
+  mix(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&e)));
+  mix(e.body_hash);
+  mix(static_cast<uint64_t>(e.response_time.unix_ms));
+  mix(static_cast<uint64_t>(e.status));
+  mix(e.headers.size());
+  mix(e.body.size());
+  return static_cast<double>(h & ((1ull << 53) - 1));
+}
+
+// `known`: a token from an earlier result for the same URL (0: none). When
+// the entry is still that one, its fields are left out (`same: true`).
+val ResultToJs(const CacheResult& r, double known = 0) {
+  const char* state = CacheStateName(r.state);
+  const char* source = SourceName(r.source);
+  double age = static_cast<double>(r.age_ms);
+  if (!r.entry) {
+    return val::take_ownership(preheat_js_result(state, source, age, r.revalidating, r.stored, 0,
+                                                 0, 0, 0, nullptr, 0, 0, 0, 0, nullptr, 0));
   }
-  return out;
+  const CacheEntry& e = *r.entry;
+  double token = EntryToken(e);
+  if (known != 0 && token == known) {
+    return val::take_ownership(preheat_js_result(state, source, age, r.revalidating, r.stored, 2,
+                                                 token, 0, 0, nullptr, 0, 0, 0, 0, nullptr, 0));
+  }
+  std::string blob;
+  blob.reserve(e.key.size() + e.url.size() + 16 + 256);
+  blob += e.key;
+  blob += e.url;
+  blob += HashHex(e.body_hash);
+  size_t before = blob.size();
+  for (const auto& [name, value] : e.headers.fields()) {
+    blob += name;
+    blob += '\0';
+    blob += value;
+    blob += '\0';
+  }
+  size_t hdr_len = blob.size() - before;
+  before = blob.size();
+  AppendNulList(blob, e.tags);
+  size_t tag_len = blob.size() - before;
+  return val::take_ownership(preheat_js_result(
+      state, source, age, r.revalidating, r.stored, 1, token, e.status,
+      static_cast<double>(e.response_time.unix_ms), reinterpret_cast<const uint8_t*>(blob.data()),
+      e.key.size(), e.url.size(), hdr_len, tag_len,
+      reinterpret_cast<const uint8_t*>(e.body.data()), e.body.size()));
 }
 
 // ---- options --------------------------------------------------------------
@@ -243,18 +438,18 @@ class JsStore : public Store {
   void Write(OpId op, std::vector<StoreWrite> batch, WriteDone done) override {
     writes_[op] = std::move(done);
     val js = val::array();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const StoreWrite& w = batch[i];
-      val o = val::object();
-      o.set("kind", static_cast<int>(w.kind));
-      o.set("key", val(w.record.key));
-      o.set("lastAccess", static_cast<double>(w.record.last_access.unix_ms));
-      if (w.kind == StoreWrite::Kind::kPut) {
-        o.set("value", BytesToJs(w.record.value));
-        o.set("tags", StringsToJs(w.record.tags));
-        o.set("charge", static_cast<double>(w.record.ChargeBytes()));
-      }
-      js.set(i, o);
+    std::string blob;
+    for (const StoreWrite& w : batch) {
+      bool put = w.kind == StoreWrite::Kind::kPut;
+      blob.assign(w.record.key);
+      if (put) AppendNulList(blob, w.record.tags);
+      preheat_js_write_item(js.as_handle(), static_cast<int>(w.kind),
+                            reinterpret_cast<const uint8_t*>(blob.data()), w.record.key.size(),
+                            blob.size() - w.record.key.size(),
+                            reinterpret_cast<const uint8_t*>(w.record.value.data()),
+                            put ? w.record.value.size() : 0,
+                            static_cast<double>(w.record.last_access.unix_ms),
+                            put ? static_cast<double>(w.record.ChargeBytes()) : 0);
     }
     driver_.call<void>("write", static_cast<double>(op), js);
   }
@@ -283,11 +478,15 @@ class JsStore : public Store {
     auto done = Take(gets_, op);
     if (!done) return;
     if (code != 0) return done(op, now, StatusFromJs(code, msg));
+    alignas(8) uint32_t out[8] = {};
+    preheat_js_record_in(record.as_handle(), out);
     StoreRecord r;
-    r.key = record["key"].as<std::string>();
-    r.value = BytesFromJs(record["value"]);
-    r.tags = StringsFromJs(record["tags"]);
-    r.last_access = ToInstant(record["lastAccess"].as<double>());
+    r.key = TakeMalloced(out[0], out[1]);
+    r.value = TakeMalloced(out[2], out[3]);
+    r.tags = SplitNul(TakeMalloced(out[4], out[5]));
+    double last_access;
+    std::memcpy(&last_access, &out[6], sizeof last_access);
+    r.last_access = ToInstant(last_access);
     done(op, now, std::move(r));
   }
   void WriteDone_(OpId op, Instant now, int code, const std::string& msg, double bytes,
@@ -386,6 +585,10 @@ class JsFetcher : public Fetcher {
   std::unordered_map<OpId, Done> pending_;
 };
 
+double KnownToken(const val& known) {
+  return known.isNumber() ? known.as<double>() : 0;
+}
+
 Lane LaneFromJs(const std::string& lane) {
   if (lane == "revalidate") return Lane::kRevalidate;
   if (lane == "preheat") return Lane::kPreheat;
@@ -399,6 +602,7 @@ class WasmEngine {
   // `store_driver` may be null: the engine is then memory-only.
   WasmEngine(std::string options_json, val store_driver, val fetch_driver, double seed)
       : fetcher_(std::move(fetch_driver)) {
+    preheat_js_init();  // before any transfer (every engine: cheap when done)
     if (!store_driver.isNull() && !store_driver.isUndefined()) {
       store_ = std::make_unique<JsStore>(std::move(store_driver));
     }
@@ -433,25 +637,38 @@ class WasmEngine {
     return out;
   }
 
+  // `known` (optional): the `token` of an earlier result for this URL; when
+  // the entry is still that one the result carries `same: true` and no entry
+  // fields (cache.js reuses its decoded copy).
   val peek(std::string url, std::string ns, val headers, double now) {
+    return peekKnown(std::move(url), std::move(ns), std::move(headers), now, val::null());
+  }
+  val peekKnown(std::string url, std::string ns, val headers, double now, val known) {
     if (!engine_) return ErrorToJs(error_);
     CacheRequest req{std::move(url), std::move(ns), HeadersFromJs(headers), Lane::kNavigate};
     auto r = engine_->Peek(req, ToInstant(now));
     if (!r.ok()) return ErrorToJs(r.status());
-    return ResultToJs(*r);
+    return ResultToJs(*r, KnownToken(known));
   }
 
   // `callback(result)` runs once: inside this call on a memory hit, later
   // otherwise. result is a cache result object or {code, message}.
   void get(std::string url, std::string ns, val headers, std::string lane, double now,
            val callback) {
+    getKnown(std::move(url), std::move(ns), std::move(headers), std::move(lane), now,
+             std::move(callback), val::null());
+  }
+  // `known`: as for peekKnown.
+  void getKnown(std::string url, std::string ns, val headers, std::string lane, double now,
+                val callback, val known) {
     if (!engine_) {
       callback(ErrorToJs(error_));
       return;
     }
     CacheRequest req{std::move(url), std::move(ns), HeadersFromJs(headers), LaneFromJs(lane)};
-    engine_->Get(req, ToInstant(now), [callback](Result<CacheResult> r) {
-      callback(r.ok() ? ResultToJs(*r) : ErrorToJs(r.status()));
+    double token = KnownToken(known);
+    engine_->Get(req, ToInstant(now), [callback, token](Result<CacheResult> r) {
+      callback(r.ok() ? ResultToJs(*r, token) : ErrorToJs(r.status()));
     });
   }
 
@@ -582,7 +799,9 @@ EMSCRIPTEN_BINDINGS(preheat) {
       .function("status", &WasmEngine::status)
       .function("start", &WasmEngine::start)
       .function("peek", &WasmEngine::peek)
+      .function("peekKnown", &WasmEngine::peekKnown)
       .function("get", &WasmEngine::get)
+      .function("getKnown", &WasmEngine::getKnown)
       .function("subscribe", &WasmEngine::subscribe)
       .function("unsubscribe", &WasmEngine::unsubscribe)
       .function("invalidate", &WasmEngine::invalidate)

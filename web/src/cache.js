@@ -75,9 +75,38 @@ function baseUrl() {
   return loc && loc.href ? loc.href : undefined;
 }
 
+// Resolved URLs, memoized per (base, url).
+const absoluteMemo = new Map();
+let absoluteBase;
+const ABSOLUTE_MEMO_MAX = 1024;
+
 function absolute(url) {
-  return new URL(String(url), baseUrl()).href;
+  const base = baseUrl();
+  if (base !== absoluteBase) {
+    absoluteMemo.clear();
+    absoluteBase = base;
+  }
+  const s = String(url);
+  let href = absoluteMemo.get(s);
+  if (href === undefined) {
+    href = new URL(s, base).href;
+    if (absoluteMemo.size >= ABSOLUTE_MEMO_MAX) absoluteMemo.clear();
+    absoluteMemo.set(s, href);
+  }
+  return href;
 }
+
+// Headers as the engine takes them: null when there are none (no crossing).
+function requestHeaders(headers) {
+  return headers ? headerPairs(headers) : null;
+}
+
+// Decoded-data memo (per cache): URL -> fields of its last result, named by
+// the engine's entry token. While the entry is unchanged the engine answers
+// `same: true` (no body/strings) and data, body, headers, tags are reused:
+// results of one representation share them (treat as read-only).
+const MEMO_MAX_ENTRIES = 256;
+const MEMO_MAX_BYTES = 8 << 20;
 
 function defaultSeed() {
   const a = new Uint32Array(2);
@@ -161,6 +190,9 @@ class Cache {
     this._subs = new Map();        // key -> Set<fn>
     this._engineSubs = new Map();  // key -> engine subscription id
     this._revalWaiters = new Map();  // normalised url -> Set<{key, resolve}>
+    this._revalKeys = new Map();     // key -> number of revalidation waiters
+    this._memo = new Map();          // normalised url -> fields (see MEMO_MAX_*)
+    this._memoBytes = 0;
     const after = () => this._schedule();
     if (store) {
       store.attach(engine, after);
@@ -183,20 +215,25 @@ class Cache {
   /** Synchronous memory-tier read; null when nothing usable is in memory. */
   peek(url, { headers } = {}) {
     this._check();
-    const r = this._engine.peek(absolute(url), this.namespace, headerPairs(headers), Date.now());
+    const abs = absolute(url);
+    const known = this._memo.get(abs);
+    const r = this._engine.peekKnown(abs, this.namespace, requestHeaders(headers), Date.now(),
+                                     known ? known.token : null);
     if (r.code === Code.notFound) return null;
     if (r.code !== 0) throw errorOf(r);
-    return this._result(r, false);
+    return this._result(r, false, abs, known);
   }
 
   /** Memory, else IndexedDB, else network; serves stale and revalidates. */
   get(url, { headers, lane = 'navigate' } = {}) {
     this._check();
+    const abs = absolute(url);
+    const known = this._memo.get(abs);
     return new Promise((resolve, reject) => {
-      this._engine.get(absolute(url), this.namespace, headerPairs(headers), lane, Date.now(), (r) => {
+      this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, Date.now(), (r) => {
         if (r.code !== 0) reject(errorOf(r));
-        else resolve(this._result(r, true));
-      });
+        else resolve(this._result(r, true, abs, known));
+      }, known ? known.token : null);
       this._schedule();
     });
   }
@@ -224,23 +261,17 @@ class Cache {
     const key = this._key(url);
     let set = this._subs.get(key);
     if (!set) {
+      const r = this._engineSubscribe(key);
+      if (r) throw errorOf(r);
       set = new Set();
       this._subs.set(key, set);
-      const r = this._engine.subscribe(key, (res) => this._notify(key, res));
-      if (r.code !== 0) {
-        this._subs.delete(key);
-        throw errorOf(r);
-      }
-      this._engineSubs.set(key, r.id);
     }
     const entry = { fn };
     set.add(entry);
     return () => {
       if (!set.delete(entry) || set.size) return;
       this._subs.delete(key);
-      const id = this._engineSubs.get(key);
-      this._engineSubs.delete(key);
-      if (id != null && !this._closed) this._engine.unsubscribe(id);
+      this._engineRelease(key);
     };
   }
 
@@ -380,31 +411,90 @@ class Cache {
     return r.count;
   }
 
-  _result(r, withRevalidation) {
-    const headers = headerObject(r.headers || []);
+  // `abs`: the URL the result answers (memo key); `known`: the memo fields
+  // whose token was passed to the engine (reused when r.same).
+  _result(r, withRevalidation, abs, known) {
+    let f;
+    if (r.same && known && known.token === r.token) {
+      f = known;
+      // Most recently used last.
+      if (this._memo.get(abs) === known) {
+        this._memo.delete(abs);
+        this._memo.set(abs, known);
+      }
+    } else {
+      const headers = headerObject(r.headers || []);
+      f = {
+        token: r.token,
+        data: r.body ? this._decode(r.body, headers) : undefined,
+        status: r.status,
+        headers,
+        body: r.body,
+        url: r.url,
+        key: r.key,
+        tags: r.tags,
+        bodyHash: r.bodyHash,
+      };
+      if (abs !== undefined && r.token != null) this._remember(abs, f);
+    }
     const out = {
-      data: r.body ? this._decode(r.body, headers) : undefined,
+      data: f.data,
       state: r.state,
       source: r.source,
       age: r.age,
-      status: r.status,
-      headers,
-      body: r.body,
-      url: r.url,
-      key: r.key,
-      tags: r.tags,
+      status: f.status,
+      headers: f.headers,
+      body: f.body,
+      url: f.url,
+      key: f.key,
+      tags: f.tags,
       stored: r.stored,
       revalidating: r.revalidating,
-      bodyHash: r.bodyHash,
+      bodyHash: f.bodyHash,
     };
     if (withRevalidation) {
-      out.revalidation = r.revalidating ? this._waitRevalidation(r.url, r.key) : Promise.resolve(null);
+      out.revalidation = r.revalidating ? this._waitRevalidation(f.url, f.key) : Promise.resolve(null);
     }
     return out;
   }
 
+  _remember(abs, f) {
+    const old = this._memo.get(abs);
+    if (old) {
+      this._memoBytes -= old.body ? old.body.length : 0;
+      this._memo.delete(abs);
+    }
+    const bytes = f.body ? f.body.length : 0;
+    if (bytes > MEMO_MAX_BYTES / 4) return;
+    this._memo.set(abs, f);
+    this._memoBytes += bytes;
+    for (const [u, m] of this._memo) {
+      if (this._memo.size <= MEMO_MAX_ENTRIES && this._memoBytes <= MEMO_MAX_BYTES) break;
+      this._memo.delete(u);
+      this._memoBytes -= m.body ? m.body.length : 0;
+    }
+  }
+
+  // One engine subscription per key, for application subscribers and
+  // revalidation waiters. Returns an error object, or null.
+  _engineSubscribe(key) {
+    if (this._engineSubs.has(key)) return null;
+    const r = this._engine.subscribe(key, (res) => this._notify(key, res));
+    if (r.code !== 0) return r;
+    this._engineSubs.set(key, r.id);
+    return null;
+  }
+
+  _engineRelease(key) {
+    if (this._subs.has(key) || this._revalKeys.has(key)) return;
+    const id = this._engineSubs.get(key);
+    this._engineSubs.delete(key);
+    if (id != null && !this._closed) this._engine.unsubscribe(id);
+  }
+
   // Resolves with the new result when the background revalidation changed
-  // the entry, or null when it completed unchanged or failed.
+  // the entry (the key is subscribed while waited for: the engine notifies
+  // before the fetch completion is reported), null when unchanged/failed.
   _waitRevalidation(url, key) {
     return new Promise((resolve) => {
       let set = this._revalWaiters.get(url);
@@ -413,30 +503,41 @@ class Cache {
         this._revalWaiters.set(url, set);
       }
       set.add({ key, resolve });
+      this._revalKeys.set(key, (this._revalKeys.get(key) || 0) + 1);
+      // Past subscribersMax: no notification, the waiter settles with null.
+      this._engineSubscribe(key);
     });
+  }
+
+  _settleWaiter(w, value) {
+    const n = (this._revalKeys.get(w.key) || 1) - 1;
+    if (n > 0) this._revalKeys.set(w.key, n);
+    else this._revalKeys.delete(w.key);
+    this._engineRelease(w.key);
+    w.resolve(value);
   }
 
   _onFetchComplete(request) {
     const set = this._revalWaiters.get(request.url);
     if (!set) return;
     this._revalWaiters.delete(request.url);
-    for (const w of set) w.resolve(null);  // changed ones were resolved in _notify
+    for (const w of set) this._settleWaiter(w, null);  // changed ones were resolved in _notify
   }
 
   _resolveAllRevalidations() {
     const all = [...this._revalWaiters.values()];
     this._revalWaiters.clear();
-    for (const set of all) for (const w of set) w.resolve(null);
+    for (const set of all) for (const w of set) this._settleWaiter(w, null);
   }
 
   _notify(key, raw) {
-    const result = this._result(raw, false);
+    const result = this._result(raw, false, undefined, undefined);
     const waiters = this._revalWaiters.get(result.url);
     if (waiters) {
       for (const w of [...waiters]) {
         if (w.key === key) {
           waiters.delete(w);
-          w.resolve(result);
+          this._settleWaiter(w, result);
         }
       }
       if (!waiters.size) this._revalWaiters.delete(result.url);
@@ -446,8 +547,9 @@ class Cache {
       for (const { fn } of [...set]) {
         try { fn(result); } catch (e) { queueMicrotask(() => { throw e; }); }
       }
+      // Other tabs hear of changes to keys subscribed here.
+      this._post({ type: 'update', url: result.url, key, bodyHash: result.bodyHash });
     }
-    this._post({ type: 'update', url: result.url, key, bodyHash: result.bodyHash });
   }
 
   _post(msg) {

@@ -1,13 +1,27 @@
 // IndexedDB driver for the engine's persistent tier (preheat::Store).
 //
-// Schema (database version 1):
+// Schema (database version 1, stores and indexes unchanged since the first
+// release; web/src/sw.js reads `entries` only):
 //   entries  keyPath "key": {key, value: Uint8Array, tags: string[],
-//            lastAccess: ms, charge: bytes}; indexes "lastAccess" and
-//            "tags" (multiEntry).
-//   sizes    out-of-line key = entry key -> charge (bytes). Lets a write learn
-//            the size it replaces without reading the old value.
-//   meta     "usage" -> {bytes, entries}, updated in the same transaction as
-//            every change, so tabs sharing the database agree on the totals.
+//            lastAccess: ms, charge: bytes}; indexes "lastAccess", "tags"
+//            (multiEntry).
+//   meta     "usage" -> {bytes, entries, gen, logChanges};
+//            ["log", gen] -> {gen, snapshot, keys, charges}: the size log,
+//            one record per change of the database (charge -1: removed); a
+//            snapshot record (every key's charge) replaces older records
+//            once they hold over max(4096, 2 x live keys) changes.
+//   sizes    unused (the first release's per-key charges; emptied on
+//            takeover).
+// Sizes cost no request per entry: each IdbStore mirrors every key's charge
+// in memory, so a write batch is one put per entry plus usage get, log put
+// and usage put (it was 3 requests per entry). Other tabs write too: every
+// mutating transaction reads "usage" first (readwrite transactions on these
+// stores are serialized); if usage.gen is not the mirror's generation, the
+// log records since then are applied (one getAll) before computing; the
+// entries, log record and totals then commit together, so totals are exact
+// whatever the interleaving. If the mirror's key count disagrees with
+// usage.entries (e.g. a first-release tab wrote: its usage has no gen), the
+// charges are recounted from `entries` and a snapshot is written.
 //
 // The engine calls get/write/removeMatching/scan/evict with an op id; the
 // driver completes each later through engine.store*Done(op, now, code, ...).
@@ -28,6 +42,13 @@ const ENTRIES = 'entries';
 const SIZES = 'sizes';
 const META = 'meta';
 const USAGE = 'usage';
+const LOG = 'log';
+// Compact the log into a snapshot past max(LOG_MIN, 2 x live keys) changes.
+const LOG_MIN = 4096;
+
+function logRange(afterGen) {
+  return IDBKeyRangeOf().bound([LOG, afterGen], [LOG, Infinity], true, false);
+}
 
 function isQuotaError(e) {
   return !!e && (e.name === 'QuotaExceededError' || e.code === 22);
@@ -175,6 +196,10 @@ export class IdbStore {
     this.queue = Promise.resolve();
     this.quotaEvictions = 0;
     this.lastError = null;
+    // key -> charge of every record, exact as of generation `sizesGen`
+    // (see the header comment); null until the first mutating transaction.
+    this.sizes = null;
+    this.sizesGen = -1;
     db.onversionchange = () => this.close();
     db.onclose = () => { this.closed = true; };
   }
@@ -292,24 +317,186 @@ export class IdbStore {
   doUsage() {
     let usage = { bytes: 0, entries: 0 };
     return transact(this.db, 'readonly', [META], (tx, s) => {
-      req(s[META].get(USAGE), (u) => { if (u) usage = u; });
+      req(s[META].get(USAGE), (u) => { if (u) usage = { bytes: u.bytes, entries: u.entries }; });
       return () => usage;
     });
   }
 
-  // One transaction; every request is issued at once (requests of a
-  // transaction run in the order they were made, so each sizes.get sees the
-  // size its own put replaces) instead of waiting for each result: a round
-  // trip per request would make a batch slower than separate transactions.
+  // ---- the size mirror ---------------------------------------------------------
+
+  // In a readwrite transaction: syncs the mirror, then then(ctx); ctx holds
+  // this transaction's changes, finish() records them, commit() (after
+  // completion) applies them to the mirror.
+  sync(s, then) {
+    req(s[META].get(USAGE), (u) => {
+      const ctx = {
+        usage: { bytes: u ? u.bytes || 0 : 0, entries: u ? u.entries || 0 : 0 },
+        gen: u && typeof u.gen === 'number' ? u.gen : 0,
+        logChanges: u && u.logChanges ? u.logChanges : 0,
+        base: this.sizes,
+        changes: new Map(),
+        snapshot: false,
+      };
+      const done = () => {
+        if (ctx.base.size !== ctx.usage.entries) {
+          this.recount(s, ctx, then);
+          return;
+        }
+        then(ctx);
+      };
+      if (!u) {
+        // A new database: nothing stored yet.
+        this.maxLogGen(s, ctx, () => {
+          ctx.base = new Map();
+          ctx.snapshot = true;
+          done();
+        });
+      } else if (typeof u.gen !== 'number') {
+        // Written by the first release (per-key `sizes`): recount.
+        this.recount(s, ctx, then);
+      } else if (this.sizes && this.sizesGen === u.gen) {
+        done();
+      } else {
+        const after = this.sizes ? this.sizesGen : -Infinity;
+        req(s[META].getAll(logRange(after)), (records) => {
+          // Committed changes: applied to the mirror in place.
+          let base = this.sizes;
+          let gen = this.sizes ? this.sizesGen : null;
+          for (const rec of records) {
+            if (rec.snapshot) {
+              base = new Map();
+            } else if (base === null || rec.gen !== gen + 1) {
+              base = null;  // a gap: recount below
+              break;
+            }
+            for (let i = 0; i < rec.keys.length; i++) {
+              if (rec.charges[i] < 0) base.delete(rec.keys[i]);
+              else base.set(rec.keys[i], rec.charges[i]);
+            }
+            gen = rec.gen;
+          }
+          if (base === null || gen !== u.gen) {
+            this.sizes = null;
+            this.sizesGen = -1;
+            this.recount(s, ctx, then);
+            return;
+          }
+          this.sizes = base;
+          this.sizesGen = gen;
+          ctx.base = base;
+          done();
+        });
+      }
+    });
+  }
+
+  // Rebuilds the charges from `entries` (reads every value: first-release
+  // databases, failed self-checks) and empties `sizes`.
+  recount(s, ctx, then) {
+    const base = new Map();
+    let bytes = 0;
+    this.maxLogGen(s, ctx, () => {});
+    const c = s[ENTRIES].openCursor();
+    req(c, (cursor) => {
+      if (cursor) {
+        const charge = cursor.value.charge || 0;
+        base.set(cursor.primaryKey, charge);
+        bytes += charge;
+        cursor.continue();
+        return;
+      }
+      s[SIZES].clear();
+      ctx.base = base;
+      ctx.usage = { bytes, entries: base.size };
+      ctx.snapshot = true;
+      then(ctx);
+    });
+  }
+
+  // Generations only grow (past every log record other tabs synced to).
+  maxLogGen(s, ctx, then) {
+    req(s[META].getAllKeys(logRange(-Infinity)), (keys) => {
+      if (keys.length) ctx.gen = Math.max(ctx.gen, keys[keys.length - 1][1]);
+      then();
+    });
+  }
+
+  // The charge of `key` as this transaction sees it (-1: absent).
+  chargeOf(ctx, key) {
+    const c = ctx.changes.get(key);
+    if (c !== undefined) return c;
+    const b = ctx.base.get(key);
+    return b === undefined ? -1 : b;
+  }
+
+  setCharge(ctx, key, charge) {
+    const old = this.chargeOf(ctx, key);
+    if (old >= 0) {
+      ctx.usage.bytes -= old;
+      ctx.usage.entries -= 1;
+    }
+    if (charge >= 0) {
+      ctx.usage.bytes += charge;
+      ctx.usage.entries += 1;
+    }
+    if (old !== charge) ctx.changes.set(key, charge);
+    return old;
+  }
+
+  // Writes this transaction's log record and the new totals.
+  finish(s, ctx) {
+    ctx.usage.bytes = Math.max(0, ctx.usage.bytes);
+    ctx.usage.entries = Math.max(0, ctx.usage.entries);
+    ctx.newGen = ctx.gen + 1;
+    let logChanges = ctx.logChanges + ctx.changes.size;
+    if (!ctx.snapshot && logChanges > Math.max(LOG_MIN, 2 * ctx.usage.entries)) ctx.snapshot = true;
+    if (ctx.snapshot) {
+      const keys = [];
+      const charges = [];
+      for (const [k, c] of ctx.base) {
+        if (!ctx.changes.has(k)) {
+          keys.push(k);
+          charges.push(c);
+        }
+      }
+      for (const [k, c] of ctx.changes) {
+        if (c >= 0) {
+          keys.push(k);
+          charges.push(c);
+        }
+      }
+      s[META].delete(IDBKeyRangeOf().bound([LOG, -Infinity], [LOG, ctx.newGen], false, true));
+      s[META].put({ gen: ctx.newGen, snapshot: true, keys, charges }, [LOG, ctx.newGen]);
+      logChanges = 0;
+    } else {
+      s[META].put({ gen: ctx.newGen, snapshot: false, keys: [...ctx.changes.keys()],
+                    charges: [...ctx.changes.values()] }, [LOG, ctx.newGen]);
+    }
+    s[META].put({ bytes: ctx.usage.bytes, entries: ctx.usage.entries, gen: ctx.newGen, logChanges },
+                USAGE);
+    ctx.finished = true;
+  }
+
+  // After the transaction committed: the mirror becomes its result.
+  commit(ctx) {
+    if (!ctx || !ctx.finished) return;
+    let base = ctx.base;
+    if (base === this.sizes && this.sizesGen !== ctx.gen) base = new Map(base);
+    for (const [k, c] of ctx.changes) {
+      if (c < 0) base.delete(k);
+      else base.set(k, c);
+    }
+    this.sizes = base;
+    this.sizesGen = ctx.newGen;
+  }
+
+  // One transaction: one request per entry (+3, see the header).
   doWrite(batch) {
-    return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s, fail) => {
+    let ctx = null;
+    return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s) => {
       const entries = s[ENTRIES];
-      const sizes = s[SIZES];
-      let usage = { bytes: 0, entries: 0 };
-      req(s[META].get(USAGE), (u) => {
-        if (u) usage = { bytes: u.bytes, entries: u.entries };
-      });
-      try {
+      this.sync(s, (c) => {
+        ctx = c;
         for (const w of batch) {
           if (w.kind === 2) {  // touch
             req(entries.get(w.key), (rec) => {
@@ -320,83 +507,68 @@ export class IdbStore {
             });
             continue;
           }
-          req(sizes.get(w.key), (old) => {
-            if (old !== undefined) {
-              usage.bytes -= old;
-              usage.entries -= 1;
-            }
-            if (w.kind === 0) {
-              usage.bytes += w.charge || 0;
-              usage.entries += 1;
-            }
-          });
           if (w.kind === 0) {  // put
             const charge = w.charge || 0;
             entries.put({ key: w.key, value: w.value, tags: w.tags || [],
                           lastAccess: w.lastAccess, charge });
-            sizes.put(charge, w.key);
+            this.setCharge(ctx, w.key, charge);
           } else {  // remove
+            this.setCharge(ctx, w.key, -1);
             entries.delete(w.key);
-            sizes.delete(w.key);
           }
         }
-      } catch (e) {
-        fail(e);  // e.g. DataCloneError, or a synchronous QuotaExceededError
-        return () => usage;
-      }
-      // Runs after every request above has succeeded.
-      req(s[META].get(USAGE), () => {
-        usage.bytes = Math.max(0, usage.bytes);
-        usage.entries = Math.max(0, usage.entries);
-        s[META].put(usage, USAGE);
+        this.finish(s, ctx);
       });
-      return () => usage;
+      return () => {
+        this.commit(ctx);
+        return ctx ? ctx.usage : { bytes: 0, entries: 0 };
+      };
     });
   }
 
   // Deletes `keys` (primary keys) and updates the usage, in one transaction.
   doDelete(keysOf) {
+    let ctx = null;
+    let removed = 0;
     return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s) => {
-      let removed = 0;
-      let usage = { bytes: 0, entries: 0 };
-      req(s[META].get(USAGE), (u) => {
-        if (u) usage = { bytes: u.bytes, entries: u.entries };
+      this.sync(s, (c) => {
+        ctx = c;
         keysOf(s, (keys) => {
-          let i = 0;
-          const step = () => {
-            if (i >= keys.length) {
-              usage.bytes = Math.max(0, usage.bytes);
-              usage.entries = Math.max(0, usage.entries);
-              s[META].put(usage, USAGE);
-              return;
-            }
-            const key = keys[i++];
-            req(s[SIZES].get(key), (old) => {
-              if (old !== undefined) {
-                usage.bytes -= old;
-                usage.entries -= 1;
-                removed++;
-              }
-              s[ENTRIES].delete(key);
-              req(s[SIZES].delete(key), step);
-            });
-          };
-          step();
+          for (const key of keys) {
+            if (this.setCharge(ctx, key, -1) >= 0) removed++;
+            s[ENTRIES].delete(key);
+          }
+          this.finish(s, ctx);
         });
       });
-      return () => removed;
+      return () => {
+        this.commit(ctx);
+        return removed;
+      };
     });
   }
 
   doRemoveMatching(kind, value) {
     if (kind === 3) {  // all
+      let ctx = null;
+      let removed = 0;
       return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s) => {
-        let removed = 0;
-        req(s[SIZES].count(), (n) => { removed = n; });
-        s[ENTRIES].clear();
-        s[SIZES].clear();
-        s[META].put({ bytes: 0, entries: 0 }, USAGE);
-        return () => removed;
+        req(s[META].get(USAGE), (u) => {
+          ctx = {
+            usage: { bytes: 0, entries: 0 }, gen: u && typeof u.gen === 'number' ? u.gen : 0,
+            logChanges: 0, base: new Map(), changes: new Map(), snapshot: true,
+          };
+          this.maxLogGen(s, ctx, () => {
+            req(s[ENTRIES].count(), (n) => { removed = n; });
+            s[ENTRIES].clear();
+            s[SIZES].clear();
+            this.finish(s, ctx);
+          });
+        });
+        return () => {
+          this.commit(ctx);
+          return removed;
+        };
       });
     }
     return this.doDelete((s, then) => {
@@ -441,34 +613,28 @@ export class IdbStore {
   // Removes least recently accessed records until both totals are within
   // the targets; one transaction.
   doEvict(targetBytes, targetEntries) {
+    let ctx = null;
     return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s) => {
-      let usage = { bytes: 0, entries: 0 };
-      req(s[META].get(USAGE), (u) => {
-        if (u) usage = { bytes: u.bytes, entries: u.entries };
-        const over = () => usage.bytes > targetBytes || usage.entries > targetEntries;
-        if (!over()) return;
-        const c = s[ENTRIES].index('lastAccess').openKeyCursor();
-        c.onsuccess = () => {
-          const cursor = c.result;
-          if (!cursor || !over()) {
-            usage.bytes = Math.max(0, usage.bytes);
-            usage.entries = Math.max(0, usage.entries);
-            s[META].put(usage, USAGE);
+      this.sync(s, (c) => {
+        ctx = c;
+        const over = () => ctx.usage.bytes > targetBytes || ctx.usage.entries > targetEntries;
+        if (!over()) return;  // nothing changes: no log record
+        const cursor = s[ENTRIES].index('lastAccess').openKeyCursor();
+        req(cursor, (cur) => {
+          if (!cur || !over()) {
+            this.finish(s, ctx);
             return;
           }
-          const key = cursor.primaryKey;
-          req(s[SIZES].get(key), (old) => {
-            if (old !== undefined) {
-              usage.bytes -= old;
-              usage.entries -= 1;
-            }
-            s[ENTRIES].delete(key);
-            s[SIZES].delete(key);
-            cursor.continue();
-          });
-        };
+          const key = cur.primaryKey;
+          this.setCharge(ctx, key, -1);
+          s[ENTRIES].delete(key);
+          cur.continue();
+        });
       });
-      return () => usage;
+      return () => {
+        this.commit(ctx);
+        return ctx ? ctx.usage : { bytes: 0, entries: 0 };
+      };
     });
   }
 }
