@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <map>
 #include <unordered_map>
 #include <utility>
@@ -49,6 +50,11 @@ namespace {
 using EntryPtr = std::shared_ptr<const CacheEntry>;
 
 constexpr size_t kNamespaceBytesMax = 64;
+// Blobs live under keys no cache key can take (namespaces cannot contain
+// '#'), and look recently used forever so LRU eviction takes them last.
+constexpr const char* kBlobKeyPrefix = "#blob ";
+constexpr size_t kBlobBytesMax = 4u << 20;
+constexpr Instant kBlobLastAccess{std::numeric_limits<int64_t>::max() / 2};
 constexpr size_t kTagsPerEntryMax = 64;
 constexpr size_t kTagBytesMax = 256;
 
@@ -150,8 +156,9 @@ struct Engine::Impl {
 
   struct PendingWrite {
     StoreWrite::Kind kind = StoreWrite::Kind::kPut;
-    EntryPtr entry;  // kPut
+    EntryPtr entry;  // kPut of a cache entry
     Instant touch;   // kTouch
+    std::shared_ptr<const std::string> blob;  // kPut of a named blob (PutBlob)
   };
 
   EngineOptions options;
@@ -701,7 +708,11 @@ struct Engine::Impl {
       auto node = pending.extract(pending.begin());
       StoreWrite w;
       w.kind = node.mapped().kind;
-      if (w.kind == StoreWrite::Kind::kPut) {
+      if (w.kind == StoreWrite::Kind::kPut && node.mapped().blob) {
+        w.record.key = node.key();
+        w.record.value = *node.mapped().blob;
+        w.record.last_access = kBlobLastAccess;
+      } else if (w.kind == StoreWrite::Kind::kPut) {
         w.record = RecordOf(*node.mapped().entry, now);
       } else {
         w.record.key = node.key();
@@ -1106,6 +1117,10 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
   // store's RemoveMatching below.
   for (auto it = d.pending.begin(); it != d.pending.end();) {
     const auto& w = it->second;
+    if (w.kind == StoreWrite::Kind::kPut && !w.entry) {  // a blob: never invalidated
+      ++it;
+      continue;
+    }
     bool match = w.kind == StoreWrite::Kind::kPut ? matches(*w.entry)
                                                   : (selector.kind != InvalidateSelector::Kind::kTag &&
                                                      (selector.kind == InvalidateSelector::Kind::kUrl
@@ -1253,6 +1268,37 @@ const Metrics& Engine::metrics() const {
   d.metrics.memory_evictions = d.memory.evictions();
   d.metrics.pending_writes = d.pending.size();
   return d.metrics;
+}
+
+Status Engine::PutBlob(const std::string& name, std::string bytes, Instant now) {
+  Impl& d = *impl_;
+  d.pending_now = now;
+  if (name.empty() || name.size() > 256) return Status::InvalidArgument("blob name of 1..256 bytes");
+  if (bytes.size() > kBlobBytesMax) return Status::TooLarge("blob over 4 MiB");
+  if (!d.StoreUsable()) return Status::Unavailable("no usable store");
+  Impl::PendingWrite w;
+  w.kind = StoreWrite::Kind::kPut;
+  w.blob = std::make_shared<const std::string>(std::move(bytes));
+  d.QueueWrite(kBlobKeyPrefix + name, std::move(w), now);
+  return Status::Ok();
+}
+
+void Engine::GetBlob(const std::string& name, Instant now,
+                     std::function<void(Result<std::string>)> done) {
+  Impl& d = *impl_;
+  d.pending_now = now;
+  if (!d.StoreUsable()) return done(Status::Unavailable("no usable store"));
+  const std::string key = kBlobKeyPrefix + name;
+  auto pending = d.pending.find(key);
+  if (pending != d.pending.end() && pending->second.blob) return done(*pending->second.blob);
+  std::weak_ptr<bool> alive_token = d.alive;
+  d.store->Get(d.next_op++, key,
+               [&d, alive_token, done](OpId, Instant at, Result<StoreRecord> record) {
+                 if (alive_token.expired()) return;
+                 d.pending_now = at;
+                 if (!record.ok()) return done(record.status());
+                 done(std::move(record->value));
+               });
 }
 
 Instant Engine::CurrentTime() const { return impl_->pending_now; }

@@ -442,6 +442,26 @@ void Preheater::OnDeadline(Instant now) {
   d.Pump(now);
 }
 
+static std::string ModelBlobName(const PreheatOptions& options) {
+  return "preheat-model " + options.namespace_name;
+}
+
+Status Preheater::SaveModel(Instant now) {
+  Impl& d = *impl_;
+  return d.engine->PutBlob(ModelBlobName(d.options), d.model.Export(now), now);
+}
+
+void Preheater::LoadModel(Instant now, std::function<void(Status)> done) {
+  Impl& d = *impl_;
+  std::weak_ptr<bool> alive_token = d.alive;
+  d.engine->GetBlob(ModelBlobName(d.options), now,
+                    [this, alive_token, done](Result<std::string> blob) {
+                      if (alive_token.expired()) return;
+                      if (!blob.ok()) return done(blob.status());
+                      done(impl_->model.Import(*blob, impl_->engine->CurrentTime()));
+                    });
+}
+
 const PreheatStats& Preheater::stats() const { return impl_->stats; }
 BreakerState Preheater::breaker_state(Instant now) const { return impl_->breaker.state(now); }
 TransitionModel& Preheater::model() { return impl_->model; }

@@ -96,6 +96,8 @@ Result<std::unique_ptr<Runtime>> Runtime::Create(RuntimeOptions options) {
         return;
       }
       raw->preheater_ = std::move(preheater.value());
+      // What earlier runs learned (kNotFound on a first start: nothing to add).
+      raw->preheater_->LoadModel(raw->loop_->Now(), [](Status) {});
     }
     preheat::Preheater* p = raw->preheater_.get();
     raw->loop_->SetDeadlineHooks(
@@ -119,7 +121,11 @@ Runtime::~Runtime() { Shutdown(); }
 
 void Runtime::Shutdown() {
   if (shut_down_ || !loop_) return;
-  // 1. Everything written so far reaches the database.
+  // 1. The preheater's model and everything written so far reach the
+  //    database.
+  loop_->Post([this] {
+    if (preheater_) preheater_->SaveModel(loop_->Now());
+  });
   Flush().wait();
   shut_down_ = true;
   // 2. No more network: in-flight requests complete (posted) with kCancelled.

@@ -294,7 +294,12 @@ struct SqliteStore::Impl {
       Stmt* stmt;
       const char* sql;
     } const all[] = {
-        {&get, "SELECT value, last_access FROM entries WHERE key = ?1"},
+        // One statement (one read transaction) for the row and its tags: the
+        // tags match the value even when another process writes meanwhile,
+        // and a hit costs one step instead of two statements.
+        {&get,
+         "SELECT e.value, e.last_access, t.tag FROM entries AS e LEFT JOIN tags AS t"
+         " ON t.key = e.key WHERE e.key = ?1 ORDER BY t.tag"},
         {&get_tags, "SELECT tag FROM tags WHERE key = ?1 ORDER BY tag"},
         {&put,
          "INSERT INTO entries(key, value, last_access, charge) VALUES(?1, ?2, ?3, ?4)"
@@ -390,9 +395,16 @@ struct SqliteStore::Impl {
     record.key = key;
     record.value = ColumnString(s, 0);
     record.last_access = Instant{sqlite3_column_int64(s, 1)};
+    // One row per tag (one row with a NULL tag when there is none).
+    do {
+      if (sqlite3_column_type(s, 2) != SQLITE_NULL) record.tags.push_back(ColumnString(s, 2));
+    } while ((rc = sqlite3_step(s)) == SQLITE_ROW);
+    if (rc != SQLITE_DONE) {
+      Status st = FromSqlite(rc, db, "get");
+      sqlite3_reset(s);
+      return st;
+    }
     sqlite3_reset(s);
-    Status st = ReadTags(key, &record.tags);
-    if (!st.ok()) return st;
     return record;
   }
 
@@ -607,32 +619,39 @@ struct SqliteStore::Impl {
     }
   }
 
-  // Queues `task`; when the store is closed or the queue full, runs
-  // `reject` with the reason instead (which posts the failure).
-  void Enqueue(std::function<void()> task, const std::function<void(Status)>& reject) {
+  // Queues `work` (returning a Result<T>) to run on the worker, which then
+  // posts done(op, now, result). When the store is closed or the queue is
+  // full, posts done with kUnavailable instead. `done` is moved, never
+  // copied, and nothing is built for the rejection unless it happens: this
+  // is on every operation's path.
+  template <typename T, typename Done, typename Work>
+  void Submit(OpId op, Done done, Work work) {
+    Status rejected;
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (!closing && queue.size() < options.queue_max) {
-        queue.push_back(std::move(task));
-        cv.notify_one();
-        return;
+      if (closing) {
+        rejected = Status::Unavailable("store " + path + " is closed");
+      } else if (queue.size() >= options.queue_max) {
+        rejected = Status::Unavailable("store queue is full");
+      } else {
+        queue.emplace_back([this, op, done = std::move(done), work = std::move(work)]() mutable {
+          Deliver(std::move(done), op, Result<T>(work()));
+        });
       }
     }
-    reject(closing ? Status::Unavailable("store " + path + " is closed")
-                   : Status::Unavailable("store queue is full"));
+    if (rejected.ok()) {
+      cv.notify_one();
+      return;
+    }
+    Deliver(std::move(done), op, Result<T>(std::move(rejected)));
   }
 
   template <typename Done, typename T>
-  void Deliver(const Done& done, OpId op, Result<T> result) {
+  void Deliver(Done done, OpId op, Result<T> result) {
     Instant now = options.clock();
-    options.post([done, op, now, result = std::move(result)]() mutable {
+    options.post([done = std::move(done), op, now, result = std::move(result)]() mutable {
       done(op, now, std::move(result));
     });
-  }
-
-  template <typename T, typename Done>
-  std::function<void(Status)> Rejecter(const Done& done, OpId op) {
-    return [this, done, op](Status s) { Deliver(done, op, Result<T>(std::move(s))); };
   }
 };
 
@@ -687,42 +706,36 @@ preheat::StoreUsage SqliteStore::usage() const { return impl_->Usage(); }
 
 void SqliteStore::Get(OpId op, const std::string& key, GetDone done) {
   Impl* impl = impl_.get();
-  impl->Enqueue([impl, op, key, done] { impl->Deliver(done, op, impl->DoGet(key)); },
-                impl->Rejecter<StoreRecord>(done, op));
+  impl->Submit<StoreRecord>(op, std::move(done), [impl, key] { return impl->DoGet(key); });
 }
 
 void SqliteStore::Write(OpId op, std::vector<StoreWrite> batch, WriteDone done) {
   Impl* impl = impl_.get();
-  auto shared = std::make_shared<std::vector<StoreWrite>>(std::move(batch));
-  impl->Enqueue([impl, op, shared, done] { impl->Deliver(done, op, impl->DoWrite(*shared)); },
-                impl->Rejecter<StoreUsage>(done, op));
+  impl->Submit<StoreUsage>(op, std::move(done),
+                           [impl, batch = std::move(batch)] { return impl->DoWrite(batch); });
 }
 
 void SqliteStore::RemoveMatching(OpId op, const StoreSelector& selector, RemoveDone done) {
   Impl* impl = impl_.get();
-  impl->Enqueue(
-      [impl, op, selector, done] { impl->Deliver(done, op, impl->DoRemoveMatching(selector)); },
-      impl->Rejecter<uint64_t>(done, op));
+  impl->Submit<uint64_t>(op, std::move(done),
+                         [impl, selector] { return impl->DoRemoveMatching(selector); });
 }
 
 void SqliteStore::Scan(OpId op, const StoreSelector& selector, const std::string& start_after_key,
                        uint32_t limit, ScanDone done) {
   Impl* impl = impl_.get();
-  impl->Enqueue(
-      [impl, op, selector, start_after_key, limit, done] {
-        impl->Deliver(done, op, impl->DoScan(selector, start_after_key, limit));
-      },
-      impl->Rejecter<std::vector<StoreRecordMeta>>(done, op));
+  impl->Submit<std::vector<StoreRecordMeta>>(
+      op, std::move(done), [impl, selector, start_after_key, limit] {
+        return impl->DoScan(selector, start_after_key, limit);
+      });
 }
 
 void SqliteStore::Evict(OpId op, uint64_t target_bytes, uint64_t target_entries,
                         EvictDone done) {
   Impl* impl = impl_.get();
-  impl->Enqueue(
-      [impl, op, target_bytes, target_entries, done] {
-        impl->Deliver(done, op, impl->DoEvict(target_bytes, target_entries));
-      },
-      impl->Rejecter<StoreUsage>(done, op));
+  impl->Submit<StoreUsage>(op, std::move(done), [impl, target_bytes, target_entries] {
+    return impl->DoEvict(target_bytes, target_entries);
+  });
 }
 
 }  // namespace preheat_native

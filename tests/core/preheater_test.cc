@@ -223,3 +223,50 @@ TEST_CASE("preheater: options are validated") {
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+TEST_CASE("preheater: the transition model persists through the engine's store") {
+  SimLoop loop;
+  testing::FakeStore store(&loop, 9);
+  FakeOrigin origin(&loop, 3);
+  origin.handler = [](const HttpRequest&, Instant) { return HttpResponse{200, {}, "x"}; };
+  const std::string a = "https://app.example/issues/1", b = "https://app.example/issues/2";
+  {
+    auto engine = std::move(Engine::Create({}, &store, &origin, 1).value());
+    auto preheater = std::move(Preheater::Create({}, engine.get(), loop.now()).value());
+    for (int i = 0; i < 3; ++i) preheater->Navigated(a, b, loop.now());
+    REQUIRE(preheater->SaveModel(loop.now()).ok());
+    std::optional<Status> flushed;
+    engine->Flush(loop.now(), [&](Status s) { flushed = s; });
+    loop.RunAll();
+    REQUIRE(flushed.has_value());
+    CHECK(flushed->ok());
+  }
+  auto engine = std::move(Engine::Create({}, &store, &origin, 2).value());
+  auto preheater = std::move(Preheater::Create({}, engine.get(), loop.now()).value());
+  CHECK(preheater->model().Probability(a, b, loop.now()) == 0);
+  std::optional<Status> loaded;
+  preheater->LoadModel(loop.now(), [&](Status s) { loaded = s; });
+  loop.RunAll();
+  REQUIRE(loaded.has_value());
+  CHECK(loaded->ok());
+  CHECK(preheater->model().Probability(a, b, loop.now()) == doctest::Approx(1.0));
+  // Blobs survive store eviction longer than cache entries and never match
+  // an invalidation.
+  CHECK(engine->Invalidate({InvalidateSelector::Kind::kAll, "", ""}, InvalidateMode::kRemove,
+                           loop.now())
+            .ok());
+  loop.RunAll();
+  bool still_there = false;
+  engine->GetBlob("preheat-model ", loop.now(), [&](Result<std::string> r) { still_there = r.ok(); });
+  loop.RunAll();
+  CHECK(still_there);
+  // Without a store there is nothing to persist to.
+  auto memory_only = std::move(Engine::Create({}, nullptr, &origin, 3).value());
+  CHECK(memory_only->PutBlob("x", "y", loop.now()).code() == Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace preheat

@@ -188,6 +188,16 @@ class Engine {
   // Runs timers that are due at `now` (write-behind flushes).
   void OnDeadline(Instant now);
 
+  // Small named records kept in the store beside the cache (the
+  // preheater's transition model), written with the next batch and evicted
+  // last. PutBlob errors: kInvalidArgument (name not 1..256 bytes),
+  // kTooLarge (over 4 MiB), kUnavailable (no usable store). GetBlob answers
+  // through `done` (at once for a blob not yet written): kNotFound,
+  // kUnavailable, or the store's errors.
+  Status PutBlob(const std::string& name, std::string bytes, Instant now);
+  void GetBlob(const std::string& name, Instant now,
+               std::function<void(Result<std::string>)> done);
+
   // The latest `now` an entry point or completion gave the engine. Inside a
   // callback the engine runs, it is the time of the event that runs it.
   Instant CurrentTime() const;

@@ -103,6 +103,13 @@ class Preheater {
   Instant NextDeadline() const;
   void OnDeadline(Instant now);
 
+  // Persists the transition model through the engine's store (a blob named
+  // after the namespace), and loads it back, adding to what the model has
+  // learned since. Errors: Engine::PutBlob's; LoadModel: GetBlob's and
+  // TransitionModel::Import's (kNotFound on a first start).
+  Status SaveModel(Instant now);
+  void LoadModel(Instant now, std::function<void(Status)> done);
+
   const PreheatStats& stats() const;
   BreakerState breaker_state(Instant now) const;
   TransitionModel& model();
