@@ -29,7 +29,8 @@ asan: deps
 test-native: native
 	ctest --preset native
 
-test-wasm: wasm
+# The demo's browser test drives the native demo server.
+test-wasm: native wasm
 	ctest --preset wasm
 
 test-asan: asan

@@ -103,6 +103,19 @@ std::string LinkRefs(const std::string& text, uint32_t max_id) {
   return out;
 }
 
+// The front-end's module graph and engine (demo/web/app.js imports the
+// package mounted at /preheat/): fetched in parallel instead of level by
+// level, which matters most for the shell (it renders once they ran).
+const char kPreloads[] =
+    "<link rel=\"modulepreload\" href=\"/config.js\">"
+    "<link rel=\"modulepreload\" href=\"/preheat/src/index.js\">"
+    "<link rel=\"modulepreload\" href=\"/preheat/src/cache.js\">"
+    "<link rel=\"modulepreload\" href=\"/preheat/src/idb-store.js\">"
+    "<link rel=\"modulepreload\" href=\"/preheat/src/fetch-driver.js\">"
+    "<link rel=\"modulepreload\" href=\"/preheat/src/sw-register.js\">"
+    "<link rel=\"modulepreload\" href=\"/preheat/dist/preheat.mjs\">"
+    "<link rel=\"preload\" href=\"/preheat/dist/preheat.wasm\" as=\"fetch\" crossorigin>";
+
 // The layout shared by full pages and the thin shell: the front-end
 // (demo/web, served by --static) boots from either representation.
 std::string LayoutHead(const std::string& title, bool shell) {
@@ -111,7 +124,8 @@ std::string LayoutHead(const std::string& title, bool shell) {
          std::string(shell ? "<meta name=\"preheat-shell\" content=\"1\">" : "") +
          "<title>" + HtmlEscape(title) + "</title>"
          "<link rel=\"stylesheet\" href=\"/app.css\">"
-         "<script type=\"module\" src=\"/app.js\"></script></head><body>"
+         "<script type=\"module\" src=\"/app.js\"></script>" +
+         kPreloads + "</head><body>"
          "<header id=\"top\"><a href=\"/\">Preheat demo tracker</a></header>";
 }
 
@@ -261,6 +275,9 @@ std::unique_ptr<DemoServer> DemoServer::Start(DemoServerOptions options, std::st
   if (bad.empty() && (options.port < 0 || options.port > 65535)) bad = "port must be in 0..65535";
   if (bad.empty() && options.threads < 1) bad = "threads must be at least 1";
   if (bad.empty() && options.swr_seconds < 0) bad = "stale-while-revalidate must be >= 0";
+  if (bad.empty() && options.static_swr_seconds < 0) {
+    bad = "static stale-while-revalidate must be >= 0";
+  }
   if (bad.empty() && !options.static_dir.empty()) {
     struct stat st {};
     if (stat(options.static_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -287,6 +304,11 @@ std::unique_ptr<DemoServer> DemoServer::Start(DemoServerOptions options, std::st
   s->http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s->http_->set_keep_alive_max_count(100000);
   s->http_->set_keep_alive_timeout(5);
+  // httplib writes headers and body separately: with Nagle's algorithm and
+  // the client's delayed ACKs every keep-alive answer would wait ~40 ms
+  // (a browser loading a module graph pays it at each level). Accepted
+  // sockets inherit the option from the listening socket.
+  s->http_->set_tcp_nodelay(true);
   s->InstallRoutes();
   // More specific mounts first: httplib tries them in order.
   for (const auto& [prefix, dir] : s->options_.mounts) {
@@ -460,6 +482,13 @@ void DemoServer::InstallRoutes() {
 
   // Counting and the down switch apply to everything but /admin/.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // Debian's libcpp-httplib is built with Brotli and compresses every
+    // text answer synchronously at maximum quality when the client accepts
+    // it (browsers do): about 100 ms for a 60 KB script, and tens of ms for
+    // pages and JSON, which would swamp the latency this server models.
+    // Answers go out uncompressed. (The request object is not const; the
+    // handler's signature only promises not to change it.)
+    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
     if (req.path.rfind("/admin/", 0) == 0) return httplib::Server::HandlerResponse::Unhandled;
     requests_++;
     const std::string& p = req.path;
@@ -493,8 +522,23 @@ void DemoServer::InstallRoutes() {
     body_bytes_ += res.body.size();
     active_--;
   });
-  http.set_file_request_handler([](const httplib::Request&, httplib::Response& res) {
-    res.set_header("Cache-Control", "no-cache");
+  // Files: revalidated on every use, with a strong ETag so unchanged files
+  // cost a 304 (and the browser keeps its compiled code for scripts and
+  // WebAssembly).
+  http.set_file_request_handler([this](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Cache-Control", options_.static_swr_seconds > 0
+                                        ? "max-age=0, stale-while-revalidate=" +
+                                              std::to_string(options_.static_swr_seconds)
+                                        : std::string("no-cache"));
+    if (res.status != 200) return;
+    std::string etag = EtagOf(res.body);
+    res.set_header("ETag", etag);
+    if (req.has_header("If-None-Match") &&
+        IfNoneMatchMatches(req.get_header_value("If-None-Match"), etag)) {
+      not_modified_++;
+      res.status = 304;
+      res.body.clear();
+    }
   });
 
   // JSON API.

@@ -81,6 +81,11 @@ struct DemoServerOptions {
   int64_t swr_seconds = 86400;
   // Directory of static web assets served at "/"; empty: none served.
   std::string static_dir;
+  // Files answer `Cache-Control: no-cache` (always revalidated; ETag, so
+  // unchanged files cost a 304) or, when > 0, `max-age=0,
+  // stale-while-revalidate=<this>`: the browser uses its copy at once and
+  // revalidates in the background (a new deploy shows on the next load).
+  int64_t static_swr_seconds = 0;
   // More directories at URL prefixes ("/preheat/" -> the built package),
   // tried before static_dir. Prefixes start and end with '/'.
   std::vector<std::pair<std::string, std::string>> mounts;

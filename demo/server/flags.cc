@@ -17,6 +17,8 @@ const char kServerFlagsHelp[] =
     "  --latency-shell MS[:S] thin shell delay (default 40:0.3)\n"
     "  --failure-rate R      share of API/page requests answered 503 (default 0)\n"
     "  --swr SECONDS         stale-while-revalidate of JSON answers (default 86400)\n"
+    "  --static-swr SECONDS  files: max-age=0, stale-while-revalidate=SECONDS\n"
+    "                        (default 0: no-cache, revalidated on every use)\n"
     "  --threads N           server worker threads (default 256)\n";
 
 bool ParseInt(const std::string& text, int64_t min, int64_t max, int64_t* out) {
@@ -70,6 +72,8 @@ FlagResult ApplyServerFlag(const std::string& name, const std::string& value,
     if (!ParseDouble(value, 0, 1, &o->failure_rate)) return bad("expected a number in 0..1");
   } else if (name == "--swr") {
     if (!ParseInt(value, 0, 100000000, &o->swr_seconds)) return bad("expected seconds >= 0");
+  } else if (name == "--static-swr") {
+    if (!ParseInt(value, 0, 100000000, &o->static_swr_seconds)) return bad("expected seconds >= 0");
   } else if (name == "--threads") {
     if (!ParseInt(value, 1, 4096, &n)) return bad("expected an integer in 1..4096");
     o->threads = static_cast<size_t>(n);

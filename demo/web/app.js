@@ -52,6 +52,7 @@ const mode = (() => {
 })();
 const navStyle = load('demo:nav', 'soft') === 'hard' ? 'hard' : 'soft';
 
+const appStart = performance.now();
 const demo = {
   mode, navStyle, ready: false, error: null, shell: isShell(), navs: [], fetches: null,
   cache: null, current: null,
@@ -175,12 +176,39 @@ function preheatFor(route, data) {
   let urls = [];
   if (route.kind === 'list') {
     urls = data.issues.slice(0, PREHEAT_LIST_TOP).map((i) => i.api_url);
+    if (data.next) urls.push(data.next);
   } else if (route.kind === 'issue') {
-    urls = (data.references || []).slice(0, PREHEAT_REFS_MAX);
+    urls = [...new Set(data.references || [])].slice(0, PREHEAT_REFS_MAX);
+    urls.push(`/api/repos/${data.repo}/issues?page=1`);
   } else if (route.kind === 'repos') {
     urls = data.repos.map((r) => r.api_url).filter(Boolean);
   }
-  if (urls.length) cache.preheat(urls).catch(() => {});
+  if (urls.length) preheat(urls);
+}
+
+// Preheats still running, by data URL: a hard navigation to one of them
+// waits for it (see onClick).
+const preheating = new Map();
+function preheat(urls) {
+  const list = Array.isArray(urls) ? urls : [urls];
+  const p = cache.preheat(list).catch(() => 0);
+  for (const u of list) {
+    if (preheating.has(u)) continue;
+    preheating.set(u, p);
+    p.then(() => { if (preheating.get(u) === p) preheating.delete(u); });
+  }
+  return p;
+}
+
+// Before a hard navigation: let a preheat of the target's data finish (up
+// to HARD_WAIT_MS) and write pending entries to IndexedDB, so the service
+// worker finds the data and asks for the thin shell.
+const HARD_WAIT_MS = 1500;
+async function readyForHardNavigation(dataUrl) {
+  const timeout = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const running = preheating.get(dataUrl);
+  if (running) await Promise.race([running, timeout(HARD_WAIT_MS)]);
+  await Promise.race([cache.flush().catch(() => {}), timeout(200)]);
 }
 
 // Re-renders the current page when a revalidation brings different data.
@@ -265,11 +293,13 @@ function onClick(event) {
   if (!t) return;
   const trigger = triggerOf(t.a, t.route);
   if (navStyle === 'hard') {
-    // The browser loads the page; the next document measures from here.
+    // A full page load; the next document measures from here.
     sessionStorage.setItem(PENDING_KEY, JSON.stringify({
       t: performance.timeOrigin + event.timeStamp, trigger, path: t.url.pathname + t.url.search,
     }));
-    if (cache && mode !== 'none') cache.flush().catch(() => {});
+    if (!cache || mode === 'none') return;  // the browser follows the link
+    event.preventDefault();
+    readyForHardNavigation(t.route.dataUrl).then(() => location.assign(t.url.href));
     return;
   }
   event.preventDefault();
@@ -284,7 +314,11 @@ function goBack(event) {
     sessionStorage.setItem(PENDING_KEY, JSON.stringify({
       t: performance.timeOrigin + event.timeStamp, trigger: 'back', path: null,
     }));
-    if (cache && mode !== 'none') cache.flush().catch(() => {});
+    if (cache && mode !== 'none') {
+      const timeout = new Promise((resolve) => setTimeout(resolve, 200));
+      Promise.race([cache.flush().catch(() => {}), timeout]).then(() => history.back());
+      return;
+    }
   } else {
     backStart = event.timeStamp;
   }
@@ -304,12 +338,12 @@ function onPointerOver(event) {
   const t = linkTarget(event);
   clearTimeout(hoverTimer);
   if (!t) return;
-  hoverTimer = setTimeout(() => cache.preheat(t.route.dataUrl).catch(() => {}), HOVER_INTENT_MS);
+  hoverTimer = setTimeout(() => preheat(t.route.dataUrl), HOVER_INTENT_MS);
 }
 function onPointerDown(event) {
   if (mode !== 'preheat') return;
   const t = linkTarget(event);
-  if (t) cache.preheat(t.route.dataUrl).catch(() => {});
+  if (t) preheat(t.route.dataUrl);
 }
 
 async function editTitle(button) {
@@ -335,8 +369,9 @@ async function editTitle(button) {
   } catch (e) {
     ui.note(`edit failed, rolled back: ${e && e.message || e}`);
   }
-  if (mode === 'none') softNavigate('edit', performance.now());
-  else render(route, { ...cache.peek(route.dataUrl), source: 'memory' });
+  const now = mode === 'none' ? null : cache.peek(route.dataUrl);
+  if (now && demo.current === route) render(route, { ...now, source: 'memory' });
+  else if (demo.current === route) softNavigate('edit', performance.now());
 }
 
 // ---- the panel ----------------------------------------------------------------
@@ -468,6 +503,7 @@ async function boot() {
   const pending = takePending();
   cache = await createCache(cacheOptions());
   demo.cache = cache;
+  const cacheReady = performance.now();
   const route = routeOf(location.pathname, location.search);
   const main = document.getElementById('app');
   if (route && !demo.shell && main && main.dataset.source === 'server') {
@@ -479,10 +515,14 @@ async function boot() {
       if (performance.getEntriesByName('first-contentful-paint').length) resolve(serverContentTime());
       else setTimeout(() => resolve(serverContentTime()), 300);
     });
+    // A history navigation may be answered by the browser's HTTP cache.
+    const nav = performance.getEntriesByType('navigation')[0];
+    const httpCache = nav && nav.transferSize === 0 && nav.type === 'back_forward';
     record({ nav: 'hard', trigger: pending ? pending.trigger : 'landing',
-             path: location.pathname + location.search, kind: route.kind, source: 'server',
-             state: 'full page',
-             ms: pending ? performance.timeOrigin + contentAt - pending.t : contentAt });
+             path: location.pathname + location.search, kind: route.kind,
+             source: httpCache ? 'http-cache' : 'server', state: 'full page',
+             ms: pending ? performance.timeOrigin + contentAt - pending.t : contentAt,
+             phases: phasesOf(pending, cacheReady, contentAt) });
     demo.current = route;
     if (mode !== 'none') {
       try {
@@ -512,7 +552,8 @@ async function boot() {
     record({ nav: 'hard', trigger: pending ? pending.trigger : 'landing',
              path: location.pathname + location.search, kind: route.kind,
              source: outcome.source, state: `${outcome.state}${demo.shell ? ' (shell)' : ''}`,
-             ms: pending ? epochNow() - pending.t : performance.now() });
+             ms: pending ? epochNow() - pending.t : performance.now(),
+             phases: phasesOf(pending, cacheReady, performance.now()) });
   }
   history.replaceState({ demo: true }, '');
   if (mode === 'none') {
@@ -522,6 +563,19 @@ async function boot() {
       ? 'registered' : 'none';
   }
   demo.ready = true;
+}
+
+// Where the time of a hard navigation went (ms from the click).
+function phasesOf(pending, cacheReady, rendered) {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const base = pending ? performance.timeOrigin - pending.t : 0;
+  const at = (x) => (x ? Math.round(base + x) : null);
+  return {
+    navigationStart: Math.round(base), workerStart: at(nav && nav.workerStart),
+    responseStart: at(nav && nav.responseStart), responseEnd: at(nav && nav.responseEnd),
+    appStart: at(appStart), cacheReady: at(cacheReady), rendered: at(rendered),
+    transferSize: nav ? nav.transferSize : null, type: nav ? nav.type : null,
+  };
 }
 
 function takePending() {

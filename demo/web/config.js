@@ -22,10 +22,12 @@ export const POLICIES = [
 ];
 
 // Preheat budget per page ("surface"): the first rows of a list (clicks
-// follow a Zipf law over positions), an issue's cross-references, and any
-// link the pointer rests on for HOVER_INTENT_MS or presses.
-export const PREHEAT_LIST_TOP = 5;
-export const PREHEAT_REFS_MAX = 6;
+// follow a Zipf law over positions) and its next page; an issue's first
+// cross-references and its repository's list; and any link the pointer
+// rests on for HOVER_INTENT_MS or presses. What is in memory or in flight
+// costs nothing (the package skips it).
+export const PREHEAT_LIST_TOP = 3;
+export const PREHEAT_REFS_MAX = 3;
 export const HOVER_INTENT_MS = 50;
 
 // What a page path shows: { kind, dataUrl } or null (not an app route).
