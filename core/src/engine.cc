@@ -1132,10 +1132,12 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
   if (d.pending.empty()) d.pending_since = Instant::Never();
   if (d.StoreUsable()) {
     std::weak_ptr<bool> alive_token = d.alive;
+    // A removal that fails leaves entries the app meant to forget (a
+    // logout's): stop trusting the store rather than serve them later.
     d.store->RemoveMatching(d.next_op++, store_selector,
                             [&d, alive_token](OpId, Instant, Result<uint64_t> removed) {
                               if (alive_token.expired()) return;
-                              if (!removed.ok()) d.metrics.store_errors++;
+                              if (!removed.ok()) d.Degrade(removed.status());
                             });
   }
   for (const EntryPtr& e : hits) {

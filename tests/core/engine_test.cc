@@ -611,3 +611,24 @@ TEST_CASE("engine: no prefetch grace for no-cache responses or after the grace p
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+TEST_CASE("engine: a failed store removal (logout) degrades rather than keep serving from it") {
+  Fixture f;
+  f.Get(kUrl, "alice");
+  CHECK(f.Flush().ok());
+  f.store.faults.remove_error = 1.0;
+  CHECK(f.engine->Clear("alice", f.loop.now()).ok());
+  f.loop.RunAll();
+  CHECK(f.engine->metrics().store_degraded);
+  CHECK(f.engine->metrics().store_degraded_reason.find("remove failed") != std::string::npos);
+  // Nothing of alice's is served, from memory or from the store.
+  auto again = f.Get(kUrl, "alice");
+  CHECK(again->state == CacheState::kMiss);
+  CHECK(again->source == Source::kNetwork);
+}
+
+}  // namespace
+}  // namespace preheat

@@ -24,6 +24,7 @@ class FakeStore : public Store {
   struct Faults {
     double get_error = 0;    // chance a Get fails with kIoError
     double write_error = 0;  // chance a Write fails (kNoSpace), applying nothing
+    double remove_error = 0; // chance a RemoveMatching fails (kIoError), removing nothing
     int64_t latency_ms = 1;
     int64_t latency_jitter_ms = 0;
   };
@@ -65,6 +66,9 @@ class FakeStore : public Store {
 
   void RemoveMatching(OpId op, const StoreSelector& selector, RemoveDone done) override {
     Enqueue([this, op, selector, done]() {
+      if (prng_.Chance(faults.remove_error)) {
+        return done(op, loop_->now(), Status::IoError("injected: remove failed"));
+      }
       uint64_t removed = 0;
       for (auto it = records_.begin(); it != records_.end();) {
         if (Matches(selector, it->second)) {
