@@ -17,6 +17,7 @@
 
 #include "preheat/engine.h"
 #include "preheat/status.h"
+#include "replay_command.h"
 #include "preheat_native/runtime.h"
 
 namespace {
@@ -94,7 +95,9 @@ void PrintTopHelp(FILE* out) {
                "  warm URL...    fetch into the cache at preheat priority\n"
                "  stat           show cache usage\n"
                "  ls [PREFIX]    list stored URLs\n"
-               "  purge ...      remove stored entries\n\n"
+               "  purge ...      remove stored entries\n"
+               "  replay ...     replay navigation traces and compare caching policies\n"
+               "                 (preheat replay --help)\n\n"
                "Run 'preheat COMMAND --help' for a command's details.\n\n%s\n%s",
                kCommonOptionsHelp, kExitCodesHelp);
 }
@@ -529,6 +532,8 @@ int CmdPurge(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The replay harness has options of its own.
+  if (argc >= 2 && std::string(argv[1]) == "replay") return ReplayMain(argc - 1, argv + 1);
   Args args;
   if (int rc = ParseArgs(argc, argv, &args)) return rc;
   if (args.command.empty() || args.command == "help") {

@@ -1,9 +1,9 @@
-// preheat-replay: replays navigation traces through the core's replay
+// preheat replay: replays navigation traces through the core's replay
 // simulator (core/include/preheat/replay.h) and prints, per policy, how
 // fast navigations were and what they cost.
 //
-//   preheat-replay [--prior TRAIN_TRACE] TRACE [--json]
-//   preheat-replay --wikispeedia DIR [--train-fraction 0.7] [--json]
+//   preheat replay [--prior TRAIN_TRACE] TRACE [--json]
+//   preheat replay --wikispeedia DIR [--train-fraction 0.7] [--json]
 //
 // Options: --seed N, --sessions N (replay at most N sessions),
 // --train-fraction F (share of TRACE's sessions, chosen by seed, that train
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "preheat/replay.h"
+#include "replay_command.h"
 
 namespace {
 
@@ -36,9 +37,9 @@ bool ReadFile(const std::string& path, std::string* out) {
 }
 
 int Usage(const char* msg) {
-  std::cerr << "preheat-replay: " << msg << "\n"
-            << "usage: preheat-replay [--prior TRAIN_TRACE] TRACE [--json]\n"
-            << "       preheat-replay --wikispeedia DIR [--train-fraction F] [--json]\n"
+  std::cerr << "preheat replay: " << msg << "\n"
+            << "usage: preheat replay [--prior TRAIN_TRACE] TRACE [--json]\n"
+            << "       preheat replay --wikispeedia DIR [--train-fraction F] [--json]\n"
             << "options: --seed N --sessions N --paths FILE --write-trace FILE --sweep\n"
             << "         --per-surface-max N --score-min X --hover-intent-ms N --inflight-max N\n"
             << "         --prior-backoff X\n";
@@ -63,7 +64,7 @@ void PrintVerdict(const preheat::ReplayReport& report) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int ReplayMain(int argc, char** argv) {
   std::string trace_path, prior_path, wiki_dir, paths_path, write_trace;
   bool json = false, sweep = false;
   double train_fraction = -1;
@@ -77,6 +78,18 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     const char* v = nullptr;
+    if (a == "--help" || a == "-h") {
+      std::cout << "Replays navigation sessions over a link graph against a simulated origin\n"
+                   "and compares no cache, SWR, SWR + preheat, prefetch-every-link and\n"
+                   "hover-only on the same clicks (trace format: README, 'Replay').\n"
+                   "usage: preheat replay [--prior TRAIN_TRACE] TRACE [--json]\n"
+                   "       preheat replay --wikispeedia DIR [--train-fraction F] [--json]\n"
+                   "options: --seed N --sessions N --paths FILE --write-trace FILE --sweep\n"
+                   "         --per-surface-max N --score-min X --hover-intent-ms N --inflight-max N\n"
+                   "         --prior-backoff X\n"
+                   "exit status: 0, or 2 for bad usage or unreadable files\n";
+      return 0;
+    }
     if (a == "--json") {
       json = true;
     } else if (a == "--sweep") {
@@ -134,7 +147,7 @@ int main(int argc, char** argv) {
     if (paths_path.empty()) paths_path = wiki_dir + "/paths-dev.tsv";
     if (!ReadFile(wiki_dir + "/articles.tsv", &articles) ||
         !ReadFile(wiki_dir + "/links.tsv", &links) || !ReadFile(paths_path, &paths)) {
-      std::cerr << "preheat-replay: cannot read articles.tsv, links.tsv or " << paths_path
+      std::cerr << "preheat replay: cannot read articles.tsv, links.tsv or " << paths_path
                 << " in " << wiki_dir << "\n";
       return 2;
     }
@@ -147,13 +160,13 @@ int main(int argc, char** argv) {
       std::ofstream out(write_trace, std::ios::binary);
       out << text;
       if (!out) {
-        std::cerr << "preheat-replay: cannot write " << write_trace << "\n";
+        std::cerr << "preheat replay: cannot write " << write_trace << "\n";
         return 2;
       }
     }
     if (train_fraction < 0 && prior_path.empty()) train_fraction = 0.7;
   } else if (!ReadFile(trace_path, &text)) {
-    std::cerr << "preheat-replay: cannot read " << trace_path << "\n";
+    std::cerr << "preheat replay: cannot read " << trace_path << "\n";
     return 2;
   }
   preheat::Trace trace = preheat::ParseTrace(text, options.origin);
@@ -163,7 +176,7 @@ int main(int argc, char** argv) {
   if (!prior_path.empty()) {
     std::string prior_text;
     if (!ReadFile(prior_path, &prior_text)) {
-      std::cerr << "preheat-replay: cannot read " << prior_path << "\n";
+      std::cerr << "preheat replay: cannot read " << prior_path << "\n";
       return 2;
     }
     preheat::Trace prior = preheat::ParseTrace(prior_text, options.origin);
