@@ -2,14 +2,18 @@
 # Crash safety: SIGKILL a SqliteStore writer at random moments, then check
 # the file's integrity, that every batch reported committed survived, and
 # that no batch is half there. Bounded: ITERATIONS kills.
-# Usage: crash_test.sh CRASH_WRITER_BINARY [ITERATIONS]
+# With WRITERS=2 two processes write to the same file at once (busy
+# timeout, WAL), are killed at independent moments, and both are checked.
+# Usage: crash_test.sh CRASH_WRITER_BINARY [ITERATIONS] [WRITERS]
 set -u
 WRITER=$1
 ITERATIONS=${2:-25}
+WRITERS=${3:-1}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/preheat-crash-XXXXXX")
 PID=
+PID2=
 cleanup() {
-  if [ -n "$PID" ]; then kill -9 "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; fi
+  for p in $PID $PID2; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -22,19 +26,36 @@ passed=0
 failed=0
 for i in $(seq 1 "$ITERATIONS"); do
   : > "$WORK/log"
+  : > "$WORK/log2"
   "$WRITER" write "$DB" $((i * 100000)) > "$WORK/log" 2> "$WORK/err" &
   PID=$!
+  if [ "$WRITERS" -ge 2 ]; then
+    "$WRITER" write "$DB" $((i * 100000 + 50000)) > "$WORK/log2" 2> "$WORK/err2" &
+    PID2=$!
+  fi
   # Let it commit at least once, then kill at a random point after that.
   for _ in $(seq 1 1000); do grep -q committed "$WORK/log" && break; sleep 0.01; done
   sleep "0.$(printf '%03d' $((RANDOM % 200)))"
   kill -9 "$PID" 2>/dev/null
   wait "$PID" 2>/dev/null
   PID=
-  if "$WRITER" check "$DB" "$WORK/log" > "$WORK/check" 2>&1; then
+  if [ -n "$PID2" ]; then
+    sleep "0.$(printf '%03d' $((RANDOM % 100)))"
+    kill -9 "$PID2" 2>/dev/null
+    wait "$PID2" 2>/dev/null
+    PID2=
+  fi
+  ok=1
+  "$WRITER" check "$DB" "$WORK/log" > "$WORK/check" 2>&1 || ok=0
+  if [ "$WRITERS" -ge 2 ]; then
+    "$WRITER" check "$DB" "$WORK/log2" >> "$WORK/check" 2>&1 || ok=0
+    grep -q committed "$WORK/log2" || { echo "second writer never committed" >> "$WORK/check"; ok=0; }
+  fi
+  if [ "$ok" -eq 1 ]; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
-    echo "FAIL: iteration $i (seed=$seed):"; cat "$WORK/check" "$WORK/err"
+    echo "FAIL: iteration $i (seed=$seed):"; cat "$WORK/check" "$WORK/err" "$WORK/err2" 2>/dev/null
   fi
 done
 echo "$passed passed, $failed failed"
