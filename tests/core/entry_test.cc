@@ -72,3 +72,21 @@ TEST_CASE("entry: charge counts body, headers and key") {
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+TEST_CASE("entry: body hash tells bodies apart, including their last bytes") {
+  std::string a(1000, 'a');
+  std::string b = a;
+  b[999] = 'b';  // in the byte-wise tail
+  std::string c = a;
+  c[3] = 'c';    // in the word-wise part
+  CHECK(HashBody(a) == HashBody(std::string(1000, 'a')));
+  CHECK(HashBody(a) != HashBody(b));
+  CHECK(HashBody(a) != HashBody(c));
+  CHECK(HashBody("") != HashBody(std::string(1, '\0')));  // length is mixed in
+}
+
+}  // namespace
+}  // namespace preheat

@@ -35,7 +35,7 @@ struct CacheEntry {
   std::vector<std::pair<std::string, std::string>> vary_values;
   std::vector<std::string> tags;  // from the configured tag header
   bool invalidated = false;  // marked stale by Invalidate(); must revalidate
-  uint64_t body_hash = 0;    // FNV-1a 64 of body, to tell changed content
+  uint64_t body_hash = 0;    // HashBody(body), to tell changed content
 
   // Fetched by a prefetch and not read since (never persisted: after a
   // restart the entry is just stored data). See
@@ -55,8 +55,12 @@ struct CacheEntry {
   uint64_t ChargeBytes() const;
 };
 
-// FNV-1a, 64 bit.
+// FNV-1a, 64 bit: the record checksum (also verified by web/src/sw.js, so
+// it must not change without a new record version).
 uint64_t HashBytes(std::string_view bytes);
+// A fast 64-bit hash of a body (8 bytes a step), never persisted: only to
+// tell whether content changed, so it may change between releases.
+uint64_t HashBody(std::string_view bytes);
 
 // Encodes the persistent fields (not the derived ones), prefixed with
 // kEntryFormatVersion.
