@@ -25,6 +25,7 @@
 #include <emscripten/em_js.h>
 #include <emscripten/val.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -41,6 +42,8 @@
 #include "preheat/engine.h"
 #include "preheat/entry.h"
 #include "preheat/fetcher.h"
+#include "preheat/preheater.h"
+#include "preheat/references.h"  // Reference
 #include "preheat/status.h"
 #include "preheat/store.h"
 
@@ -423,6 +426,55 @@ Result<EngineOptions> OptionsFromJson(const std::string& text) {
   return o;
 }
 
+// Camel-case JSON to PreheatOptions (defaults: PreheatOptions's). `ns` is
+// the cache's namespace, used unless the JSON names one.
+Result<PreheatOptions> PreheatOptionsFromJson(const std::string& text, const std::string& ns) {
+  PreheatOptions o;
+  o.namespace_name = ns;
+  Json j = Json::parse(text.empty() ? std::string("{}") : text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("preheat: not a JSON object");
+  static const char* kNumbers[] = {"requestsPerSecond", "requestsBurst", "bytesPerSecond",
+                                   "bytesBurst", "inflightMax", "queueMax", "perSurfaceMax",
+                                   "hoverIntentMs", "scoreMin", "useWindowMs", "trackedMax"};
+  for (const char* name : kNumbers) {
+    auto it = j.find(name);
+    if (it != j.end() && !it->is_null() && !it->is_number()) {
+      return Status::InvalidArgument(std::string("preheat: ") + name + " must be a number");
+    }
+  }
+  auto name = j.find("namespace");
+  if (name != j.end() && name->is_string()) o.namespace_name = name->get<std::string>();
+  Take(j, "requestsPerSecond", o.requests_per_s);
+  Take(j, "requestsBurst", o.requests_burst);
+  Take(j, "bytesPerSecond", o.bytes_per_s);
+  Take(j, "bytesBurst", o.bytes_burst);
+  Take(j, "inflightMax", o.inflight_max);
+  Take(j, "queueMax", o.queue_max);
+  Take(j, "perSurfaceMax", o.per_surface_max);
+  Take(j, "hoverIntentMs", o.hover_intent_ms);
+  Take(j, "scoreMin", o.score_min);
+  Take(j, "useWindowMs", o.use_window_ms);
+  Take(j, "trackedMax", o.tracked_max);
+  auto routes = j.find("routes");
+  if (routes != j.end() && routes->is_array()) {
+    for (const Json& r : *routes) {
+      if (!r.is_string()) return Status::InvalidArgument("preheat: routes[] must be strings");
+      o.routes.push_back(r.get<std::string>());
+    }
+  }
+  // [[name, value], ...] (cache.js converts objects and Headers).
+  auto headers = j.find("requestHeaders");
+  if (headers != j.end() && headers->is_array()) {
+    for (const Json& h : *headers) {
+      if (!h.is_array() || h.size() != 2 || !h[0].is_string() || !h[1].is_string()) {
+        return Status::InvalidArgument("preheat: requestHeaders must be [name, value] pairs");
+      }
+      o.request_headers.Add(h[0].get<std::string>(), h[1].get<std::string>());
+    }
+  }
+  return o;
+}
+
 // ---- drivers ----------------------------------------------------------------
 
 // A Store whose operations run in a JS driver object.
@@ -619,7 +671,10 @@ class WasmEngine {
     }
     engine_ = std::move(engine).value();
   }
-  ~WasmEngine() { engine_.reset(); }  // before the drivers it points to
+  ~WasmEngine() {
+    preheater_.reset();  // before the engine it drives
+    engine_.reset();     // before the drivers it points to
+  }
 
   // {code: 0} or the creation error.
   val status() const { return ErrorToJs(error_); }
@@ -734,18 +789,86 @@ class WasmEngine {
       callback(ErrorToJs(error_));
       return;
     }
+    // The preheater's model goes with the flush (a failure to save it is not
+    // the flush's).
+    if (preheater_ && store_) (void)preheater_->SaveModel(ToInstant(now));
     engine_->Flush(ToInstant(now), [callback](Status s) { callback(ErrorToJs(s)); });
   }
 
-  // Milliseconds since the epoch, or -1 for never.
+  // Milliseconds since the epoch, or -1 for never (the earlier of the
+  // engine's and the preheater's deadlines).
   double nextDeadline() const {
     if (!engine_) return -1;
     Instant t = engine_->NextDeadline();
+    if (preheater_) t = std::min(t, preheater_->NextDeadline());
     return t.IsNever() ? -1 : static_cast<double>(t.unix_ms);
   }
   void onDeadline(double now) {
-    if (engine_) engine_->OnDeadline(ToInstant(now));
+    if (!engine_) return;
+    engine_->OnDeadline(ToInstant(now));
+    if (preheater_ && preheater_->NextDeadline() <= ToInstant(now)) {
+      preheater_->OnDeadline(ToInstant(now));
+    }
   }
+
+  // ---- the preheater (optional) ----------------------------------------------
+
+  // Creates the preheater (options: camel-case JSON, see
+  // PreheatOptionsFromJson; `ns` the cache's namespace) and, with a store,
+  // loads its model. {code: 0} or the error.
+  val enablePreheat(std::string options_json, std::string ns, double now) {
+    if (!engine_) return ErrorToJs(error_);
+    if (preheater_) return ErrorToJs(Status::InvalidArgument("preheat: already enabled"));
+    auto options = PreheatOptionsFromJson(options_json, ns);
+    if (!options.ok()) return ErrorToJs(options.status());
+    auto p = Preheater::Create(std::move(options).value(), engine_.get(), ToInstant(now));
+    if (!p.ok()) return ErrorToJs(p.status());
+    preheater_ = std::move(p).value();
+    if (store_) preheater_->LoadModel(ToInstant(now), [](Status) {});  // kNotFound at first
+    return ErrorToJs(Status());
+  }
+  bool hasPreheater() const { return preheater_ != nullptr; }
+
+  // refs: "position\0hinted(0|1)\0url\0" per reference (absolute URLs), a
+  // flat string rather than JSON: parsing it costs no code.
+  void surface(std::string page_url, std::string refs_flat, double now) {
+    if (!preheater_) return;
+    std::vector<std::string> parts = SplitNul(refs_flat);
+    std::vector<Reference> refs;
+    refs.reserve(parts.size() / 3);
+    for (size_t i = 0; i + 2 < parts.size(); i += 3) {
+      Reference ref;
+      ref.position = static_cast<uint32_t>(std::strtoul(parts[i].c_str(), nullptr, 10));
+      ref.hinted = parts[i + 1] == "1";
+      ref.url = std::move(parts[i + 2]);
+      refs.push_back(std::move(ref));
+    }
+    preheater_->Surface(page_url, refs, ToInstant(now));
+  }
+  // kind: IntentKind's number (0 hoverstart, 1 hoverend, 2 pointerdown,
+  // 3 touchstart, 4 focus).
+  void intent(std::string url, int kind, double now) {
+    if (!preheater_ || kind < 0 || kind > 4) return;
+    preheater_->Intent(url, static_cast<IntentKind>(kind), ToInstant(now));
+  }
+  void navigated(std::string from, std::string to, double now) {
+    if (preheater_) preheater_->Navigated(from, to, ToInstant(now));
+  }
+  void visible(std::string url, bool v, double now) {
+    if (preheater_) preheater_->Visible(url, v, ToInstant(now));
+  }
+  void setSaveData(bool save_data) {
+    if (preheater_) preheater_->SetSaveData(save_data);
+  }
+  std::string preheatStats(double now) const {
+    return preheater_ ? preheater_->StatsJson(ToInstant(now)) : "null";
+  }
+  // {code: 0} or PutBlob's error; {code: 0} without a preheater or a store.
+  val saveModel(double now) {
+    if (!preheater_ || !store_) return ErrorToJs(Status());
+    return ErrorToJs(preheater_->SaveModel(ToInstant(now)));
+  }
+
 
   std::string metricsJson() const { return engine_ ? engine_->MetricsJson() : "{}"; }
   double inflightCount(std::string lane) const {
@@ -786,6 +909,7 @@ class WasmEngine {
   JsFetcher fetcher_;
   Status error_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Preheater> preheater_;  // after engine_: destroyed first
 };
 
 }  // namespace
@@ -810,6 +934,15 @@ EMSCRIPTEN_BINDINGS(preheat) {
       .function("flush", &WasmEngine::flush)
       .function("nextDeadline", &WasmEngine::nextDeadline)
       .function("onDeadline", &WasmEngine::onDeadline)
+      .function("enablePreheat", &WasmEngine::enablePreheat)
+      .function("hasPreheater", &WasmEngine::hasPreheater)
+      .function("surface", &WasmEngine::surface)
+      .function("intent", &WasmEngine::intent)
+      .function("navigated", &WasmEngine::navigated)
+      .function("visible", &WasmEngine::visible)
+      .function("setSaveData", &WasmEngine::setSaveData)
+      .function("preheatStats", &WasmEngine::preheatStats)
+      .function("saveModel", &WasmEngine::saveModel)
       .function("metricsJson", &WasmEngine::metricsJson)
       .function("inflightCount", &WasmEngine::inflightCount)
       .function("queuedCount", &WasmEngine::queuedCount)

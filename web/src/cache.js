@@ -115,6 +115,14 @@ function defaultSeed() {
   return a[0] * 2 ** 21 + (a[1] >>> 11);
 }
 
+const INTENT_KIND = { hoverstart: 0, hoverend: 1, pointerdown: 2, touchstart: 3, focus: 4 };
+
+// Save-Data or a 2G connection: the preheater then acts on strong intents only.
+function slowConnection() {
+  const c = globalThis.navigator && globalThis.navigator.connection;
+  return !!c && (!!c.saveData || c.effectiveType === 'slow-2g' || c.effectiveType === '2g');
+}
+
 /**
  * Creates a cache from an Emscripten module factory (the default export of
  * preheat.mjs, or the CommonJS build in Node).
@@ -170,6 +178,16 @@ export async function createCacheWith(factory, options = {}) {
   }
   const cache = new Cache(Module, engine, store, fetcher, { name, namespace, storage, options });
   engine.start(Date.now());
+  if (options.preheat) {
+    const p = { ...options.preheat };
+    if (p.requestHeaders) p.requestHeaders = headerPairs(p.requestHeaders);
+    const s = engine.enablePreheat(JSON.stringify(p), namespace, Date.now());
+    if (s.code !== 0) {
+      await cache.close();
+      throw errorOf(s);
+    }
+    if (p.saveData ?? slowConnection()) engine.setSaveData(true);
+  }
   cache._schedule();
   return cache;
 }
@@ -253,6 +271,62 @@ class Cache {
       started.push(this.get(url, { headers, lane: 'preheat' }).catch(() => null));
     }
     return Promise.all(started).then(() => started.length);
+  }
+
+  // ---- the preheater (createCache({ preheat: {...} })) ----------------------
+
+  /**
+   * The user is on pageUrl, whose references are refs (URLs or
+   * {url, position?, hinted?}); the best uncached ones are preheated.
+   */
+  surface(pageUrl, refs = []) {
+    if (!this._preheating()) return;
+    let flat = '';
+    refs.forEach((r, i) => {
+      const o = typeof r === 'object' && r !== null ? r : { url: r };
+      flat += `${o.position ?? i}\0${o.hinted ? 1 : 0}\0${absolute(o.url)}\0`;
+    });
+    this._engine.surface(absolute(pageUrl), flat, Date.now());
+    this._schedule();
+  }
+
+  /** kind: 'hoverstart' | 'hoverend' | 'pointerdown' | 'touchstart' | 'focus'. */
+  intent(url, kind) {
+    if (!this._preheating()) return;
+    const k = INTENT_KIND[kind];
+    if (k === undefined) throw new TypeError(`intent: unknown kind ${kind}`);
+    this._engine.intent(absolute(url), k, Date.now());
+    this._schedule();
+  }
+
+  /** A navigation from one URL to another (teaches the model, counts preheats used). */
+  navigated(from, to) {
+    if (!this._preheating()) return;
+    this._engine.navigated(from ? absolute(from) : '', absolute(to), Date.now());
+    this._schedule();
+  }
+
+  /** Visibility of a reference of the current surface. */
+  visible(url, isVisible) {
+    if (!this._preheating()) return;
+    this._engine.visible(absolute(url), !!isVisible, Date.now());
+    this._schedule();
+  }
+
+  /** Only strong intents preheat while on (Save-Data, slow connections). */
+  setSaveData(on) {
+    if (this._preheating()) this._engine.setSaveData(!!on);
+  }
+
+  /** The preheater's counters (snake_case, as the core exports them), or null without one. */
+  preheatStats() {
+    this._check();
+    return JSON.parse(this._engine.preheatStats(Date.now()));
+  }
+
+  _preheating() {
+    this._check();
+    return this._engine.hasPreheater();
   }
 
   /** Calls fn(result) whenever the entry for url changes. Returns unsubscribe. */
@@ -585,7 +659,7 @@ class Cache {
     }
   }
 
-  // Keeps one timer at the engine's next deadline (write-behind flushes).
+  // Keeps one timer at the engine's (and preheater's) next deadline.
   _schedule() {
     if (this._closed) return;
     const at = this._engine.nextDeadline();

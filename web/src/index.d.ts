@@ -85,8 +85,60 @@ export interface CacheOptions {
   /** Decodes a body into `data` (default: JSON, text, else bytes, by content-type). */
   decode?: (body: Uint8Array, headers: Record<string, string>) => unknown;
   seed?: number;
+  /** Turns on the preheater (surface/intent/navigated/visible); defaults from the core's PreheatOptions. */
+  preheat?: PreheatOptions;
   /** Passed to the Emscripten module factory (e.g. locateFile). */
   moduleArgs?: Record<string, unknown>;
+}
+
+export interface PreheatOptions {
+  /** Engine namespace preheats go into (default: the cache's). */
+  namespace?: string;
+  /** Request budget (token bucket; default 4/s, burst 8). */
+  requestsPerSecond?: number;
+  requestsBurst?: number;
+  /** Byte budget (default 256 KiB/s, burst 1 MiB). */
+  bytesPerSecond?: number;
+  bytesBurst?: number;
+  /** Preheats on the wire at once (default 2). */
+  inflightMax?: number;
+  /** Candidates waiting (default 64). */
+  queueMax?: number;
+  /** Preheats issued for one surface (default 12). */
+  perSurfaceMax?: number;
+  /** A hover held this long is intent (default 80 ms). */
+  hoverIntentMs?: number;
+  /** Surface candidates scoring below this are not preheated (default 0.05). */
+  scoreMin?: number;
+  /** A preheat not used within this long counts as wasted (default 10 min). */
+  useWindowMs?: number;
+  trackedMax?: number;
+  /** Route patterns ("/issues/:id") the model also learns at route level. */
+  routes?: string[];
+  /** Sent with every preheat. */
+  requestHeaders?: HeadersInit;
+  /** Strong intents only; default: navigator.connection saveData or a 2G effectiveType. */
+  saveData?: boolean;
+}
+
+export type IntentKind = 'hoverstart' | 'hoverend' | 'pointerdown' | 'touchstart' | 'focus';
+
+export interface PreheatReference {
+  url: string;
+  /** Order of appearance on the page (default: index in the array). */
+  position?: number;
+  /** Carried a data-preheat hint. */
+  hinted?: boolean;
+}
+
+export interface PreheatStats {
+  candidates: number; issued: number; skipped_cached: number; skipped_low_score: number;
+  skipped_save_data: number; dropped_left_surface: number; dropped_queue_full: number;
+  dropped_budget: number; breaker_blocked: number; failures: number; fetched: number;
+  used: number; evicted_unused: number; wasted_bytes: number; fetched_bytes: number;
+  used_bytes: number; breaker: string; breaker_opened: number; queued: number;
+  inflight: number; save_data: boolean; model_pages: number;
+  [metric: string]: unknown;
 }
 
 export interface CacheResult<T = unknown> {
@@ -176,7 +228,26 @@ export interface Cache {
   flush(): Promise<void>;
   stats(): CacheStats;
   close(): Promise<void>;
+  // The preheater (no-ops unless created with `preheat` options).
+  /** The user is on pageUrl, whose references are refs; the best uncached ones are preheated. */
+  surface(pageUrl: string, refs: Array<string | PreheatReference>): void;
+  intent(url: string, kind: IntentKind): void;
+  navigated(from: string | null, to: string): void;
+  visible(url: string, visible: boolean): void;
+  setSaveData(on: boolean): void;
+  /** The preheater's counters, or null without a preheater. */
+  preheatStats(): PreheatStats | null;
 }
+
+/**
+ * Reports pointer/touch/focus intent towards same-origin links under root
+ * (delegated listeners) and their visibility (IntersectionObserver) to
+ * cache.intent / cache.visible. Returns stop().
+ */
+export declare function watchIntent(
+  cache: Pick<Cache, 'intent' | 'visible'>,
+  options?: { root?: Document | Element; selector?: string },
+): () => void;
 
 export declare function createCache(options?: CacheOptions): Promise<Cache>;
 

@@ -12,6 +12,7 @@ import { createCacheWith } from './cache.js';
 export { PreheatError, Code, decodeBody, createCacheWith } from './cache.js';
 export { IdbStore } from './idb-store.js';
 export { FetchDriver } from './fetch-driver.js';
+export { watchIntent } from './intent.js';
 
 let modulePromise = null;
 

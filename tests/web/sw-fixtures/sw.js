@@ -11,7 +11,7 @@ installPreheatWorker({
   offlineAssets: [
     '/fixtures/app.js', '/fixtures/config.js',
     '/preheat/src/index.js', '/preheat/src/cache.js', '/preheat/src/idb-store.js',
-    '/preheat/src/fetch-driver.js', '/preheat/src/sw-register.js',
+    '/preheat/src/fetch-driver.js', '/preheat/src/intent.js', '/preheat/src/sw-register.js',
     '/preheat/dist/preheat.mjs', '/preheat/dist/preheat.wasm',
   ],
 });
