@@ -204,10 +204,11 @@ TEST_CASE("faulty store: the engine serves from memory and reports degraded when
     CHECK(f3->code() == Code::kUnavailable);
   }
   auto file = ReadFile(path);
-  for (const auto& [key, body] : flushed) {
+  for (const auto& kv : flushed) {
+    const std::string& key = kv.first;  // CAPTURE needs a plain variable (clang, C++17)
     CAPTURE(key);
     REQUIRE(file.count(key) == 1);
-    CHECK(file[key] == body);
+    CHECK(file[key] == kv.second);
   }
 }
 
@@ -286,10 +287,11 @@ TEST_CASE("faulty store: no batch whose flush returned OK is lost, under errors,
     }  // process exit (or death): engine destroyed, store closed
     auto file = ReadFile(path);
     checked += committed.size();
-    for (const auto& [key, version] : committed) {
+    for (const auto& kv : committed) {
+      const std::string& key = kv.first;
       CAPTURE(key);
       REQUIRE(file.count(key) == 1);
-      CHECK(VersionOfBody(file[key]) >= version);
+      CHECK(VersionOfBody(file[key]) >= kv.second);
     }
     // Restart on the same file, the origin down: flushed entries come back
     // from the store.
