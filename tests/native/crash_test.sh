@@ -33,8 +33,12 @@ for i in $(seq 1 "$ITERATIONS"); do
     "$WRITER" write "$DB" $((i * 100000 + 50000)) > "$WORK/log2" 2> "$WORK/err2" &
     PID2=$!
   fi
-  # Let it commit at least once, then kill at a random point after that.
-  for _ in $(seq 1 1000); do grep -q committed "$WORK/log" && break; sleep 0.01; done
+  # Let each writer commit at least once (opening a large file includes a
+  # quick_check), then kill at a random point after that.
+  for _ in $(seq 1 3000); do grep -q committed "$WORK/log" && break; sleep 0.01; done
+  if [ -n "$PID2" ]; then
+    for _ in $(seq 1 3000); do grep -q committed "$WORK/log2" && break; sleep 0.01; done
+  fi
   sleep "0.$(printf '%03d' $((RANDOM % 200)))"
   kill -9 "$PID" 2>/dev/null
   wait "$PID" 2>/dev/null
