@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "../bench/bench_ratio.h"
+#include "test_util.h"
 #include "preheat/prng.h"
 #include "preheat/store.h"
 #include "preheat_native/event_loop.h"
@@ -55,51 +56,8 @@ constexpr size_t kWriteBatch = 1000;
 
 // The benchmark thread plays the event loop: the store posts completions
 // here and the benchmark thread runs them.
-class Inbox {
- public:
-  preheat_native::PostFn Post() {
-    return [this](std::function<void()> fn) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        queue_.push_back(std::move(fn));
-      }
-      cv_.notify_one();
-    };
-  }
-  void RunOne() {
-    std::function<void()> fn;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty(); });
-      fn = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    fn();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = std::filesystem::temp_directory_path().string() + "/preheat-bench-XXXXXX";
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    path_ = mkdtemp(buf.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using preheat_test::Inbox;
+using preheat_test::TempDir;
 
 TempDir& Dir() {
   static TempDir dir;

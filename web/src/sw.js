@@ -22,6 +22,8 @@
 // navigation unchanged. The worker never loads the WebAssembly engine.
 // See web/PROTOCOL.md for what the server does with the header.
 
+import { scopeForRoutes } from './sw-register.js';
+
 export const PROTOCOL_VERSION = 1;
 // The record layout this worker decodes (kEntryFormatVersion in entry.h).
 const RECORD_FORMAT_VERSION = 1;
@@ -94,29 +96,8 @@ function expandPattern(compiled, params) {
 
 // The longest path prefix (ending in "/") shared by the routes' static
 // parts: the narrowest service worker scope that covers them all.
-export function scopeForRoutes(routes) {
-  const statics = routes.map((r) => {
-    const p = typeof r === 'string' ? r : r.page;
-    const segs = p.split('/').slice(1);
-    const fixed = [];
-    for (const s of segs) {
-      if (s.startsWith(':') || s === '*') break;
-      fixed.push(s);
-    }
-    // A route that is entirely literal covers only itself: its parent
-    // folder is the scope.
-    if (fixed.length === segs.length) fixed.pop();
-    return fixed;
-  });
-  if (statics.length === 0) return '/';
-  let common = statics[0];
-  for (const s of statics.slice(1)) {
-    let i = 0;
-    while (i < common.length && i < s.length && common[i] === s[i]) i++;
-    common = common.slice(0, i);
-  }
-  return '/' + common.map((s) => s + '/').join('');
-}
+// Shared with the page-side helper, which uses it to register the worker.
+export { scopeForRoutes };
 
 // ---- URL keys (core/src/url.cc NormalizeUrl, for the URLs apps use) --------
 
