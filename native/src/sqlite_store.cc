@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -201,9 +202,20 @@ struct SqliteStore::Impl {
     }
 
     if (!options.read_only) {
+      // Switching a new file to WAL takes an exclusive lock. When several
+      // connections open the file at once, each holds a shared lock and
+      // SQLite answers SQLITE_BUSY at once (deadlock avoidance skips the busy
+      // handler), so back off and retry within the busy timeout.
       Stmt wal;
       rc = wal.Prepare(db, "PRAGMA journal_mode=WAL");
-      if (rc == SQLITE_OK) rc = sqlite3_step(wal.Use());
+      const auto give_up = std::chrono::steady_clock::now() +
+                           std::chrono::milliseconds(options.busy_timeout_ms);
+      for (int attempt = 0; rc == SQLITE_OK; ++attempt) {
+        rc = sqlite3_step(wal.Use());
+        if ((rc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= give_up) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1 + (attempt % 8) * 3));
+        rc = SQLITE_OK;
+      }
       if (IsCorruptionCode(rc)) {
         *corrupt = true;
         return FromSqlite(rc, db, "journal_mode " + path);
