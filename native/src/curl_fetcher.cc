@@ -33,6 +33,9 @@ struct Transfer {
   curl_slist* header_list = nullptr;
   HttpResponse response;
   bool too_large = false;
+  bool headers_too_large = false;
+  uint64_t header_bytes = 0;  // of the current (final) response
+  uint32_t header_max_bytes = 0;
   char error[CURL_ERROR_SIZE] = {0};
 
   ~Transfer() {
@@ -50,7 +53,13 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
   if (line.substr(0, 5) == "HTTP/") {
     t->response.headers = preheat::Headers();
+    t->header_bytes = 0;
     return n;
+  }
+  t->header_bytes += n;
+  if (t->header_max_bytes > 0 && t->header_bytes > t->header_max_bytes) {
+    t->headers_too_large = true;
+    return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
   }
   if (line.empty()) return n;
   if (line.front() == ' ' || line.front() == '\t') {
@@ -91,21 +100,30 @@ Status MapError(CURLcode rc, const Transfer& t) {
   std::string msg = t.request.url + ": " + detail;
   switch (rc) {
     case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
       return Status::InvalidArgument(msg);
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      // Begin() already refused other schemes, so this is the origin's
+      // doing: an HTTP/0.9 (not HTTP) reply, or a redirect to another scheme.
+      return Status::Unavailable(msg);
     case CURLE_OPERATION_TIMEDOUT:
       return Status::Timeout(msg);
     case CURLE_FILESIZE_EXCEEDED:
       return Status::TooLarge(msg + " (body over " + std::to_string(t.request.max_body_bytes) +
                               " bytes)");
     case CURLE_WRITE_ERROR:
+      if (t.headers_too_large) {
+        return Status::TooLarge(t.request.url + ": response headers over " +
+                                std::to_string(t.header_max_bytes) + " bytes");
+      }
       if (t.too_large) {
         return Status::TooLarge(t.request.url + ": body over " +
                                 std::to_string(t.request.max_body_bytes) + " bytes");
       }
       return Status::Unavailable(msg);
     case CURLE_OUT_OF_MEMORY:
-      return Status::Internal(msg);
+      // libcurl reports a header line over its 100 KB limit this way.
+      return Status::TooLarge(msg + " (a response header line over libcurl's limit, or memory "
+                              "exhausted)");
     default:
       // DNS, connect, reset, TLS, HTTP/2 framing, too many redirects: the
       // origin is unreachable for now.
@@ -353,6 +371,7 @@ void CurlFetcher::Start(OpId op, const HttpRequest& request, Done done) {
   t->op = op;
   t->request = request;
   t->done = std::move(done);
+  t->header_max_bytes = impl_->options.header_max_bytes;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (!impl_->stopping) {

@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "faulty_origin.h"
 #include "test_util.h"
 
 using preheat::Code;
@@ -265,4 +266,177 @@ TEST_CASE("CurlFetcher: timeout, cancel, refused and bad URLs") {
     }
   }
   release.Open();
+}
+
+// ---- A faulty origin: what a real server library would never send -------
+
+namespace {
+
+using preheat_test::FaultyOrigin;
+
+FaultyOrigin::Reply Ok(const std::string& body, bool close_after = false) {
+  return {{FaultyOrigin::Bytes(FaultyOrigin::Head("HTTP/1.1 200 OK",
+                                                  "Content-Length: " +
+                                                      std::to_string(body.size()) + "\r\n") +
+                               body)},
+          close_after};
+}
+
+}  // namespace
+
+TEST_CASE("CurlFetcher: a faulty origin fails cleanly and never yields a partial body") {
+  FetchHarness h;
+  SUBCASE("truncated body: Content-Length 1000, 400 bytes, then close") {
+    FaultyOrigin origin([](const std::string&, int) {
+      return FaultyOrigin::Reply{
+          {FaultyOrigin::Bytes(FaultyOrigin::Head("HTTP/1.1 200 OK", "Content-Length: 1000\r\n") +
+                               std::string(400, 'x'))},
+          true};
+    });
+    auto r = h.Fetch(Req(origin.Url("/t")));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kUnavailable);
+  }
+  SUBCASE("truncated chunked body: the last chunk never comes") {
+    FaultyOrigin origin([](const std::string&, int) {
+      return FaultyOrigin::Reply{
+          {FaultyOrigin::Bytes(
+              FaultyOrigin::Head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked\r\n") +
+              "5\r\nhello\r\n")},
+          true};
+    });
+    auto r = h.Fetch(Req(origin.Url("/c")));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kUnavailable);
+  }
+  SUBCASE("malformed chunk size") {
+    FaultyOrigin origin([](const std::string&, int) {
+      return FaultyOrigin::Reply{
+          {FaultyOrigin::Bytes(
+              FaultyOrigin::Head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked\r\n") +
+              "zz\r\nhello\r\n0\r\n\r\n")},
+          true};
+    });
+    auto r = h.Fetch(Req(origin.Url("/c")));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kUnavailable);
+  }
+  SUBCASE("Content-Length shorter than what is sent: the excess never poisons the next response") {
+    FaultyOrigin origin([](const std::string&, int index) {
+      if (index == 0) {
+        return FaultyOrigin::Reply{
+            {FaultyOrigin::Bytes(FaultyOrigin::Head("HTTP/1.1 200 OK", "Content-Length: 5\r\n") +
+                                 "helloHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")}};
+      }
+      return Ok("second");
+    });
+    auto first = h.Fetch(Req(origin.Url("/a")), 1);
+    REQUIRE(first.ok());
+    CHECK(first->body == "hello");
+    auto second = h.Fetch(Req(origin.Url("/b")), 2);
+    REQUIRE(second.ok());
+    CHECK(second->body == "second");
+    CHECK(origin.requests() == 2);
+  }
+  SUBCASE("two different Content-Length values are refused") {
+    FaultyOrigin origin([](const std::string&, int) {
+      return FaultyOrigin::Reply{
+          {FaultyOrigin::Bytes(FaultyOrigin::Head("HTTP/1.1 200 OK",
+                                                  "Content-Length: 5\r\nContent-Length: 9\r\n") +
+                               "hello")},
+          true};
+    });
+    auto r = h.Fetch(Req(origin.Url("/d")));
+    // Either refused, or (libcurl reading the last value) never a body that
+    // disagrees with what was framed: both are safe; a 9-byte body is not.
+    if (r.ok()) {
+      CHECK(r->body == "hello");
+    } else {
+      CHECK(r.status().code() == Code::kUnavailable);
+    }
+  }
+  SUBCASE("garbage instead of a status line") {
+    FaultyOrigin origin([](const std::string&, int) {
+      return FaultyOrigin::Reply{{FaultyOrigin::Bytes("SSH-2.0-OpenSSH_9.2\r\n\r\n")}, true};
+    });
+    auto r = h.Fetch(Req(origin.Url("/g")));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kUnavailable);
+  }
+  SUBCASE("connection reset in the middle of the headers") {
+    FaultyOrigin origin([](const std::string&, int) {
+      FaultyOrigin::Reply reply{{FaultyOrigin::Bytes("HTTP/1.1 200 OK\r\nContent-Le", 20)}};
+      reply.reset = true;
+      return reply;
+    });
+    auto r = h.Fetch(Req(origin.Url("/r")));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kUnavailable);
+  }
+  SUBCASE("one header line over libcurl's limit is kTooLarge") {
+    FaultyOrigin origin([](const std::string&, int) {
+      return FaultyOrigin::Reply{
+          {FaultyOrigin::Bytes(FaultyOrigin::Head("HTTP/1.1 200 OK",
+                                                  "X-Huge: " + std::string(300 * 1024, 'h') +
+                                                      "\r\nContent-Length: 2\r\n") +
+                               "ok")},
+          true};
+    });
+    auto r = h.Fetch(Req(origin.Url("/h")));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kTooLarge);
+  }
+  SUBCASE("many header lines over header_max_bytes are kTooLarge") {
+    FaultyOrigin origin([](const std::string&, int) {
+      std::string fields;
+      for (int i = 0; i < 200; ++i) {
+        fields += "X-Many-" + std::to_string(i) + ": " + std::string(1000, 'm') + "\r\n";
+      }
+      return FaultyOrigin::Reply{
+          {FaultyOrigin::Bytes(
+              FaultyOrigin::Head("HTTP/1.1 200 OK", fields + "Content-Length: 2\r\n") + "ok")},
+          true};
+    });
+    auto r = h.Fetch(Req(origin.Url("/m")));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kTooLarge);
+    CHECK(r.status().message().find("headers over 65536 bytes") != std::string::npos);
+  }
+}
+
+TEST_CASE("CurlFetcher: slow-loris origins time out and leave the fetcher usable") {
+  FetchHarness h;
+  // One byte every 40 ms, for far longer than the request's timeout.
+  auto trickle = [](const std::string& prefix, const std::string& tail) {
+    FaultyOrigin::Reply reply;
+    if (!prefix.empty()) reply.chunks.push_back(FaultyOrigin::Bytes(prefix));
+    for (int i = 0; i < 500; ++i) {
+      reply.chunks.push_back(FaultyOrigin::Bytes(std::string(1, tail[i % tail.size()]), 40));
+    }
+    reply.close_after = true;
+    return reply;
+  };
+  FaultyOrigin headers_loris([&](const std::string&, int) {
+    return trickle("", "HTTP/1.1 200 OK\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  });
+  FaultyOrigin body_loris([&](const std::string&, int) {
+    return trickle(FaultyOrigin::Head("HTTP/1.1 200 OK", "Content-Length: 100000\r\n"), "b");
+  });
+  FaultyOrigin silent([](const std::string&, int) {
+    return FaultyOrigin::Reply{{FaultyOrigin::Bytes("", 20000)}, true};
+  });
+  FaultyOrigin good([](const std::string&, int) { return Ok("fine"); });
+
+  OpId op = 1;
+  for (FaultyOrigin* bad : {&headers_loris, &body_loris, &silent}) {
+    HttpRequest req = Req(bad->Url("/slow"));
+    req.timeout_ms = 400;
+    auto r = h.Fetch(req, op++);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kTimeout);
+    // The fetcher is not wedged: the next request completes.
+    auto next = h.Fetch(Req(good.Url("/ok")), op++);
+    REQUIRE(next.ok());
+    CHECK(next->body == "fine");
+  }
 }

@@ -29,6 +29,10 @@ struct CurlFetcherOptions {
   uint32_t inflight_max = 64;
   // Connections kept per host (HTTP/2 multiplexes on one).
   uint32_t host_connections_max = 6;
+  // Bytes of response header fields accepted (all lines of the final
+  // response together); past this the request fails with kTooLarge.
+  // libcurl also refuses any single header line over 100 KB (kTooLarge).
+  uint32_t header_max_bytes = 64 * 1024;
   std::string user_agent = "preheat/0.1";
   // Verify TLS certificates (only tests against self-signed origins turn
   // this off).
@@ -42,9 +46,12 @@ struct CurlFetcherOptions {
 //
 // Behaviour per preheat::Fetcher: `Sec-Purpose: prefetch` is added to
 // kPreheat requests; a body over max_body_bytes (0: no limit) fails with
-// kTooLarge; timeout_ms bounds the whole transfer (kTimeout); a URL libcurl
-// cannot parse or a scheme other than http/https is kInvalidArgument; DNS,
-// connect, reset and protocol failures are kUnavailable. An HTTP error
+// kTooLarge, and so do response headers over header_max_bytes; timeout_ms
+// bounds the whole transfer (kTimeout), so a slow-loris origin cannot hold a
+// request longer; a URL libcurl cannot parse or a scheme other than
+// http/https is kInvalidArgument; DNS, connect, reset and protocol failures
+// (a truncated body, a malformed chunk, a status line that is not HTTP, a
+// redirect to another scheme) are kUnavailable, never a partial body. An HTTP error
 // status is a successful HttpResponse.
 //
 // Thread-safety: Start/Cancel may be called from any one thread at a time
