@@ -120,6 +120,9 @@ class Simulation {
     origin_.latency_ms = 1 + static_cast<int64_t>(prng_.Below(150));
     origin_.latency_jitter_ms = static_cast<int64_t>(prng_.Below(300));
     origin_.network_error = prng_.Chance(0.5) ? prng_.NextDouble() * 0.2 : 0;
+    origin_.truncated = prng_.Chance(0.3) ? prng_.NextDouble() * 0.1 : 0;
+    origin_.hang = prng_.Chance(0.3) ? prng_.NextDouble() * 0.05 : 0;
+    if (prng_.Chance(0.5)) options_.request_timeout_ms = 200 + static_cast<int64_t>(prng_.Below(5000));
     server_error_ = prng_.Chance(0.5) ? prng_.NextDouble() * 0.2 : 0;
 
     preheat_options_.namespace_name = "alice";

@@ -1,5 +1,6 @@
 // FakeOrigin: a Fetcher answering from a handler, with latency, injected
-// network errors and cancellation. Shared by unit tests and the simulator.
+// faults (network errors, truncated bodies, hung or slow-loris responses that
+// only the request's timeout ends) and cancellation. Shared by unit tests and the simulator.
 #ifndef PREHEAT_TESTS_TESTING_FAKE_ORIGIN_H_
 #define PREHEAT_TESTS_TESTING_FAKE_ORIGIN_H_
 
@@ -27,6 +28,12 @@ class FakeOrigin : public Fetcher {
   int64_t latency_jitter_ms = 0;
   double network_error = 0;  // chance a request fails with kUnavailable
   bool down = false;         // every request fails with kUnavailable
+  // Chance the body arrives cut short: a real fetcher reports kUnavailable
+  // (never a partial body), after the latency.
+  double truncated = 0;
+  // Chance the origin hangs or trickles bytes (slow-loris): the fetcher's
+  // timeout_ms ends the request with kTimeout.
+  double hang = 0;
 
   void Start(OpId op, const HttpRequest& request, Done done) override {
     requests.push_back(request);
@@ -40,11 +47,16 @@ class FakeOrigin : public Fetcher {
       latency += static_cast<int64_t>(prng_.Below(static_cast<uint64_t>(latency_jitter_ms)));
     }
     bool fail = down || prng_.Chance(network_error);
+    bool cut = !fail && prng_.Chance(truncated);
+    bool hung = !fail && !cut && prng_.Chance(hang);
     // The origin generates the response when the request arrives; the
     // client receives it `latency` later.
     Result<HttpResponse> result =
-        fail ? Result<HttpResponse>(Status::Unavailable("injected network error"))
-             : Result<HttpResponse>(handler(request, loop_->now()));
+        fail  ? Result<HttpResponse>(Status::Unavailable("injected network error"))
+        : cut ? Result<HttpResponse>(Status::Unavailable("injected truncated body"))
+        : hung ? Result<HttpResponse>(Status::Timeout("injected hung origin"))
+              : Result<HttpResponse>(handler(request, loop_->now()));
+    if (hung) latency = request.timeout_ms > 0 ? request.timeout_ms : 30000;
     pending_[op] = Pending{done, flight_key, request.method == "GET"};
     loop_->After(latency, [this, op, result]() mutable {
       auto it = pending_.find(op);
