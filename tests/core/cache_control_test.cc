@@ -153,5 +153,14 @@ TEST_SUITE("cache_control") {
   }
 }
 
+TEST_CASE("cache-control: invalid UTF-8 and control bytes are malformed, not fatal") {
+  CacheControl cc = ParseCacheControl("max-age=\xff\xfe, \xC3no-store, no-cache");
+  CHECK(cc.max_age_invalid);
+  CHECK(cc.no_cache);
+  CHECK(cc.malformed_count >= 1);
+  CacheControl good = ParseCacheControl("max-age=60, x-\xff=1");
+  CHECK(good.max_age_s == 60);
+}
+
 }  // namespace
 }  // namespace preheat

@@ -468,5 +468,13 @@ TEST_CASE("refs: json broken template and array index rules") {
   CHECK(Json(R"j("/root")j", {{"", ""}}, &report) == Strings{"https://app.example/root"});
 }
 
+TEST_CASE("refs: invalid UTF-8 in the page neither stops the tokenizer nor leaks raw bytes") {
+  ExtractReport report;
+  Strings urls = Html("<p>\xff\xfe\xC3</p><a href=\"/issues/\x80\xff\">x</a>\xC0<a href=\"/issues/2\">y</a>",
+                      &report);
+  CHECK(urls == Strings{"https://app.example/issues/%80%FF", "https://app.example/issues/2"});
+  CHECK_FALSE(report.truncated);
+}
+
 }  // namespace
 }  // namespace preheat

@@ -203,5 +203,18 @@ TEST_SUITE("url") {
   }
 }
 
+TEST_CASE("url: invalid UTF-8 is percent-encoded byte for byte, never decoded or dropped") {
+  // Lone continuation bytes, a truncated sequence, an overlong '/', and a
+  // surrogate: bytes, not characters, so the normal form is stable.
+  CHECK(Norm("http://a/\x80\xff") == "http://a/%80%FF");
+  CHECK(Norm("http://a/caf\xC3") == "http://a/caf%C3");
+  CHECK(Norm("http://a/\xC0\xAF..") == "http://a/%C0%AF..");
+  CHECK(Norm("http://a/?q=\xED\xA0\x80") == "http://a/?q=%ED%A0%80");
+  // Normalising twice changes nothing.
+  CHECK(Norm(Norm("http://a/\x80\xff?\xfe")) == Norm("http://a/\x80\xff?\xfe"));
+  // In the host it is an error, not a guess.
+  CHECK(Norm("http://ex\xff.com/").rfind("error: invalid_argument", 0) == 0);
+}
+
 }  // namespace
 }  // namespace preheat
