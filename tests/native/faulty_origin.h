@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace preheat_test {
 
 class FaultyOrigin {
@@ -41,18 +43,8 @@ class FaultyOrigin {
   using Script = std::function<Reply(const std::string& head, int index)>;
 
   explicit FaultyOrigin(Script script) : script_(std::move(script)) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen_fd_ = BindLoopback(&port_);
     listen(listen_fd_, 64);
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
     accept_thread_ = std::thread([this] { AcceptLoop(); });
   }
   ~FaultyOrigin() {

@@ -123,18 +123,31 @@ class TestServer {
   std::thread thread_;
 };
 
-// A port with nothing listening: bound, then closed.
-inline int UnusedPort() {
+// A TCP socket bound to 127.0.0.1 on a free port (not yet listening);
+// *port receives the port. -1 on failure.
+inline int BindLoopback(int* port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof(addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// A port with nothing listening: bound, then closed.
+inline int UnusedPort() {
+  int port = 0;
+  int fd = BindLoopback(&port);
+  if (fd >= 0) close(fd);
+  return port;
 }
 
 }  // namespace preheat_test
