@@ -255,11 +255,17 @@ std::future<std::string> Runtime::StatsJson() {
                             : nlohmann::json(nullptr);
     if (store_) {
       StoreUsage u = store_->usage();
+      SqliteStoreHealth health = store_->health();
       out["store"] = {{"path", store_->path()},
                       {"bytes", u.bytes},
                       {"entries", u.entries},
                       {"max_bytes", options_.engine.store_max_bytes},
-                      {"open_report", open_report_}};
+                      {"open_report", open_report_},
+                      {"status", health.status.ToString()},
+                      {"file_replaced_count", health.file_replaced_count},
+                      {"last_file_event", health.last_file_event.ok()
+                                              ? nlohmann::json(nullptr)
+                                              : nlohmann::json(health.last_file_event.ToString())}};
     } else {
       out["store"] = nullptr;
       out["memory_only_reason"] = open_report_;

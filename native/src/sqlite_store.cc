@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -60,6 +61,10 @@ class Stmt {
     stmt_ = nullptr;
     return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
   }
+  void Finalize() {
+    sqlite3_finalize(stmt_);
+    stmt_ = nullptr;
+  }
   sqlite3_stmt* Use() {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
@@ -97,6 +102,48 @@ bool PrefixSuccessor(std::string prefix, std::string* out) {
   return true;
 }
 
+// entries.tags (schema 3): the record's distinct tags in byte order, each as
+// "<decimal byte length>:<bytes>", concatenated; NULL when there are none.
+// Migration 2 -> 3 builds the same format in SQL.
+void SortedUniqueTags(const std::vector<std::string>& tags, std::vector<std::string>* out) {
+  *out = tags;
+  std::sort(out->begin(), out->end());
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+}
+std::string PackTags(const std::vector<std::string>& sorted_unique) {
+  std::string packed;
+  for (const std::string& tag : sorted_unique) {
+    packed += std::to_string(tag.size());
+    packed += ':';
+    packed += tag;
+  }
+  return packed;
+}
+// False when `packed` is malformed.
+bool UnpackTags(const char* p, size_t n, std::vector<std::string>* tags) {
+  size_t i = 0;
+  while (i < n) {
+    size_t len = 0;
+    size_t digits = 0;
+    while (i < n && p[i] >= '0' && p[i] <= '9' && digits < 12) {
+      len = len * 10 + static_cast<size_t>(p[i] - '0');
+      ++i;
+      ++digits;
+    }
+    if (digits == 0 || i >= n || p[i] != ':' || n - i - 1 < len) return false;
+    ++i;
+    tags->emplace_back(p + i, len);
+    i += len;
+  }
+  return true;
+}
+bool ColumnTags(sqlite3_stmt* s, int i, std::vector<std::string>* tags) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return true;
+  const void* p = sqlite3_column_blob(s, i);
+  int n = sqlite3_column_bytes(s, i);
+  return p == nullptr || UnpackTags(static_cast<const char*>(p), static_cast<size_t>(n), tags);
+}
+
 // Forward migrations: kMigrations[i] takes user_version i to i + 1. Never
 // edit a released step; append a new one and bump kSqliteSchemaVersion.
 const char* const kMigrations[] = {
@@ -120,37 +167,87 @@ const char* const kMigrations[] = {
     " UPDATE usage SET bytes = bytes - OLD.charge, entries = entries - 1 WHERE id = 0; END;"
     "CREATE TRIGGER usage_update AFTER UPDATE OF charge ON entries BEGIN"
     " UPDATE usage SET bytes = bytes - OLD.charge + NEW.charge WHERE id = 0; END;",
+    // 2 -> 3: no triggers (they made SQLite keep a statement journal for
+    // every row written): the store adjusts the usage row once per batch,
+    // from the old rows it replaces or removes, inside the batch's
+    // transaction, and keeps the tags table in step itself. Tags are also
+    // packed into entries.tags so a Get reads one row.
+    "DROP TRIGGER IF EXISTS usage_insert;"
+    "DROP TRIGGER IF EXISTS usage_delete;"
+    "DROP TRIGGER IF EXISTS usage_update;"
+    "DROP TRIGGER IF EXISTS entries_delete_tags;"
+    "ALTER TABLE entries ADD COLUMN tags BLOB;"
+    "DELETE FROM tags WHERE key NOT IN (SELECT key FROM entries);"
+    "UPDATE entries SET tags = p.packed FROM"
+    " (SELECT key, group_concat(length(CAST(tag AS BLOB)) || ':' || tag, '') AS packed"
+    "  FROM (SELECT key, tag FROM tags ORDER BY key, tag) GROUP BY key) AS p"
+    " WHERE entries.key = p.key;"
+    "UPDATE usage SET bytes = (SELECT COALESCE(SUM(charge), 0) FROM entries),"
+    " entries = (SELECT COUNT(*) FROM entries) WHERE id = 0;",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSqliteSchemaVersion,
               "one migration per schema version");
 
+// Completions of consecutive Gets are posted together, at most this many per
+// post, so a burst of reads costs one wake-up of the owner's loop.
+constexpr size_t kCompletionBatchMax = 64;
+// A failed reopen (the file was deleted or replaced and the new one cannot
+// be opened) is retried by later operations at most this often.
+constexpr auto kReopenRetryInterval = std::chrono::seconds(1);
+// Reads check whether the file was deleted or replaced at most this often;
+// writes check before and after every transaction.
+constexpr auto kReadCheckInterval = std::chrono::seconds(1);
+
 }  // namespace
 
 struct SqliteStore::Impl {
+  // A completion ready to run on the owner's loop with the time it is
+  // delivered.
+  using Completion = std::function<void(Instant)>;
+  struct Task {
+    // Reads (quick): their completions are collected and posted together.
+    // Anything else posts what was collected before it runs, and its own
+    // completion right after.
+    bool quick = false;
+    std::function<Completion()> run;
+  };
+
   std::string path;
   SqliteStoreOptions options;
-  std::string report;
-  sqlite3* db = nullptr;
+  std::string report;  // written by Open only
+  sqlite3* db = nullptr;  // worker only (Open before the worker starts)
 
-  Stmt get, get_tags, put, delete_tags, insert_tag, remove, touch, read_usage, begin, commit,
-      rollback, lru;
+  Stmt get, insert, find, update, delete_tags, insert_tag, remove, touch, delete_rowid,
+      read_usage, add_usage, set_usage, begin, begin_read, commit, rollback, lru;
 
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::function<void()>> queue;  // guarded by mu
-  bool closing = false;                     // guarded by mu
+  std::deque<Task> queue;  // guarded by mu
+  bool closing = false;    // guarded by mu
+  std::atomic<size_t> queued{0};  // tasks accepted and not yet run
   std::thread worker;
 
   std::atomic<uint64_t> usage_bytes{0};
   std::atomic<uint64_t> usage_entries{0};
 
+  // True while consecutive queued Gets share one read transaction (worker).
+  bool read_group = false;
+
+  // Worker-side file watch (issue #8).
+  std::chrono::steady_clock::time_point next_read_check{};
+  std::chrono::steady_clock::time_point next_reopen_try{};
+
+  mutable std::mutex health_mu;
+  SqliteStoreHealth health;  // guarded by health_mu
+
   ~Impl() { CloseDb(); }
 
   void CloseDb() {
     // Statements first: sqlite3_close_v2 would otherwise defer the close.
-    for (Stmt* s : {&get, &get_tags, &put, &delete_tags, &insert_tag, &remove, &touch,
-                    &read_usage, &begin, &commit, &rollback, &lru}) {
-      s->Prepare(nullptr, nullptr);
+    for (Stmt* s : {&get, &insert, &find, &update, &delete_tags, &insert_tag, &remove, &touch,
+                    &delete_rowid, &read_usage, &add_usage, &set_usage, &begin, &begin_read,
+                    &commit, &rollback, &lru}) {
+      s->Finalize();
     }
     if (db != nullptr) sqlite3_close_v2(db);
     db = nullptr;
@@ -158,9 +255,9 @@ struct SqliteStore::Impl {
 
   // ---- Open ---------------------------------------------------------------
 
-  // Opens and checks the file. Sets *corrupt when the file should be moved
-  // aside rather than reported.
-  Status TryOpen(bool* corrupt) {
+  // Opens and checks the file, appending noteworthy facts to *notes. Sets
+  // *corrupt when the file should be moved aside rather than reported.
+  Status TryOpen(bool* corrupt, std::string* notes) {
     *corrupt = false;
     int flags = options.read_only ? SQLITE_OPEN_READONLY
                                   : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -222,13 +319,13 @@ struct SqliteStore::Impl {
       }
       if (rc != SQLITE_ROW) return FromSqlite(rc, db, "set WAL mode on " + path);
       std::string mode = ColumnString(wal.get(), 0);
-      if (mode != "wal") report += "journal_mode is " + mode + " (WAL unsupported here); ";
+      if (mode != "wal") *notes += "journal_mode is " + mode + " (WAL unsupported here); ";
     }
     rc = Exec(db, options.synchronous_full ? "PRAGMA synchronous=FULL"
                                            : "PRAGMA synchronous=NORMAL");
     if (rc != SQLITE_OK) return FromSqlite(rc, db, "set synchronous on " + path);
 
-    Status s = Migrate(corrupt);
+    Status s = Migrate(corrupt, notes);
     if (!s.ok()) return s;
 
     if (options.max_page_count > 0) {
@@ -241,6 +338,24 @@ struct SqliteStore::Impl {
     return RefreshUsage();
   }
 
+  // TryOpen, and when the file is not a database (or fails quick_check),
+  // renames it aside and creates a fresh one.
+  Status OpenOrReplace(std::string* notes) {
+    bool corrupt = false;
+    Status s = TryOpen(&corrupt, notes);
+    if (!s.ok() && corrupt && !options.read_only) {
+      CloseDb();
+      std::string moved_to;
+      Status moved = MoveAside(&moved_to);
+      if (!moved.ok()) return moved;
+      *notes += "the cache database " + path + " was unreadable (" + s.message() +
+                "); moved it to " + moved_to + " and started a fresh one; ";
+      s = TryOpen(&corrupt, notes);
+    }
+    if (!s.ok()) CloseDb();
+    return s;
+  }
+
   int UserVersion(int* version) {
     Stmt v;
     int rc = v.Prepare(db, "PRAGMA user_version");
@@ -250,7 +365,7 @@ struct SqliteStore::Impl {
     return SQLITE_OK;
   }
 
-  Status Migrate(bool* corrupt) {
+  Status Migrate(bool* corrupt, std::string* notes) {
     int version = 0;
     int rc = UserVersion(&version);
     if (rc != SQLITE_OK) {
@@ -295,7 +410,7 @@ struct SqliteStore::Impl {
         return s;
       }
       if (!fresh) {
-        report += "migrated schema " + std::to_string(version) + " -> " +
+        *notes += "migrated schema " + std::to_string(version) + " -> " +
                   std::to_string(version + 1) + "; ";
       }
     }
@@ -306,26 +421,34 @@ struct SqliteStore::Impl {
       Stmt* stmt;
       const char* sql;
     } const all[] = {
-        // One statement (one read transaction) for the row and its tags: the
-        // tags match the value even when another process writes meanwhile,
-        // and a hit costs one step instead of two statements.
-        {&get,
-         "SELECT e.value, e.last_access, t.tag FROM entries AS e LEFT JOIN tags AS t"
-         " ON t.key = e.key WHERE e.key = ?1 ORDER BY t.tag"},
-        {&get_tags, "SELECT tag FROM tags WHERE key = ?1 ORDER BY tag"},
-        {&put,
-         "INSERT INTO entries(key, value, last_access, charge) VALUES(?1, ?2, ?3, ?4)"
-         " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
-         " last_access = excluded.last_access, charge = excluded.charge"},
+        // One row, no join: the tags are packed into the row.
+        {&get, "SELECT value, last_access, tags FROM entries WHERE key = ?1"},
+        // A put is an insert; when the key exists (no change), the old row's
+        // charge and tags are read and the row is updated in place.
+        {&insert,
+         "INSERT INTO entries(key, value, last_access, charge, tags) VALUES(?1, ?2, ?3, ?4, ?5)"
+         " ON CONFLICT(key) DO NOTHING"},
+        {&find, "SELECT rowid, charge, tags IS NOT NULL FROM entries WHERE key = ?1"},
+        {&update,
+         "UPDATE entries SET value = ?2, last_access = ?3, charge = ?4, tags = ?5"
+         " WHERE rowid = ?1"},
         {&delete_tags, "DELETE FROM tags WHERE key = ?1"},
         {&insert_tag, "INSERT OR IGNORE INTO tags(key, tag) VALUES(?1, ?2)"},
-        {&remove, "DELETE FROM entries WHERE key = ?1"},
+        {&remove, "DELETE FROM entries WHERE key = ?1 RETURNING charge, tags IS NOT NULL"},
         {&touch, "UPDATE entries SET last_access = ?2 WHERE key = ?1"},
+        {&delete_rowid, "DELETE FROM entries WHERE rowid = ?1"},
         {&read_usage, "SELECT bytes, entries FROM usage WHERE id = 0"},
+        {&add_usage,
+         "UPDATE usage SET bytes = bytes + ?1, entries = entries + ?2 WHERE id = 0"
+         " RETURNING bytes, entries"},
+        {&set_usage, "UPDATE usage SET bytes = ?1, entries = ?2 WHERE id = 0"},
         {&begin, "BEGIN IMMEDIATE"},
+        {&begin_read, "BEGIN"},
         {&commit, "COMMIT"},
         {&rollback, "ROLLBACK"},
-        {&lru, "SELECT key FROM entries ORDER BY last_access, key LIMIT ?1"},
+        {&lru,
+         "SELECT rowid, charge, tags IS NOT NULL, key FROM entries"
+         " ORDER BY last_access, key LIMIT ?1"},
     };
     for (const auto& s : all) {
       int rc = s.stmt->Prepare(db, s.sql);
@@ -356,6 +479,109 @@ struct SqliteStore::Impl {
       return Status::Ok();
     }
     return Status::IoError("too many corrupt copies of " + path + " already set aside");
+  }
+
+  // ---- The file at `path` (issue #8) --------------------------------------
+
+  SqliteStoreHealth Health() const {
+    std::lock_guard<std::mutex> lock(health_mu);
+    return health;
+  }
+
+  // True when the file the connection has open is no longer the file at
+  // `path` (deleted, or replaced by a rename). One stat().
+  bool FileMoved() {
+    int moved = 0;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK) {
+      return false;
+    }
+    return moved != 0;
+  }
+
+  // REQUIRES: the worker, outside a transaction. OK when the connection is
+  // on the file now at `path`: when the open file was deleted or replaced,
+  // closes it and opens what is at the path (a fresh database when nothing
+  // is, the file set aside when it is not a cache database); reports the
+  // event in health. Errors: why the file at the path cannot be opened
+  // (Open's codes); the connection is then closed and every operation
+  // fails until a retry (at most every kReopenRetryInterval) succeeds.
+  Status EnsureFile() {
+    if (db != nullptr) {
+      if (!FileMoved()) return Status::Ok();
+      namespace fs = std::filesystem;
+      std::error_code ec;
+      const bool present = fs::exists(path, ec);
+      // Our WAL's frames belong to the old file: have them checkpointed into
+      // it and the WAL emptied (best effort), so they can never be replayed
+      // into the file now at the path.
+      Exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+      CloseDb();
+      usage_bytes.store(0);
+      usage_entries.store(0);
+      std::string notes;
+      Status s = OpenOrReplace(&notes);
+      std::string event = "the cache database " + path + " was " +
+                          (present ? "replaced" : "deleted") + " while open; ";
+      if (!s.ok()) {
+        event += "cannot open the file now at the path (" + s.ToString() + ")";
+      } else if (!present) {
+        event += "started a fresh one (what it held is gone with it)";
+      } else if (notes.find("moved it to") != std::string::npos) {
+        event += "the replacement " + notes.substr(0, notes.size() - 2);
+      } else {
+        event += "now using the replacement (" + std::to_string(usage_entries.load()) +
+                 " entries)";
+        if (!notes.empty()) event += "; " + notes.substr(0, notes.size() - 2);
+      }
+      {
+        std::lock_guard<std::mutex> lock(health_mu);
+        health.file_replaced_count++;
+        health.last_file_event = Status::IoError(event);
+        health.status = s;
+      }
+      next_reopen_try = std::chrono::steady_clock::now() + kReopenRetryInterval;
+      return s;
+    }
+    // Closed by a failed reopen: retry, rate-limited.
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_reopen_try) return Health().status;
+    next_reopen_try = now + kReopenRetryInterval;
+    std::string notes;
+    Status s = OpenOrReplace(&notes);
+    std::lock_guard<std::mutex> lock(health_mu);
+    if (s.ok() && !health.status.ok() && !health.last_file_event.ok()) {
+      health.last_file_event = Status::IoError(health.last_file_event.message() +
+                                               "; opened the file at the path later");
+    }
+    health.status = s;
+    return s;
+  }
+
+  // Before a read: EnsureFile at most every kReadCheckInterval (the old
+  // file still answers reads consistently in between).
+  Status EnsureFileForRead() {
+    if (db == nullptr) return EnsureFile();
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_read_check) return Status::Ok();
+    next_read_check = now + kReadCheckInterval;
+    return EnsureFile();
+  }
+
+  // Runs `txn` (a write transaction returning Result<T>) on the file at
+  // `path`. When the file turns out to have been deleted or replaced by the
+  // time the transaction committed, its effects went to the old file, so
+  // it runs again on the new one (batches are idempotent: puts replace,
+  // removes and touches of absent keys are no-ops). Bounded attempts.
+  template <typename T, typename Txn>
+  Result<T> OnCurrentFile(Txn txn) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      Status s = EnsureFile();
+      if (!s.ok()) return s;
+      Result<T> result = txn();
+      if (!result.ok() || !FileMoved()) return result;
+    }
+    return Status::Unavailable("the cache database " + path +
+                               " keeps being deleted or replaced while open");
   }
 
   // ---- Worker-side operations -------------------------------------------
@@ -390,7 +616,54 @@ struct SqliteStore::Impl {
     }
   }
 
+  int Begin() {
+    begin.Use();
+    return StepDone(begin);
+  }
+
+  // Inside a write transaction: adds the deltas to the usage row and reads
+  // the totals back into *out.
+  int AddUsage(int64_t delta_bytes, int64_t delta_entries, StoreUsage* out) {
+    sqlite3_stmt* s;
+    if (delta_bytes == 0 && delta_entries == 0) {
+      s = read_usage.Use();
+    } else {
+      s = add_usage.Use();
+      sqlite3_bind_int64(s, 1, delta_bytes);
+      sqlite3_bind_int64(s, 2, delta_entries);
+    }
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      out->bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+      out->entries = static_cast<uint64_t>(sqlite3_column_int64(s, 1));
+      rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+      rc = SQLITE_CORRUPT;  // the usage row is missing
+    }
+    sqlite3_reset(s);
+    return rc;
+  }
+
+  // Commits and publishes `usage`; rolls back on failure.
+  Result<StoreUsage> Commit(const StoreUsage& usage, const char* what) {
+    commit.Use();
+    int rc = StepDone(commit);
+    if (rc != SQLITE_OK) {
+      Status st = FromSqlite(rc, db, std::string("commit ") + what);
+      RollbackIfOpen();
+      return st;
+    }
+    usage_bytes.store(usage.bytes);
+    usage_entries.store(usage.entries);
+    return usage;
+  }
+
   Result<StoreRecord> DoGet(const std::string& key) {
+    if (!read_group) {
+      Status ready = EnsureFileForRead();
+      if (!ready.ok()) return ready;
+    }
     sqlite3_stmt* s = get.Use();
     BindText(s, 1, key);
     int rc = sqlite3_step(s);
@@ -407,55 +680,83 @@ struct SqliteStore::Impl {
     record.key = key;
     record.value = ColumnString(s, 0);
     record.last_access = Instant{sqlite3_column_int64(s, 1)};
-    // One row per tag (one row with a NULL tag when there is none).
-    do {
-      if (sqlite3_column_type(s, 2) != SQLITE_NULL) record.tags.push_back(ColumnString(s, 2));
-    } while ((rc = sqlite3_step(s)) == SQLITE_ROW);
-    if (rc != SQLITE_DONE) {
-      Status st = FromSqlite(rc, db, "get");
-      sqlite3_reset(s);
-      return st;
-    }
+    bool tags_ok = ColumnTags(s, 2, &record.tags);
     sqlite3_reset(s);
+    if (!tags_ok) return Status::Corrupt("malformed tags for key " + key);
     return record;
   }
 
-  Status ReadTags(const std::string& key, std::vector<std::string>* tags) {
-    sqlite3_stmt* t = get_tags.Use();
-    BindText(t, 1, key);
-    int rc;
-    while ((rc = sqlite3_step(t)) == SQLITE_ROW) tags->push_back(ColumnString(t, 0));
-    sqlite3_reset(t);
-    if (rc != SQLITE_DONE) return FromSqlite(rc, db, "read tags");
-    return Status::Ok();
+  int InsertTags(const std::string& key, const std::vector<std::string>& tags) {
+    for (const std::string& tag : tags) {
+      sqlite3_stmt* t = insert_tag.Use();
+      BindText(t, 1, key);
+      BindText(t, 2, tag);
+      int rc = StepDone(insert_tag);
+      if (rc != SQLITE_OK) return rc;
+    }
+    return SQLITE_OK;
+  }
+  int DeleteTags(const std::string& key) {
+    BindText(delete_tags.Use(), 1, key);
+    return StepDone(delete_tags);
   }
 
-  int ApplyOne(const StoreWrite& w) {
+  // Applies one change inside the batch's transaction and adds its effect on
+  // the totals to *bytes / *entries.
+  int ApplyOne(const StoreWrite& w, std::vector<std::string>* tags, std::string* packed,
+               int64_t* bytes, int64_t* entries) {
     const StoreRecord& r = w.record;
     switch (w.kind) {
       case StoreWrite::Kind::kPut: {
-        sqlite3_stmt* s = put.Use();
+        const auto charge = static_cast<sqlite3_int64>(r.ChargeBytes());
+        tags->clear();
+        packed->clear();
+        if (!r.tags.empty()) {
+          SortedUniqueTags(r.tags, tags);
+          *packed = PackTags(*tags);
+        }
+        sqlite3_stmt* s = insert.Use();
         BindText(s, 1, r.key);
         BindBlob(s, 2, r.value);
         sqlite3_bind_int64(s, 3, r.last_access.unix_ms);
-        sqlite3_bind_int64(s, 4, static_cast<sqlite3_int64>(r.ChargeBytes()));
-        int rc = StepDone(put);
+        sqlite3_bind_int64(s, 4, charge);
+        if (!tags->empty()) BindBlob(s, 5, *packed);
+        int rc = StepDone(insert);
         if (rc != SQLITE_OK) return rc;
-        BindText(delete_tags.Use(), 1, r.key);
-        rc = StepDone(delete_tags);
+        if (sqlite3_changes(db) == 1) {
+          *bytes += charge;
+          *entries += 1;
+          return InsertTags(r.key, *tags);
+        }
+        // The key exists: replace the row in place.
+        sqlite3_stmt* f = find.Use();
+        BindText(f, 1, r.key);
+        rc = sqlite3_step(f);
+        if (rc != SQLITE_ROW) {
+          sqlite3_reset(f);
+          return rc == SQLITE_DONE ? SQLITE_CORRUPT : rc;
+        }
+        const sqlite3_int64 rowid = sqlite3_column_int64(f, 0);
+        const sqlite3_int64 old_charge = sqlite3_column_int64(f, 1);
+        const bool old_tags = sqlite3_column_int(f, 2) != 0;
+        sqlite3_reset(f);
+        sqlite3_stmt* u = update.Use();
+        sqlite3_bind_int64(u, 1, rowid);
+        BindBlob(u, 2, r.value);
+        sqlite3_bind_int64(u, 3, r.last_access.unix_ms);
+        sqlite3_bind_int64(u, 4, charge);
+        if (!tags->empty()) BindBlob(u, 5, *packed);
+        rc = StepDone(update);
         if (rc != SQLITE_OK) return rc;
-        for (const std::string& tag : r.tags) {
-          sqlite3_stmt* t = insert_tag.Use();
-          BindText(t, 1, r.key);
-          BindText(t, 2, tag);
-          rc = StepDone(insert_tag);
+        *bytes += charge - old_charge;
+        if (old_tags) {
+          rc = DeleteTags(r.key);
           if (rc != SQLITE_OK) return rc;
         }
-        return SQLITE_OK;
+        return InsertTags(r.key, *tags);
       }
       case StoreWrite::Kind::kRemove:
-        BindText(remove.Use(), 1, r.key);
-        return StepDone(remove);
+        return RemoveKey(r.key, bytes, entries);
       case StoreWrite::Kind::kTouch: {
         sqlite3_stmt* s = touch.Use();
         BindText(s, 1, r.key);
@@ -466,28 +767,49 @@ struct SqliteStore::Impl {
     return SQLITE_MISUSE;
   }
 
-  Result<StoreUsage> DoWrite(const std::vector<StoreWrite>& batch) {
-    begin.Use();
-    int rc = StepDone(begin);
-    if (rc != SQLITE_OK) return FromSqlite(rc, db, "begin write batch");
-    for (const StoreWrite& w : batch) {
-      rc = ApplyOne(w);
-      if (rc != SQLITE_OK) {
-        Status st = FromSqlite(rc, db, "write batch");
-        RollbackIfOpen();
-        return st;
-      }
+  int RemoveKey(const std::string& key, int64_t* bytes, int64_t* entries) {
+    sqlite3_stmt* s = remove.Use();
+    BindText(s, 1, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      sqlite3_reset(s);
+      return SQLITE_OK;  // absent
     }
-    commit.Use();
-    rc = StepDone(commit);
+    if (rc != SQLITE_ROW) {
+      sqlite3_reset(s);
+      return rc;
+    }
+    *bytes -= sqlite3_column_int64(s, 0);
+    *entries -= 1;
+    const bool had_tags = sqlite3_column_int(s, 1) != 0;
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return rc;
+    return had_tags ? DeleteTags(key) : SQLITE_OK;
+  }
+
+  Result<StoreUsage> WriteTxn(const std::vector<StoreWrite>& batch) {
+    int rc = Begin();
+    if (rc != SQLITE_OK) return FromSqlite(rc, db, "begin write batch");
+    int64_t bytes = 0, entries = 0;
+    std::vector<std::string> tags;
+    std::string packed;
+    for (const StoreWrite& w : batch) {
+      rc = ApplyOne(w, &tags, &packed, &bytes, &entries);
+      if (rc != SQLITE_OK) break;
+    }
+    StoreUsage usage;
+    if (rc == SQLITE_OK) rc = AddUsage(bytes, entries, &usage);
     if (rc != SQLITE_OK) {
-      Status st = FromSqlite(rc, db, "commit write batch");
+      Status st = FromSqlite(rc, db, "write batch");
       RollbackIfOpen();
       return st;
     }
-    Status st = RefreshUsage();
-    if (!st.ok()) return st;
-    return Usage();
+    return Commit(usage, "write batch");
+  }
+
+  Result<StoreUsage> DoWrite(const std::vector<StoreWrite>& batch) {
+    return OnCurrentFile<StoreUsage>([&] { return WriteTxn(batch); });
   }
 
   // Builds "WHERE ..." for a selector over table alias e; binds from ?3 on.
@@ -513,39 +835,66 @@ struct SqliteStore::Impl {
     if (has_upper) BindText(s, 4, upper);
   }
 
-  Result<uint64_t> DoRemoveMatching(const StoreSelector& sel) {
-    bool has_upper = false;
-    std::string upper;
-    std::string sql =
-        "DELETE FROM entries AS e WHERE " + SelectorSql(sel, &has_upper, &upper);
-    Stmt stmt;
-    int rc = stmt.Prepare(db, sql.c_str());
-    if (rc != SQLITE_OK) return FromSqlite(rc, db, "prepare remove");
-    BindSelector(stmt.Use(), sel, has_upper, upper);
-    begin.Use();
-    rc = StepDone(begin);
+  Result<uint64_t> RemoveTxn(const StoreSelector& sel) {
+    int rc = Begin();
     if (rc != SQLITE_OK) return FromSqlite(rc, db, "begin remove");
-    rc = StepDone(stmt);
-    if (rc == SQLITE_OK) {
-      uint64_t removed = static_cast<uint64_t>(sqlite3_changes64(db));
-      commit.Use();
-      rc = StepDone(commit);
+    uint64_t removed = 0;
+    StoreUsage usage;
+    if (sel.kind == StoreSelector::Kind::kAll) {
+      rc = AddUsage(0, 0, &usage);
+      if (rc == SQLITE_OK) removed = usage.entries;
+      if (rc == SQLITE_OK) rc = Exec(db, "DELETE FROM entries; DELETE FROM tags");
       if (rc == SQLITE_OK) {
-        Status st = RefreshUsage();
-        if (!st.ok()) return st;
-        return removed;
+        sqlite3_stmt* s = set_usage.Use();
+        sqlite3_bind_int64(s, 1, 0);
+        sqlite3_bind_int64(s, 2, 0);
+        rc = StepDone(set_usage);
+        usage = StoreUsage{};
       }
+    } else {
+      bool has_upper = false;
+      std::string upper;
+      std::string sql = "DELETE FROM entries AS e WHERE " + SelectorSql(sel, &has_upper, &upper) +
+                        " RETURNING charge, CASE WHEN tags IS NOT NULL THEN key END";
+      Stmt stmt;
+      rc = stmt.Prepare(db, sql.c_str());
+      int64_t bytes = 0;
+      std::vector<std::string> tagged;
+      if (rc == SQLITE_OK) {
+        sqlite3_stmt* s = stmt.Use();
+        BindSelector(s, sel, has_upper, upper);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+          removed++;
+          bytes -= sqlite3_column_int64(s, 0);
+          if (sqlite3_column_type(s, 1) != SQLITE_NULL) tagged.push_back(ColumnString(s, 1));
+        }
+        sqlite3_reset(s);
+        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+      }
+      for (size_t i = 0; rc == SQLITE_OK && i < tagged.size(); ++i) rc = DeleteTags(tagged[i]);
+      if (rc == SQLITE_OK) rc = AddUsage(bytes, -static_cast<int64_t>(removed), &usage);
     }
-    Status st = FromSqlite(rc, db, "remove");
-    RollbackIfOpen();
-    return st;
+    if (rc != SQLITE_OK) {
+      Status st = FromSqlite(rc, db, "remove");
+      RollbackIfOpen();
+      return st;
+    }
+    Result<StoreUsage> committed = Commit(usage, "remove");
+    if (!committed.ok()) return committed.status();
+    return removed;
+  }
+
+  Result<uint64_t> DoRemoveMatching(const StoreSelector& sel) {
+    return OnCurrentFile<uint64_t>([&] { return RemoveTxn(sel); });
   }
 
   Result<std::vector<StoreRecordMeta>> DoScan(const StoreSelector& sel,
                                               const std::string& start_after, uint32_t limit) {
+    Status ready = EnsureFileForRead();
+    if (!ready.ok()) return ready;
     bool has_upper = false;
     std::string upper;
-    std::string sql = "SELECT e.key, e.last_access, e.charge FROM entries AS e WHERE " +
+    std::string sql = "SELECT e.key, e.last_access, e.charge, e.tags FROM entries AS e WHERE " +
                       SelectorSql(sel, &has_upper, &upper) +
                       (start_after.empty() ? " AND ?1 IS NULL" : " AND e.key > ?1") +
                       " ORDER BY e.key LIMIT ?2";
@@ -557,76 +906,138 @@ struct SqliteStore::Impl {
     sqlite3_bind_int64(s, 2, limit);
     BindSelector(s, sel, has_upper, upper);
     std::vector<StoreRecordMeta> metas;
-    // One read transaction, so tags match the rows listed.
-    rc = Exec(db, "BEGIN");
-    if (rc != SQLITE_OK) return FromSqlite(rc, db, "begin scan");
+    bool tags_ok = true;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       StoreRecordMeta m;
       m.key = ColumnString(s, 0);
       m.last_access = Instant{sqlite3_column_int64(s, 1)};
       m.charge_bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 2));
+      tags_ok = ColumnTags(s, 3, &m.tags) && tags_ok;
       metas.push_back(std::move(m));
     }
     sqlite3_reset(s);
-    Status st = rc == SQLITE_DONE ? Status::Ok() : FromSqlite(rc, db, "scan");
-    for (size_t i = 0; st.ok() && i < metas.size(); ++i) st = ReadTags(metas[i].key, &metas[i].tags);
-    RollbackIfOpen();  // read-only transaction: rollback == commit
-    if (!st.ok()) return st;
+    if (rc != SQLITE_DONE) return FromSqlite(rc, db, "scan");
+    if (!tags_ok) return Status::Corrupt("scan: malformed tags in " + path);
     return metas;
   }
 
-  Result<StoreUsage> DoEvict(uint64_t target_bytes, uint64_t target_entries) {
-    begin.Use();
-    int rc = StepDone(begin);
+  Result<StoreUsage> EvictTxn(uint64_t target_bytes, uint64_t target_entries) {
+    int rc = Begin();
     if (rc != SQLITE_OK) return FromSqlite(rc, db, "begin evict");
-    Status st = RefreshUsage();
-    // Least recently accessed first, a chunk at a time: keys are collected
-    // before deleting because a table must not change under its own cursor.
-    while (st.ok() && (usage_bytes.load() > target_bytes || usage_entries.load() > target_entries)) {
-      std::vector<std::string> victims;
+    StoreUsage start;
+    rc = AddUsage(0, 0, &start);
+    int64_t bytes = static_cast<int64_t>(start.bytes);
+    int64_t entries = static_cast<int64_t>(start.entries);
+    auto over = [&] {
+      return (bytes > 0 && static_cast<uint64_t>(bytes) > target_bytes) ||
+             (entries > 0 && static_cast<uint64_t>(entries) > target_entries);
+    };
+    // Least recently accessed first, a chunk at a time: victims are
+    // collected before deleting because a table must not change under its
+    // own cursor.
+    struct Victim {
+      sqlite3_int64 rowid;
+      sqlite3_int64 charge;
+      bool tagged;
+      std::string key;
+    };
+    std::vector<Victim> victims;
+    while (rc == SQLITE_OK && over()) {
+      victims.clear();
       sqlite3_stmt* s = lru.Use();
       sqlite3_bind_int64(s, 1, 256);
-      while ((rc = sqlite3_step(s)) == SQLITE_ROW) victims.push_back(ColumnString(s, 0));
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        bool tagged = sqlite3_column_int(s, 2) != 0;
+        victims.push_back(Victim{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), tagged,
+                                 tagged ? ColumnString(s, 3) : std::string()});
+      }
       sqlite3_reset(s);
-      if (rc != SQLITE_DONE) {
-        st = FromSqlite(rc, db, "evict");
-        break;
-      }
+      if (rc != SQLITE_DONE) break;
+      rc = SQLITE_OK;
       if (victims.empty()) break;
-      for (const std::string& key : victims) {
-        BindText(remove.Use(), 1, key);
-        rc = StepDone(remove);
+      for (const Victim& v : victims) {
+        sqlite3_bind_int64(delete_rowid.Use(), 1, v.rowid);
+        rc = StepDone(delete_rowid);
+        if (rc == SQLITE_OK && v.tagged) rc = DeleteTags(v.key);
         if (rc != SQLITE_OK) break;
-        st = RefreshUsage();
-        if (!st.ok()) break;
-        if (usage_bytes.load() <= target_bytes && usage_entries.load() <= target_entries) break;
+        bytes -= v.charge;
+        entries -= 1;
+        if (!over()) break;
       }
-      if (rc != SQLITE_OK) st = FromSqlite(rc, db, "evict");
     }
-    if (st.ok()) {
-      commit.Use();
-      rc = StepDone(commit);
-      if (rc != SQLITE_OK) st = FromSqlite(rc, db, "commit evict");
+    StoreUsage usage;
+    if (rc == SQLITE_OK) {
+      rc = AddUsage(bytes - static_cast<int64_t>(start.bytes),
+                    entries - static_cast<int64_t>(start.entries), &usage);
     }
-    if (!st.ok()) {
+    if (rc != SQLITE_OK) {
+      Status st = FromSqlite(rc, db, "evict");
       RollbackIfOpen();
-      RefreshUsage();  // the in-transaction totals were rolled back too
       return st;
     }
-    return Usage();
+    return Commit(usage, "evict");
+  }
+
+  Result<StoreUsage> DoEvict(uint64_t target_bytes, uint64_t target_entries) {
+    return OnCurrentFile<StoreUsage>([&] { return EvictTxn(target_bytes, target_entries); });
   }
 
   // ---- Queue --------------------------------------------------------------
 
+  void PostReady(std::vector<Completion>* ready) {
+    if (ready->empty()) return;
+    Instant now = options.clock();
+    if (ready->size() == 1) {
+      options.post([c = std::move(ready->front()), now]() mutable { c(now); });
+    } else {
+      options.post([batch = std::move(*ready), now]() mutable {
+        for (Completion& c : batch) c(now);
+      });
+    }
+    ready->clear();
+  }
+
+  // Consecutive queued Gets run in one read transaction (one snapshot, and
+  // SQLite takes and releases its WAL read lock once for all of them rather
+  // than once per Get). They were all queued before any later write, so one
+  // snapshot is what running them back to back would see anyway.
+  void BeginReadGroup() {
+    if (!EnsureFileForRead().ok() || db == nullptr) return;
+    begin_read.Use();
+    read_group = StepDone(begin_read) == SQLITE_OK;
+  }
+  void EndReadGroup() {
+    if (!read_group) return;
+    read_group = false;
+    commit.Use();
+    if (StepDone(commit) != SQLITE_OK) RollbackIfOpen();
+  }
+
   void Run() {
+    std::deque<Task> local;
+    std::vector<Completion> ready;
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
       cv.wait(lock, [&] { return closing || !queue.empty(); });
       if (queue.empty()) return;  // closing and drained
-      std::function<void()> task = std::move(queue.front());
-      queue.pop_front();
+      local.swap(queue);
       lock.unlock();
-      task();
+      while (!local.empty()) {
+        Task task = std::move(local.front());
+        local.pop_front();
+        const bool more_reads = !local.empty() && local.front().quick;
+        if (!task.quick) {
+          PostReady(&ready);
+        } else if (!read_group && more_reads) {
+          BeginReadGroup();
+        }
+        ready.push_back(task.run());
+        queued.fetch_sub(1, std::memory_order_relaxed);
+        const bool post = !task.quick || ready.size() >= kCompletionBatchMax;
+        if (read_group && (!more_reads || post)) EndReadGroup();
+        if (post) PostReady(&ready);
+      }
+      PostReady(&ready);
       lock.lock();
     }
   }
@@ -637,33 +1048,34 @@ struct SqliteStore::Impl {
   // copied, and nothing is built for the rejection unless it happens: this
   // is on every operation's path.
   template <typename T, typename Done, typename Work>
-  void Submit(OpId op, Done done, Work work) {
+  void Submit(OpId op, bool quick, Done done, Work work) {
     Status rejected;
     {
       std::lock_guard<std::mutex> lock(mu);
       if (closing) {
         rejected = Status::Unavailable("store " + path + " is closed");
-      } else if (queue.size() >= options.queue_max) {
+      } else if (queued.load(std::memory_order_relaxed) >= options.queue_max) {
         rejected = Status::Unavailable("store queue is full");
       } else {
-        queue.emplace_back([this, op, done = std::move(done), work = std::move(work)]() mutable {
-          Deliver(std::move(done), op, Result<T>(work()));
-        });
+        queued.fetch_add(1, std::memory_order_relaxed);
+        queue.push_back(Task{quick, [op, done = std::move(done),
+                                     work = std::move(work)]() mutable -> Completion {
+                               return [op, done = std::move(done),
+                                       result = Result<T>(work())](Instant now) mutable {
+                                 done(op, now, std::move(result));
+                               };
+                             }});
       }
     }
     if (rejected.ok()) {
       cv.notify_one();
       return;
     }
-    Deliver(std::move(done), op, Result<T>(std::move(rejected)));
-  }
-
-  template <typename Done, typename T>
-  void Deliver(Done done, OpId op, Result<T> result) {
     Instant now = options.clock();
-    options.post([done = std::move(done), op, now, result = std::move(result)]() mutable {
-      done(op, now, std::move(result));
-    });
+    options.post(
+        [done = std::move(done), op, now, result = Result<T>(std::move(rejected))]() mutable {
+          done(op, now, std::move(result));
+        });
   }
 };
 
@@ -692,21 +1104,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   impl->path = path;
   impl->options = std::move(options);
 
-  bool corrupt = false;
-  Status s = impl->TryOpen(&corrupt);
-  if (!s.ok() && corrupt && !impl->options.read_only) {
-    impl->CloseDb();
-    std::string moved_to;
-    Status moved = impl->MoveAside(&moved_to);
-    if (!moved.ok()) return moved;
-    impl->report += "the cache database " + path + " was unreadable (" + s.message() +
-                    "); moved it to " + moved_to + " and started a fresh one; ";
-    s = impl->TryOpen(&corrupt);
-  }
+  Status s = impl->OpenOrReplace(&impl->report);
   if (!s.ok()) return s;
-  if (!impl->report.empty() && impl->report.size() >= 2) {
-    impl->report.resize(impl->report.size() - 2);  // trailing "; "
-  }
+  if (impl->report.size() >= 2) impl->report.resize(impl->report.size() - 2);  // trailing "; "
+  impl->next_read_check = std::chrono::steady_clock::now() + kReadCheckInterval;
   Impl* raw = impl.get();
   raw->worker = std::thread([raw] { raw->Run(); });
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
@@ -715,21 +1116,22 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
 const std::string& SqliteStore::open_report() const { return impl_->report; }
 const std::string& SqliteStore::path() const { return impl_->path; }
 preheat::StoreUsage SqliteStore::usage() const { return impl_->Usage(); }
+SqliteStoreHealth SqliteStore::health() const { return impl_->Health(); }
 
 void SqliteStore::Get(OpId op, const std::string& key, GetDone done) {
   Impl* impl = impl_.get();
-  impl->Submit<StoreRecord>(op, std::move(done), [impl, key] { return impl->DoGet(key); });
+  impl->Submit<StoreRecord>(op, true, std::move(done), [impl, key] { return impl->DoGet(key); });
 }
 
 void SqliteStore::Write(OpId op, std::vector<StoreWrite> batch, WriteDone done) {
   Impl* impl = impl_.get();
-  impl->Submit<StoreUsage>(op, std::move(done),
+  impl->Submit<StoreUsage>(op, false, std::move(done),
                            [impl, batch = std::move(batch)] { return impl->DoWrite(batch); });
 }
 
 void SqliteStore::RemoveMatching(OpId op, const StoreSelector& selector, RemoveDone done) {
   Impl* impl = impl_.get();
-  impl->Submit<uint64_t>(op, std::move(done),
+  impl->Submit<uint64_t>(op, false, std::move(done),
                          [impl, selector] { return impl->DoRemoveMatching(selector); });
 }
 
@@ -737,7 +1139,7 @@ void SqliteStore::Scan(OpId op, const StoreSelector& selector, const std::string
                        uint32_t limit, ScanDone done) {
   Impl* impl = impl_.get();
   impl->Submit<std::vector<StoreRecordMeta>>(
-      op, std::move(done), [impl, selector, start_after_key, limit] {
+      op, false, std::move(done), [impl, selector, start_after_key, limit] {
         return impl->DoScan(selector, start_after_key, limit);
       });
 }
@@ -745,7 +1147,7 @@ void SqliteStore::Scan(OpId op, const StoreSelector& selector, const std::string
 void SqliteStore::Evict(OpId op, uint64_t target_bytes, uint64_t target_entries,
                         EvictDone done) {
   Impl* impl = impl_.get();
-  impl->Submit<StoreUsage>(op, std::move(done), [impl, target_bytes, target_entries] {
+  impl->Submit<StoreUsage>(op, false, std::move(done), [impl, target_bytes, target_entries] {
     return impl->DoEvict(target_bytes, target_entries);
   });
 }

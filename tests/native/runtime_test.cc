@@ -306,3 +306,34 @@ TEST_CASE("Runtime: calls after Shutdown fail with kUnavailable") {
   });
   CHECK(called);
 }
+
+TEST_CASE("Runtime: a database deleted while open is recreated; stats report it, writes land") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  std::string path = dir.File("cache.db");
+  {
+    auto rt = MakeRuntime(path, clock);
+    REQUIRE(GetNow(*rt, origin.Url("before")).ok());
+    REQUIRE(rt->Flush().get().ok());
+    auto stats = Stats(*rt);
+    CHECK(stats["store"]["status"] == "ok");
+    CHECK(stats["store"]["file_replaced_count"] == 0);
+    CHECK(stats["store"]["last_file_event"].is_null());
+
+    REQUIRE(std::filesystem::remove(path));
+    REQUIRE(GetNow(*rt, origin.Url("after")).ok());
+    REQUIRE(rt->Flush().get().ok());
+    stats = Stats(*rt);
+    CHECK(stats["store"]["status"] == "ok");
+    CHECK(stats["store"]["file_replaced_count"] == 1);
+    CHECK(stats["store"]["last_file_event"].get<std::string>().find("deleted while open") !=
+          std::string::npos);
+    CHECK(stats["engine"]["store_degraded"] == false);
+    // Still serving: the entry from before is in the memory tier.
+    auto r = GetNow(*rt, origin.Url("before"));
+    REQUIRE(r.ok());
+    CHECK(r->entry->body == "body-v1");
+  }
+  CHECK(CountRows(path) == 1);  // the batch flushed after the deletion
+}

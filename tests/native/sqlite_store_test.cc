@@ -25,6 +25,7 @@ using preheat::StoreSelector;
 using preheat::StoreUsage;
 using preheat::StoreWrite;
 using preheat_native::SqliteStore;
+using preheat_native::SqliteStoreHealth;
 using preheat_native::SqliteStoreOptions;
 using preheat_test::Inbox;
 using preheat_test::TempDir;
@@ -482,4 +483,303 @@ TEST_CASE("SqliteStore: several connections opening one fresh file at once all s
       CHECK(errors[i] == "");
     }
   }
+}
+
+namespace {
+
+// The invariants schema 3 keeps without triggers: the usage row equals the
+// rows' totals, and the tags table holds exactly the tags packed in rows.
+void CheckUsageAndTagsExact(const std::string& path) {
+  CHECK(SqliteOneString(path, "PRAGMA integrity_check") == "ok");
+  CHECK(SqliteOneString(path, "SELECT bytes FROM usage") ==
+        SqliteOneString(path, "SELECT COALESCE(SUM(charge), 0) FROM entries"));
+  CHECK(SqliteOneString(path, "SELECT entries FROM usage") ==
+        SqliteOneString(path, "SELECT COUNT(*) FROM entries"));
+  CHECK(SqliteOneString(path,
+                        "SELECT COUNT(*) FROM tags WHERE key NOT IN"
+                        " (SELECT key FROM entries WHERE tags IS NOT NULL)") == "0");
+  CHECK(SqliteOneString(path,
+                        "SELECT COUNT(*) FROM entries WHERE tags IS NOT NULL AND key NOT IN"
+                        " (SELECT key FROM tags)") == "0");
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << content;
+}
+
+}  // namespace
+
+TEST_CASE("SqliteStore: usage and tags stay exact through replaces, removes and eviction") {
+  TempDir dir;
+  Harness h;
+  std::string path = dir.File("cache.db");
+  auto opened = h.Open(path);
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  // Duplicate and unsorted tags are stored once, in byte order; tags may
+  // hold the packing's own characters.
+  StoreWrite a = Put("a", "1", 1, {"z", "1:x", "z", std::string("n\0ul", 4)});
+  REQUIRE(h.Write(store, {a, Put("b", "22", 2, {"t"}), Put("c", "333", 3)}).ok());
+  auto got = h.Get(store, "a");
+  REQUIRE(got.ok());
+  CHECK(got->tags == std::vector<std::string>{"1:x", std::string("n\0ul", 4), "z"});
+  // Replace with other tags, with none, and a put and remove of one key in
+  // a batch.
+  REQUIRE(h.Write(store, {Put("a", "1111", 4, {"y"}), Put("b", "2", 5), Put("d", "4", 6, {"t"}),
+                          Remove("d"), Remove("absent"), Touch("c", 7)})
+              .ok());
+  CHECK(h.Get(store, "b")->tags.empty());
+  CHECK(Keys(*h.Scan(store, Sel(StoreSelector::Kind::kTag, "t"))).empty());
+  CHECK(Keys(*h.Scan(store, Sel(StoreSelector::Kind::kTag, "y"))) ==
+        std::vector<std::string>{"a"});
+  CHECK((*h.Scan(store, Sel(StoreSelector::Kind::kKey, "a")))[0].tags ==
+        std::vector<std::string>{"y"});
+  CHECK(store.usage().entries == 3);
+  CheckUsageAndTagsExact(path);
+  REQUIRE(h.Write(store, {Put("e", "5", 0, {"old"})}).ok());
+  auto usage = h.Evict(store, 1ull << 40, 3);
+  REQUIRE(usage.ok());
+  CHECK(usage->entries == 3);
+  CHECK(h.Get(store, "e").status().IsNotFound());
+  CheckUsageAndTagsExact(path);
+  CHECK(*h.Remove(store, Sel(StoreSelector::Kind::kTag, "y")) == 1);
+  CheckUsageAndTagsExact(path);
+  CHECK(*h.Remove(store, Sel(StoreSelector::Kind::kAll)) == 2);
+  CHECK(store.usage().entries == 0);
+  CHECK(store.usage().bytes == 0);
+  CheckUsageAndTagsExact(path);
+}
+
+TEST_CASE("SqliteStore: a schema 2 file is migrated to 3 with tags and exact usage") {
+  TempDir dir;
+  std::string path = dir.File("v2.db");
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    // Schema 2 as released (migrations 0 -> 1 -> 2), then rows written
+    // through its triggers.
+    REQUIRE(sqlite3_exec(
+                db,
+                "CREATE TABLE entries(key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL,"
+                " last_access INTEGER NOT NULL, charge INTEGER NOT NULL);"
+                "CREATE INDEX entries_by_last_access ON entries(last_access);"
+                "CREATE TABLE tags(key TEXT NOT NULL, tag TEXT NOT NULL,"
+                " PRIMARY KEY(key, tag)) WITHOUT ROWID;"
+                "CREATE INDEX tags_by_tag ON tags(tag, key);"
+                "CREATE TRIGGER entries_delete_tags AFTER DELETE ON entries BEGIN"
+                " DELETE FROM tags WHERE key = OLD.key; END;"
+                "CREATE TABLE usage(id INTEGER PRIMARY KEY CHECK (id = 0),"
+                " bytes INTEGER NOT NULL, entries INTEGER NOT NULL);"
+                "INSERT INTO usage VALUES(0, 0, 0);"
+                "CREATE TRIGGER usage_insert AFTER INSERT ON entries BEGIN"
+                " UPDATE usage SET bytes = bytes + NEW.charge, entries = entries + 1"
+                " WHERE id = 0; END;"
+                "CREATE TRIGGER usage_delete AFTER DELETE ON entries BEGIN"
+                " UPDATE usage SET bytes = bytes - OLD.charge, entries = entries - 1"
+                " WHERE id = 0; END;"
+                "CREATE TRIGGER usage_update AFTER UPDATE OF charge ON entries BEGIN"
+                " UPDATE usage SET bytes = bytes - OLD.charge + NEW.charge WHERE id = 0; END;"
+                "PRAGMA user_version=2;"
+                "INSERT INTO entries VALUES('a', x'00', 1, 100), ('b', x'01', 2, 50),"
+                " ('c', x'02', 3, 7);"
+                "INSERT INTO tags VALUES('a', 'zeta'), ('a', 'alpha'), ('a', '12:34'),"
+                " ('b', 'alpha'), ('gone', 'orphan');",
+                nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  Harness h;
+  auto opened = h.Open(path);
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  CHECK(store.open_report().find("migrated schema 2 -> 3") != std::string::npos);
+  CHECK(SqliteOneString(path, "PRAGMA user_version") == "3");
+  CHECK(SqliteOneString(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'") == "0");
+  CHECK(store.usage().entries == 3);
+  CHECK(store.usage().bytes == 157);
+  auto got = h.Get(store, "a");
+  REQUIRE(got.ok());
+  CHECK(got->tags == std::vector<std::string>{"12:34", "alpha", "zeta"});
+  CHECK(h.Get(store, "c")->tags.empty());
+  CHECK(Keys(*h.Scan(store, Sel(StoreSelector::Kind::kTag, "alpha"))) ==
+        std::vector<std::string>{"a", "b"});
+  CheckUsageAndTagsExact(path);
+  // Writes after the migration are counted once (no trigger left to count
+  // them again).
+  StoreWrite d = Put("d", "dddd", 4, {"alpha"});
+  auto usage = h.Write(store, {d, Remove("b"), Put("a", "x", 5)});
+  REQUIRE(usage.ok());
+  CHECK(usage->entries == 3);
+  CHECK(usage->bytes == 7 + Charge(d) + Put("a", "x", 5).record.ChargeBytes());
+  CHECK(*h.Remove(store, Sel(StoreSelector::Kind::kTag, "alpha")) == 1);
+  CheckUsageAndTagsExact(path);
+}
+
+// Issue #8: the database deleted or replaced while open.
+
+TEST_CASE("SqliteStore: a database deleted while open is recreated and keeps every later batch") {
+  TempDir dir;
+  Harness h;
+  std::string path = dir.File("cache.db");
+  bool with_companions = false;
+  SUBCASE("the main file only") {}
+  SUBCASE("with its -wal and -shm") { with_companions = true; }
+  {
+    auto opened = h.Open(path);
+    REQUIRE(opened.ok());
+    SqliteStore& store = **opened;
+    REQUIRE(h.Write(store, {Put("before", "1", 1, {"t"})}).ok());
+    CHECK(store.health().file_replaced_count == 0);
+    CHECK(store.health().last_file_event.ok());
+
+    REQUIRE(std::filesystem::remove(path));
+    if (with_companions) {
+      std::filesystem::remove(path + "-wal");
+      std::filesystem::remove(path + "-shm");
+    }
+    StoreWrite after = Put("after", "2", 2, {"t"});
+    auto usage = h.Write(store, {after});
+    REQUIRE(usage.ok());
+    CHECK(usage->entries == 1);
+    CHECK(usage->bytes == Charge(after));
+    SqliteStoreHealth health = store.health();
+    CHECK(health.status.ok());
+    CHECK(health.file_replaced_count == 1);
+    CHECK(health.last_file_event.code() == Code::kIoError);
+    CHECK(health.last_file_event.message().find("deleted while open") != std::string::npos);
+    CHECK(h.Get(store, "after").ok());
+    CHECK(h.Get(store, "before").status().IsNotFound());
+    REQUIRE(h.Write(store, {Put("later", "3", 3)}).ok());
+    CHECK(store.health().file_replaced_count == 1);  // one event
+  }
+  CHECK(std::filesystem::exists(path));
+  auto reopened = h.Open(path);
+  REQUIRE(reopened.ok());
+  CHECK(h.Get(**reopened, "after").ok());
+  CHECK(h.Get(**reopened, "later").ok());
+  CHECK((*reopened)->usage().entries == 2);
+  CHECK((*reopened)->health().file_replaced_count == 0);
+  CheckUsageAndTagsExact(path);
+}
+
+TEST_CASE("SqliteStore: a database replaced by another cache database is used from then on") {
+  TempDir dir;
+  Harness h;
+  std::string path = dir.File("cache.db");
+  std::string other = dir.File("other.db");
+  {
+    auto o = h.Open(other);
+    REQUIRE(o.ok());
+    REQUIRE(h.Write(**o, {Put("theirs", "x", 1, {"t"})}).ok());
+  }  // closed: checkpointed, no -wal left
+  {
+    auto opened = h.Open(path);
+    REQUIRE(opened.ok());
+    SqliteStore& store = **opened;
+    REQUIRE(h.Write(store, {Put("mine", "1", 1)}).ok());
+
+    std::filesystem::rename(other, path);
+    REQUIRE(h.Write(store, {Put("after", "2", 2)}).ok());
+    SqliteStoreHealth health = store.health();
+    CHECK(health.status.ok());
+    CHECK(health.file_replaced_count == 1);
+    CHECK(health.last_file_event.message().find("replaced while open") != std::string::npos);
+    CHECK(health.last_file_event.message().find("now using the replacement") != std::string::npos);
+    CHECK(store.usage().entries == 2);
+    auto theirs = h.Get(store, "theirs");
+    REQUIRE(theirs.ok());
+    CHECK(theirs->tags == std::vector<std::string>{"t"});
+    CHECK(h.Get(store, "mine").status().IsNotFound());
+  }
+  auto reopened = h.Open(path);
+  REQUIRE(reopened.ok());
+  CHECK(h.Get(**reopened, "theirs").ok());
+  CHECK(h.Get(**reopened, "after").ok());
+  CHECK((*reopened)->usage().entries == 2);
+  CheckUsageAndTagsExact(path);
+}
+
+TEST_CASE("SqliteStore: a database replaced by garbage is set aside and a fresh one started") {
+  TempDir dir;
+  Harness h;
+  std::string path = dir.File("cache.db");
+  std::string garbage(8192, 'g');
+  {
+    auto opened = h.Open(path);
+    REQUIRE(opened.ok());
+    SqliteStore& store = **opened;
+    REQUIRE(h.Write(store, {Put("mine", "1", 1)}).ok());
+
+    WriteFile(dir.File("junk"), garbage);
+    std::filesystem::rename(dir.File("junk"), path);
+    REQUIRE(h.Write(store, {Put("after", "2", 2)}).ok());
+    SqliteStoreHealth health = store.health();
+    CHECK(health.status.ok());
+    CHECK(health.file_replaced_count == 1);
+    CHECK(health.last_file_event.message().find("replaced while open") != std::string::npos);
+    CHECK(health.last_file_event.message().find(".corrupt-1") != std::string::npos);
+    CHECK(store.usage().entries == 1);
+  }
+  std::ifstream moved(path + ".corrupt-1", std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(moved)), std::istreambuf_iterator<char>());
+  CHECK(content == garbage);
+  auto reopened = h.Open(path);
+  REQUIRE(reopened.ok());
+  CHECK(h.Get(**reopened, "after").ok());
+  CHECK((*reopened)->usage().entries == 1);
+  CheckUsageAndTagsExact(path);
+}
+
+TEST_CASE("SqliteStore: reads notice a replaced database within a second") {
+  TempDir dir;
+  Harness h;
+  std::string path = dir.File("cache.db");
+  std::string other = dir.File("other.db");
+  {
+    auto o = h.Open(other);
+    REQUIRE(o.ok());
+    REQUIRE(h.Write(**o, {Put("theirs", "x", 1)}).ok());
+  }
+  auto opened = h.Open(path);
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  std::filesystem::rename(other, path);
+  bool seen = false;
+  for (int i = 0; i < 300 && !seen; ++i) {  // bounded; not a timing assertion
+    seen = h.Get(store, "theirs").ok();
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(seen);
+  CHECK(store.health().file_replaced_count == 1);
+}
+
+TEST_CASE("SqliteStore: a deleted database that cannot be recreated fails operations till it can") {
+  TempDir dir;
+  Harness h;
+  std::string sub = dir.File("sub");
+  std::filesystem::create_directory(sub);
+  std::string path = sub + "/cache.db";
+  auto opened = h.Open(path);
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  REQUIRE(h.Write(store, {Put("a", "1", 1)}).ok());
+  std::filesystem::remove_all(sub);
+
+  auto w = h.Write(store, {Put("b", "2", 2)});
+  REQUIRE_FALSE(w.ok());
+  CHECK(w.status().code() == Code::kIoError);
+  SqliteStoreHealth health = store.health();
+  CHECK(health.status.code() == Code::kIoError);
+  CHECK(health.file_replaced_count == 1);
+  CHECK(health.last_file_event.message().find("cannot open") != std::string::npos);
+  CHECK(h.Get(store, "a").status().code() == Code::kIoError);
+
+  // Once the directory is back, a later operation (after the retry
+  // interval) opens a fresh database there.
+  std::filesystem::create_directory(sub);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  REQUIRE(h.Write(store, {Put("c", "3", 3)}).ok());
+  CHECK(store.health().status.ok());
+  CHECK(h.Get(store, "c").ok());
+  CHECK(std::filesystem::exists(path));
 }

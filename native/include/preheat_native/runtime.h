@@ -81,7 +81,12 @@ class Runtime {
   std::future<preheat::Status> Flush();
 
   // {"engine": <Engine::MetricsJson>, "store": {"path", "bytes", "entries",
-  // "open_report"} or null, "inflight": {...}, "queued": {...}}.
+  // "max_bytes", "open_report", "status", "file_replaced_count",
+  // "last_file_event"} or null, "inflight": {...}, "queued": {...}}.
+  // "status" is "ok" while the store reaches the file at its path;
+  // "file_replaced_count" and "last_file_event" (a "<code>: <message>"
+  // string, or null) report the file deleted or replaced while open
+  // (SqliteStoreHealth).
   std::future<std::string> StatsJson();
 
   // Direct access to the persistent tier, for tools (`preheat ls/purge`).

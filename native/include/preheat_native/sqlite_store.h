@@ -48,18 +48,68 @@ struct SqliteStoreOptions {
   uint32_t queue_max = 1u << 16;
 };
 
-// The newest schema this code writes (PRAGMA user_version).
-inline constexpr int kSqliteSchemaVersion = 2;
+// The newest schema this code writes (PRAGMA user_version). Older files are
+// migrated forward on Open; a newer one is refused.
+inline constexpr int kSqliteSchemaVersion = 3;
+
+// What a SqliteStore knows about the file at its path (issue #8: the file
+// deleted or replaced while open). A snapshot; see SqliteStore::health().
+struct SqliteStoreHealth {
+  // OK while operations reach the file at the path. Otherwise why they
+  // cannot: the open file was deleted or replaced and the file now at the
+  // path cannot be opened (Open's errors: kIoError, e.g. the directory is
+  // gone; kUnavailable, kNoSpace). Every operation then fails with this
+  // status (so an Engine above degrades to memory-only) while the store
+  // retries the open at most once a second.
+  preheat::Status status;
+  // How many times the open file was found deleted or replaced.
+  uint64_t file_replaced_count = 0;
+  // The last such event: kIoError with what was found and what the store
+  // did ("... was deleted while open; started a fresh one ..."); OK when
+  // it never happened.
+  preheat::Status last_file_event;
+};
 
 // One connection owned by one worker thread. Operations are queued to the
 // worker in the order they are called and run in that order, so effects
 // apply in call order (as preheat::Store requires); completions are posted
 // back through options.post, never run inside the call.
 //
-// Schema: entries(key TEXT PRIMARY KEY, value BLOB, last_access INTEGER,
-// charge INTEGER), tags(key, tag), usage(bytes, entries) kept by triggers in
-// the same transaction as every change, so totals stay exact even when
-// several processes share the file. One transaction per Write batch.
+// Schema 3: entries(key TEXT PRIMARY KEY, value BLOB, last_access INTEGER,
+// charge INTEGER, tags BLOB) with the record's tags packed into the row (a
+// Get reads one row), tags(key, tag) indexed by tag for tag selectors, and
+// usage(bytes, entries). The store adjusts usage once per transaction, from
+// the charges of the rows it inserts, replaces and removes, inside that
+// transaction (under SQLite's write lock), so totals stay exact across
+// crashes and when several processes share the file. One transaction per
+// Write batch.
+//
+// Completions: the worker posts the completions of consecutive Gets
+// together (up to 64 per post, one `clock()` reading for all of them), and
+// any other operation's completion on its own as soon as it finishes.
+//
+// The file deleted or replaced while open (another process unlinked it or
+// renamed another file over it): SQLite would keep writing to the old,
+// unreachable inode. Every write (Write, RemoveMatching, Evict) checks with
+// one stat() before its transaction and after its commit, reads at most
+// once a second. When the file has moved, the store checkpoints and closes
+// the old file, then opens what is now at the path: a fresh database when
+// nothing is, the replacement when it is a cache database, and when it is
+// not one it is renamed aside to "<path>.corrupt-<n>" (as in Open) and a
+// fresh database is created. A write whose commit went to the old file is
+// applied again to the new one (at most three attempts, then kUnavailable),
+// so every completed Write is in the file at the path when it completes.
+// What the old file held is not copied: whoever deleted or replaced it
+// meant to. The event is reported in health(); it is not an operation
+// error unless the new file cannot be opened. Reads between a replacement
+// and its detection are served from the old file. Not covered: a file
+// truncated or overwritten in place (same inode), which SQLite reports as
+// corruption (kIoError); several processes on one file during a
+// replacement each reopen on their own.
+//
+// Errors of the operations, beyond preheat::Store's: kCorrupt from Get and
+// Scan when a row's packed tags are malformed; kIoError (or the open error)
+// while the file at the path cannot be opened (see SqliteStoreHealth).
 //
 // Thread-safety: the preheat::Store methods may be called from any one
 // thread at a time (the core's loop). Close() and the destructor must not
@@ -94,6 +144,8 @@ class SqliteStore : public preheat::Store {
   const std::string& path() const;
   // The totals after the last completed operation. Thread-safe.
   preheat::StoreUsage usage() const;
+  // The state of the file at path(). Thread-safe.
+  SqliteStoreHealth health() const;
 
   void Get(preheat::OpId op, const std::string& key, GetDone done) override;
   void Write(preheat::OpId op, std::vector<preheat::StoreWrite> batch, WriteDone done) override;
