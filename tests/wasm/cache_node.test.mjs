@@ -458,3 +458,59 @@ test('IndexedDB: a database written by the first release (per-key sizes) is take
   assert.ok(usage.bytes > 500);
   assert.equal(cache.stats().store.entries, 2);
 });
+
+test('IndexedDB deleted by another instance: closes at once, re-creates on the next write', async (t) => {
+  const origin = await startOrigin({
+    '/d/1': json({ d: 1 }, { 'cache-control': 'max-age=600' }),
+    '/d/2': json({ d: 2 }, { 'cache-control': 'max-age=600' }),
+  });
+  t.after(() => origin.close());
+  const name = uniqueName('deleted');
+  const cache = await createCacheWith(factory, { name });
+  t.after(() => cache.close());
+  const events = [];
+  cache.addEventListener('storagechange', (e) => events.push(e.detail.type));
+  await cache.get(`${origin.origin}/d/1`);
+  await cache.flush();
+  await new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase(`preheat:${name}`);
+    req.onsuccess = resolve;
+    req.onerror = () => reject(req.error);
+    req.onblocked = () => reject(new Error('delete blocked'));
+  });
+  assert.match(cache.stats().storage.lost, /deleted/);
+  assert.equal(cache.peek(`${origin.origin}/d/1`).source, 'memory');
+  assert.equal((await cache.get(`${origin.origin}/d/2`)).source, 'network');
+  await cache.flush();
+  await sleep(0);
+  const s = cache.stats();
+  assert.equal(s.store_degraded, false);
+  assert.equal(s.storage.lost, null);
+  assert.equal(s.storage.reconnects, 1);
+  assert.deepEqual(events, ['lost', 'reconnected']);
+  assert.equal(s.store.entries, 1, 'only the write made after the deletion');
+});
+
+test('a body read from IndexedDB has the stored bytes (a view of the record, no copy)', async (t) => {
+  const bytes = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7 + 3) & 255));
+  const origin = await startOrigin({
+    '/bin': { status: 200, headers: { 'content-type': 'application/octet-stream', 'cache-control': 'max-age=600' }, body: bytes },
+  });
+  t.after(() => origin.close());
+  const name = uniqueName('bytes');
+  const one = await createCacheWith(factory, { name });
+  await one.get(`${origin.origin}/bin`);
+  await one.flush();
+  await one.close();
+  const two = await createCacheWith(factory, { name });
+  t.after(() => two.close());
+  const r = await two.get(`${origin.origin}/bin`);
+  assert.equal(r.source, 'store');
+  assert.ok(r.body instanceof Uint8Array);
+  assert.equal(r.body.length, bytes.length);
+  assert.equal(Buffer.compare(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), bytes), 0);
+  assert.equal(r.data, r.body);
+  // The memory tier's copy (peek) has the same bytes.
+  const p = two.peek(`${origin.origin}/bin`);
+  assert.equal(Buffer.compare(Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength), bytes), 0);
+});

@@ -208,6 +208,8 @@ test('QuotaExceededError: LRU eviction + one retry, then memory-only', async () 
     });
     const out = await page.evaluate(async () => {
       const cache = await preheat.createCache({ name: 'quota' });
+      const events = [];
+      cache.addEventListener('storagechange', (e) => events.push(e.detail.type));
       await cache.get('/api/quota/0');
       await cache.get('/api/quota/1');
       await cache.flush();
@@ -222,7 +224,8 @@ test('QuotaExceededError: LRU eviction + one retry, then memory-only', async () 
       try { await cache.flush(); } catch (e) { flushError = e.codeName; }
       const degraded = cache.stats();
       const served = await cache.get('/api/quota/3');
-      return { before, retryEntries: afterRetry.store.entries, retryStorage: afterRetry.storage,
+      await new Promise((r) => setTimeout(r, 0));
+      return { events, before, retryEntries: afterRetry.store.entries, retryStorage: afterRetry.storage,
                flushError, degraded: degraded.storage, storeDegraded: degraded.store_degraded,
                servedFrom: served.source };
     });
@@ -235,6 +238,7 @@ test('QuotaExceededError: LRU eviction + one retry, then memory-only', async () 
     assert.equal(out.degraded.kind, 'memory');
     assert.match(out.degraded.reason, /no_space/);
     assert.equal(out.servedFrom, 'memory');
+    assert.deepEqual(out.events, ['write-failed', 'memory-only']);
   } finally {
     await context.close();
   }
@@ -310,6 +314,100 @@ test('preheat lane requests are marked as prefetches', async () => {
     assert.equal(nav.headers['sec-purpose'], undefined);
     console.log('chromium preheat request headers: purpose=%s sec-purpose=%s', pre.headers.purpose, pre.headers['sec-purpose']);
     if (pre.headers['sec-purpose'] !== undefined) assert.equal(pre.headers['sec-purpose'], 'prefetch');
+  } finally {
+    await context.close();
+  }
+});
+
+test('the IndexedDB database deleted by another tab: the page keeps working', async () => {
+  for (let i = 1; i <= 3; i++) {
+    server.api[`/api/deleted/${i}`] = json({ i }, { 'cache-control': 'max-age=600' });
+  }
+  const context = await browser.newContext();
+  try {
+    const a = await openPage(context);
+    const b = await openPage(context);
+    // Tab A: a cache with two stored entries; storage events recorded.
+    const before = await a.evaluate(async () => {
+      window.events = [];
+      window.cache = await preheat.createCache({ name: 'deleted' });
+      cache.addEventListener('storagechange', (e) => events.push({ type: e.detail.type, kind: e.detail.storage.kind }));
+      await cache.get('/api/deleted/1');
+      await cache.get('/api/deleted/2');
+      await cache.flush();
+      return cache.stats();
+    });
+    assert.equal(before.store.entries, 2);
+    assert.equal(before.storage.lost, null);
+
+    // Tab B deletes the database: not blocked (A closes its connection).
+    const deletion = await b.evaluate(() => new Promise((resolve) => {
+      let blocked = false;
+      const req = indexedDB.deleteDatabase('preheat:deleted');
+      req.onblocked = () => { blocked = true; };
+      req.onsuccess = () => resolve({ ok: true, blocked });
+      req.onerror = () => resolve({ ok: false, error: String(req.error) });
+      setTimeout(() => resolve({ ok: false, error: 'still blocked after 5 s', blocked }), 5000);
+    }));
+    assert.deepEqual(deletion, { ok: true, blocked: false });
+
+    // Tab A keeps serving: memory tier, network, then writes to a re-created
+    // database; no exception reaches the page.
+    const after = await a.evaluate(async () => {
+      const lost = cache.stats().storage;
+      const peek = cache.peek('/api/deleted/1');
+      const one = await cache.get('/api/deleted/1');
+      const three = await cache.get('/api/deleted/3');
+      let flushError = null;
+      try { await cache.flush(); } catch (e) { flushError = String(e); }
+      await new Promise((r) => setTimeout(r, 0));  // storage events are dispatched from a microtask
+      return {
+        lost, peekSource: peek && peek.source, one: [one.source, one.data], three: [three.source, three.data],
+        flushError, stats: cache.stats(), events,
+      };
+    });
+    assert.match(after.lost.lost, /deleted/);
+    assert.equal(after.lost.kind, 'indexeddb');
+    assert.equal(after.peekSource, 'memory');
+    assert.deepEqual(after.one, ['memory', { i: 1 }]);
+    assert.deepEqual(after.three, ['network', { i: 3 }]);
+    assert.equal(after.flushError, null);
+    assert.equal(after.stats.store_degraded, false);
+    assert.equal(after.stats.storage.kind, 'indexeddb');
+    assert.equal(after.stats.storage.lost, null);
+    assert.equal(after.stats.storage.reconnects, 1);
+    assert.deepEqual(after.events.map((e) => e.type), ['lost', 'reconnected']);
+
+    // The re-created database holds what A wrote after the deletion only.
+    const keys = await b.evaluate(() => new Promise((resolve, reject) => {
+      const req = indexedDB.open('preheat:deleted');
+      req.onsuccess = () => {
+        const db = req.result;
+        const r = db.transaction('entries').objectStore('entries').getAllKeys();
+        r.onsuccess = () => { db.close(); resolve(r.result); };
+        r.onerror = () => reject(r.error);
+      };
+      req.onerror = () => reject(req.error);
+    }));
+    assert.equal(keys.length, 1);
+    assert.match(keys[0], /\/api\/deleted\/3$/);
+
+    // After a reload, A works from the re-created database.
+    const requests = server.count('/api/deleted/3');
+    await a.reload();
+    await a.waitForFunction(() => window.ready === true);
+    const reloaded = await a.evaluate(async () => {
+      const cache = await preheat.createCache({ name: 'deleted' });
+      const three = await cache.get('/api/deleted/3');
+      const one = await cache.get('/api/deleted/1');
+      return { three: three.source, one: one.source, storage: cache.stats().storage };
+    });
+    assert.equal(reloaded.three, 'store');
+    assert.equal(reloaded.one, 'network');
+    assert.equal(reloaded.storage.kind, 'indexeddb');
+    assert.equal(server.count('/api/deleted/3'), requests);
+    assert.deepEqual(a.errors, []);
+    assert.deepEqual(b.errors, []);
   } finally {
     await context.close();
   }

@@ -61,10 +61,12 @@
 EM_JS(void, preheat_js_init, (), {
   if (Module.preheatText) return;
   var decoder = new TextDecoder();
+  var encoder = new TextEncoder();
   var names = {};
   var NUL = String.fromCharCode(0);
-  Module.preheatText = {
+  var T = Module.preheatText = {
     NUL: NUL,
+    decoder: decoder,
     str: function(p, n) {
       if (n === 0) return "";
       if (n < 1024) {
@@ -83,27 +85,53 @@ EM_JS(void, preheat_js_init, (), {
       if (s === undefined) s = names[p] = UTF8ToString(p);
       return s;
     },
-    list: function(p, n) {
-      if (n === 0) return [];
-      var s = Module.preheatText.str(p, n);
+    // "a\0b\0" -> ["a", "b"].
+    list: function(s) {
+      if (s === "") return [];
       var parts = s.split(NUL);
       parts.pop();
       return parts;
     },
-    pairs: function(p, n) {
-      var flat = Module.preheatText.list(p, n);
-      var out = new Array(flat.length >> 1);
-      for (var i = 0; i < out.length; i++) out[i] = [flat[2 * i], flat[2 * i + 1]];
+    // Header fields "n\0v\0..." as an object: lower-case names, repeated
+    // fields joined with ", ".
+    headers: function(s) {
+      var flat = T.list(s);
+      var out = {};
+      for (var i = 0; i + 1 < flat.length; i += 2) {
+        var k = flat[i].toLowerCase();
+        out[k] = Object.prototype.hasOwnProperty.call(out, k) ? out[k] + ", " + flat[i + 1] : flat[i + 1];
+      }
       return out;
     },
+    // A string into a malloc'd heap buffer: (ptr, byte length) at out.
+    // ASCII (URLs, keys, tags) is written directly; anything else as UTF-8.
+    strIn: function(s, out) {
+      var n = s.length;
+      var p = n ? _malloc(n) : 0;
+      var i = 0;
+      for (; i < n; i++) {
+        var c = s.charCodeAt(i);
+        if (c > 127) break;
+        HEAPU8[p + i] = c;
+      }
+      if (i < n) {
+        _free(p);
+        p = _malloc(3 * n);
+        n = encoder.encodeInto(s, HEAPU8.subarray(p, p + 3 * n)).written;
+      }
+      HEAPU32[out >> 2] = p;
+      HEAPU32[(out >> 2) + 1] = n;
+    },
+    bytes: function(v) {
+      if (v == null) return null;
+      if (typeof v === 'string') return encoder.encode(v);
+      if (v instanceof Uint8Array) return v;
+      if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      if (v instanceof ArrayBuffer) return new Uint8Array(v);
+      return encoder.encode(String(v));
+    },
     bytesIn: function(v, out) {
-      var bytes;
-      if (v == null) bytes = null;
-      else if (typeof v === 'string') bytes = new TextEncoder().encode(v);
-      else if (v instanceof Uint8Array) bytes = v;
-      else if (ArrayBuffer.isView(v)) bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-      else if (v instanceof ArrayBuffer) bytes = new Uint8Array(v);
-      else bytes = new TextEncoder().encode(String(v));
+      var bytes = T.bytes(v);
       var n = bytes ? bytes.length : 0;
       var p = n ? _malloc(n) : 0;
       if (n) HEAPU8.set(bytes, p);
@@ -116,27 +144,43 @@ EM_JS(void, preheat_js_init, (), {
 // The cache result object (see ResultToJs). `mode` 0: no entry; 1: the
 // entry's fields (blob = key, url, body hash hex, headers "n\0v\0...", tags
 // "t\0..."); 2: the entry is the one the caller named by `token` (no entry
-// fields, `same: true`).
+// fields, `same: true`). With `rec` (a Uint8Array: the value of the store
+// record being completed) the body is returned as a view of its bytes at
+// `body_at` instead of a copy of the heap (allocating a new buffer costs
+// more than copying).
 EM_JS(emscripten::EM_VAL, preheat_js_result,
       (const char* state, const char* source, double age, int revalidating, int stored, int mode,
        double token, int status, double response_time, const uint8_t* blob, uint32_t key_len,
        uint32_t url_len, uint32_t hdr_len, uint32_t tag_len, const uint8_t* body,
-       uint32_t body_len),
+       uint32_t body_len, emscripten::EM_VAL rec, uint32_t body_at),
       {
   var T = Module.preheatText;
+  var decoder = T.decoder;
   var out = {
     code: 0, state: T.name(state), source: T.name(source), age: age,
     revalidating: !!revalidating, stored: !!stored,
   };
   if (mode === 1) {
-    var p = blob;
-    out.key = T.str(p, key_len); p += key_len;
-    out.url = T.str(p, url_len); p += url_len;
-    out.bodyHash = T.str(p, 16); p += 16;
-    out.headers = T.pairs(p, hdr_len); p += hdr_len;
-    out.tags = T.list(p, tag_len);
+    var n = key_len + url_len + 16 + hdr_len + tag_len;
+    var all = decoder.decode(HEAPU8.subarray(blob, blob + n));
+    if (all.length === n) {  // ASCII: byte offsets are string offsets
+      var a = key_len + url_len, b = a + 16, c = b + hdr_len;
+      out.key = all.substring(0, key_len);
+      out.url = all.substring(key_len, a);
+      out.bodyHash = all.substring(a, b);
+      out.headers = T.headers(all.substring(b, c));
+      out.tags = T.list(all.substring(c));
+    } else {
+      var p = blob;
+      out.key = T.str(p, key_len); p += key_len;
+      out.url = T.str(p, url_len); p += url_len;
+      out.bodyHash = T.str(p, 16); p += 16;
+      out.headers = T.headers(T.str(p, hdr_len)); p += hdr_len;
+      out.tags = T.list(T.str(p, tag_len));
+    }
     out.status = status;
-    out.body = HEAPU8.slice(body, body + body_len);
+    out.body = rec ? Emval.toValue(rec).subarray(body_at, body_at + body_len)
+                   : HEAPU8.slice(body, body + body_len);
     out.responseTime = response_time;
     out.token = token;
   } else if (mode === 2) {
@@ -156,24 +200,44 @@ EM_JS(void, preheat_js_write_item,
   var o = { kind: kind, key: T.str(blob, key_len), lastAccess: last_access };
   if (kind === 0) {
     o.value = HEAPU8.slice(value, value + value_len);
-    o.tags = T.list(blob + key_len, tag_len);
+    o.tags = T.list(T.str(blob + key_len, tag_len));
     o.charge = charge;
   }
   Emval.toValue(batch).push(o);
 });
 
-// A store record {key, value, tags, lastAccess} copied into the heap:
-// `out` receives u32 pairs (ptr, len) for key, value and tags ("t\0..."),
-// then a double lastAccess at out + 24. The buffers are malloc'd; the caller
-// frees them.
-EM_JS(void, preheat_js_record_in, (emscripten::EM_VAL record, uint32_t* out), {
+// A store record {key, value, tags, lastAccess} coming in (its key is the
+// one asked for): `out` receives a u32 pair (ptr, len) at out + 8 for the
+// tags ("t\0...", malloc'd: the caller frees them), the value's byte length
+// at out + 16 and a double lastAccess at out + 24. Returns the value as a Uint8Array: preheat_js_record_value
+// copies it into the heap (one copy, straight into the C++ string) and
+// results may view it (preheat_js_result).
+EM_JS(emscripten::EM_VAL, preheat_js_record_in, (emscripten::EM_VAL record, uint32_t* out), {
   var T = Module.preheatText;
   var r = Emval.toValue(record);
-  T.bytesIn(String(r.key), out);
-  T.bytesIn(r.value, out + 8);
   var tags = r.tags || [];
-  T.bytesIn(tags.length ? tags.join(Module.preheatText.NUL) + Module.preheatText.NUL : null, out + 16);
+  if (tags.length) T.strIn(tags.join(T.NUL) + T.NUL, out + 8);
+  else HEAPU32[(out + 8) >> 2] = HEAPU32[(out + 12) >> 2] = 0;
+  var value = T.bytes(r.value) || new Uint8Array(0);
+  HEAPU32[(out + 16) >> 2] = value.length;
   HEAPF64[(out + 24) >> 3] = +r.lastAccess || 0;
+  return Emval.toHandle(value);
+});
+
+EM_JS(void, preheat_js_record_value, (emscripten::EM_VAL value, uint8_t* dst), {
+  HEAPU8.set(Emval.toValue(value), dst);
+});
+
+// fn(arg) for a JS function: embind's val::operator() looks its argument
+// types up on every call.
+EM_JS(void, preheat_js_call1, (emscripten::EM_VAL fn, emscripten::EM_VAL arg), {
+  Emval.toValue(fn)(Emval.toValue(arg));
+});
+
+// driver.get(op, key) without embind's per-call string and method lookups.
+EM_JS(void, preheat_js_store_get, (emscripten::EM_VAL driver, double op, const char* key,
+                                   uint32_t key_len), {
+  Emval.toValue(driver).get(op, Module.preheatText.str(key, key_len));
 });
 
 // A JS byte array / string copied into the heap: `out` receives (ptr, len).
@@ -278,9 +342,59 @@ Status StatusFromJs(int code, const std::string& message) {
 }
 
 std::string HashHex(uint64_t hash) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(hash));
-  return buf;
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, hash >>= 4) out[i] = kHex[hash & 15];
+  return out;
+}
+
+// The store record whose completion is being delivered (JsStore::GetDone_):
+// the record's bytes (a Uint8Array, borrowed from GetDone_), its key, and
+// where its body lies in them. Set only when the engine has no entry for
+// the key in memory or in flight: the entry it then serves for that key
+// during the completion is the one it decodes from this record, so the
+// result may view the record's body bytes instead of copying them.
+struct RecordBody {
+  emscripten::EM_VAL value = nullptr;
+  const std::string* key = nullptr;
+  uint32_t offset = 0;
+  uint32_t size = 0;
+};
+RecordBody g_record_body;
+
+// Finds the body in an encoded record (entry.cc's layout, version 1:
+// version byte, key, url, status, header count, fields, body, ...). False
+// when the record does not parse that far (DecodeEntry then rejects it).
+bool FindRecordBody(std::string_view rec, uint32_t* offset, uint32_t* size) {
+  if (rec.empty() || static_cast<uint8_t>(rec[0]) != kEntryFormatVersion) return false;
+  size_t pos = 1;
+  auto varint = [&](uint64_t* v) {
+    uint64_t result = 0;
+    for (int shift = 0; shift <= 63 && pos < rec.size(); shift += 7) {
+      uint8_t byte = static_cast<uint8_t>(rec[pos++]);
+      result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) {
+        *v = result;
+        return true;
+      }
+    }
+    return false;
+  };
+  auto skip = [&]() {
+    uint64_t n;
+    if (!varint(&n) || n > rec.size() - pos) return false;
+    pos += n;
+    return true;
+  };
+  uint64_t status, count, body;
+  if (!skip() || !skip() || !varint(&status) || !varint(&count) || count > rec.size()) return false;
+  for (uint64_t i = 0; i < 2 * count; ++i) {
+    if (!skip()) return false;
+  }
+  if (!varint(&body) || body > rec.size() - pos) return false;
+  *offset = static_cast<uint32_t>(pos);
+  *size = static_cast<uint32_t>(body);
+  return true;
 }
 
 // Names one representation of an entry for cache.js's decoded-data memo: a
@@ -311,13 +425,13 @@ val ResultToJs(const CacheResult& r, double known = 0) {
   double age = static_cast<double>(r.age_ms);
   if (!r.entry) {
     return val::take_ownership(preheat_js_result(state, source, age, r.revalidating, r.stored, 0,
-                                                 0, 0, 0, nullptr, 0, 0, 0, 0, nullptr, 0));
+                                                 0, 0, 0, nullptr, 0, 0, 0, 0, nullptr, 0, nullptr, 0));
   }
   const CacheEntry& e = *r.entry;
   double token = EntryToken(e);
   if (known != 0 && token == known) {
     return val::take_ownership(preheat_js_result(state, source, age, r.revalidating, r.stored, 2,
-                                                 token, 0, 0, nullptr, 0, 0, 0, 0, nullptr, 0));
+                                                 token, 0, 0, nullptr, 0, 0, 0, 0, nullptr, 0, nullptr, 0));
   }
   std::string blob;
   blob.reserve(e.key.size() + e.url.size() + 16 + 256);
@@ -335,11 +449,15 @@ val ResultToJs(const CacheResult& r, double known = 0) {
   before = blob.size();
   AppendNulList(blob, e.tags);
   size_t tag_len = blob.size() - before;
+  emscripten::EM_VAL rec = nullptr;
+  if (g_record_body.value && e.body.size() == g_record_body.size && e.key == *g_record_body.key) {
+    rec = g_record_body.value;
+  }
   return val::take_ownership(preheat_js_result(
       state, source, age, r.revalidating, r.stored, 1, token, e.status,
       static_cast<double>(e.response_time.unix_ms), reinterpret_cast<const uint8_t*>(blob.data()),
       e.key.size(), e.url.size(), hdr_len, tag_len,
-      reinterpret_cast<const uint8_t*>(e.body.data()), e.body.size()));
+      reinterpret_cast<const uint8_t*>(e.body.data()), e.body.size(), rec, g_record_body.offset));
 }
 
 // ---- options --------------------------------------------------------------
@@ -481,10 +599,12 @@ Result<PreheatOptions> PreheatOptionsFromJson(const std::string& text, const std
 class JsStore : public Store {
  public:
   explicit JsStore(val driver) : driver_(std::move(driver)) {}
+  void set_engine(const Engine* engine) { engine_ = engine; }
 
   void Get(OpId op, const std::string& key, GetDone done) override {
     gets_[op] = std::move(done);
-    driver_.call<void>("get", static_cast<double>(op), val(key));
+    get_keys_[op] = key;
+    preheat_js_store_get(driver_.as_handle(), static_cast<double>(op), key.data(), key.size());
   }
 
   void Write(OpId op, std::vector<StoreWrite> batch, WriteDone done) override {
@@ -528,18 +648,35 @@ class JsStore : public Store {
   // Completions, called from JS (through WasmEngine).
   void GetDone_(OpId op, Instant now, int code, const std::string& msg, const val& record) {
     auto done = Take(gets_, op);
+    std::string key = Take(get_keys_, op);
     if (!done) return;
     if (code != 0) return done(op, now, StatusFromJs(code, msg));
     alignas(8) uint32_t out[8] = {};
-    preheat_js_record_in(record.as_handle(), out);
+    val value = val::take_ownership(preheat_js_record_in(record.as_handle(), out));
     StoreRecord r;
-    r.key = TakeMalloced(out[0], out[1]);
-    r.value = TakeMalloced(out[2], out[3]);
-    r.tags = SplitNul(TakeMalloced(out[4], out[5]));
+    r.key = key;  // the record read by key
+    r.tags = SplitNul(TakeMalloced(out[2], out[3]));
+#ifdef _LIBCPP_VERSION
+    r.value.__resize_default_init(out[4]);  // overwritten just below: no zero fill
+#else
+    r.value.resize(out[4]);
+#endif
+    if (out[4]) preheat_js_record_value(value.as_handle(), reinterpret_cast<uint8_t*>(r.value.data()));
     double last_access;
     std::memcpy(&last_access, &out[6], sizeof last_access);
     r.last_access = ToInstant(last_access);
+    // Results delivered by this completion may view the record's body.
+    RecordBody saved = g_record_body;
+    g_record_body = RecordBody();
+    uint32_t offset, size;
+    if (engine_ && !engine_->HasInMemoryOrInflight(key) && FindRecordBody(r.value, &offset, &size)) {
+      g_record_body.value = value.as_handle();
+      g_record_body.key = &key;
+      g_record_body.offset = offset;
+      g_record_body.size = size;
+    }
     done(op, now, std::move(r));
+    g_record_body = saved;
   }
   void WriteDone_(OpId op, Instant now, int code, const std::string& msg, double bytes,
                   double entries) {
@@ -590,7 +727,9 @@ class JsStore : public Store {
   }
 
   val driver_;
+  const Engine* engine_ = nullptr;
   std::unordered_map<OpId, GetDone> gets_;
+  std::unordered_map<OpId, std::string> get_keys_;
   std::unordered_map<OpId, WriteDone> writes_;
   std::unordered_map<OpId, RemoveDone> removes_;
   std::unordered_map<OpId, ScanDone> scans_;
@@ -670,6 +809,7 @@ class WasmEngine {
       return;
     }
     engine_ = std::move(engine).value();
+    if (store_) store_->set_engine(engine_.get());
   }
   ~WasmEngine() {
     preheater_.reset();  // before the engine it drives
@@ -723,14 +863,18 @@ class WasmEngine {
     CacheRequest req{std::move(url), std::move(ns), HeadersFromJs(headers), LaneFromJs(lane)};
     double token = KnownToken(known);
     engine_->Get(req, ToInstant(now), [callback, token](Result<CacheResult> r) {
-      callback(r.ok() ? ResultToJs(*r, token) : ErrorToJs(r.status()));
+      val result = r.ok() ? ResultToJs(*r, token) : ErrorToJs(r.status());
+      preheat_js_call1(callback.as_handle(), result.as_handle());
     });
   }
 
   // {code: 0, id} or an error. `fn(result)` runs on every change of the key.
   val subscribe(std::string key, val fn) {
     if (!engine_) return ErrorToJs(error_);
-    auto id = engine_->Subscribe(key, [fn](const CacheResult& r) { fn(ResultToJs(r)); });
+    auto id = engine_->Subscribe(key, [fn](const CacheResult& r) {
+      val result = ResultToJs(r);
+      preheat_js_call1(fn.as_handle(), result.as_handle());
+    });
     if (!id.ok()) return ErrorToJs(id.status());
     val out = val::object();
     out.set("code", 0);

@@ -36,15 +36,6 @@ function headerPairs(headers) {
   return Object.entries(headers).map(([n, v]) => [n, String(v)]);
 }
 
-function headerObject(pairs) {
-  const out = {};
-  for (const [n, v] of pairs) {
-    const k = n.toLowerCase();
-    out[k] = k in out ? `${out[k]}, ${v}` : v;
-  }
-  return out;
-}
-
 const textDecoder = new TextDecoder();
 const textEncoder = new TextEncoder();
 
@@ -75,19 +66,43 @@ function baseUrl() {
   return loc && loc.href ? loc.href : undefined;
 }
 
+// The page's origin never changes (history.pushState keeps it), and a URL
+// starting with "/" resolves the same against it as against location.href
+// (a slow getter); absolute URLs need no base at all.
+const pageOrigin = (() => {
+  const loc = globalThis.location;
+  const o = loc && loc.origin;
+  return typeof o === 'string' && o !== 'null' && /^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(o) ? o : undefined;
+})();
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;  // with an authority: the base plays no part
+
 // Resolved URLs, memoized per (base, url).
 const absoluteMemo = new Map();
 let absoluteBase;
+const fixedMemo = new Map();  // root-relative (with pageOrigin) and absolute URLs
 const ABSOLUTE_MEMO_MAX = 1024;
 
 function absolute(url) {
+  const s = String(url);
+  let href = fixedMemo.get(s);
+  if (href !== undefined) return href;
+  const c1 = s.charCodeAt(1);
+  if (pageOrigin !== undefined && s.charCodeAt(0) === 47 && c1 !== 47 && c1 !== 92) {  // "/x", not "//" or "/\"
+    href = new URL(s, pageOrigin).href;
+  } else if (SCHEME.test(s)) {
+    href = new URL(s).href;
+  }
+  if (href !== undefined) {
+    if (fixedMemo.size >= ABSOLUTE_MEMO_MAX) fixedMemo.clear();
+    fixedMemo.set(s, href);
+    return href;
+  }
   const base = baseUrl();
   if (base !== absoluteBase) {
     absoluteMemo.clear();
     absoluteBase = base;
   }
-  const s = String(url);
-  let href = absoluteMemo.get(s);
+  href = absoluteMemo.get(s);
   if (href === undefined) {
     href = new URL(s, base).href;
     if (absoluteMemo.size >= ABSOLUTE_MEMO_MAX) absoluteMemo.clear();
@@ -212,8 +227,14 @@ class Cache {
     this._memo = new Map();          // normalised url -> fields (see MEMO_MAX_*)
     this._memoBytes = 0;
     const after = () => this._schedule();
+    // 'storagechange' events (addEventListener): the database was lost
+    // (deleted or upgraded by another tab, closed by the browser), reopened,
+    // or the cache went memory-only.
+    this._events = typeof globalThis.EventTarget === 'function' ? new EventTarget() : null;
+    this._degraded = false;
     if (store) {
       store.attach(engine, after);
+      store.onchange = (e) => this._storageChanged(e.type, e.reason);
     }
     fetcher.attach(engine, (request, code) => {
       this._onFetchComplete(request, code);
@@ -420,20 +441,61 @@ class Cache {
   stats() {
     this._check();
     const m = JSON.parse(this._engine.metricsJson());
+    return { ...m, storage: this._storageState(m), inflight: this._inflight() };
+  }
+
+  addEventListener(type, listener, options) {
+    if (this._events) this._events.addEventListener(type, listener, options);
+  }
+
+  removeEventListener(type, listener, options) {
+    if (this._events) this._events.removeEventListener(type, listener, options);
+  }
+
+  _storageState(m) {
     const degraded = !!m.store_degraded;
+    const store = this._store;
     return {
-      ...m,
-      storage: {
-        kind: this._storage.kind === 'indexeddb' && !degraded ? 'indexeddb' : 'memory',
-        persistent: this._storage.kind === 'indexeddb' && !degraded,
-        reason: degraded ? m.store_degraded_reason : this._storage.reason,
-        quotaEvictions: this._store ? this._store.quotaEvictions : 0,
-      },
-      inflight: {
-        navigate: this._engine.inflightCount('navigate'),
-        revalidate: this._engine.inflightCount('revalidate'),
-        preheat: this._engine.inflightCount('preheat'),
-      },
+      kind: this._storage.kind === 'indexeddb' && !degraded ? 'indexeddb' : 'memory',
+      persistent: this._storage.kind === 'indexeddb' && !degraded,
+      reason: degraded ? m.store_degraded_reason : this._storage.reason,
+      quotaEvictions: store ? store.quotaEvictions : 0,
+      lost: store && !degraded ? store.lost : null,
+      reconnects: store ? store.reconnects : 0,
+    };
+  }
+
+  // A store event (see IdbStore.onchange), or a write failure that made the
+  // engine memory-only: one 'storagechange' event with {type, reason,
+  // storage} as `detail`, after the engine has taken the completion.
+  _storageChanged(type, reason) {
+    queueMicrotask(() => {
+      if (this._closed || !this._events) return;
+      let storage;
+      try {
+        storage = this._storageState(JSON.parse(this._engine.metricsJson()));
+      } catch (_) {
+        return;
+      }
+      this._emit({ type, reason, storage });
+      if (!this._degraded && storage.kind === 'memory' && this._storage.kind === 'indexeddb') {
+        this._degraded = true;
+        this._emit({ type: 'memory-only', reason: storage.reason, storage });
+      }
+    });
+  }
+
+  _emit(detail) {
+    const ev = new Event('storagechange');
+    ev.detail = detail;
+    this._events.dispatchEvent(ev);
+  }
+
+  _inflight() {
+    return {
+      navigate: this._engine.inflightCount('navigate'),
+      revalidate: this._engine.inflightCount('revalidate'),
+      preheat: this._engine.inflightCount('preheat'),
     };
   }
 
@@ -497,7 +559,7 @@ class Cache {
         this._memo.set(abs, known);
       }
     } else {
-      const headers = headerObject(r.headers || []);
+      const headers = r.headers || {};  // an object already (bindings.cc)
       f = {
         token: r.token,
         data: r.body ? this._decode(r.body, headers) : undefined,

@@ -179,29 +179,102 @@ function IDBKeyRangeOf() {
   return globalThis.IDBKeyRange;
 }
 
+// After a failed reconnection, operations fail at once (the engine reads
+// from the network) for this long before the next attempt.
+const RECONNECT_BACKOFF_MS = 30000;
+
+const LOST_REASONS = {
+  deleted: 'IndexedDB database deleted by another tab or the browser',
+  upgraded: 'IndexedDB database upgraded by another tab',
+  closed: 'IndexedDB connection closed by the browser',
+};
+
 export class IdbStore {
   // Opens (creating if needed) the database; rejects when IndexedDB is
   // missing or refuses to open.
   static async open(name, options = {}) {
     const db = await openDatabase(name, options);
-    return new IdbStore(db, name);
+    return new IdbStore(db, name, options);
   }
 
-  constructor(db, name) {
-    this.db = db;
+  constructor(db, name, options = {}) {
     this.name = name;
-    this.closed = false;
+    this.openOptions = { indexedDB: options.indexedDB, timeoutMs: options.timeoutMs };
+    this.closed = false;  // by close(): for good
     this.engine = null;
     this.afterComplete = () => {};
+    // Storage events for the cache: {type: 'lost' | 'reconnected' |
+    // 'reconnect-failed' | 'write-failed', reason}.
+    this.onchange = null;
     this.queue = Promise.resolve();
+    this.running = 0;  // operations started by run() and not yet completed
     this.quotaEvictions = 0;
     this.lastError = null;
-    // key -> charge of every record, exact as of generation `sizesGen`
-    // (see the header comment); null until the first mutating transaction.
+    // Why the connection went away (another tab deleted or upgraded the
+    // database, or the browser closed it), until the next operation
+    // reconnects; null while connected.
+    this.lost = null;
+    this.reconnects = 0;
+    this.retryAt = 0;
+    this.connect(db);
+  }
+
+  // Another tab deleting (or upgrading) the database sends this connection a
+  // versionchange: it is closed at once so that the other tab is not blocked,
+  // and the next operation opens the database again (re-creating it: writes
+  // land in the new database; a newer version is an error, and the engine
+  // then goes memory-only). The size mirror describes the old database.
+  connect(db) {
+    this.db = db;
     this.sizes = null;
     this.sizesGen = -1;
-    db.onversionchange = () => this.close();
-    db.onclose = () => { this.closed = true; };
+    db.onversionchange = (ev) => this.disconnect(ev && ev.newVersion == null ? 'deleted' : 'upgraded');
+    db.onclose = () => this.disconnect('closed');
+  }
+
+  disconnect(why) {
+    if (this.closed || this.lost) return;
+    this.lost = LOST_REASONS[why] || String(why);
+    try { this.db.close(); } catch (_) { /* ignore */ }
+    this.emit({ type: 'lost', reason: this.lost });
+  }
+
+  // Resolves when connected again; rejects (for RECONNECT_BACKOFF_MS, at
+  // once) when the database cannot be opened.
+  reconnect() {
+    if (!this.reconnecting) {
+      const now = Date.now();
+      if (now < this.retryAt) {
+        const e = new Error(`${this.lost}; reopening failed: ${describe(this.lastError)}`);
+        e.name = 'InvalidStateError';
+        return Promise.reject(e);
+      }
+      this.reconnecting = openDatabase(this.name, this.openOptions).then((db) => {
+        this.reconnecting = null;
+        if (this.closed) {
+          db.close();
+          throw Object.assign(new Error('IndexedDB store closed'), { name: 'InvalidStateError' });
+        }
+        this.lost = null;
+        this.reconnects++;
+        this.connect(db);
+        this.emit({ type: 'reconnected', reason: null });
+      }, (e) => {
+        this.reconnecting = null;
+        this.lastError = e;
+        this.retryAt = Date.now() + RECONNECT_BACKOFF_MS;
+        this.emit({ type: 'reconnect-failed', reason: describe(e) });
+        const err = new Error(`${this.lost}; reopening failed: ${describe(e)}`);
+        err.name = 'InvalidStateError';
+        throw err;
+      });
+    }
+    return this.reconnecting;
+  }
+
+  emit(event) {
+    if (typeof this.onchange !== 'function') return;
+    try { this.onchange(event); } catch (_) { /* a listener's problem */ }
   }
 
   // The engine (an embind Engine) whose store*Done methods receive results;
@@ -215,22 +288,37 @@ export class IdbStore {
   close() {
     if (this.closed) return;
     this.closed = true;
-    try { this.db.close(); } catch (_) { /* ignore */ }
+    if (!this.lost) {
+      try { this.db.close(); } catch (_) { /* ignore */ }
+    }
   }
 
   // ---- called by the engine (C++) ----------------------------------------
 
   get(op, key) {
-    this.run((engine) => this.doGet(key).then(
-      (rec) => rec ? engine.storeGetDone(op, Date.now(), 0, '', rec)
-                   : engine.storeGetDone(op, Date.now(), Code.notFound, `no record for ${key}`, null),
-      (e) => engine.storeGetDone(op, Date.now(), codeOf(e), describe(e), null)));
+    // Completed from the request's success event (no promise hops).
+    this.run((engine, finish) => new Promise((resolve) => {
+      const done = (code, msg, rec) => {
+        finish();  // the next operation may start from the completion
+        try {
+          engine.storeGetDone(op, Date.now(), code, msg, rec);
+        } catch (e) {
+          this.lastError = e;
+        }
+        resolve();
+      };
+      this.doGetThen(key, (rec) => (rec ? done(0, '', rec) : done(Code.notFound, `no record for ${key}`, null)),
+                     (e) => done(codeOf(e), describe(e), null));
+    }));
   }
 
   write(op, batch) {
     this.run((engine) => this.doWriteWithRetry(batch).then(
       (u) => engine.storeWriteDone(op, Date.now(), 0, '', u.bytes, u.entries),
-      (e) => engine.storeWriteDone(op, Date.now(), codeOf(e), describe(e), 0, 0)));
+      (e) => {
+        engine.storeWriteDone(op, Date.now(), codeOf(e), describe(e), 0, 0);
+        this.emit({ type: 'write-failed', reason: describe(e) });
+      }));
   }
 
   removeMatching(op, kind, value) {
@@ -253,47 +341,85 @@ export class IdbStore {
 
   // ---- implementation --------------------------------------------------------
 
-  // FIFO: each operation starts when the previous one has completed.
+  // FIFO: each operation starts when the previous one has completed. With
+  // nothing queued or running, it starts at once (its IndexedDB request goes
+  // out before the caller's synchronous work ends); completions always come
+  // later, from IndexedDB events or promise reactions, never inside the
+  // engine call that started the operation.
   run(task) {
     const engine = this.engine;
-    this.queue = this.queue.then(() => {
+    let finished = false;
+    // Counts the operation out of `running` (once): when its promise settles,
+    // or earlier when the task says its work is over.
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      this.running--;
+    };
+    const start = () => {
       if (this.closed) {
         const e = new Error('IndexedDB connection closed');
         e.name = 'InvalidStateError';
-        return task(rejectingEngine(engine, e));
+        return task(rejectingEngine(engine, e), finish);
       }
-      return task(engine);
-    }).then(() => this.afterComplete(), (e) => {
+      if (this.lost) {
+        return this.reconnect().then(() => task(engine, finish),
+                                     (e) => task(rejectingEngine(engine, e), finish));
+      }
+      return task(engine, finish);
+    };
+    let p;
+    const idle = this.running === 0;
+    this.running++;
+    if (idle) {
+      try {
+        p = Promise.resolve(start());
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+    } else {
+      p = this.queue.then(start);
+    }
+    this.queue = p.then(() => {
+      finish();
+      this.afterComplete();
+    }, (e) => {
       // A driver bug or an exception thrown by a completion: never wedge
       // the queue.
+      finish();
       this.lastError = e;
       this.afterComplete();
     });
   }
 
-  // A read's result is final when its request succeeds: resolve then,
-  // without waiting for the readonly transaction to report completion (one
-  // more round trip to the browser's database process).
-  doGet(key) {
-    return new Promise((resolve, reject) => {
-      let tx;
-      try {
-        tx = this.db.transaction([ENTRIES], 'readonly');
-      } catch (e) {
-        reject(e);
-        return;
-      }
-      tx.onabort = () => reject(tx.error || new Error('transaction aborted'));
-      let r;
-      try {
-        r = tx.objectStore(ENTRIES).get(key);
-      } catch (e) {
-        reject(e);
-        return;
-      }
-      r.onsuccess = () => resolve(r.result || null);
-      r.onerror = () => reject(r.error);
-    });
+  // Reads one record: ok(record or null) from the request's success event
+  // (final then: no need to wait for the readonly transaction to complete),
+  // fail(e) from an error event or, for a synchronous failure, a microtask.
+  doGetThen(key, ok, fail) {
+    let settled = false;
+    const once = (fn, v) => {
+      if (settled) return;
+      settled = true;
+      fn(v);
+    };
+    const failLater = (e) => queueMicrotask(() => once(fail, e));
+    let tx;
+    try {
+      tx = this.db.transaction(ENTRIES, 'readonly');
+    } catch (e) {
+      failLater(e);
+      return;
+    }
+    tx.onabort = () => once(fail, tx.error || new Error('transaction aborted'));
+    let r;
+    try {
+      r = tx.objectStore(ENTRIES).get(key);
+    } catch (e) {
+      failLater(e);
+      return;
+    }
+    r.onsuccess = () => once(ok, r.result || null);
+    r.onerror = () => once(fail, r.error);
   }
 
   async doWriteWithRetry(batch) {

@@ -150,6 +150,7 @@ export interface CacheResult<T = unknown> {
   status: number;
   /** Lower-case header names; repeated fields joined with ", ". */
   headers: Record<string, string>;
+  /** The body bytes (read-only; may be a view into a larger buffer: mind byteOffset). */
   body: Uint8Array;
   url: string;
   key: string;
@@ -189,6 +190,31 @@ export interface StorageStats {
   reason: string | null;
   /** Times a QuotaExceededError made the store evict and retry. */
   quotaEvictions: number;
+  /**
+   * Why the IndexedDB connection went away (the database was deleted or
+   * upgraded by another tab, or closed by the browser), until the next
+   * store operation opens it again; null while connected.
+   */
+  lost: string | null;
+  /** Times the database was opened again (re-created after a deletion) after being lost. */
+  reconnects: number;
+}
+
+/** `detail` of a cache's 'storagechange' event. */
+export interface StorageChangeDetail {
+  /**
+   * lost: the connection went away (see StorageStats.lost); reconnected:
+   * the database is open again (re-created when it was deleted);
+   * reconnect-failed, write-failed: what it says; memory-only: the cache
+   * stopped persisting (StorageStats.reason says why).
+   */
+  type: 'lost' | 'reconnected' | 'reconnect-failed' | 'write-failed' | 'memory-only';
+  reason: string | null;
+  storage: StorageStats;
+}
+
+export interface StorageChangeEvent extends Event {
+  readonly detail: StorageChangeDetail;
 }
 
 export interface CacheStats {
@@ -226,6 +252,11 @@ export interface Cache {
   clear(): void;
   /** Writes pending writes to IndexedDB now. */
   flush(): Promise<void>;
+  /** 'storagechange': the persistent tier's state changed (see StorageChangeDetail). */
+  addEventListener(type: 'storagechange', listener: (event: StorageChangeEvent) => void,
+                   options?: boolean | AddEventListenerOptions): void;
+  removeEventListener(type: 'storagechange', listener: (event: StorageChangeEvent) => void,
+                      options?: boolean | EventListenerOptions): void;
   stats(): CacheStats;
   close(): Promise<void>;
   // The preheater (no-ops unless created with `preheat` options).
@@ -264,6 +295,9 @@ export declare class IdbStore {
   static open(name: string, options?: { indexedDB?: IDBFactory; timeoutMs?: number }): Promise<IdbStore>;
   readonly name: string;
   readonly quotaEvictions: number;
+  /** See StorageStats.lost. */
+  readonly lost: string | null;
+  readonly reconnects: number;
   close(): void;
 }
 
