@@ -32,6 +32,9 @@ void Usage(FILE* out) {
       "  --back P              probability of going back, given history (default 0.26)\n"
       "  --xref P              on an issue, probability of following a reference (default 0.6)\n"
       "  --zipf S              exponent of list click positions (default 1)\n"
+      "  --returning P         share of returning users, whose cache holds the landing page\n"
+      "                        from an earlier visit (default 1; 0: every cache starts empty)\n"
+      "  --preheat-budget N    preheats per page (per-surface budget; default 3)\n"
       "  --modes LIST          comma-separated: no-cache,swr,swr+preheat (default all)\n"
       "  --sequential          run modes one after another (default: concurrently, each\n"
       "                        against its own server)\n"
@@ -127,6 +130,13 @@ int main(int argc, char** argv) {
       if (!preheat_demo::ParseDouble(value, 0, 1, &m.xref_prob)) return Fail("--xref: expected 0..1");
     } else if (name == "--zipf") {
       if (!preheat_demo::ParseDouble(value, 0, 10, &m.zipf_s)) return Fail("--zipf: expected 0..10");
+    } else if (name == "--returning") {
+      if (!preheat_demo::ParseDouble(value, 0, 1, &m.returning)) {
+        return Fail("--returning: expected 0..1");
+      }
+    } else if (name == "--preheat-budget") {
+      if (!preheat_demo::ParseInt(value, 0, 1000, &n)) return Fail("--preheat-budget: expected 0..1000");
+      options.preheat_budget = static_cast<int32_t>(n);
     } else if (name == "--modes") {
       if (!preheat_demo::ParseModes(value, &options.modes, &error)) return Fail("--modes: " + error);
     } else if (name == "--out") {

@@ -1,5 +1,6 @@
 #include "preheat_adapter.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "preheat/references.h"
@@ -17,11 +18,40 @@ const std::vector<preheat::JsonReferenceRule>& Rules() {
   return rules;
 }
 
+// "http://host:port" of an absolute URL ("" when it has none).
+std::string OriginOf(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return "";
+  size_t path = url.find('/', scheme + 3);
+  return path == std::string::npos ? url : url.substr(0, path);
+}
+
 std::vector<preheat::Reference> Extract(const std::string& body, const std::string& page_url) {
   auto page = preheat::ParseUrl(page_url);
   if (!page.ok()) return {};
   preheat::ExtractReport report;
-  return preheat::ExtractJsonReferences(body, *page, Rules(), preheat::ExtractOptions{}, &report);
+  auto refs =
+      preheat::ExtractJsonReferences(body, *page, Rules(), preheat::ExtractOptions{}, &report);
+  // An issue page also links its repository's list (page 1), after the
+  // cross-references in page order; users go there about 40% of the time.
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("references") && j.contains("repo") && j["repo"].is_string()) {
+    const std::string& repo = j["repo"].get_ref<const std::string&>();
+    bool plain = !repo.empty() && repo.size() <= 100 &&
+                 std::all_of(repo.begin(), repo.end(), [](char c) {
+                   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                 });
+    std::string origin = OriginOf(page_url);
+    if (plain && !origin.empty()) {
+      preheat::Reference list;
+      list.url = origin + "/api/repos/" + repo + "/issues?page=1";
+      list.position = static_cast<uint32_t>(refs.size());
+      bool seen = false;
+      for (const auto& r : refs) seen |= r.url == list.url;
+      if (!seen) refs.push_back(std::move(list));
+    }
+  }
+  return refs;
 }
 
 }  // namespace
@@ -30,7 +60,7 @@ preheat::PreheatOptions DemoPreheatOptions() {
   preheat::PreheatOptions o;
   o.routes = {"/api/issues/:id", "/api/repos/:repo/issues"};
   o.inflight_max = 2;
-  o.per_surface_max = 6;
+  o.per_surface_max = 3;
   o.requests_per_s = 8;
   o.requests_burst = 8;
   o.bytes_per_s = 2 << 20;

@@ -33,6 +33,31 @@ void SleepMs(int64_t ms, const std::atomic<bool>& abort) {
   }
 }
 
+// Holds every session of a mode until all have arrived (after the earlier
+// visits of returning users), then runs `on_open` once and lets them go.
+class StartGate {
+ public:
+  StartGate(size_t sessions, std::function<void()> on_open)
+      : waiting_(sessions), on_open_(std::move(on_open)) {}
+  void ArriveAndWait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (--waiting_ == 0) {
+      on_open_();
+      open_ = true;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lock, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t waiting_;
+  bool open_ = false;
+  std::function<void()> on_open_;
+};
+
 struct SessionResult {
   std::string error;  // the session could not run (runtime failed to start)
   uint64_t navigations = 0;
@@ -40,6 +65,7 @@ struct SessionResult {
   uint64_t hits = 0;
   std::map<std::string, uint64_t> states;
   std::vector<int64_t> latencies_ms;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> kinds;  // navigations, instant
   PreheatStats preheat;
   uint64_t wasted_bytes = 0;
 };
@@ -66,18 +92,52 @@ bool IsHit(preheat::CacheState s) {
          s == preheat::CacheState::kStaleIfError;
 }
 
+// One navigation: Runtime::Get in the navigate lane; the answer and when it
+// came.
+struct Answer {
+  preheat::Result<preheat::CacheResult> result = preheat::Status::Internal("no answer");
+  Clock::time_point at;
+};
+Answer Navigate(preheat_native::Runtime& runtime, const std::string& url) {
+  preheat::CacheRequest req;
+  req.url = url;
+  req.lane = preheat::Lane::kNavigate;
+  std::promise<Answer> promise;
+  auto answered = promise.get_future();
+  runtime.Get(std::move(req), [&promise](preheat::Result<preheat::CacheResult> r) {
+    Answer a;
+    a.at = Clock::now();  // content is available now: stop the clock first
+    a.result = std::move(r);
+    promise.set_value(std::move(a));
+  });
+  return answered.get();
+}
+
 void RunSession(const SessionPlan& plan, Mode mode, const std::string& origin, uint64_t seed,
-                std::atomic<uint64_t>* done, const std::atomic<bool>& abort, SessionResult* out) {
+                int32_t preheat_budget, std::atomic<uint64_t>* done,
+                const std::atomic<bool>& abort, StartGate* gate, SessionResult* out) {
   preheat_native::RuntimeOptions ro;  // memory-only: every user starts cold
   ro.seed = seed;
   if (mode == Mode::kNoCache) ro.engine.default_policy.no_store = true;
-  if (mode == Mode::kSwrPreheat) ro.preheat = DemoPreheatOptions();
+  if (mode == Mode::kSwrPreheat) {
+    ro.preheat = DemoPreheatOptions();
+    if (preheat_budget >= 0) ro.preheat->per_surface_max = static_cast<uint32_t>(preheat_budget);
+  }
   auto created = preheat_native::Runtime::Create(ro);
   if (!created.ok()) {
     out->error = "runtime: " + created.status().ToString();
+    gate->ArriveAndWait();
     return;
   }
   std::unique_ptr<preheat_native::Runtime> runtime = std::move(created).value();
+  // A returning user's earlier visit: the landing page enters the cache
+  // (nothing to keep without a cache). Not measured; its request is not
+  // counted (the server's counters restart when the gate opens).
+  if (plan.returning && mode != Mode::kNoCache && !plan.steps.empty() && !abort) {
+    Navigate(*runtime, origin + plan.steps.front().path);
+    WaitIdle(*runtime, abort);
+  }
+  gate->ArriveAndWait();
   std::unique_ptr<PreheatAdapter> adapter;
   if (mode == Mode::kSwrPreheat) adapter = std::make_unique<PreheatAdapter>(runtime.get(), origin);
 
@@ -89,23 +149,8 @@ void RunSession(const SessionPlan& plan, Mode mode, const std::string& origin, u
       if (adapter && step.hover_ms > 0) adapter->Hover(url);
       SleepMs(step.hover_ms, abort);
     }
-    preheat::CacheRequest req;
-    req.url = url;
-    req.lane = preheat::Lane::kNavigate;
-    struct Answer {
-      preheat::Result<preheat::CacheResult> result = preheat::Status::Internal("no answer");
-      Clock::time_point at;
-    };
-    std::promise<Answer> promise;
-    auto answered = promise.get_future();
     const Clock::time_point click = Clock::now();
-    runtime->Get(std::move(req), [&promise](preheat::Result<preheat::CacheResult> r) {
-      Answer a;
-      a.at = Clock::now();  // content is available now: stop the clock first
-      a.result = std::move(r);
-      promise.set_value(std::move(a));
-    });
-    Answer a = answered.get();
+    Answer a = Navigate(*runtime, url);
     out->navigations++;
     const auto& r = a.result;
     int status = r.ok() && r->entry ? r->entry->status : 0;
@@ -114,6 +159,9 @@ void RunSession(const SessionPlan& plan, Mode mode, const std::string& origin, u
       out->states[r.ok() ? "http-" + std::to_string(status) : preheat::CodeName(r.status().code())]++;
     } else {
       out->latencies_ms.push_back(MsSince(click, a.at));
+      auto& kind = out->kinds[StepKindName(step.kind)];
+      kind.first++;
+      if (MsSince(click, a.at) < 200) kind.second++;
       out->states[preheat::CacheStateName(r->state)]++;
       if (IsHit(r->state)) out->hits++;
     }
@@ -145,15 +193,21 @@ preheat::Result<ModeReport> RunMode(Mode mode, const ReplayOptions& options,
   std::string error;
   auto server = DemoServer::Start(so, &error);
   if (!server) return preheat::Status::Unavailable("demo server: " + error);
-  const Clock::time_point t0 = Clock::now();
+  Clock::time_point t0 = Clock::now();
+  // Opens when every session is ready (returning users' earlier visits
+  // done): the measured part starts with zeroed counters.
+  StartGate gate(plans.size(), [&] {
+    server->ResetCounters();
+    t0 = Clock::now();
+  });
 
   std::vector<SessionResult> results(plans.size());
   std::vector<std::thread> threads;
   threads.reserve(plans.size());
   for (size_t i = 0; i < plans.size(); i++) {
     threads.emplace_back([&, i] {
-      RunSession(plans[i], mode, server->base_url(), options.seed * 1000003 + i, done, abort,
-                 &results[i]);
+      RunSession(plans[i], mode, server->base_url(), options.seed * 1000003 + i,
+                 options.preheat_budget, done, abort, &gate, &results[i]);
     });
   }
   for (auto& t : threads) t.join();
@@ -170,6 +224,10 @@ preheat::Result<ModeReport> RunMode(Mode mode, const ReplayOptions& options,
     m.hits += r.hits;
     for (const auto& [k, v] : r.states) m.states[k] += v;
     m.latencies_ms.insert(m.latencies_ms.end(), r.latencies_ms.begin(), r.latencies_ms.end());
+    for (const auto& [k, v] : r.kinds) {
+      m.by_kind[k].first += v.first;
+      m.by_kind[k].second += v.second;
+    }
     m.hovers += r.preheat.hovers;
     m.preheats_started += r.preheat.started;
     m.preheats_fetched += r.preheat.fetched;

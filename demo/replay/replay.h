@@ -10,6 +10,9 @@
 // same data and latency distribution and the whole run takes about one
 // session's length. A navigation is Runtime::Get of the page's API URL in
 // Lane::kNavigate; its latency is from the click to the Get's answer.
+// Returning users (SessionPlan::returning) first fetch their landing page
+// (the earlier visit); every session of a mode waits for the others to be
+// ready, then the server's counters restart and the measured sessions run.
 #ifndef PREHEAT_DEMO_REPLAY_REPLAY_H_
 #define PREHEAT_DEMO_REPLAY_REPLAY_H_
 
@@ -46,6 +49,9 @@ struct ReplayOptions {
   DemoServerOptions server;  // host/port are ignored: each mode gets a free port
   std::vector<Mode> modes = {Mode::kNoCache, Mode::kSwr, Mode::kSwrPreheat};
   bool concurrent_modes = true;
+  // Per-surface preheat budget (PreheatOptions::per_surface_max); negative:
+  // DemoPreheatOptions()'s.
+  int32_t preheat_budget = -1;
   // Called from a monitor thread about every progress_interval_ms, and once
   // at the end.
   std::function<void(const std::vector<ModeProgress>&)> on_progress;
@@ -65,6 +71,8 @@ struct ModeReport {
   uint64_t instant = 0;  // < 200 ms
   uint64_t fast = 0;     // 200 .. 999 ms
   uint64_t slow = 0;     // >= 1000 ms
+  // Step kind (StepKindName) -> navigations with content, of which instant.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> by_kind;
   // Everything the server saw for this mode, including revalidations and
   // preheats still in flight when sessions ended.
   ServerCounters server;

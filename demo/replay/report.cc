@@ -43,7 +43,8 @@ std::string FormatTable(const ReplayReport& r) {
          std::to_string(r.seed) + "; dwell " + std::to_string(r.model.dwell_min_ms) + "-" +
          std::to_string(r.model.dwell_max_ms) + " ms; hover " +
          std::to_string(r.model.hover_min_ms) + "-" + std::to_string(r.model.hover_max_ms) +
-         " ms before each click\n";
+         " ms before each click; " + Pct(r.plan.returning, r.model.sessions) +
+         " returning users (landing page cached from an earlier visit)\n";
   out += "  realised: " + std::to_string(p.navigations) + " navigations, " +
          Pct(p.back, p.navigations) + " back, " + Pct(p.xref_clicks, p.clicks) +
          " of clicks on cross-references, Zipf(" + Fmt("%.2g", r.model.zipf_s) +
@@ -82,6 +83,14 @@ std::string FormatTable(const ReplayReport& r) {
     for (const auto& [state, count] : m.states) out += " " + state + "=" + std::to_string(count);
     out += "\n";
   }
+  out += "instant by navigation kind (instant/navigations):\n";
+  for (const ModeReport& m : r.modes) {
+    out += "  " + Pad(ModeName(m.mode), 12, false);
+    for (const auto& [kind, v] : m.by_kind) {
+      out += " " + kind + " " + std::to_string(v.second) + "/" + std::to_string(v.first);
+    }
+    out += "\n";
+  }
   for (const auto& w : r.warnings) out += "warning: " + w + "\n";
   return out;
 }
@@ -96,11 +105,13 @@ std::string ReportJson(const ReplayReport& r) {
                 {"hover_ms", {r.model.hover_min_ms, r.model.hover_max_ms}},
                 {"zipf_s", r.model.zipf_s},
                 {"back_prob", r.model.back_prob},
-                {"xref_prob", r.model.xref_prob}};
+                {"xref_prob", r.model.xref_prob},
+                {"returning", r.model.returning}};
   j["plan"] = {{"navigations", r.plan.navigations},
                {"clicks", r.plan.clicks},
                {"xref_clicks", r.plan.xref_clicks},
-               {"back", r.plan.back}};
+               {"back", r.plan.back},
+               {"returning_sessions", r.plan.returning}};
   nlohmann::json modes = nlohmann::json::array();
   for (const ModeReport& m : r.modes) {
     nlohmann::json pct;
@@ -116,6 +127,13 @@ std::string ReportJson(const ReplayReport& r) {
                      {"hit_ratio", m.hit_ratio()},
                      {"extra_requests_per_navigation", m.extra_requests_per_navigation()},
                      {"states", m.states},
+                     {"instant_by_kind", [&m] {
+                        nlohmann::json k = nlohmann::json::object();
+                        for (const auto& [kind, v] : m.by_kind) {
+                          k[kind] = {{"navigations", v.first}, {"instant", v.second}};
+                        }
+                        return k;
+                      }()},
                      {"server_requests", m.server.requests},
                      {"server_not_modified", m.server.not_modified},
                      {"server_prefetch_requests", m.server.prefetch_requests},

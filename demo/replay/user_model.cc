@@ -63,7 +63,7 @@ std::string ValidateUserModel(const UserModelOptions& o) {
     return "hover lead must satisfy 0 <= min <= max";
   }
   if (!(o.zipf_s >= 0 && o.zipf_s <= 10)) return "zipf exponent must be in 0..10";
-  for (double p : {o.back_prob, o.xref_prob, o.next_page_prob}) {
+  for (double p : {o.back_prob, o.xref_prob, o.next_page_prob, o.returning}) {
     if (!(p >= 0 && p <= 1)) return "probabilities must be in 0..1";
   }
   return "";
@@ -78,6 +78,10 @@ std::vector<SessionPlan> PlanSessions(const Tracker& tracker, const UserModelOpt
     preheat::Prng rng(seed * 0x9e3779b97f4a7c15ull + s + 1);
     SessionPlan plan;
     plan.index = s;
+    // Its own stream, so the share of returning users leaves the clicks as
+    // they are.
+    preheat::Prng returning_rng(seed * 0xbf58476d1ce4e5b9ull + s + 1);
+    plan.returning = returning_rng.NextDouble() < o.returning;
     Page page;
     page.repo = repos[rng.Below(repos.size())];
     page.page = rng.Chance(0.2) ? 2 + static_cast<uint32_t>(rng.Below(2)) : 1;
@@ -143,6 +147,7 @@ PlanStats StatsOf(const std::vector<SessionPlan>& plans) {
       }
     }
     st.distinct_paths += paths.size();
+    st.returning += plan.returning ? 1 : 0;
   }
   return st;
 }

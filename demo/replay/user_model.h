@@ -14,6 +14,10 @@
 //      (when it has any), else the repository's list. This gives about 30%
 //      of clicks on cross-references (the run prints the realised shares).
 //  - Each click is preceded by a hover on its link 100-600 ms earlier.
+//  - A share of the users (`returning`, default all) come back: an
+//    earlier visit left the landing page in their cache (the runner
+//    fetches it before the measured session and does not count that
+//    request). The others start with an empty cache.
 // Planning reads only the tracker's link graph, never responses, so modes
 // cannot influence the sessions.
 #ifndef PREHEAT_DEMO_REPLAY_USER_MODEL_H_
@@ -38,6 +42,7 @@ struct UserModelOptions {
   double next_page_prob = 0.1;  // on a list page
   int64_t hover_min_ms = 100;   // hover lead before a click
   int64_t hover_max_ms = 600;
+  double returning = 1.0;       // share of sessions whose cache holds the landing page
 };
 
 enum class StepKind : uint8_t { kLanding, kClickIssue, kClickXref, kClickList, kClickNext, kBack };
@@ -53,6 +58,9 @@ struct Step {
 
 struct SessionPlan {
   uint32_t index = 0;
+  // A returning user: the landing page is in the cache from an earlier
+  // visit (stale, as every cached answer of the demo server is).
+  bool returning = false;
   std::vector<Step> steps;
 };
 
@@ -62,6 +70,7 @@ struct PlanStats {
   uint64_t xref_clicks = 0;
   uint64_t back = 0;
   uint64_t distinct_paths = 0;  // summed over sessions
+  uint64_t returning = 0;       // sessions of returning users
 };
 
 // "" when valid, else what is wrong.

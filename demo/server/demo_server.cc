@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -118,14 +119,40 @@ const char kPreloads[] =
 
 // The layout shared by full pages and the thin shell: the front-end
 // (demo/web, served by --static) boots from either representation.
-std::string LayoutHead(const std::string& title, bool shell) {
+// render.js is a classic script (parser-blocking, small, cached): the shell
+// calls it to paint from the data its service worker inlined, before the
+// modules have loaded.
+// The contents of `dir`/`name` when it is a small file that can be inlined
+// into an element closed by `closer` ("</style", "</script"); else "".
+std::string InlinableFile(const std::string& dir, const std::string& name, const char* closer) {
+  if (dir.empty()) return "";
+  std::ifstream in(dir + "/" + name, std::ios::binary);
+  if (!in) return "";
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.empty() || text.size() > 64 * 1024) return "";
+  std::string lower = text;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower.find(closer) == std::string::npos && lower.find("<!--") == std::string::npos ? text
+                                                                                            : "";
+}
+
+// `static_dir`: for the shell, app.css and render.js are inlined from there
+// when present (the shell is fetched on every hard navigation anyway; its
+// first paint then waits on no other file). Full pages link them.
+std::string LayoutHead(const std::string& title, bool shell, const std::string& static_dir = "") {
+  std::string css = shell ? InlinableFile(static_dir, "app.css", "</style") : "";
+  std::string js = shell ? InlinableFile(static_dir, "render.js", "</script") : "";
   return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" +
          std::string(shell ? "<meta name=\"preheat-shell\" content=\"1\">" : "") +
-         "<title>" + HtmlEscape(title) + "</title>"
-         "<link rel=\"stylesheet\" href=\"/app.css\">"
+         "<title>" + HtmlEscape(title) + "</title>" +
+         (css.empty() ? std::string("<link rel=\"stylesheet\" href=\"/app.css\">")
+                      : "<style>" + css + "</style>") +
+         (js.empty() ? std::string("<script src=\"/render.js\"></script>")
+                     : "<script>" + js + "</script>") +
          "<script type=\"module\" src=\"/app.js\"></script>" +
-         kPreloads + "</head><body>"
+         std::string(shell ? "" : kPreloads) + "</head><body>"
          "<header id=\"top\"><a href=\"/\">Preheat demo tracker</a></header>";
 }
 
@@ -139,11 +166,14 @@ const char kPageFoot[] =
 
 // The thin shell: no data, just the app that renders the route from its
 // cache. Identical for every URL of a route (it reads location), so it is
-// cheap for the server and safe for the worker to replay.
-std::string ShellHtml(const std::string& path) {
-  return LayoutHead("Preheat demo tracker", true) +
+// cheap for the server and safe for the worker to replay. The comment marks
+// where a service worker with `inlineData` puts the cached data
+// (web/src/sw.js); the inline script paints it at once (render.js).
+std::string ShellHtml(const std::string& path, const std::string& static_dir) {
+  return LayoutHead("Preheat demo tracker", true, static_dir) +
          "<main id=\"app\" data-shell=\"1\" data-route=\"" + HtmlEscape(path) +
-         "\"></main></body></html>\n";
+         "\"></main><!--preheat-data-->"
+         "<script>window.DemoRender && DemoRender.paintInline()</script></body></html>\n";
 }
 
 bool IsPrefetch(const httplib::Request& req) {
@@ -619,7 +649,7 @@ void DemoServer::InstallRoutes() {
       res.set_header("Vary", "Preheat-Cache");
       return true;
     }
-    if (shell) SendHtml(res, ShellHtml(req.path), /*shell=*/true);
+    if (shell) SendHtml(res, ShellHtml(req.path, options_.static_dir), /*shell=*/true);
     return shell;
   };
   http.Get("/", [this, shell_or_page](const httplib::Request& req, httplib::Response& res) {

@@ -18,9 +18,13 @@
 //   "/", so a service worker there may control the whole origin), else 404.
 //
 // Thin shell: `Preheat-Cache: shell`, `Cache-Control: private, no-cache`,
-// `<meta name="preheat-shell">` (web/PROTOCOL.md). Both representations load
-// /app.css and /app.js (the front-end, demo/web); full pages end with an
-// inline `performance.mark('demo:content')`. Requests carrying
+// `<meta name="preheat-shell">` (web/PROTOCOL.md), and after <main> the
+// `<!--preheat-data-->` marker where a worker with `inlineData` puts the
+// cached data, followed by a script that paints it (demo/web/render.js).
+// Both representations load /app.css, /render.js and /app.js (the
+// front-end, demo/web); the shell inlines app.css and render.js from
+// static_dir when present. Full pages end with an inline
+// `performance.mark('demo:content')`. Requests carrying
 // `Sec-Purpose: prefetch` or `Purpose: prefetch` are counted as prefetches.
 //
 // Caching contract: JSON GETs carry a strong ETag (a hash of the body),

@@ -16,7 +16,15 @@
 //   demo:navs     [{ seq, nav, trigger, mode, path, kind, source, state, ms }]
 //   demo:fetches  { total, preheat, purpose, mismatch } (requests this app made)
 // window.__demo exposes the same for scripts (tests/demo/browser_bench.mjs).
-import { createCache } from '/preheat/src/index.js';
+//
+// First paint of a thin shell: the service worker inlines the page's cached
+// data (`<script type="application/json" id="preheat-data">`, read from the
+// same IndexedDB record the engine will use) and render.js paints it while
+// the document is parsed, before this module, the package and its
+// WebAssembly engine have loaded; this module records that paint, then the
+// engine reads the record itself, revalidates it and re-renders only if it
+// changed. The package is imported dynamically, so this module runs as soon
+// as its own small graph is there (the page preloads the package's files).
 import {
   registerPreheatWorker, unregisterPreheatWorker, isShell, reloadWithoutShell,
 } from '/preheat/src/sw-register.js';
@@ -60,6 +68,12 @@ const demo = {
 };
 window.__demo = demo;
 
+// A shell render.js already painted from inlined data: nothing competes with
+// that frame (loading and compiling the package and the engine start once
+// it is on screen). Otherwise the package loads at once.
+const inlinePaint = window.__demoInline ? window.__demoInline.painted.catch(() => 0) : null;
+const packageReady = (inlinePaint || Promise.resolve()).then(() => import('/preheat/src/index.js'));
+
 const fetches = load(FETCH_KEY, { total: 0, preheat: 0, purpose: 0, mismatch: 0 });
 demo.fetches = fetches;
 
@@ -96,58 +110,11 @@ const epochNow = () => performance.timeOrigin + performance.now();
 
 // ---- rendering ----------------------------------------------------------------
 
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => (
-  { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
-
-// Escapes text and links "#123" references (as the server's LinkRefs).
-function linkRefs(text) {
-  return esc(text).replace(/(^|[^A-Za-z0-9])#(\d{1,9})/g,
-    (m, pre, id) => `${pre}<a class="ref" href="/issues/${id}">#${id}</a>`)
-    .split('\n\n').join('</p><p>');
-}
-
-function renderRepos(d) {
-  return '<h1>Repositories</h1><ul>' + d.repos.map((r) =>
-    `<li><a href="/repos/${esc(r.name)}/issues?page=1">${esc(r.name)}</a> (${r.issues} issues)</li>`)
-    .join('') + '</ul>';
-}
-
-function renderList(d) {
-  let html = `<h1>${esc(d.repo)} issues</h1><ol>`;
-  for (const i of d.issues) {
-    html += `<li class="${esc(i.state)}"><a href="/issues/${i.id}">${esc(i.title)}</a> #${i.id}` +
-            ` by ${esc(i.author)}, ${i.comments} comments</li>`;
-  }
-  html += '</ol><nav>';
-  if (d.page > 1) html += `<a rel="prev" href="/repos/${esc(d.repo)}/issues?page=${d.page - 1}">Previous</a> `;
-  if (d.page < d.pages) html += `<a rel="next" href="/repos/${esc(d.repo)}/issues?page=${d.page + 1}">Next</a>`;
-  return html + `</nav><p class="meta">page ${d.page} of ${d.pages}</p>`;
-}
-
-function renderIssue(d) {
-  let html = `<h1><span class="title">${esc(d.title)}</span> <span>#${d.id}</span></h1>` +
-    `<p class="meta">${esc(d.state)}, opened by ${esc(d.author)} in ` +
-    `<a href="/repos/${esc(d.repo)}/issues?page=1">${esc(d.repo)}</a>` +
-    ` <button type="button" class="edit" data-id="${d.id}">Edit title</button></p>` +
-    `<article><p>${linkRefs(d.body)}</p></article>`;
-  for (const c of d.comments) {
-    html += `<section class="comment"><h2>${esc(c.author)}</h2><p>${linkRefs(c.body)}</p></section>`;
-  }
-  return html;
-}
-
+// Rendering is shared with the shell's first paint (render.js, a classic
+// script the layout loads before this module).
+const { esc } = window.DemoRender;
 function render(route, result) {
-  const main = document.getElementById('app');
-  const d = result.data;
-  main.innerHTML = route.kind === 'repos' ? renderRepos(d)
-    : route.kind === 'list' ? renderList(d) : renderIssue(d);
-  main.dataset.kind = route.kind;
-  main.dataset.source = result.source;
-  main.dataset.state = result.state;
-  main.dataset.hash = result.bodyHash || '';
-  main.removeAttribute('aria-busy');
-  document.title = route.kind === 'issue' ? `${d.title} #${d.id}`
-    : route.kind === 'list' ? `${d.repo} issues` : 'Repositories';
+  window.DemoRender.render(route.kind, result);
 }
 
 function renderError(message) {
@@ -225,22 +192,37 @@ function follow(route) {
   });
 }
 
+// Renders `result` unless the page already shows the same data (`shown`:
+// JSON text painted from the worker's inlined copy); then only the
+// bookkeeping attributes change, so the first paint is not redone.
+function renderOnce(route, result, shown) {
+  if (shown && result.data != null && JSON.stringify(result.data) === shown) {
+    const main = document.getElementById('app');
+    main.dataset.source = result.source;
+    main.dataset.state = result.state;
+    main.dataset.hash = result.bodyHash || '';
+    return;
+  }
+  render(route, result);
+}
+
 // Shows the page for `route`: synchronously from memory when possible,
 // else from IndexedDB or the network. Resolves with { source, state }.
-async function show(route) {
+// `shown`: the JSON text already painted (see paintInline), or null.
+async function show(route, shown = null) {
   demo.current = route;
   follow(route);
   let r = mode === 'none' ? null : cache.peek(route.dataUrl);
   if (r) {
-    render(route, { ...r, source: 'memory' });
+    renderOnce(route, { ...r, source: 'memory' }, shown);
     // peek does not revalidate: a get on a stale entry serves it from
     // memory and revalidates in the background.
     if (r.state !== 'fresh') cache.get(route.dataUrl, { lane: 'revalidate' }).catch(() => {});
   } else {
-    document.getElementById('app').setAttribute('aria-busy', 'true');
+    if (!shown) document.getElementById('app').setAttribute('aria-busy', 'true');
     r = await cache.get(route.dataUrl);
     if (demo.current !== route) return { source: r.source, state: r.state, superseded: true };
-    render(route, r);
+    renderOnce(route, r, shown);
   }
   preheatFor(route, r.data);
   return { source: r.source, state: r.state };
@@ -476,6 +458,7 @@ function serverContentTime() {
 }
 
 async function boot() {
+  if (inlinePaint) await inlinePaint;
   ui.build();
   document.addEventListener('click', (e) => {
     const button = e.target.closest && e.target.closest('button.edit');
@@ -501,11 +484,14 @@ async function boot() {
   });
 
   const pending = takePending();
+  const route = routeOf(location.pathname, location.search);
+  const main = document.getElementById('app');
+  // The thin shell with the worker's copy of the data: paint it now.
+  const early = demo.shell && route && mode !== 'none' ? await takeInline(route, pending) : null;
+  const { createCache } = await packageReady;
   cache = await createCache(cacheOptions());
   demo.cache = cache;
   const cacheReady = performance.now();
-  const route = routeOf(location.pathname, location.search);
-  const main = document.getElementById('app');
   if (route && !demo.shell && main && main.dataset.source === 'server') {
     // A full page: its content is already painted. Warm the cache with its
     // data (for the next soft navigation and for the worker), then take the
@@ -537,6 +523,14 @@ async function boot() {
         ui.note(`could not warm the cache: ${e && e.message || e}`);
       }
     }
+  } else if (route && early) {
+    // Already painted from the inlined data: the engine takes over (reads
+    // the same record, revalidates it, re-renders only if it changed).
+    try {
+      await show(route, early.hash);
+    } catch (e) {
+      ui.note(`the cache could not load this page: ${e && e.message || e}`);
+    }
   } else if (route) {
     // The thin shell (or a bare document): render from the cache.
     let outcome;
@@ -563,6 +557,25 @@ async function boot() {
       ? 'registered' : 'none';
   }
   demo.ready = true;
+}
+
+// A thin shell that render.js already painted from the worker's inlined
+// data (web/src/sw.js, `inlineData`): records the navigation, click to the
+// frame after that paint. Null when there was no such paint for this route;
+// the engine path renders instead.
+async function takeInline(route, pending) {
+  const inline = window.__demoInline;
+  if (!inline || new URL(inline.url, location.href).href !== new URL(route.dataUrl, location.href).href) {
+    return null;
+  }
+  demo.current = route;
+  const at = await inline.painted;
+  record({ nav: 'hard', trigger: pending ? pending.trigger : 'landing',
+           path: location.pathname + location.search, kind: route.kind,
+           source: 'store', state: `${inline.state} (shell, inline)`,
+           ms: pending ? performance.timeOrigin + at - pending.t : at,
+           phases: phasesOf(pending, null, at) });
+  return { hash: inline.text };
 }
 
 // Where the time of a hard navigation went (ms from the click).

@@ -72,6 +72,46 @@ TEST_CASE("web: the shell is marked for the worker and the page; both boot the f
   CHECK(full->body.find("performance.mark('demo:content')") != std::string::npos);
 }
 
+TEST_CASE("web: the shell marks where a worker inlines data and inlines its critical files") {
+  // Without a static directory the shell links render.js and app.css.
+  {
+    auto server = StartWebServer(WebFastOptions());
+    httplib::Client c("127.0.0.1", server->port());
+    auto shell = c.Get("/issues/5", {{"Preheat-Cache", "hit"}});
+    REQUIRE(shell);
+    CHECK(shell->body.find("<script src=\"/render.js\"></script>") != std::string::npos);
+    CHECK(shell->body.find("href=\"/app.css\"") != std::string::npos);
+    size_t marker = shell->body.find("<!--preheat-data-->");
+    REQUIRE(marker != std::string::npos);
+    CHECK(marker > shell->body.find("</main>"));
+    CHECK(shell->body.find("DemoRender.paintInline()", marker) != std::string::npos);
+  }
+  // With one, both are inlined into the shell (its first paint waits on no
+  // other file); full pages still link them; a file that could end its
+  // element early is linked instead.
+  WebTempDir root;
+  std::ofstream(root.path / "app.css") << "main { color: teal }\n";
+  std::ofstream(root.path / "render.js") << "window.DemoRender = { paintInline() {} };\n";
+  auto o = WebFastOptions();
+  o.static_dir = root.path.string();
+  auto server = StartWebServer(o);
+  httplib::Client c("127.0.0.1", server->port());
+  auto shell = c.Get("/issues/5", {{"Preheat-Cache", "hit"}});
+  REQUIRE(shell);
+  CHECK(shell->body.find("<style>main { color: teal }") != std::string::npos);
+  CHECK(shell->body.find("<script>window.DemoRender = {") != std::string::npos);
+  CHECK(shell->body.find("src=\"/render.js\"") == std::string::npos);
+  auto full = c.Get("/issues/5");
+  REQUIRE(full);
+  CHECK(full->body.find("<script src=\"/render.js\"></script>") != std::string::npos);
+  CHECK(full->body.find("<!--preheat-data-->") == std::string::npos);
+  std::ofstream(root.path / "render.js") << "const s = '</SCRIPT>';\n";
+  auto linked = c.Get("/issues/5", {{"Preheat-Cache", "hit"}});
+  REQUIRE(linked);
+  CHECK(linked->body.find("<script src=\"/render.js\"></script>") != std::string::npos);
+  CHECK(linked->body.find("</SCRIPT>") == std::string::npos);
+}
+
 TEST_CASE("web: --mount serves a second directory at a prefix, before the root mount") {
   WebTempDir root, pkg;
   std::filesystem::create_directories(pkg.path / "src");

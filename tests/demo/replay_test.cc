@@ -61,6 +61,7 @@ TEST_CASE("session plans are deterministic and follow the user model") {
   }
   auto st = preheat_demo::StatsOf(a);
   CHECK(st.navigations == 1000);
+  CHECK(st.returning == 50);  // default: every user has visited before
   CHECK(st.navigations == st.clicks + st.back + 50);
   // Shares near the stated model (wide bounds: 1000 draws).
   double back = static_cast<double>(st.back) / static_cast<double>(st.navigations);
@@ -79,9 +80,25 @@ TEST_CASE("session plans are deterministic and follow the user model") {
   }
   CHECK(first > tenth);
 
+  // The share of returning users changes who is returning, never the clicks.
+  preheat_demo::UserModelOptions some = mo;
+  some.returning = 0.5;
+  auto c = preheat_demo::PlanSessions(tracker, some, 3);
+  auto sc = preheat_demo::StatsOf(c);
+  CHECK(sc.returning > 10);
+  CHECK(sc.returning < 40);
+  for (size_t s = 0; s < a.size(); s++) {
+    for (size_t i = 0; i < a[s].steps.size(); i++) CHECK(c[s].steps[i].path == a[s].steps[i].path);
+  }
+  some.returning = 0;
+  CHECK(preheat_demo::StatsOf(preheat_demo::PlanSessions(tracker, some, 3)).returning == 0);
+
   preheat_demo::UserModelOptions bad = mo;
   bad.dwell_min_ms = 10;
   bad.dwell_max_ms = 5;
+  CHECK(!preheat_demo::ValidateUserModel(bad).empty());
+  bad = mo;
+  bad.returning = 1.5;
   CHECK(!preheat_demo::ValidateUserModel(bad).empty());
 }
 
@@ -92,6 +109,13 @@ TEST_CASE("the preheat adapter walks list rows and issue references") {
         std::vector<std::string>{"http://o/api/issues/5", "http://o/api/issues/4"});
   std::string issue = R"({"id":9,"references":["/api/issues/1","/api/issues/2"]})";
   CHECK(preheat_demo::WalkReferences(issue, "http://o").size() == 2);
+  // With its repository: the list it links to comes after the references.
+  std::string in_repo = R"({"id":9,"repo":"core","references":["/api/issues/1"]})";
+  CHECK(preheat_demo::WalkReferences(in_repo, "http://o:8/api/issues/9") ==
+        std::vector<std::string>{"http://o:8/api/issues/1",
+                                 "http://o:8/api/repos/core/issues?page=1"});
+  std::string odd_repo = R"({"id":9,"repo":"../x?y","references":[]})";
+  CHECK(preheat_demo::WalkReferences(odd_repo, "http://o/api/issues/9").empty());
   CHECK(preheat_demo::WalkReferences("not json", "http://o").empty());
   CHECK(preheat_demo::WalkReferences("[1,2]", "http://o").empty());
 }
@@ -132,6 +156,14 @@ TEST_CASE("a short replay: the numbers add up and SWR hits more than no cache") 
     CHECK(m.server.requests >= m.navigations - m.hits);
     CHECK(m.server.page_requests == 0);  // the replay uses the API only
     CHECK(m.wasted_bytes <= m.preheat_bytes);
+    uint64_t kinds = 0, instant = 0;
+    for (const auto& [kind, v] : m.by_kind) {
+      CHECK(v.second <= v.first);
+      kinds += v.first;
+      instant += v.second;
+    }
+    CHECK(kinds == m.navigations - m.errors);
+    CHECK(instant == m.instant);
   }
   REQUIRE(by_mode[0]);
   REQUIRE(by_mode[1]);
@@ -143,6 +175,11 @@ TEST_CASE("a short replay: the numbers add up and SWR hits more than no cache") 
   CHECK(none.server.requests == none.navigations);  // one request each, nothing extra
   CHECK(none.extra_requests_per_navigation() == doctest::Approx(0));
   CHECK(swr.hit_ratio() > none.hit_ratio());
+  // Returning users (the default): the landing page is a cache hit, and the
+  // earlier visit's request is not counted.
+  REQUIRE(report.plan.returning == 4);
+  CHECK(swr.hits >= 4);
+  CHECK(swr.server.requests <= swr.navigations);  // SWR: at most one request per navigation
   CHECK(swr.preheats_started == 0);
   CHECK(swr.server.prefetch_requests == 0);
   CHECK(pre.preheats_started > 0);
@@ -150,6 +187,22 @@ TEST_CASE("a short replay: the numbers add up and SWR hits more than no cache") 
   CHECK(pre.preheats_fetched <= pre.preheats_started);
   CHECK(pre.server.prefetch_requests > 0);
   CHECK(pre.server.requests > pre.navigations - pre.hits);
+}
+
+TEST_CASE("a short replay of first-time users: every landing is a miss") {
+  auto options = TinyOptions();
+  options.model.returning = 0;
+  options.modes = {Mode::kSwr};
+  auto result = preheat_demo::RunReplay(options);
+  REQUIRE_MESSAGE(result.ok(), result.status().ToString());
+  const auto& report = result.value();
+  CHECK(report.plan.returning == 0);
+  REQUIRE(report.modes.size() == 1);
+  const ModeReport& swr = report.modes[0];
+  REQUIRE(swr.by_kind.count("landing"));
+  CHECK(swr.by_kind.at("landing").first == 4);
+  CHECK(swr.hits <= swr.navigations - 4);
+  CHECK(swr.server.requests >= 4);
 }
 
 TEST_CASE("the replay rejects bad options") {

@@ -21,6 +21,22 @@
 // a slow or failing IndexedDB, a corrupt record, any exception) forwards the
 // navigation unchanged. The worker never loads the WebAssembly engine.
 // See web/PROTOCOL.md for what the server does with the header.
+//
+// With `inlineData: true`, the worker also hands the record it just read to
+// the page: when the server answers the thin shell (`Preheat-Cache: shell`)
+// and the record is a JSON body of at most `inlineMaxBytes`, it inserts
+//
+//   <script type="application/json" id="preheat-data" data-url="<data URL>"
+//           data-state="fresh|stale|stale-if-error" data-response-time="<ms>">BODY</script>
+//
+// in place of the shell's `<!--preheat-data-->` comment, or before `</body>`
+// when it has none (`<` escaped as \u003c, so the body cannot end the
+// element; the comment lets the shell put a script right after it that
+// paints from the data while the document is still being parsed). The page can paint from it before its engine has booted, then
+// let the engine read the same record and revalidate as usual. The request
+// to the server, its `Preheat-Cache: hit` header and the response's headers
+// (Vary, Cache-Control, Preheat-Cache) are unchanged; only the shell's body
+// gains the element. The copy kept for offline use is the server's shell.
 
 import { scopeForRoutes } from './sw-register.js';
 
@@ -46,6 +62,15 @@ const DEFAULTS = {
   claim: 'auto',
   heuristicFraction: 0.1,
   heuristicMaxMs: 24 * 3600 * 1000,
+  inlineData: false,
+  // Let the browser fetch everything but navigations without waking this
+  // worker (ServiceWorker static routing, InstallEvent.addRoutes, where
+  // supported): the page's scripts, styles and API calls skip a round trip
+  // through the worker. Off when offlineAssets are given (the worker serves
+  // those when the network fails).
+  routeSubresourcesToNetwork: true,
+  inlineMaxBytes: 256 * 1024,
+  inlineId: 'preheat-data',
 };
 
 // ---- routes -----------------------------------------------------------------
@@ -189,7 +214,8 @@ export function decodeRecord(value) {
     const status = varint();
     const headers = [];
     for (let i = 0, count = varint(); i < count; i++) headers.push([str().toLowerCase(), str()]);
-    skip();  // body
+    const bodyStart = skip();
+    const body = bytes.subarray(bodyStart, pos);  // a view: copied only when used
     const requestTime = fixed64();
     const responseTime = fixed64();
     const varyValues = [];
@@ -199,7 +225,7 @@ export function decodeRecord(value) {
     if (pos >= end) fail();
     const flags = bytes[pos++];
     if (flags > 1 || pos !== end) return null;
-    return { key, url, status, headers, requestTime, responseTime, varyValues, tags,
+    return { key, url, status, headers, body, requestTime, responseTime, varyValues, tags,
              invalidated: flags === 1 };
   } catch (_) {
     return null;
@@ -451,6 +477,43 @@ function isKill(c, response) {
   return !!v && v.trim().toLowerCase() === 'unregister';
 }
 
+// The <script type="application/json"> element carrying a usable record's
+// body into the shell, or null when the record should not be inlined (not
+// JSON, too large, not UTF-8).
+export function inlineDataElement(rec, verdict, dataUrl, opts = DEFAULTS) {
+  if (!rec || !rec.body || rec.body.length > opts.inlineMaxBytes) return null;
+  const type = rec.headers.find(([n]) => n === 'content-type');
+  if (!type || !/\bjson\b/i.test(type[1])) return null;
+  let text;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(rec.body);
+  } catch (_) {
+    return null;
+  }
+  const attr = (v) => String(v).replace(/[&"<>]/g, (ch) => (
+    { '&': '&amp;', '"': '&quot;', '<': '&lt;', '>': '&gt;' }[ch]));
+  return `<script type="application/json" id="${attr(opts.inlineId)}" data-url="${attr(dataUrl)}"` +
+         ` data-state="${attr(verdict.state || '')}" data-response-time="${rec.responseTime}">` +
+         `${text.replace(/</g, '\\u003c')}</script>`;
+}
+
+const INLINE_MARKER = '<!--preheat-data-->';
+
+// The shell response with `element` in place of INLINE_MARKER, else before
+// </body> (appended when there is none); same status and headers, minus the
+// stale Content-Length.
+async function withInlineElement(res, element) {
+  const html = await res.text();
+  const marker = html.indexOf(INLINE_MARKER);
+  const at = html.lastIndexOf('</body>');
+  const body = marker >= 0 ? html.slice(0, marker) + element + html.slice(marker + INLINE_MARKER.length)
+    : at < 0 ? html + element : html.slice(0, at) + element + html.slice(at);
+  const headers = new Headers(res.headers);
+  headers.delete('content-length');
+  headers.delete('content-encoding');
+  return new Response(body, { status: res.status, statusText: res.statusText, headers });
+}
+
 /**
  * Installs the worker's event handlers. Call once, at the top level of the
  * app's service worker module. Returns an object for tests and diagnostics.
@@ -460,7 +523,8 @@ export function installPreheatWorker(config = {}) {
   const sw = globalThis.self;
   const state = {
     config: c, killed: false, lastKillCheck: 0, firstInstall: false, bypass: new Map(),
-    stats: { navigations: 0, hits: 0, misses: 0, timeouts: 0, errors: 0, offlineShells: 0 },
+    stats: { navigations: 0, hits: 0, misses: 0, timeouts: 0, errors: 0, offlineShells: 0,
+             inlined: 0 },
   };
 
   async function unregisterSelf(reason) {
@@ -489,7 +553,11 @@ export function installPreheatWorker(config = {}) {
     try {
       const value = await withTimeout(readRecord(c.dbName, key), c.timeoutMs, 'cache check');
       if (!value) return { usable: false, reason: 'miss' };
-      return evaluateRecord(decodeRecord(value.value), policyFor(c, dataUrl), Date.now(), c);
+      const rec = decodeRecord(value.value);
+      const verdict = evaluateRecord(rec, policyFor(c, dataUrl), Date.now(), c);
+      // Not enumerable: stays out of lastVerdict copies and status replies.
+      if (verdict.usable) Object.defineProperty(verdict, 'record', { value: rec });
+      return verdict;
     } catch (e) {
       if (e && e.name === 'NotFoundError') return { usable: false, reason: 'miss', error: e.message };
       const timeout = /timed out/.test(e && e.message);
@@ -524,6 +592,19 @@ export function installPreheatWorker(config = {}) {
     } catch (_) {
       return null;
     }
+  }
+
+  // A route's shell is the same for all its URLs: keep a fresh copy for
+  // offline use, but write it at most once per SHELL_COPY_MS per worker
+  // (not on every navigation, which would compete with the page's paint).
+  const SHELL_COPY_MS = 5 * 60 * 1000;
+  const shellCopiedAt = new Map();
+  function shellCopyDue(route) {
+    const now = Date.now();
+    const last = shellCopiedAt.get(route.page);
+    if (last !== undefined && now - last < SHELL_COPY_MS) return false;
+    shellCopiedAt.set(route.page, now);
+    return true;
   }
 
   async function handleNavigation(event, url, match) {
@@ -566,7 +647,7 @@ export function installPreheatWorker(config = {}) {
       return res;
     }
     const marker = (res.headers.get(c.header) || '').trim().toLowerCase();
-    if (res.ok && marker === 'shell' && c.offlineShell) {
+    if (res.ok && marker === 'shell' && c.offlineShell && shellCopyDue(match.route)) {
       const copy = res.clone();
       event.waitUntil(caches.open(c.shellCache)
         .then((cache) => cache.put(shellKey(c, match.route), copy))
@@ -574,6 +655,16 @@ export function installPreheatWorker(config = {}) {
     } else if (res.status >= 502 && res.status <= 504) {
       const shell = await offlineShell(match.route);
       if (shell) return shell;
+    }
+    if (res.ok && marker === 'shell' && c.inlineData) {
+      const element = inlineDataElement(verdict.record, verdict, match.dataUrl, c);
+      if (element) {
+        try {
+          const inlined = await withInlineElement(res.clone(), element);
+          state.stats.inlined++;
+          return inlined;
+        } catch (_) { /* the shell as the server sent it */ }
+      }
     }
     return res;
   }
@@ -595,6 +686,15 @@ export function installPreheatWorker(config = {}) {
 
   sw.addEventListener('install', (event) => {
     state.firstInstall = !sw.registration.active;
+    if (c.routeSubresourcesToNetwork && assetSet.size === 0 && typeof event.addRoutes === 'function') {
+      // Requests that are not navigations go straight to the network (and
+      // the HTTP cache); the fetch handler below still sees navigations.
+      state.staticRoutes = 'pending';
+      event.waitUntil(Promise.resolve()
+        .then(() => event.addRoutes([{ condition: { not: { requestMode: 'navigate' } }, source: 'network' }]))
+        .then(() => { state.staticRoutes = 'non-navigations to network'; })
+        .catch((e) => { state.staticRoutes = `unsupported: ${e && e.message || e}`; }));
+    }
     event.waitUntil((async () => {
       if (assetSet.size) {
         const cache = await caches.open(c.shellCache);
@@ -657,6 +757,7 @@ export function installPreheatWorker(config = {}) {
     if (msg.type === 'preheat:status') {
       reply({ type: 'preheat:status', version: c.version, protocol: PROTOCOL_VERSION,
               killed: state.killed, claimed: !!state.claimed, stats: { ...state.stats },
+              staticRoutes: state.staticRoutes || null,
               lastVerdict: state.lastVerdict || null });
     } else if (msg.type === 'preheat:bypass' && typeof msg.url === 'string') {
       // The next navigation to url is forwarded unchanged (the shell could
