@@ -117,6 +117,10 @@ class Pump {
 
   size_t timers() const { return timers_.size(); }
 
+  // Forgets every timer, as when the process that set them dies: their
+  // callbacks may point at objects about to be destroyed.
+  void DropTimers() { timers_.clear(); }
+
  private:
   bool WaitForTask(int64_t ms) {
     std::unique_lock<std::mutex> lock(mu_);

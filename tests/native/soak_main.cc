@@ -145,9 +145,13 @@ class Soak {
     if (!engine_) return;
     pump_.SetDeadlineHooks({}, {});
     engine_.reset();
+    // The "process" dies: its timers (the origin's answers, the faulty
+    // store's delayed completions) die with it, before what they point at.
+    pump_.DropTimers();
     origin_.reset();
     sqlite_->Close();
     pump_.RunReady();
+    pump_.DropTimers();
     faulty_.reset();
     sqlite_.reset();
   }
