@@ -349,6 +349,23 @@ export interface PreheatWorkerConfig {
   skipWaiting?: boolean;
   /** 'auto' (default): claim on the first install only. */
   claim?: 'auto' | boolean;
+  /**
+   * Put the cached record into the thin shell as
+   * `<script type="application/json" id={inlineId}>` (replacing a
+   * `<!--preheat-data-->` comment) so the page paints before the engine
+   * boots; see web/PROTOCOL.md. Default false.
+   */
+  inlineData?: boolean;
+  /** Largest JSON body inlined (default 256 KiB). */
+  inlineMaxBytes?: number;
+  /** Id of the inlined element (default "preheat-data"). */
+  inlineId?: string;
+  /**
+   * Route everything but navigations to the network without waking the
+   * worker (InstallEvent.addRoutes, where supported). Default true; off when
+   * offlineAssets are given.
+   */
+  routeSubresourcesToNetwork?: boolean;
 }
 
 export interface PreheatWorkerVerdict {
@@ -365,7 +382,9 @@ export interface PreheatWorkerStatus {
   killed: boolean;
   claimed: boolean;
   stats: { navigations: number; hits: number; misses: number; timeouts: number; errors: number;
-           offlineShells: number };
+           offlineShells: number; inlined: number };
+  /** Outcome of routeSubresourcesToNetwork: 'pending', 'non-navigations to network', 'unsupported: ...', or null. */
+  staticRoutes: string | null;
   lastVerdict: (PreheatWorkerVerdict & { url: string; dataUrl: string }) | null;
 }
 
