@@ -280,6 +280,32 @@ test('preheat lane: low priority requests carry Sec-Purpose: prefetch', async (t
   assert.equal(cache.stats().requests_by_lane.preheat, 1);
 });
 
+test('preheat skips entries stored in IndexedDB, even stale ones: no revalidation', async (t) => {
+  const origin = await startOrigin({
+    '/s': json({ s: 1 }, { 'cache-control': 'max-age=0, stale-while-revalidate=600' }),
+    '/n': json({ n: 1 }, { 'cache-control': 'max-age=0, stale-while-revalidate=600' }),
+  });
+  t.after(() => origin.close());
+  const name = uniqueName('prestored');
+  const one = await createCacheWith(factory, { name });
+  await one.get(`${origin.origin}/s`);
+  await one.flush();
+  await one.close();
+
+  const two = await createCacheWith(factory, { name });
+  t.after(() => two.close());
+  assert.equal(two.peek(`${origin.origin}/s`), null, 'memory tier cold');
+  const started = await two.preheat([`${origin.origin}/s`, `${origin.origin}/n`]);
+  assert.equal(started, 1, 'only the URL missing from both tiers went to the network');
+  assert.equal(origin.count('/s'), 1, 'the stored, stale entry was not revalidated by a preheat');
+  assert.equal(origin.count('/n'), 1);
+  // A navigation still revalidates the stale entry as usual.
+  const nav = await two.get(`${origin.origin}/s`);
+  assert.equal(nav.state, 'stale');
+  await nav.revalidation;
+  assert.equal(origin.count('/s'), 2);
+});
+
 test('network failure: kUnavailable; stale-if-error serves the stored copy', async (t) => {
   let up = true;
   const origin = await startOrigin({

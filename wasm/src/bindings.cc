@@ -846,13 +846,27 @@ class WasmEngine {
     return ResultToJs(*r, KnownToken(known));
   }
 
+  // Engine::Prefetch in the preheat lane: an entry held in either tier, at
+  // any age, answers from there (no request, no revalidation). `callback(r)`
+  // gets {code, source?} only: the data is not needed by whoever preheats.
+  void prefetch(std::string url, std::string ns, val headers, double now, val callback) {
+    if (!engine_) {
+      callback(ErrorToJs(error_));
+      return;
+    }
+    CacheRequest req{std::move(url), std::move(ns), HeadersFromJs(headers), Lane::kPreheat};
+    engine_->Prefetch(req, ToInstant(now), [callback](Result<CacheResult> r) {
+      val out = r.ok() ? val::object() : ErrorToJs(r.status());
+      if (r.ok()) {
+        out.set("code", 0);
+        out.set("source", std::string(SourceName(r->source)));
+      }
+      preheat_js_call1(callback.as_handle(), out.as_handle());
+    });
+  }
+
   // `callback(result)` runs once: inside this call on a memory hit, later
   // otherwise. result is a cache result object or {code, message}.
-  void get(std::string url, std::string ns, val headers, std::string lane, double now,
-           val callback) {
-    getKnown(std::move(url), std::move(ns), std::move(headers), std::move(lane), now,
-             std::move(callback), val::null());
-  }
   // `known`: as for peekKnown.
   void getKnown(std::string url, std::string ns, val headers, std::string lane, double now,
                 val callback, val known) {
@@ -1068,7 +1082,7 @@ EMSCRIPTEN_BINDINGS(preheat) {
       .function("start", &WasmEngine::start)
       .function("peek", &WasmEngine::peek)
       .function("peekKnown", &WasmEngine::peekKnown)
-      .function("get", &WasmEngine::get)
+      .function("prefetch", &WasmEngine::prefetch)
       .function("getKnown", &WasmEngine::getKnown)
       .function("subscribe", &WasmEngine::subscribe)
       .function("unsubscribe", &WasmEngine::unsubscribe)

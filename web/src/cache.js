@@ -278,8 +278,9 @@ class Cache {
   }
 
   /**
-   * Fetches URLs at the lowest priority (preheat lane) when they are neither
-   * in memory nor in flight. Resolves with how many were started.
+   * Fetches URLs at the lowest priority (preheat lane) unless they are cached
+   * (memory or IndexedDB, at any age: no revalidation) or in flight.
+   * Resolves with how many went to the network.
    */
   preheat(urls, { headers } = {}) {
     this._check();
@@ -289,9 +290,13 @@ class Cache {
       const url = absolute(u);
       const key = this._module.Engine.keyFor(url, this.namespace);
       if (key.code !== 0 || this._engine.hasInMemoryOrInflight(key.key)) continue;
-      started.push(this.get(url, { headers, lane: 'preheat' }).catch(() => null));
+      started.push(new Promise((resolve) => {
+        this._engine.prefetch(url, this.namespace, requestHeaders(headers), Date.now(),
+                              (r) => resolve(r.source === 'network' ? 1 : 0));
+        this._schedule();
+      }));
     }
-    return Promise.all(started).then(() => started.length);
+    return Promise.all(started).then((n) => n.reduce((a, b) => a + b, 0));
   }
 
   // ---- the preheater (createCache({ preheat: {...} })) ----------------------
