@@ -166,13 +166,13 @@ const char kPageFoot[] =
 
 // The thin shell: no data, just the app that renders the route from its
 // cache. Identical for every URL of a route (it reads location), so it is
-// cheap for the server and safe for the worker to replay. The comment marks
-// where a service worker with `inlineData` puts the cached data
-// (web/src/sw.js); the inline script paints it at once (render.js).
-std::string ShellHtml(const std::string& path, const std::string& static_dir) {
+// cheap for the server and safe for the worker to replay for any URL of the
+// route (`shellFromCache` answers hard navigations from its stored copy).
+// The comment marks where a service worker with `inlineData` puts the cached
+// data (web/src/sw.js); the inline script paints it at once (render.js).
+std::string ShellHtml(const std::string& static_dir) {
   return LayoutHead("Preheat demo tracker", true, static_dir) +
-         "<main id=\"app\" data-shell=\"1\" data-route=\"" + HtmlEscape(path) +
-         "\"></main><!--preheat-data-->"
+         "<main id=\"app\" data-shell=\"1\"></main><!--preheat-data-->"
          "<script>window.DemoRender && DemoRender.paintInline()</script></body></html>\n";
 }
 
@@ -649,7 +649,7 @@ void DemoServer::InstallRoutes() {
       res.set_header("Vary", "Preheat-Cache");
       return true;
     }
-    if (shell) SendHtml(res, ShellHtml(req.path, options_.static_dir), /*shell=*/true);
+    if (shell) SendHtml(res, ShellHtml(options_.static_dir), /*shell=*/true);
     return shell;
   };
   http.Get("/", [this, shell_or_page](const httplib::Request& req, httplib::Response& res) {

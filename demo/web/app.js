@@ -574,8 +574,13 @@ async function takeInline(route, pending) {
            path: location.pathname + location.search, kind: route.kind,
            source: 'store', state: `${inline.state} (shell, inline)`,
            ms: pending ? performance.timeOrigin + at - pending.t : at,
-           phases: phasesOf(pending, null, at) });
+           phases: { ...phasesOf(pending, null, at), inlineRendered: phaseAt(pending, inline.renderedAt) } });
   return { hash: inline.text };
+}
+
+// A time of this document (performance.now() scale) in ms from the click.
+function phaseAt(pending, t) {
+  return typeof t === 'number' ? Math.round((pending ? performance.timeOrigin - pending.t : 0) + t) : null;
 }
 
 // Where the time of a hard navigation went (ms from the click).
@@ -586,6 +591,7 @@ function phasesOf(pending, cacheReady, rendered) {
   return {
     navigationStart: Math.round(base), workerStart: at(nav && nav.workerStart),
     responseStart: at(nav && nav.responseStart), responseEnd: at(nav && nav.responseEnd),
+    unloadEnd: at(nav && nav.unloadEventEnd), head: at(window.__demoHeadAt),
     appStart: at(appStart), cacheReady: at(cacheReady), rendered: at(rendered),
     transferSize: nav ? nav.transferSize : null, type: nav ? nav.type : null,
   };

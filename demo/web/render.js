@@ -13,6 +13,8 @@
 // <main id="app"> at once and leaves window.__demoInline for app.js:
 //   { url, state, text, renderedAt, painted: Promise<time of the frame after> }
 (function () {
+  // When the document's <head> ran this (a phase of hard navigations).
+  window.__demoHeadAt = performance.now();
   'use strict';
 
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => (

@@ -1,7 +1,11 @@
 // The demo's service worker (module): hard navigations to app routes whose
-// data is in the page's IndexedDB cache get the thin shell (web/PROTOCOL.md),
-// with that data inlined (`inlineData`: app.js paints it before its engine
-// has loaded).
+// data is in the page's IndexedDB cache are answered at once from the
+// route's stored thin shell (`shellFromCache`, the "app shell" pattern; the
+// first such navigation of a worker version asks the server for the shell
+// and stores it), with that data inlined (`inlineData`: render.js paints it
+// before app.js and its engine have loaded; the engine then revalidates).
+// See web/PROTOCOL.md. WORKER_VERSION (config.js) changes on every deploy,
+// so a new version never serves an older shell.
 import { installPreheatWorker } from '/preheat/src/sw.js';
 import { CACHE_NAME, ROUTES, POLICIES, WORKER_VERSION } from '/config.js';
 
@@ -11,4 +15,5 @@ installPreheatWorker({
   routes: ROUTES,
   policies: POLICIES,
   inlineData: true,
+  shellFromCache: true,
 });

@@ -63,6 +63,11 @@ TEST_CASE("web: the shell is marked for the worker and the page; both boot the f
   CHECK(shell->get_header_value("Cache-Control").find("no-cache") != std::string::npos);
   CHECK(shell->body.find("<meta name=\"preheat-shell\"") != std::string::npos);
   CHECK(shell->body.find("/app.js") != std::string::npos);
+  // The same document for every URL of a route: a worker may replay it
+  // (offline, or `shellFromCache`) for another URL than the one it came with.
+  auto other = c.Get("/repos/web/issues?page=7", {{"Preheat-Cache", "hit"}});
+  REQUIRE(other);
+  CHECK(other->body == shell->body);
   auto full = c.Get("/issues/5");
   REQUIRE(full);
   CHECK(full->get_header_value("Preheat-Cache").empty());

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { inlineDataElement } = await import(pathToFileURL(path.join(here, '..', '..', 'web', 'src', 'sw.js')).href);
+const { inlineDataElement, insertInlineElement } = await import(pathToFileURL(path.join(here, '..', '..', 'web', 'src', 'sw.js')).href);
 
 const enc = new TextEncoder();
 const record = (body, type = 'application/json') => ({
@@ -34,5 +34,12 @@ assert.equal(inlineDataElement(bad, stale, 'http://o/x', opts), null);
 assert.equal(inlineDataElement(null, stale, 'http://o/x', opts), null);
 // JSON variants count.
 assert.ok(inlineDataElement(record('{}', 'application/problem+json; charset=utf-8'), stale, 'http://o/x', opts));
+
+// Where the element goes: the marker, else before </body>, else appended
+// (the same for a server's shell and for a stored one, shellFromCache).
+assert.equal(insertInlineElement('<main></main><!--preheat-data--><script>p()</script></body>', '<E>'),
+             '<main></main><E><script>p()</script></body>');
+assert.equal(insertInlineElement('<main></main></body></html>', '<E>'), '<main></main><E></body></html>');
+assert.equal(insertInlineElement('<main></main>', '<E>'), '<main></main><E>');
 
 console.log('sw inline: ok');

@@ -303,3 +303,134 @@ test('a new worker version takes over without a broken navigation', async () => 
     await context.close();
   }
 });
+
+// `shellFromCache` (the app-shell pattern): a usable record is answered from
+// the route's stored shell, the server sees no request for the page.
+test('shellFromCache: first hit stores the shell, later hits skip the server, misses and bypass unchanged, a deploy does not reuse the old shell', async () => {
+  server.swVersion = 'v1';
+  server.workerOptions = { shellFromCache: true, inlineData: true };
+  const { context, page } = await warmed('80', { title: 'Issue 80', body: 'first', version: 1 });
+  const pages = (p = '/issues/80') => server.navigations(p).length;
+  const apiCalls = () => server.requests.filter((r) => r.kind === 'api' && r.path === '/api/issues/80').length;
+  const waitStatus = async (ok, what) => {
+    for (let i = 0; i < 100; i++) {
+      const st = await status(page);
+      if (st && ok(st)) return st;
+      await sleep(100);
+    }
+    throw new Error(`worker status never reached: ${what}`);
+  };
+  try {
+    assert.equal((await status(page)).shellFromCache, true);
+
+    // First hit of this version: no stored shell, so the network path of the
+    // protocol (header, server's shell), and the shell is stored.
+    let before = pages();
+    await page.reload();
+    const first = await settled(page);
+    assert.equal(pages(), before + 1, 'first hit asks the server');
+    assert.equal(lastNav('/issues/80').header, 'hit');
+    assert.equal(first.shell, true);
+    assert.equal(first.shellVersion, 'v1');
+    assert.equal(first.inlined && first.inlined.data.version, 1, 'inlined into the server\'s shell');
+    await waitStatus((st) => st.stats.shellsStored >= 1, 'shell stored');
+
+    // Next hit: the stored shell, no request for the page; the page's engine
+    // still revalidates the data and shows the update.
+    server.issues['80'] = { title: 'Issue 80', body: 'second', version: 2 };
+    before = pages();
+    const apiBefore = apiCalls();
+    const response = await page.reload();
+    const second = await settled(page);
+    assert.equal(pages(), before, 'no request for the page');
+    assert.equal(response.status(), 200);
+    assert.equal(response.headers()['preheat-cache'], 'shell');
+    assert.equal(second.shell, true);
+    assert.equal(second.shellSerial, first.shellSerial, 'the stored copy of the first shell');
+    assert.equal(second.inlined && second.inlined.url, `${server.origin}/api/issues/80`);
+    assert.equal(second.inlined.data.version, 1);
+    assert.deepEqual(second.renders.map((r) => [r.version, r.source]), [[1, 'store'], [2, 'revalidated']]);
+    assert.ok(apiCalls() > apiBefore, 'the page revalidated its data');
+    const st = await status(page);
+    assert.ok(st.stats.cachedShells >= 1);
+    assert.equal(st.lastVerdict.usable, true);
+
+    // Another URL of the route: a miss first (full page, unchanged), then a
+    // hit answered with the same stored shell.
+    server.issues['81'] = { title: 'Issue 81', body: 'b', version: 1 };
+    await page.goto(`${server.origin}/issues/81`);
+    const miss81 = await settled(page);
+    assert.equal(lastNav('/issues/81').header, null);
+    assert.equal(miss81.shell, false);
+    before = pages('/issues/81');
+    await page.goto(`${server.origin}/issues/80`);
+    await settled(page);
+    await page.goto(`${server.origin}/issues/81`);
+    const hit81 = await settled(page);
+    assert.equal(pages('/issues/81'), before, 'no request for the page');
+    assert.equal(hit81.shellSerial, first.shellSerial);
+    assert.equal(hit81.main.title, 'Issue 81');
+    assert.equal(hit81.inlined.data.id, '81');
+
+    // Bypass (reloadWithoutShell): forwarded unchanged, a full page.
+    await page.evaluate(() => new Promise((resolve) => {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => resolve();
+      navigator.serviceWorker.controller.postMessage({ type: 'preheat:bypass', url: location.href }, [ch.port2]);
+    }));
+    before = pages('/issues/81');
+    await page.reload();
+    const bypassed = await settled(page);
+    assert.equal(pages('/issues/81'), before + 1);
+    assert.equal(lastNav('/issues/81').header, null);
+    assert.equal(bypassed.shell, false);
+
+    // A miss (IndexedDB cleared): forwarded unchanged, a full page.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.clearDataForOrigin', { origin: server.origin, storageTypes: 'indexeddb' });
+    before = pages('/issues/81');
+    await page.reload();
+    const miss = await settled(page);
+    assert.equal(pages('/issues/81'), before + 1);
+    assert.equal(lastNav('/issues/81').header, null);
+    assert.equal(lastNav('/issues/81').served, 'full');
+    assert.equal(miss.shell, false);
+    assert.equal(miss.main.source, 'server');
+
+    // Deploy: v2's worker never serves v1's stored shell. Until the browser
+    // has installed it, v1 may still answer with its own shell.
+    await page.goto(`${server.origin}/issues/80`);  // full page: warms /issues/80 again
+    await settled(page);
+    server.swVersion = 'v2';
+    const deployedAt = server.requests.length;
+    for (let i = 0; i < 4; i++) {
+      await page.reload();
+      const app = await settled(page);
+      assert.equal(app.error, null);
+      assert.equal(app.main.title, 'Issue 80');
+      const s = await status(page);
+      if (s && s.version === 'v2') break;
+      await page.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r && r.update()).catch(() => {}));
+      await sleep(300);
+    }
+    await waitStatus((s) => s.version === 'v2', 'v2 active');
+    await page.reload();
+    const v2a = await settled(page);
+    assert.equal(v2a.shell, true);
+    assert.equal(v2a.shellVersion, 'v2', 'not the v1 shell');
+    await waitStatus((s) => s.stats.shellsStored >= 1, 'v2 stored its shell');
+    before = pages();
+    await page.reload();
+    const v2b = await settled(page);
+    assert.equal(pages(), before, 'v2 answers from its own stored shell');
+    assert.equal(v2b.shellVersion, 'v2');
+    assert.ok(server.requests.slice(deployedAt).some((r) => r.kind === 'page' && r.header === 'hit'),
+              'v2 fetched its shell from the server once');
+    assert.deepEqual(await page.evaluate(() => caches.keys()), ['preheat-worker:issues:v2']);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    server.workerOptions = {};
+    server.swVersion = 'v1';
+    await context.close();
+  }
+});

@@ -361,6 +361,20 @@ export interface PreheatWorkerConfig {
   /** Id of the inlined element (default "preheat-data"). */
   inlineId?: string;
   /**
+   * The "app shell" pattern. When the page's data is usable, answer the
+   * navigation at once from the route's shell stored in Cache Storage (with
+   * the record inlined when `inlineData` is on) instead of asking the server:
+   * the server sees no request for the page, the page's engine revalidates
+   * the data. The stored shell belongs to this `version` (a deploy that
+   * changes it never serves an older shell); without one (first hit after
+   * install or deploy) or past `shellMaxAgeMs`, the navigation goes to the
+   * server as usual and its shell is stored. Misses, bypass and the kill
+   * switch are unchanged; see web/PROTOCOL.md. Default false.
+   */
+  shellFromCache?: boolean;
+  /** Oldest stored shell served by `shellFromCache`, in ms (default 24 h). */
+  shellMaxAgeMs?: number;
+  /**
    * Route everything but navigations to the network without waking the
    * worker (InstallEvent.addRoutes, where supported). Default true; off when
    * offlineAssets are given.
@@ -382,9 +396,15 @@ export interface PreheatWorkerStatus {
   killed: boolean;
   claimed: boolean;
   stats: { navigations: number; hits: number; misses: number; timeouts: number; errors: number;
-           offlineShells: number; inlined: number };
+           offlineShells: number; inlined: number;
+           /** Navigations answered from a stored shell (shellFromCache). */
+           cachedShells: number;
+           /** Shells stored in Cache Storage by this worker. */
+           shellsStored: number };
   /** Outcome of routeSubresourcesToNetwork: 'pending', 'non-navigations to network', 'unsupported: ...', or null. */
   staticRoutes: string | null;
+  /** The worker's `shellFromCache` option. */
+  shellFromCache: boolean;
   lastVerdict: (PreheatWorkerVerdict & { url: string; dataUrl: string }) | null;
 }
 

@@ -37,6 +37,17 @@
 // to the server, its `Preheat-Cache: hit` header and the response's headers
 // (Vary, Cache-Control, Preheat-Cache) are unchanged; only the shell's body
 // gains the element. The copy kept for offline use is the server's shell.
+//
+// With `shellFromCache: true` (the "app shell" pattern), a usable record
+// does not wait for the server at all: the worker answers the navigation
+// from the route's shell kept in Cache Storage (the same copy as the offline
+// shell, in the cache named after this worker's `version`), with the record
+// inlined when `inlineData` is on, and the server sees no request for the
+// page (the page's engine revalidates the data itself). When no shell of
+// this version is stored yet (first hit after install or deploy), or the
+// stored one is older than `shellMaxAgeMs`, the navigation takes the network
+// path above and its shell is stored for the next one. Misses, bypassed
+// navigations (reloadWithoutShell) and the kill switch work as without it.
 
 import { scopeForRoutes } from './sw-register.js';
 
@@ -71,7 +82,17 @@ const DEFAULTS = {
   routeSubresourcesToNetwork: true,
   inlineMaxBytes: 256 * 1024,
   inlineId: 'preheat-data',
+  // Answer usable navigations from the route's stored shell, without a
+  // request for the page (see the header comment and PROTOCOL.md).
+  shellFromCache: false,
+  // A stored shell older than this is not served from the cache: that
+  // navigation asks the server (network path) and stores its new shell.
+  shellMaxAgeMs: 24 * 3600 * 1000,
 };
+
+// Response header on the stored copy of a shell: when it was stored (epoch
+// ms). Removed from the responses made from it.
+const STORED_AT_HEADER = 'Preheat-Shell-Stored-At';
 
 // ---- routes -----------------------------------------------------------------
 
@@ -499,15 +520,19 @@ export function inlineDataElement(rec, verdict, dataUrl, opts = DEFAULTS) {
 
 const INLINE_MARKER = '<!--preheat-data-->';
 
-// The shell response with `element` in place of INLINE_MARKER, else before
-// </body> (appended when there is none); same status and headers, minus the
-// stale Content-Length.
-async function withInlineElement(res, element) {
-  const html = await res.text();
+// The shell's HTML with `element` in place of INLINE_MARKER, else before
+// </body> (appended when there is none).
+export function insertInlineElement(html, element) {
   const marker = html.indexOf(INLINE_MARKER);
+  if (marker >= 0) return html.slice(0, marker) + element + html.slice(marker + INLINE_MARKER.length);
   const at = html.lastIndexOf('</body>');
-  const body = marker >= 0 ? html.slice(0, marker) + element + html.slice(marker + INLINE_MARKER.length)
-    : at < 0 ? html + element : html.slice(0, at) + element + html.slice(at);
+  return at < 0 ? html + element : html.slice(0, at) + element + html.slice(at);
+}
+
+// The shell response with `element` inserted; same status and headers, minus
+// the stale Content-Length.
+async function withInlineElement(res, element) {
+  const body = insertInlineElement(await res.text(), element);
   const headers = new Headers(res.headers);
   headers.delete('content-length');
   headers.delete('content-encoding');
@@ -524,13 +549,18 @@ export function installPreheatWorker(config = {}) {
   const state = {
     config: c, killed: false, lastKillCheck: 0, firstInstall: false, bypass: new Map(),
     stats: { navigations: 0, hits: 0, misses: 0, timeouts: 0, errors: 0, offlineShells: 0,
-             inlined: 0 },
+             inlined: 0, cachedShells: 0, shellsStored: 0 },
   };
+  // shellFromCache: the routes' stored shells this worker has read, by page
+  // pattern ({ text, status, statusText, headers, storedAt }), so a hit
+  // reads Cache Storage once per worker start.
+  const shells = new Map();
 
   async function unregisterSelf(reason) {
     if (state.killed) return;
     state.killed = true;
     state.killReason = reason;
+    shells.clear();
     try {
       for (const name of await caches.keys()) if (name.startsWith(c.cachePrefix)) await caches.delete(name);
     } catch (_) { /* best effort */ }
@@ -594,9 +624,62 @@ export function installPreheatWorker(config = {}) {
     }
   }
 
+  // The route's stored shell when it can answer a navigation now
+  // (shellFromCache): stored by this version (the cache is named after it)
+  // and not older than shellMaxAgeMs. Null otherwise; never rejects.
+  async function cachedShell(route) {
+    try {
+      let entry = shells.get(route.page);
+      if (!entry) {
+        const cache = await caches.open(c.shellCache);
+        const res = await cache.match(shellKey(c, route), { ignoreVary: true, ignoreSearch: false });
+        if (!res || !res.ok) return null;
+        entry = { text: await res.text(), status: res.status, statusText: res.statusText,
+                  headers: [...res.headers], storedAt: Number(res.headers.get(STORED_AT_HEADER)) || 0 };
+        if (state.killed) return null;
+        shells.set(route.page, entry);
+      }
+      const age = Date.now() - entry.storedAt;
+      return age >= 0 && age <= c.shellMaxAgeMs ? entry : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // The navigation's response made from a stored shell (a new Response: its
+  // URL is the navigation's, not the one the shell was stored from).
+  function responseFromShell(entry, element) {
+    const headers = new Headers(entry.headers);
+    headers.delete(STORED_AT_HEADER);
+    headers.delete('content-length');
+    headers.delete('content-encoding');
+    const body = element ? insertInlineElement(entry.text, element) : entry.text;
+    return new Response(body, { status: entry.status, statusText: entry.statusText, headers });
+  }
+
+  // Stores the server's shell (`res`, a clone) as the route's copy for
+  // offline use and for shellFromCache, stamped with the time.
+  async function storeShell(route, res) {
+    const text = await res.text();
+    const headers = new Headers(res.headers);
+    headers.delete('content-length');
+    headers.delete('content-encoding');
+    const storedAt = Date.now();
+    headers.set(STORED_AT_HEADER, String(storedAt));
+    if (state.killed) return;  // its caches are gone: do not create one again
+    const cache = await caches.open(c.shellCache);
+    await cache.put(shellKey(c, route), new Response(text, { status: res.status, statusText: res.statusText, headers }));
+    if (state.killed) return;
+    shells.set(route.page, { text, status: res.status, statusText: res.statusText,
+                             headers: [...headers], storedAt });
+    state.stats.shellsStored++;
+  }
+
   // A route's shell is the same for all its URLs: keep a fresh copy for
   // offline use, but write it at most once per SHELL_COPY_MS per worker
   // (not on every navigation, which would compete with the page's paint).
+  // With shellFromCache the network path is taken only when no usable copy
+  // is stored, so its shell is always stored.
   const SHELL_COPY_MS = 5 * 60 * 1000;
   const shellCopiedAt = new Map();
   function shellCopyDue(route) {
@@ -612,10 +695,13 @@ export function installPreheatWorker(config = {}) {
     const request = event.request;
     const bypassUntil = state.bypass.get(url.href);
     let verdict;
+    let shellPromise = null;
     if (bypassUntil && bypassUntil > Date.now()) {
       state.bypass.delete(url.href);
       verdict = { usable: false, reason: 'bypass' };
     } else {
+      // The stored shell is read in parallel with the IndexedDB check.
+      if (c.shellFromCache) shellPromise = cachedShell(match.route);
       verdict = await check(match.dataUrl);
     }
     state.lastVerdict = { url: url.href, dataUrl: match.dataUrl, ...verdict };
@@ -631,6 +717,16 @@ export function installPreheatWorker(config = {}) {
       return res;
     }
     state.stats.hits++;
+    const stored = shellPromise && await shellPromise;
+    if (stored) {
+      // The app shell: no request for the page; the page's engine
+      // revalidates the data.
+      const element = c.inlineData ? inlineDataElement(verdict.record, verdict, match.dataUrl, c) : null;
+      const response = responseFromShell(stored, element);
+      state.stats.cachedShells++;
+      if (element) state.stats.inlined++;
+      return response;
+    }
     let res;
     try {
       res = await forwardWithHeader(request);
@@ -647,11 +743,9 @@ export function installPreheatWorker(config = {}) {
       return res;
     }
     const marker = (res.headers.get(c.header) || '').trim().toLowerCase();
-    if (res.ok && marker === 'shell' && c.offlineShell && shellCopyDue(match.route)) {
-      const copy = res.clone();
-      event.waitUntil(caches.open(c.shellCache)
-        .then((cache) => cache.put(shellKey(c, match.route), copy))
-        .catch(() => {}));
+    if (res.ok && marker === 'shell' &&
+        (c.shellFromCache || (c.offlineShell && shellCopyDue(match.route)))) {
+      event.waitUntil(storeShell(match.route, res.clone()).catch(() => {}));
     } else if (res.status >= 502 && res.status <= 504) {
       const shell = await offlineShell(match.route);
       if (shell) return shell;
@@ -758,6 +852,7 @@ export function installPreheatWorker(config = {}) {
       reply({ type: 'preheat:status', version: c.version, protocol: PROTOCOL_VERSION,
               killed: state.killed, claimed: !!state.claimed, stats: { ...state.stats },
               staticRoutes: state.staticRoutes || null,
+              shellFromCache: !!c.shellFromCache,
               lastVerdict: state.lastVerdict || null });
     } else if (msg.type === 'preheat:bypass' && typeof msg.url === 'string') {
       // The next navigation to url is forwarded unchanged (the shell could

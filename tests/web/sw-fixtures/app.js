@@ -6,7 +6,14 @@ import { createCache } from '/preheat/src/index.js';
 import { registerPreheatWorker, isShell, reloadWithoutShell } from '/preheat/src/sw-register.js';
 import { CACHE_NAME, ROUTES, POLICIES, dataUrlFor } from '/fixtures/config.js';
 
-const log = { shell: isShell(), renders: [], error: null, warmed: false };
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content ?? null;
+// Which shell this is (the test server's deploy and serial number), and the
+// record a worker inlined into it (inlineData), if any.
+const inlined = document.getElementById('preheat-data');
+const log = { shell: isShell(), renders: [], error: null, warmed: false,
+              shellVersion: meta('shell-version'), shellSerial: meta('shell-serial'),
+              inlined: inlined ? { url: inlined.dataset.url, state: inlined.dataset.state,
+                                   data: JSON.parse(inlined.textContent) } : null };
 window.__app = log;
 
 function render(issue, source, state) {

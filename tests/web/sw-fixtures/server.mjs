@@ -8,7 +8,11 @@
 //   /fixtures/*       this folder (app.js, config.js)
 // Knobs (fields of the returned object): issues, swVersion, kill, down
 // (every connection is reset), apiDown (API answers 503), renderDelayMs
-// (full pages), apiDelayMs, offlineAssets (false: the worker lists none).
+// (full pages), apiDelayMs, offlineAssets (false: the worker lists none),
+// workerOptions (more installPreheatWorker options, e.g. { shellFromCache:
+// true }). Each shell names the deploy it came from and its serial number
+// (<meta name="shell-version">, <meta name="shell-serial">), so a test can
+// tell which stored shell a worker replayed.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -33,8 +37,9 @@ export function fullPage(issue) {
 <script>performance.mark('preheat:content')</script>`, { shell: false });
 }
 
-export function shellPage() {
-  return layout('<main id="issue"><h1></h1><p class="body"></p></main>', { shell: true });
+export function shellPage({ version = '', serial = 0 } = {}) {
+  return layout(`<meta name="shell-version" content="${esc(version)}"><meta name="shell-serial" content="${serial}">` +
+                '<main id="issue"><h1></h1><p class="body"></p></main>', { shell: true });
 }
 
 const sleep = (ms) => (ms > 0 ? new Promise((f) => setTimeout(f, ms)) : Promise.resolve());
@@ -43,7 +48,7 @@ export function startSwServer({ packageDir, renderDelayMs = 0, apiDelayMs = 0,
                                 assetCacheControl = 'no-cache', offlineAssets = true } = {}) {
   const s = {
     issues: {}, swVersion: 'v1', kill: false, down: false, apiDown: false,
-    renderDelayMs, apiDelayMs, offlineAssets, requests: [],
+    renderDelayMs, apiDelayMs, offlineAssets, workerOptions: {}, shellSerial: 0, requests: [],
     navigations: (p) => s.requests.filter((r) => r.kind === 'page' && (!p || r.path === p)),
   };
   const swTemplate = fs.readFileSync(path.join(here, 'sw.js'), 'utf8');
@@ -68,7 +73,7 @@ export function startSwServer({ packageDir, renderDelayMs = 0, apiDelayMs = 0,
       if (hit) {
         // The shell carries no data: it can be sent before any lookup.
         res.writeHead(200, { ...headers, 'preheat-cache': 'shell' });
-        res.end(shellPage());
+        res.end(shellPage({ version: s.swVersion, serial: ++s.shellSerial }));
         return;
       }
       await sleep(s.renderDelayMs);
@@ -111,6 +116,7 @@ export function startSwServer({ packageDir, renderDelayMs = 0, apiDelayMs = 0,
       res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-cache' });
       let body = swTemplate.replace('__VERSION__', s.swVersion);
       if (s.offlineAssets === false) body = body.replace(/offlineAssets: \[[^\]]*\]/, 'offlineAssets: []');
+      body = body.replace('/*__OPTIONS__*/{}', JSON.stringify(s.workerOptions || {}));
       res.end(body);
       return;
     }

@@ -1,7 +1,9 @@
 // The test app's service worker (served at /sw.js; the server substitutes
-// the version on each "deploy").
+// the version on each "deploy", and OPTIONS with its workerOptions).
 import { installPreheatWorker } from '/preheat/src/sw.js';
 import { CACHE_NAME, ROUTES, POLICIES } from '/fixtures/config.js';
+
+const OPTIONS = /*__OPTIONS__*/{};
 
 installPreheatWorker({
   version: '__VERSION__',
@@ -14,4 +16,5 @@ installPreheatWorker({
     '/preheat/src/fetch-driver.js', '/preheat/src/intent.js', '/preheat/src/sw-register.js',
     '/preheat/dist/preheat.mjs', '/preheat/dist/preheat.wasm',
   ],
+  ...OPTIONS,
 });
