@@ -91,20 +91,10 @@ int main(int argc, char** argv) {
       quiet = true;
       continue;
     }
-    if (name.rfind("--", 0) != 0) return Fail("unexpected argument '" + name + "' (see --help)");
-    std::string value;
-    size_t eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return Fail(name + " needs a value (see --help)");
-    }
+    std::string value, error;
+    if (!preheat_demo::ReadFlag(argc, argv, &i, &name, &value, &error)) return Fail(error);
     int64_t n = 0;
     auto& m = options.model;
-    std::string error;
     if (name == "--sessions") {
       if (!preheat_demo::ParseInt(value, 1, 10000, &n)) return Fail("--sessions: expected 1..10000");
       m.sessions = static_cast<uint32_t>(n);

@@ -31,6 +31,27 @@ bool ParseInt(const std::string& text, int64_t min, int64_t max, int64_t* out) {
   return true;
 }
 
+bool ReadFlag(int argc, char** argv, int* i, std::string* name, std::string* value,
+              std::string* error) {
+  *name = argv[*i];
+  value->clear();
+  if (name->rfind("--", 0) != 0) {
+    *error = "unexpected argument '" + *name + "' (see --help)";
+    return false;
+  }
+  size_t eq = name->find('=');
+  if (eq != std::string::npos) {
+    *value = name->substr(eq + 1);
+    name->resize(eq);
+  } else if (*i + 1 < argc) {
+    *value = argv[++*i];
+  } else {
+    *error = *name + " needs a value (see --help)";
+    return false;
+  }
+  return true;
+}
+
 bool ParseDouble(const std::string& text, double min, double max, double* out) {
   if (text.empty()) return false;
   char* end = nullptr;

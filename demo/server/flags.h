@@ -15,6 +15,12 @@ namespace preheat_demo {
 bool ParseInt(const std::string& text, int64_t min, int64_t max, int64_t* out);
 bool ParseDouble(const std::string& text, double min, double max, double* out);
 
+// Reads the flag at argv[*i] as "--name=value" or "--name value" (then
+// advances *i past the value). False, with *error, when argv[*i] is not a
+// flag or its value is missing.
+bool ReadFlag(int argc, char** argv, int* i, std::string* name, std::string* value,
+              std::string* error);
+
 // What ApplyServerFlag did with a flag.
 enum class FlagResult { kApplied, kUnknown, kBadValue };
 

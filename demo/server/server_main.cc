@@ -39,22 +39,11 @@ int main(int argc, char** argv) {
       Usage(stdout);
       return 0;
     }
-    if (name.rfind("--", 0) != 0) {
-      std::fprintf(stderr, "preheat-demo-server: unexpected argument '%s' (see --help)\n", argv[i]);
+    std::string value, error;
+    if (!preheat_demo::ReadFlag(argc, argv, &i, &name, &value, &error)) {
+      std::fprintf(stderr, "preheat-demo-server: %s\n", error.c_str());
       return 2;
     }
-    std::string value;
-    size_t eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::fprintf(stderr, "preheat-demo-server: %s needs a value (see --help)\n", name.c_str());
-      return 2;
-    }
-    std::string error;
     int64_t n = 0;
     if (name == "--host") {
       options.host = value;

@@ -9,9 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_data.h"
 #include "bench_ratio.h"
 #include "preheat/memory_tier.h"
-#include "preheat/prng.h"
 
 namespace preheat::bench {
 namespace {
@@ -19,27 +19,14 @@ namespace {
 constexpr size_t kEntries = 100'000;
 constexpr size_t kBodyBytes = 4096;
 
-std::string KeyOf(size_t i) {
-  return "user42 https://app.example/api/issues/" + std::to_string(i) + "?expand=comments";
-}
-
 const std::vector<std::string>& Keys() {
-  static const std::vector<std::string> keys = [] {
-    std::vector<std::string> k;
-    for (size_t i = 0; i < kEntries; ++i) k.push_back(KeyOf(i));
-    return k;
-  }();
+  static const std::vector<std::string> keys = MakeKeys(kEntries);
   return keys;
 }
 
 // A fixed random probe order, the same for both sides.
 const std::vector<uint32_t>& Probes() {
-  static const std::vector<uint32_t> probes = [] {
-    Prng prng(7);
-    std::vector<uint32_t> p(1 << 16);
-    for (auto& x : p) x = static_cast<uint32_t>(prng.Below(kEntries));
-    return p;
-  }();
+  static const std::vector<uint32_t> probes = MakeProbes(kEntries);
   return probes;
 }
 

@@ -58,6 +58,14 @@ struct Harness {
     return std::move(*out);
   }
 
+  // Creates a cache database at `path` holding `batch`, then closes it
+  // (checkpointed: no -wal left behind).
+  void MakeClosedFile(const std::string& path, std::vector<StoreWrite> batch) {
+    auto opened = Open(path);
+    REQUIRE(opened.ok());
+    REQUIRE(Write(**opened, std::move(batch)).ok());
+  }
+
   Result<StoreRecord> Get(SqliteStore& s, const std::string& key) {
     return Await<StoreRecord>([&](auto done) { s.Get(1, key, done); });
   }
@@ -667,11 +675,7 @@ TEST_CASE("SqliteStore: a database replaced by another cache database is used fr
   Harness h;
   std::string path = dir.File("cache.db");
   std::string other = dir.File("other.db");
-  {
-    auto o = h.Open(other);
-    REQUIRE(o.ok());
-    REQUIRE(h.Write(**o, {Put("theirs", "x", 1, {"t"})}).ok());
-  }  // closed: checkpointed, no -wal left
+  h.MakeClosedFile(other, {Put("theirs", "x", 1, {"t"})});
   {
     auto opened = h.Open(path);
     REQUIRE(opened.ok());
@@ -735,11 +739,7 @@ TEST_CASE("SqliteStore: reads notice a replaced database within a second") {
   Harness h;
   std::string path = dir.File("cache.db");
   std::string other = dir.File("other.db");
-  {
-    auto o = h.Open(other);
-    REQUIRE(o.ok());
-    REQUIRE(h.Write(**o, {Put("theirs", "x", 1)}).ok());
-  }
+  h.MakeClosedFile(other, {Put("theirs", "x", 1)});
   auto opened = h.Open(path);
   REQUIRE(opened.ok());
   SqliteStore& store = **opened;

@@ -33,9 +33,9 @@
 #include <string>
 #include <vector>
 
+#include "../bench/bench_data.h"
 #include "../bench/bench_ratio.h"
 #include "test_util.h"
-#include "preheat/prng.h"
 #include "preheat/store.h"
 #include "preheat_native/event_loop.h"
 #include "preheat_native/sqlite_store.h"
@@ -77,9 +77,6 @@ void CheckSql(int rc, sqlite3* db, const char* what) {
   }
 }
 
-std::string KeyOf(size_t i) {
-  return "user42 https://app.example/api/issues/" + std::to_string(i) + "?expand=comments";
-}
 std::string ValueOf(size_t i) {
   std::string v(kValueBytes, 'v');
   std::snprintf(v.data(), v.size(), "%zu", i);
@@ -179,22 +176,13 @@ const std::string& ReadDb() {
 }
 
 const std::vector<std::string>& Keys() {
-  static const std::vector<std::string> keys = [] {
-    std::vector<std::string> k;
-    for (size_t i = 0; i < kReadRows; ++i) k.push_back(KeyOf(i));
-    return k;
-  }();
+  static const std::vector<std::string> keys = MakeKeys(kReadRows);
   return keys;
 }
 
 // A fixed random probe order, the same for every read benchmark.
 const std::vector<uint32_t>& Probes() {
-  static const std::vector<uint32_t> probes = [] {
-    Prng prng(7);
-    std::vector<uint32_t> p(1 << 16);
-    for (auto& x : p) x = static_cast<uint32_t>(prng.Below(kReadRows));
-    return p;
-  }();
+  static const std::vector<uint32_t> probes = MakeProbes(kReadRows);
   return probes;
 }
 
