@@ -458,6 +458,53 @@ TEST_CASE("SqliteStore: effects apply in call order") {
   CHECK(got->ok());
 }
 
+TEST_CASE("SqliteStore: a Get on an idle store reads fresh data and keeps call order") {
+  // A Get on an idle store runs on the calling thread; one behind queued
+  // work runs on the worker. Either way it sees every effect called before
+  // it, another connection's commits, and completes in call order.
+  TempDir dir;
+  Harness h;
+  const std::string path = dir.File("cache.db");
+  auto opened = h.Open(path);
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  REQUIRE(h.Write(store, {Put("k", "old", 1)}).ok());
+
+  // Another connection (as another process would) replaces the value.
+  {
+    sqlite3* other = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &other) == SQLITE_OK);
+    sqlite3_busy_timeout(other, 5000);
+    CHECK(sqlite3_exec(other, "UPDATE entries SET value = CAST('theirs' AS BLOB) WHERE key = 'k'",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(other);
+  }
+  auto theirs = h.Get(store, "k");
+  REQUIRE(theirs.ok());
+  CHECK(theirs->value == "theirs");
+
+  // Idle get, write, then gets queued behind it: nothing pumped in between.
+  std::vector<std::pair<OpId, std::string>> seen;
+  auto on_get = [&](OpId op, Instant, Result<StoreRecord> r) {
+    REQUIRE(r.ok());
+    seen.emplace_back(op, r->value);
+  };
+  store.Get(1, "k", on_get);
+  store.Write(2, {Put("k", "new", 2)}, [&](OpId op, Instant, Result<StoreUsage> u) {
+    CHECK(u.ok());
+    seen.emplace_back(op, "");
+  });
+  store.Get(3, "k", on_get);
+  store.Get(4, "k", on_get);
+  CHECK(seen.empty());  // posted, never run inside the calls
+  while (seen.size() < 4) h.inbox.RunOne();
+  using Seen = std::vector<std::pair<OpId, std::string>>;
+  CHECK(seen == Seen{{1, "theirs"}, {2, ""}, {3, "new"}, {4, "new"}});
+
+  // A missing key on an idle store is kNotFound, as from the worker.
+  CHECK(h.Get(store, "absent").status().code() == Code::kNotFound);
+}
+
 TEST_CASE("SqliteStore: several connections opening one fresh file at once all succeed") {
   // Switching a new file to WAL needs an exclusive lock; two openers that
   // both hold a shared lock get SQLITE_BUSY at once (SQLite's deadlock

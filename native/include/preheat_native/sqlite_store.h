@@ -75,6 +75,18 @@ struct SqliteStoreHealth {
 // apply in call order (as preheat::Store requires); completions are posted
 // back through options.post, never run inside the call.
 //
+// One exception, for speed: a Get called while the store is idle (nothing
+// queued or running on the worker) reads on the calling thread, with the
+// same connection, and posts its completion like any other. It never waits
+// for another process's lock (SQLITE_BUSY sends it to the worker, which
+// waits up to busy_timeout_ms) and it skips the periodic moved-file check
+// (when that is due, the Get goes to the worker). A handoff to the worker
+// and back costs two thread wake-ups, more than the indexed read itself.
+// Caveat: SQLite's WAL read path retries internally (about 10 s, ignoring
+// the busy timeout) when another process holds every WAL read-mark lock,
+// which SQLite itself only does for moments; such a Get would block the
+// calling thread for that long.
+//
 // Schema 3: entries(key TEXT PRIMARY KEY, value BLOB, last_access INTEGER,
 // charge INTEGER, tags BLOB) with the record's tags packed into the row (a
 // Get reads one row), tags(key, tag) indexed by tag for tag selectors, and
