@@ -77,6 +77,30 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// XXH32's primes and steps, as published (github.com/Cyan4973/xxHash,
+// doc/xxhash_spec.md).
+constexpr uint32_t kXxhPrime1 = 0x9E3779B1u;
+constexpr uint32_t kXxhPrime2 = 0x85EBCA77u;
+constexpr uint32_t kXxhPrime3 = 0xC2B2AE3Du;
+constexpr uint32_t kXxhPrime4 = 0x27D4EB2Fu;
+constexpr uint32_t kXxhPrime5 = 0x165667B1u;
+
+// The helpers below are forced inline: the browser build is compiled with
+// -Oz, which otherwise leaves each one a call per 4 bytes and makes XXH32 as
+// slow as the byte-serial FNV-1a it replaces.
+[[gnu::always_inline]] inline uint32_t RotateLeft32(uint32_t v, int bits) {
+  return (v << bits) | (v >> (32 - bits));
+}
+
+// Little-endian on every host; compilers turn it into one load.
+[[gnu::always_inline]] inline uint32_t LoadLittleEndian32(const unsigned char* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+}
+
+[[gnu::always_inline]] inline uint32_t XxhRound(uint32_t acc, uint32_t lane) {
+  return RotateLeft32(acc + lane * kXxhPrime2, 13) * kXxhPrime1;
+}
 
 }  // namespace
 
@@ -87,6 +111,40 @@ uint64_t HashBytes(std::string_view bytes) {
     hash *= 0x100000001b3ull;
   }
   return hash;
+}
+
+uint32_t Xxh32(std::string_view bytes, uint32_t seed) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t size = bytes.size();
+  const unsigned char* const end = p + size;
+  uint32_t h;
+  if (size >= 16) {
+    uint32_t v1 = seed + kXxhPrime1 + kXxhPrime2;
+    uint32_t v2 = seed + kXxhPrime2;
+    uint32_t v3 = seed;
+    uint32_t v4 = seed - kXxhPrime1;
+    const unsigned char* const last_stripe = end - 16;
+    do {
+      v1 = XxhRound(v1, LoadLittleEndian32(p));
+      v2 = XxhRound(v2, LoadLittleEndian32(p + 4));
+      v3 = XxhRound(v3, LoadLittleEndian32(p + 8));
+      v4 = XxhRound(v4, LoadLittleEndian32(p + 12));
+      p += 16;
+    } while (p <= last_stripe);
+    h = RotateLeft32(v1, 1) + RotateLeft32(v2, 7) + RotateLeft32(v3, 12) + RotateLeft32(v4, 18);
+  } else {
+    h = seed + kXxhPrime5;
+  }
+  h += static_cast<uint32_t>(size);  // the length modulo 2^32, per the spec
+  for (; end - p >= 4; p += 4) {
+    h = RotateLeft32(h + LoadLittleEndian32(p) * kXxhPrime3, 17) * kXxhPrime4;
+  }
+  for (; p < end; ++p) h = RotateLeft32(h + *p * kXxhPrime5, 11) * kXxhPrime1;
+  h ^= h >> 15;
+  h *= kXxhPrime2;
+  h ^= h >> 13;
+  h *= kXxhPrime3;
+  return h ^ (h >> 16);
 }
 
 uint64_t HashBody(std::string_view bytes) {
@@ -143,8 +201,8 @@ std::string EncodeEntry(const CacheEntry& entry) {
   for (const auto& tag : entry.tags) PutString(&out, tag);
   out.push_back(static_cast<char>(entry.invalidated ? 1 : 0));
   // A checksum of everything before it: a torn or bit-flipped record is
-  // detected here rather than served.
-  PutFixed64(&out, HashBytes(out));
+  // detected here rather than served (see kEntryFormatVersion).
+  PutFixed64(&out, Xxh32(out));
   return out;
 }
 
@@ -154,14 +212,16 @@ Result<CacheEntry> DecodeEntry(std::string_view record, const FreshnessOptions& 
   }
   if (record.size() < 1 + 8) return Status::Corrupt("record too short");
   uint8_t version = static_cast<uint8_t>(record[0]);
-  if (version != kEntryFormatVersion) {
+  if (version != kEntryFormatVersion && version != kEntryFormatVersionFnv1a64) {
     return Status::Corrupt("unknown record version " + std::to_string(version));
   }
+  // Versions 1 and 2 differ only in the checksum in the 8-byte trailer.
   std::string_view payload = record.substr(0, record.size() - 8);
   Reader trailer(record.substr(record.size() - 8));
   uint64_t checksum = 0;
   trailer.GetFixed64(&checksum);
-  if (checksum != HashBytes(payload)) return Status::Corrupt("checksum mismatch");
+  uint64_t expected = version == kEntryFormatVersionFnv1a64 ? HashBytes(payload) : Xxh32(payload);
+  if (checksum != expected) return Status::Corrupt("checksum mismatch");
 
   Reader in(payload.substr(1));
   CacheEntry entry;

@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <string>
+#include <string_view>
+
 namespace preheat {
 namespace {
 
@@ -40,17 +44,29 @@ TEST_CASE("entry: encode/decode round trip") {
   CHECK(decoded->body_hash == e.body_hash);
 }
 
-TEST_CASE("entry: every truncation and every single bit flip is rejected as corrupt") {
-  std::string record = EncodeEntry(Sample());
+// Every truncation and every single-bit flip (version byte, header fields,
+// body, times, tags, checksum trailer) must be rejected as corrupt.
+void CheckEveryTruncationAndBitFlipRejected(const std::string& record) {
   for (size_t n = 0; n < record.size(); ++n) {
     auto r = DecodeEntry(std::string_view(record).substr(0, n), {});
     CHECK(r.status().code() == Code::kCorrupt);
   }
   for (size_t i = 0; i < record.size(); ++i) {
-    std::string flipped = record;
-    flipped[i] = static_cast<char>(flipped[i] ^ 0x01);
-    CHECK_FALSE(DecodeEntry(flipped, {}).ok());
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = record;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      auto r = DecodeEntry(flipped, {});
+      CAPTURE(i);
+      CAPTURE(bit);
+      CHECK(r.status().code() == Code::kCorrupt);
+    }
   }
+}
+
+TEST_CASE("entry: every truncation and every single bit flip is rejected as corrupt") {
+  std::string record = EncodeEntry(Sample());
+  REQUIRE(static_cast<uint8_t>(record[0]) == 2);
+  CheckEveryTruncationAndBitFlipRejected(record);
 }
 
 TEST_CASE("entry: unknown version and oversized records") {
@@ -61,6 +77,113 @@ TEST_CASE("entry: unknown version and oversized records") {
   CHECK(r.status().message().find("version") != std::string::npos);
   std::string huge(kEntryRecordBytesMax + 1, 'x');
   CHECK(DecodeEntry(huge, {}).status().code() == Code::kTooLarge);
+}
+
+std::string FromHex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
+uint64_t TrailerOf(std::string_view record) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(record[record.size() - 8 + i])) << (8 * i);
+  }
+  return v;
+}
+
+// Sample() as encoded by the release that wrote version 1 records (FNV-1a 64
+// trailer), captured before version 2 existed. Such records are in users'
+// SQLite files and IndexedDB databases: they must keep decoding.
+constexpr std::string_view kSampleRecordV1Hex =
+    "01142068747470733a2f2f612e6578616d706c652f781368747470733a2f2f612e6578616d706c652f78c801"
+    "0204455461670522616263220d43616368652d436f6e74726f6c0a6d61782d6167653d36300b62696e617279"
+    "00626f6479e803000000000000b004000000000000010661636365707409746578742f68746d6c0202743102"
+    "743201068bf12dd324133f";
+
+// Sample() as version 2: the same bytes after the version byte, then XXH32
+// of the payload (0xcd6827ef, computed with the reference `xxhsum -H0`)
+// zero-extended, little-endian. Pins the layout web/src/sw.js decodes too.
+constexpr std::string_view kSampleRecordV2Hex =
+    "02142068747470733a2f2f612e6578616d706c652f781368747470733a2f2f612e6578616d706c652f78c801"
+    "0204455461670522616263220d43616368652d436f6e74726f6c0a6d61782d6167653d36300b62696e617279"
+    "00626f6479e803000000000000b004000000000000010661636365707409746578742f68746d6c0202743102"
+    "743201ef2768cd00000000";
+
+void CheckIsSample(const Result<CacheEntry>& decoded) {
+  REQUIRE(decoded.ok());
+  CacheEntry e = Sample();
+  CHECK(decoded->key == e.key);
+  CHECK(decoded->url == e.url);
+  CHECK(decoded->status == 200);
+  CHECK(decoded->headers.fields() == e.headers.fields());
+  CHECK(decoded->body == e.body);
+  CHECK(decoded->request_time == e.request_time);
+  CHECK(decoded->response_time == e.response_time);
+  CHECK(decoded->vary_values == e.vary_values);
+  CHECK(decoded->tags == e.tags);
+  CHECK(decoded->invalidated);
+  CHECK(decoded->freshness.lifetime_ms == 60000);
+  CHECK(decoded->body_hash == e.body_hash);
+}
+
+TEST_CASE("entry: XXH32 matches the published test vectors") {
+  // Seed 0, from the xxHash reference (xxhsum -H0) and its ports' test suites;
+  // 16 bytes and more take the four-lane path, the rest the tails.
+  CHECK(Xxh32("") == 0x02CC5D05u);
+  CHECK(Xxh32("a") == 0x550D7456u);
+  CHECK(Xxh32("abc") == 0x32D153FFu);
+  CHECK(Xxh32("123456789") == 0x937BAD67u);
+  CHECK(Xxh32("123456789ABCDEF") == 0x576E3CF9u);
+  CHECK(Xxh32("123456789ABCDEF1") == 0x82D80129u);
+  CHECK(Xxh32("123456789ABCDEF12") == 0x04689504u);
+  CHECK(Xxh32("123456789ABCDEF123456789") == 0x1F34766Du);
+  CHECK(Xxh32("", 1) == 0x0B2CB792u);
+  CHECK(Xxh32("", 0x7fffffff) == 0xC89B854Fu);
+  CHECK(Xxh32("123456789ABCDEF", 0x7fffffff) == 0xA7F06F9Du);
+}
+
+TEST_CASE("entry: records are written as version 2 with an XXH32 trailer") {
+  std::string record = EncodeEntry(Sample());
+  CHECK(static_cast<uint8_t>(record[0]) == kEntryFormatVersion);
+  CHECK(kEntryFormatVersion == 2);
+  std::string_view payload = std::string_view(record).substr(0, record.size() - 8);
+  CHECK(TrailerOf(record) == Xxh32(payload));  // upper half zero
+  CHECK(TrailerOf(record) == 0xcd6827efu);
+  CHECK(record == FromHex(kSampleRecordV2Hex));
+  CheckIsSample(DecodeEntry(record, {}));
+}
+
+TEST_CASE("entry: version 1 records (FNV-1a 64) still decode") {
+  std::string v1 = FromHex(kSampleRecordV1Hex);
+  REQUIRE(v1.size() == 143);
+  CHECK(TrailerOf(v1) == HashBytes(std::string_view(v1).substr(0, v1.size() - 8)));
+  CheckIsSample(DecodeEntry(v1, {}));
+  // Re-encoding (on the next write of the entry) upgrades it to version 2.
+  std::string again = EncodeEntry(*DecodeEntry(v1, {}));
+  CHECK(static_cast<uint8_t>(again[0]) == 2);
+  CHECK(again.substr(1, again.size() - 9) == v1.substr(1, v1.size() - 9));
+}
+
+TEST_CASE("entry: version 1 records reject every truncation and bit flip too") {
+  CheckEveryTruncationAndBitFlipRejected(FromHex(kSampleRecordV1Hex));
+}
+
+TEST_CASE("entry: a checksum of the other version is rejected") {
+  // A v2 record relabelled v1 (or the reverse) fails the other checksum.
+  std::string v2 = EncodeEntry(Sample());
+  v2[0] = 1;
+  CHECK(DecodeEntry(v2, {}).status().code() == Code::kCorrupt);
+  std::string v1 = FromHex(kSampleRecordV1Hex);
+  v1[0] = 2;
+  CHECK(DecodeEntry(v1, {}).status().code() == Code::kCorrupt);
+  // v2 with the right XXH32 but a nonzero upper trailer half.
+  std::string upper = EncodeEntry(Sample());
+  upper[upper.size() - 1] = 1;
+  CHECK(DecodeEntry(upper, {}).status().message() == "checksum mismatch");
 }
 
 TEST_CASE("entry: charge counts body, headers and key") {

@@ -126,6 +126,13 @@ TEST_SUITE("url") {
     // Encoding must not push the normal form over the bound.
     std::string grows = "http://a/" + std::string(3000, '<');
     CHECK_FALSE(ParseUrl(grows).ok());
+    // The bound is on the whole normal form, port and query included: here
+    // "http://a:8080/?" (15) + 1000 x "%3C" + 5177 x "x" is exactly at it.
+    std::string query_at_limit = "http://a:8080/?" + std::string(1000, '<') + std::string(5177, 'x');
+    Result<std::string> normal = NormalizeUrl(query_at_limit);
+    REQUIRE(normal.ok());
+    CHECK(normal->size() == kUrlBytesMax);
+    CHECK_FALSE(ParseUrl(query_at_limit + "x").ok());
   }
 
   TEST_CASE("normal form is a fixed point") {

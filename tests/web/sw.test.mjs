@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startSwServer } from './sw-fixtures/server.mjs';
+import { SAMPLE_RECORD_V1_HEX, SAMPLE_RECORD_V2_HEX, SAMPLE_FIELDS, fromHex } from './sw-fixtures/records.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, 'package.json'));
@@ -60,6 +61,46 @@ test('usable data: fresh, stale-while-revalidate, stale-if-error, max stale', ()
                   { invalidated: true }).state, 'stale');
   assert.equal(sw.decodeRecord(new Uint8Array([1, 2, 3])), null);
   assert.equal(sw.decodeRecord('nope'), null);
+});
+
+test('stored records: version 1 (FNV-1a 64) and version 2 (XXH32) decode alike; damage is rejected', () => {
+  const fields = (d) => d && { ...d, body: new TextDecoder().decode(d.body) };
+  const v1 = fromHex(SAMPLE_RECORD_V1_HEX);
+  const v2 = fromHex(SAMPLE_RECORD_V2_HEX);
+  assert.equal(v1[0], 1);
+  assert.equal(v2[0], 2);
+  assert.deepEqual(fields(sw.decodeRecord(v1)), SAMPLE_FIELDS);
+  assert.deepEqual(fields(sw.decodeRecord(v2)), SAMPLE_FIELDS);
+  // Any view of the bytes (the worker gets a Uint8Array or an ArrayBuffer).
+  assert.deepEqual(fields(sw.decodeRecord(v2.slice().buffer)), SAMPLE_FIELDS);
+  const padded = new Uint8Array(v2.length + 3);
+  padded.set(v2, 3);
+  assert.deepEqual(fields(sw.decodeRecord(padded.subarray(3))), SAMPLE_FIELDS);
+
+  for (const [name, record] of [['v1', v1], ['v2', v2]]) {
+    // Every single-bit flip: version byte, header fields, body, trailer.
+    for (let i = 0; i < record.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const flipped = record.slice();
+        flipped[i] ^= 1 << bit;
+        assert.equal(sw.decodeRecord(flipped), null, `${name}: bit ${bit} of byte ${i} flipped`);
+      }
+    }
+    for (let n = 0; n < record.length; n++) {
+      assert.equal(sw.decodeRecord(record.subarray(0, n)), null, `${name}: truncated to ${n} bytes`);
+    }
+  }
+  // A version's checksum does not pass for the other, nor for an unknown one.
+  const relabelled = v2.slice();
+  relabelled[0] = 1;
+  assert.equal(sw.decodeRecord(relabelled), null);
+  const unknown = v2.slice();
+  unknown[0] = 3;
+  assert.equal(sw.decodeRecord(unknown), null);
+  // v2 keeps the trailer's upper half zero.
+  const upper = v2.slice();
+  upper[upper.length - 1] = 1;
+  assert.equal(sw.decodeRecord(upper), null);
 });
 
 // ---- Chromium -------------------------------------------------------------------
@@ -178,6 +219,69 @@ test('hard reload and a new tab send the header, get the shell, render cached th
     assert.equal(lastNav('/issues/42').header, null, 'Shift+Reload: no header');
     assert.equal(app3.shell, false);
     assert.deepEqual([...page.errors, ...tab.errors], []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a record stored before format 2 (FNV-1a 64) still gives a hit, renders, and is rewritten as format 2', async () => {
+  const { context, page } = await warmed('61', { title: 'Issue 61', body: 'old format', version: 1 });
+  try {
+    // Rewrite the engine's record as the previous release stored it:
+    // version byte 1 and an FNV-1a 64 trailer (computed here with BigInt,
+    // independently of sw.js).
+    const rewritten = await page.evaluate(async (origin) => {
+      const m = await import('/preheat/src/sw.js');
+      const db = await new Promise((f, r) => { const q = indexedDB.open('preheat:issues'); q.onsuccess = () => f(q.result); q.onerror = () => r(q.error); });
+      const key = m.cacheKeyFor(`${origin}/api/issues/61`);
+      const row = await new Promise((f) => { const q = db.transaction('entries').objectStore('entries').get(key); q.onsuccess = () => f(q.result); });
+      const v2 = new Uint8Array(row.value);
+      const v1 = v2.slice();
+      v1[0] = 1;
+      let h = 0xcbf29ce484222325n;
+      for (let i = 0; i < v1.length - 8; i++) h = ((h ^ BigInt(v1[i])) * 0x100000001b3n) & 0xffffffffffffffffn;
+      new DataView(v1.buffer).setBigUint64(v1.length - 8, h, true);
+      await new Promise((f, r) => {
+        const tx = db.transaction('entries', 'readwrite');
+        tx.objectStore('entries').put({ ...row, value: v1 });
+        tx.oncomplete = f;
+        tx.onerror = () => r(tx.error);
+      });
+      db.close();
+      const a = m.decodeRecord(v2);
+      const b = m.decodeRecord(v1);
+      const flipped = v1.slice();
+      flipped[flipped.length - 20] ^= 4;
+      return { v2Version: v2[0], v2Decodes: !!a, v1Decodes: !!b,
+               same: !!a && !!b && JSON.stringify({ ...a, body: [...a.body] }) === JSON.stringify({ ...b, body: [...b.body] }),
+               flippedDecodes: !!m.decodeRecord(flipped) };
+    }, server.origin);
+    assert.deepEqual(rewritten, { v2Version: 2, v2Decodes: true, v1Decodes: true, same: true, flippedDecodes: false });
+
+    // The worker reads the v1 record (a hit), the engine decodes it (a render
+    // from IndexedDB), then revalidates.
+    server.issues['61'] = { title: 'Issue 61', body: 'new', version: 2 };
+    await page.reload();
+    const app = await settled(page);
+    assert.equal(lastNav('/issues/61').header, 'hit');
+    assert.equal(app.shell, true);
+    assert.equal(app.error, null);
+    assert.deepEqual(app.renders.map((r) => [r.version, r.source]), [[1, 'store'], [2, 'revalidated']]);
+    assert.equal((await status(page)).lastVerdict.usable, true);
+
+    // The revalidated entry is stored in the current format.
+    const stored = await page.evaluate(async (origin) => {
+      await window.__cache.flush();
+      const m = await import('/preheat/src/sw.js');
+      const db = await new Promise((f, r) => { const q = indexedDB.open('preheat:issues'); q.onsuccess = () => f(q.result); q.onerror = () => r(q.error); });
+      const row = await new Promise((f) => { const q = db.transaction('entries').objectStore('entries').get(m.cacheKeyFor(`${origin}/api/issues/61`)); q.onsuccess = () => f(q.result); });
+      db.close();
+      const d = m.decodeRecord(row.value);
+      return { version: new Uint8Array(row.value)[0], data: d && JSON.parse(new TextDecoder().decode(d.body)) };
+    }, server.origin);
+    assert.equal(stored.version, 2);
+    assert.equal(stored.data.version, 2);
+    assert.deepEqual(page.errors, []);
   } finally {
     await context.close();
   }

@@ -362,11 +362,13 @@ struct RecordBody {
 };
 RecordBody g_record_body;
 
-// Finds the body in an encoded record (entry.cc's layout, version 1:
+// Finds the body in an encoded record (entry.cc's layout, versions 1 and 2:
 // version byte, key, url, status, header count, fields, body, ...). False
 // when the record does not parse that far (DecodeEntry then rejects it).
 bool FindRecordBody(std::string_view rec, uint32_t* offset, uint32_t* size) {
-  if (rec.empty() || static_cast<uint8_t>(rec[0]) != kEntryFormatVersion) return false;
+  if (rec.empty()) return false;
+  uint8_t version = static_cast<uint8_t>(rec[0]);
+  if (version != kEntryFormatVersion && version != kEntryFormatVersionFnv1a64) return false;
   size_t pos = 1;
   auto varint = [&](uint64_t* v) {
     uint64_t result = 0;

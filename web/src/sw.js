@@ -52,8 +52,10 @@
 import { scopeForRoutes } from './sw-register.js';
 
 export const PROTOCOL_VERSION = 1;
-// The record layout this worker decodes (kEntryFormatVersion in entry.h).
-const RECORD_FORMAT_VERSION = 1;
+// The record layouts this worker decodes (core/include/preheat/entry.h): the
+// same fields, then an 8-byte little-endian checksum of every byte before it.
+const RECORD_VERSION_FNV1A64 = 1;  // FNV-1a 64; written by earlier releases
+const RECORD_VERSION_XXH32 = 2;    // XXH32 seed 0, zero-extended; written now
 
 const DEFAULTS = {
   version: '0',
@@ -169,7 +171,7 @@ export function cacheKeyFor(url, namespace = '') {
 
 const utf8 = new TextDecoder();
 
-// FNV-1a 64 over bytes, as two 32-bit halves.
+// FNV-1a 64 over bytes[0, end), as two 32-bit halves (version 1 records).
 function fnv1a64(bytes, end) {
   let lo = 0x84222325;
   let hi = 0xcbf29ce4;
@@ -184,6 +186,55 @@ function fnv1a64(bytes, end) {
   return [lo, hi];
 }
 
+// XXH32 with seed 0 over bytes[0, end) (version 2 records), as an unsigned
+// 32-bit number: the published algorithm (core/src/entry.cc Xxh32), 4 bytes
+// a step with Math.imul.
+const XXH_PRIME1 = 0x9e3779b1;
+const XXH_PRIME2 = 0x85ebca77;
+const XXH_PRIME3 = 0xc2b2ae3d;
+const XXH_PRIME4 = 0x27d4eb2f;
+const XXH_PRIME5 = 0x165667b1;
+const rotl = (v, bits) => (v << bits) | (v >>> (32 - bits));
+const lane = (acc, word) => Math.imul(rotl((acc + Math.imul(word, XXH_PRIME2)) | 0, 13), XXH_PRIME1);
+
+function xxh32(bytes, dv, end) {
+  let i = 0;
+  let h;
+  if (end >= 16) {
+    let v1 = (XXH_PRIME1 + XXH_PRIME2) | 0;
+    let v2 = XXH_PRIME2 | 0;
+    let v3 = 0;
+    let v4 = -XXH_PRIME1 | 0;
+    for (; i <= end - 16; i += 16) {
+      v1 = lane(v1, dv.getUint32(i, true));
+      v2 = lane(v2, dv.getUint32(i + 4, true));
+      v3 = lane(v3, dv.getUint32(i + 8, true));
+      v4 = lane(v4, dv.getUint32(i + 12, true));
+    }
+    h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
+  } else {
+    h = XXH_PRIME5;
+  }
+  h = (h + end) | 0;
+  for (; i + 4 <= end; i += 4) h = Math.imul(rotl((h + Math.imul(dv.getUint32(i, true), XXH_PRIME3)) | 0, 17), XXH_PRIME4);
+  for (; i < end; i++) h = Math.imul(rotl((h + Math.imul(bytes[i], XXH_PRIME5)) | 0, 11), XXH_PRIME1);
+  h = Math.imul(h ^ (h >>> 15), XXH_PRIME2);
+  h = Math.imul(h ^ (h >>> 13), XXH_PRIME3);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+// Whether the record's trailer matches its version's checksum.
+function checksumOk(bytes, dv, end) {
+  const low = dv.getUint32(end, true);
+  const high = dv.getUint32(end + 4, true);
+  if (bytes[0] === RECORD_VERSION_XXH32) return high === 0 && low === xxh32(bytes, dv, end);
+  if (bytes[0] === RECORD_VERSION_FNV1A64) {
+    const [lo, hi] = fnv1a64(bytes, end);
+    return low === lo && high === hi;
+  }
+  return false;  // unknown version
+}
+
 // Decodes the fields the worker needs; returns null for a record it cannot
 // trust (unknown version, bad checksum, truncated).
 export function decodeRecord(value) {
@@ -193,11 +244,10 @@ export function decodeRecord(value) {
   else if (ArrayBuffer.isView(value)) bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   else return null;
   const n = bytes.length;
-  if (n < 9 || bytes[0] !== RECORD_FORMAT_VERSION) return null;
+  if (n < 9) return null;
   const end = n - 8;
-  const [lo, hi] = fnv1a64(bytes, end);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (dv.getUint32(end, true) !== lo || dv.getUint32(end + 4, true) !== hi) return null;
+  if (!checksumOk(bytes, dv, end)) return null;
   let pos = 1;
   const fail = () => { throw new RangeError('truncated record'); };
   const varint = () => {
