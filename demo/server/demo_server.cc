@@ -151,7 +151,8 @@ std::string LayoutHead(const std::string& title, bool shell, const std::string& 
                       : "<style>" + css + "</style>") +
          (js.empty() ? std::string("<script src=\"/render.js\"></script>")
                      : "<script>" + js + "</script>") +
-         "<script type=\"module\" src=\"/app.js\"></script>" +
+         // The shell starts app.js itself, after its first paint (ShellHtml).
+         std::string(shell ? "" : "<script type=\"module\" src=\"/app.js\"></script>") +
          std::string(shell ? "" : kPreloads) + "</head><body>"
          "<header id=\"top\"><a href=\"/\">Preheat demo tracker</a></header>";
 }
@@ -169,11 +170,14 @@ const char kPageFoot[] =
 // cheap for the server and safe for the worker to replay for any URL of the
 // route (`shellFromCache` answers hard navigations from its stored copy).
 // The comment marks where a service worker with `inlineData` puts the cached
-// data (web/src/sw.js); the inline script paints it at once (render.js).
+// data (web/src/sw.js); the inline script paints it at once (render.js) and
+// only then starts app.js (its request, module graph and engine stay off the
+// first paint; without render.js, app.js starts at once).
 std::string ShellHtml(const std::string& static_dir) {
   return LayoutHead("Preheat demo tracker", true, static_dir) +
          "<main id=\"app\" data-shell=\"1\"></main><!--preheat-data-->"
-         "<script>window.DemoRender && DemoRender.paintInline()</script></body></html>\n";
+         "<script>window.DemoRender ? DemoRender.boot('/app.js') : import('/app.js')</script>"
+         "</body></html>\n";
 }
 
 bool IsPrefetch(const httplib::Request& req) {
@@ -308,6 +312,7 @@ std::unique_ptr<DemoServer> DemoServer::Start(DemoServerOptions options, std::st
   if (bad.empty() && options.static_swr_seconds < 0) {
     bad = "static stale-while-revalidate must be >= 0";
   }
+  if (bad.empty() && options.static_max_age_seconds < 0) bad = "static max-age must be >= 0";
   if (bad.empty() && !options.static_dir.empty()) {
     struct stat st {};
     if (stat(options.static_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -552,14 +557,17 @@ void DemoServer::InstallRoutes() {
     body_bytes_ += res.body.size();
     active_--;
   });
-  // Files: revalidated on every use, with a strong ETag so unchanged files
-  // cost a 304 (and the browser keeps its compiled code for scripts and
-  // WebAssembly).
+  // Files: revalidated on every use (or per --static-swr / --static-max-age),
+  // with a strong ETag so unchanged files cost a 304 (and the browser keeps
+  // its compiled code for scripts and WebAssembly).
   http.set_file_request_handler([this](const httplib::Request& req, httplib::Response& res) {
-    res.set_header("Cache-Control", options_.static_swr_seconds > 0
-                                        ? "max-age=0, stale-while-revalidate=" +
-                                              std::to_string(options_.static_swr_seconds)
-                                        : std::string("no-cache"));
+    const int64_t max_age = options_.static_max_age_seconds;
+    const int64_t swr = options_.static_swr_seconds;
+    res.set_header("Cache-Control",
+                   max_age == 0 && swr == 0
+                       ? std::string("no-cache")
+                       : "max-age=" + std::to_string(max_age) +
+                             (swr > 0 ? ", stale-while-revalidate=" + std::to_string(swr) : ""));
     if (res.status != 200) return;
     std::string etag = EtagOf(res.body);
     res.set_header("ETag", etag);

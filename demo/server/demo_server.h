@@ -90,6 +90,11 @@ struct DemoServerOptions {
   // stale-while-revalidate=<this>`: the browser uses its copy at once and
   // revalidates in the background (a new deploy shows on the next load).
   int64_t static_swr_seconds = 0;
+  // When > 0, files are fresh this long (`max-age=<this>`, followed by the
+  // stale-while-revalidate window when static_swr_seconds > 0): loads in
+  // that window use the browser's copy without a request (a new deploy
+  // shows once it expired; versioned file names would avoid the wait).
+  int64_t static_max_age_seconds = 0;
   // More directories at URL prefixes ("/preheat/" -> the built package),
   // tried before static_dir. Prefixes start and end with '/'.
   std::vector<std::pair<std::string, std::string>> mounts;

@@ -19,6 +19,8 @@ const char kServerFlagsHelp[] =
     "  --swr SECONDS         stale-while-revalidate of JSON answers (default 86400)\n"
     "  --static-swr SECONDS  files: max-age=0, stale-while-revalidate=SECONDS\n"
     "                        (default 0: no-cache, revalidated on every use)\n"
+    "  --static-max-age SECONDS  files: fresh for SECONDS (max-age; with\n"
+    "                        --static-swr, then stale-while-revalidate)\n"
     "  --threads N           server worker threads (default 256)\n";
 
 bool ParseInt(const std::string& text, int64_t min, int64_t max, int64_t* out) {
@@ -95,6 +97,8 @@ FlagResult ApplyServerFlag(const std::string& name, const std::string& value,
     if (!ParseInt(value, 0, 100000000, &o->swr_seconds)) return bad("expected seconds >= 0");
   } else if (name == "--static-swr") {
     if (!ParseInt(value, 0, 100000000, &o->static_swr_seconds)) return bad("expected seconds >= 0");
+  } else if (name == "--static-max-age") {
+    if (!ParseInt(value, 0, 100000000, &o->static_max_age_seconds)) return bad("expected seconds >= 0");
   } else if (name == "--threads") {
     if (!ParseInt(value, 1, 4096, &n)) return bad("expected an integer in 1..4096");
     o->threads = static_cast<size_t>(n);

@@ -21,10 +21,16 @@
 // data (`<script type="application/json" id="preheat-data">`, read from the
 // same IndexedDB record the engine will use) and render.js paints it while
 // the document is parsed, before this module, the package and its
-// WebAssembly engine have loaded; this module records that paint, then the
-// engine reads the record itself, revalidates it and re-renders only if it
-// changed. The package is imported dynamically, so this module runs as soon
-// as its own small graph is there (the page preloads the package's files).
+// WebAssembly engine have loaded (the shell starts this module after that
+// frame: DemoRender.boot); this module records that paint, then the engine
+// reads the record itself, revalidates it and re-renders only if it
+// changed. The package is imported dynamically, so on a full page this
+// module runs as soon as its own small graph is there (the full page
+// preloads the package's files).
+//
+// Hard navigations with SWR + preheat also prefetch the document of a link
+// the user points at once its data is stored (prefetchDocument), and a Back
+// may be restored from the back/forward cache (the pageshow handler).
 import {
   registerPreheatWorker, unregisterPreheatWorker, isShell, reloadWithoutShell,
 } from '/preheat/src/sw-register.js';
@@ -74,21 +80,24 @@ window.__demo = demo;
 const inlinePaint = window.__demoInline ? window.__demoInline.painted.catch(() => 0) : null;
 const packageReady = (inlinePaint || Promise.resolve()).then(() => import('/preheat/src/index.js'));
 
-const fetches = load(FETCH_KEY, { total: 0, preheat: 0, purpose: 0, mismatch: 0 });
-demo.fetches = fetches;
+const loadFetches = () => load(FETCH_KEY, { total: 0, preheat: 0, purpose: 0, mismatch: 0 });
+demo.fetches = loadFetches();
 
 // Every request the cache makes goes through here: counts preheat-lane
 // requests (the driver asks for priority 'low') and checks that exactly
-// those carry `Purpose: prefetch`.
+// those carry `Purpose: prefetch`. The counts are read back each time: a
+// page restored from the back/forward cache holds an older copy.
 function countingFetch(url, init = {}) {
   const headers = new Headers(init.headers || {});
   const preheat = init.priority === 'low';
   const purpose = (headers.get('Purpose') || '').toLowerCase() === 'prefetch';
+  const fetches = loadFetches();
   fetches.total++;
   if (preheat) fetches.preheat++;
   if (purpose) fetches.purpose++;
   if (preheat !== purpose) fetches.mismatch++;
   save(FETCH_KEY, fetches);
+  demo.fetches = fetches;
   return fetch(url, init);
 }
 
@@ -281,6 +290,7 @@ function onClick(event) {
     }));
     if (!cache || mode === 'none') return;  // the browser follows the link
     event.preventDefault();
+    leaving = true;
     readyForHardNavigation(t.route.dataUrl).then(() => location.assign(t.url.href));
     return;
   }
@@ -313,19 +323,69 @@ function onPopState(event) {
   softNavigate('back', t0);
 }
 
-// Hover / press intent: preheat the link's data.
+// Hover / press intent: preheat the link's data (and, for hard
+// navigations, its document: see prefetchDocument).
 let hoverTimer = null;
 function onPointerOver(event) {
   if (mode !== 'preheat') return;
   const t = linkTarget(event);
   clearTimeout(hoverTimer);
   if (!t) return;
-  hoverTimer = setTimeout(() => preheat(t.route.dataUrl), HOVER_INTENT_MS);
+  hoverTimer = setTimeout(() => intent(t), HOVER_INTENT_MS);
 }
 function onPointerDown(event) {
   if (mode !== 'preheat') return;
   const t = linkTarget(event);
-  if (t) preheat(t.route.dataUrl);
+  if (t) intent(t);
+}
+function intent(t) {
+  if (!cache) return;  // the engine is still loading
+  const p = preheat(t.route.dataUrl);
+  if (navStyle === 'hard') prefetchDocument(t.url, t.route.dataUrl, p);
+}
+
+// SWR + preheat with hard navigations: once a link the user points at has
+// its data stored, the browser prefetches its document (Speculation Rules).
+// The service worker answers that prefetch like the navigation itself, from
+// the route's stored shell with the record inlined, so the server sees no
+// request; the click then commits the prefetched answer at once instead of
+// waking the worker. Only when this page is controlled by the worker (else
+// the prefetch would reach the server for a full page) and only for data in
+// the store (else the worker would ask the server for the full page).
+const prefetchedDocs = new Set();
+// Set by a hard navigation's click: a prefetch started now would only make
+// that navigation wait for it.
+let leaving = false;
+function prefetchDocument(url, dataUrl, preheated) {
+  if (prefetchedDocs.has(url.href) || url.href === location.href) return;
+  if (!navigator.serviceWorker || !navigator.serviceWorker.controller) return;
+  if (!HTMLScriptElement.supports || !HTMLScriptElement.supports('speculationrules')) return;
+  prefetchedDocs.add(url.href);
+  preheated
+    .then(() => cache.flush())
+    .then(() => {
+      if (leaving) {
+        prefetchedDocs.delete(url.href);
+        return;
+      }
+      if (!cache.peek(dataUrl)) {
+        prefetchedDocs.delete(url.href);  // not stored (failed): no prefetch
+        return;
+      }
+      const rules = document.createElement('script');
+      rules.type = 'speculationrules';
+      rules.className = 'demo-prefetch';
+      rules.textContent = JSON.stringify({
+        prefetch: [{ source: 'list', urls: [url.pathname + url.search], eagerness: 'immediate' }],
+      });
+      document.head.appendChild(rules);
+    })
+    .catch(() => { prefetchedDocs.delete(url.href); });
+}
+// Drops the prefetched documents (their inlined data is older than an edit).
+function dropPrefetchedDocuments() {
+  for (const el of document.querySelectorAll('script.demo-prefetch')) el.remove();
+  prefetchedDocs.clear();
 }
 
 async function editTitle(button) {
@@ -346,6 +406,7 @@ async function editTitle(button) {
         rollbackOn: 'failure',
       });
       if (data) cache.invalidate({ tag: `list-${data.repo}` });
+      dropPrefetchedDocuments();
     }
     ui.note('title saved');
   } catch (e) {
@@ -470,17 +531,29 @@ async function boot() {
   window.addEventListener('popstate', onPopState);
   // Leaving by a hard navigation: write what the worker should see.
   window.addEventListener('pagehide', () => { if (cache && mode !== 'none') cache.flush().catch(() => {}); });
-  // Back to a page kept in the back/forward cache: it is already painted.
+  // Back to a page kept in the back/forward cache: it shows what it showed
+  // when it was left, painted by the frame after this event. Its data is
+  // then revalidated like any cached page's (SWR modes; the subscription
+  // re-renders if it changed), and its document prefetches (single-use,
+  // with older inlined data) are dropped.
   window.addEventListener('pageshow', (e) => {
     if (!e.persisted) return;
     const pending = takePending();
-    if (pending) {
-      requestAnimationFrame(() => record({
-        nav: 'hard', trigger: pending.trigger, path: location.pathname + location.search,
-        kind: demo.current ? demo.current.kind : '', source: 'bfcache', state: 'bfcache',
-        ms: epochNow() - pending.t,
-      }));
-    }
+    const route = demo.current;
+    leaving = false;
+    dropPrefetchedDocuments();
+    painted().then(() => {
+      if (pending) {
+        record({
+          nav: 'hard', trigger: pending.trigger, path: location.pathname + location.search,
+          kind: route ? route.kind : '', source: 'bfcache', state: 'bfcache',
+          ms: epochNow() - pending.t,
+        });
+      }
+      if (!route || !cache || mode === 'none' || demo.current !== route) return;
+      const r = cache.peek(route.dataUrl);
+      if (!r || r.state !== 'fresh') cache.get(route.dataUrl, { lane: 'revalidate' }).catch(() => {});
+    });
   });
 
   const pending = takePending();
@@ -549,7 +622,9 @@ async function boot() {
              ms: pending ? epochNow() - pending.t : performance.now(),
              phases: phasesOf(pending, cacheReady, performance.now()) });
   }
-  history.replaceState({ demo: true }, '');
+  // Soft navigations route this history entry on popstate (a same-document
+  // navigation costs the browser a round of work: hard ones skip it).
+  if (navStyle === 'soft') history.replaceState({ demo: true }, '');
   if (mode === 'none') {
     await unregisterPreheatWorker('/sw.js').catch(() => 0);
   } else {
@@ -594,6 +669,7 @@ function phasesOf(pending, cacheReady, rendered) {
     unloadEnd: at(nav && nav.unloadEventEnd), head: at(window.__demoHeadAt),
     appStart: at(appStart), cacheReady: at(cacheReady), rendered: at(rendered),
     transferSize: nav ? nav.transferSize : null, type: nav ? nav.type : null,
+    delivery: nav && nav.deliveryType || null,
   };
 }
 

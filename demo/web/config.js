@@ -1,7 +1,7 @@
 // Shared by the page (app.js) and the service worker (sw.js): the cache
 // name, the page -> data routes and the data routes' client policies.
 export const CACHE_NAME = 'demo';
-export const WORKER_VERSION = 'demo-3';
+export const WORKER_VERSION = 'demo-4';
 
 // Page routes and the API URL each renders (web/PROTOCOL.md, section 1).
 export const ROUTES = [

@@ -5,17 +5,20 @@
 // has loaded. app.js uses the same functions through window.DemoRender.
 //
 // The shell's body ends with the preheat-data marker comment and an inline
-// script calling DemoRender.paintInline(); the worker (web/src/sw.js,
+// script calling DemoRender.boot('/app.js'); the worker (web/src/sw.js,
 // `inlineData`) replaces the marker with a JSON script element
 // (id="preheat-data", data-url, data-state) holding the cached API answer
 // for the page. The server inlines this file into the shell (so it must
-// never contain an HTML comment opener or a script end tag). paintInline() renders it into
-// <main id="app"> at once and leaves window.__demoInline for app.js:
+// never contain an HTML comment opener or a script end tag). boot() calls
+// paintInline(), which renders that data into <main id="app"> at once and
+// leaves window.__demoInline for app.js:
 //   { url, state, text, renderedAt, painted: Promise<time of the frame after> }
+// and starts app.js only after that frame (the shell has no module script
+// of its own: nothing else is requested, parsed or compiled before it).
 (function () {
+  'use strict';
   // When the document's <head> ran this (a phase of hard navigations).
   window.__demoHeadAt = performance.now();
-  'use strict';
 
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => (
     { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -119,5 +122,14 @@
     }
   }
 
-  window.DemoRender = { esc, linkRefs, render, painted, paintInline, dataPathOf };
+  // The shell's boot: paints the inlined data (if any), then starts the app
+  // module after the frame that showed it (at once when nothing was painted).
+  function boot(appUrl) {
+    paintInline();
+    const start = () => { import(appUrl); };
+    if (window.__demoInline) window.__demoInline.painted.then(start, start);
+    else start();
+  }
+
+  window.DemoRender = { esc, linkRefs, render, painted, paintInline, dataPathOf, boot };
 })();

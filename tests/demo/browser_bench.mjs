@@ -9,10 +9,14 @@
 // SWR + preheat) runs the same sessions twice: with soft navigations
 // (client routing) and with hard ones (full page loads through the service
 // worker and the thin shell). Times are measured in the page (click event
-// to the main content painted; see demo/web/app.js).
+// to the main content painted; see demo/web/app.js). Chromium runs with its
+// back/forward cache on, as browsers ship (Playwright turns it off by
+// default; --no-bfcache keeps that), so a Back may restore the page.
 //
 //   node tests/demo/browser_bench.mjs --server build/native/demo/preheat-demo-server \
 //        --package build/wasm/web [--sessions 5] [--navs 10] [--quick] [--check]
+//        [--modes none,swr,preheat] [--styles soft,hard] [--no-bfcache]
+//        [--server-arg ARG]...
 //
 // Prints the table, writes JSON (default build/demo-browser-bench.json).
 // --check verifies invariants only (complete tables, SWR + preheat more
@@ -40,7 +44,7 @@ function parseArgs(argv) {
     out: path.join(root, 'build', 'demo-browser-bench.json'),
     sessions: 5, navs: 10, concurrency: 3, seed: 1, dwellMin: 300, dwellMax: 1500,
     modes: ['none', 'swr', 'preheat'], styles: ['soft', 'hard'],
-    check: false, quick: false, serverArgs: [],
+    check: false, quick: false, serverArgs: [], bfcache: true,
   };
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i];
@@ -63,6 +67,7 @@ function parseArgs(argv) {
       case '--styles': o.styles = next().split(','); break;
       case '--server-arg': o.serverArgs.push(next()); break;
       case '--check': o.check = true; break;
+      case '--no-bfcache': o.bfcache = false; break;
       case '--quick':
         o.quick = true;
         o.sessions = 2; o.navs = 6; o.concurrency = 2; o.dwellMax = 800;
@@ -106,11 +111,14 @@ function zipf(n, u) {
 
 function startServer(o) {
   return new Promise((resolve, reject) => {
-    // Files (app, package, wasm) are served stale-while-revalidate, as a
-    // deployed app would cache its assets; --server-arg --static-swr=0
-    // revalidates them on every load instead.
+    // Files (app, package, wasm) are fresh for 10 minutes, then served
+    // stale-while-revalidate, as a deployed app would cache its assets (a
+    // session here never revalidates them; without the max-age every page
+    // load would revalidate each file in the background, about 10 requests
+    // competing with the next navigations). --server-arg --static-max-age
+    // --server-arg 0 revalidates them on every load.
     const args = ['--port', '0', '--static', o.web, '--mount', `/preheat/=${o.package}`,
-                  '--static-swr', '600', ...o.serverArgs];
+                  '--static-swr', '600', '--static-max-age', '600', ...o.serverArgs];
     const child = spawn(o.server, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -239,10 +247,17 @@ async function runSession(browser, origin, o, repos, mode, style, index) {
       await waitForRecord(page, step + 1);
     }
     // Let background work (revalidations, preheats) reach the server, so
-    // the request counts belong to this session.
+    // the request counts belong to this session; then close the page's
+    // cache, so no request starts after its counts are read (a queued
+    // preheat could, and the server would count it but not the page).
     await sleep(400);
+    const pageErrors = [...errors];  // not what closing the cache may cause
+    await page.evaluate(async () => {
+      const c = window.__demo && window.__demo.cache;
+      if (c) await c.close();
+    }).catch(() => {});
     const r = await recordsOf(page);
-    return { mode, style, index, navs: r.navs, fetches: r.fetches, counts, errors };
+    return { mode, style, index, navs: r.navs, fetches: r.fetches, counts, errors: pageErrors };
   } finally {
     await context.close();
   }
@@ -373,6 +388,9 @@ async function main() {
   const { child, origin } = await startServer(o);
   const browser = await chromium.launch({
     executablePath: o.chromium,
+    // Playwright turns the back/forward cache off by default; browsers have
+    // it on. --no-bfcache keeps Playwright's default.
+    ignoreDefaultArgs: o.bfcache ? ['--disable-back-forward-cache'] : [],
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
            '--disable-component-update', '--disable-sync', '--no-first-run'],
   });

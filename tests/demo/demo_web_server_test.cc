@@ -89,7 +89,10 @@ TEST_CASE("web: the shell marks where a worker inlines data and inlines its crit
     size_t marker = shell->body.find("<!--preheat-data-->");
     REQUIRE(marker != std::string::npos);
     CHECK(marker > shell->body.find("</main>"));
-    CHECK(shell->body.find("DemoRender.paintInline()", marker) != std::string::npos);
+    // The shell has no module script: render.js starts app.js after the
+    // first paint (at once without render.js).
+    CHECK(shell->body.find("DemoRender.boot('/app.js')", marker) != std::string::npos);
+    CHECK(shell->body.find("type=\"module\"") == std::string::npos);
   }
   // With one, both are inlined into the shell (its first paint waits on no
   // other file); full pages still link them; a file that could end its
@@ -167,7 +170,7 @@ TEST_CASE("web: Purpose and Sec-Purpose count as prefetches; /admin/reset zeroes
   CHECK(server->counters().prefetch_requests == 0);
 }
 
-TEST_CASE("web: files carry an ETag and answer 304; --static-swr lets browsers reuse them") {
+TEST_CASE("web: files carry an ETag and answer 304; --static-swr / --static-max-age let browsers reuse them") {
   WebTempDir root;
   std::ofstream(root.path / "app.js") << "export const v = 1;\n";
   auto o = WebFastOptions();
@@ -187,10 +190,25 @@ TEST_CASE("web: files carry an ETag and answer 304; --static-swr lets browsers r
     CHECK(c.Get("/app.js", {{"If-None-Match", "\"other\""}})->status == 200);
   }
   o.static_swr_seconds = 600;
+  {
+    auto server = StartWebServer(o);
+    httplib::Client c("127.0.0.1", server->port());
+    CHECK(c.Get("/app.js")->get_header_value("Cache-Control") ==
+          "max-age=0, stale-while-revalidate=600");
+    // API answers keep their own caching headers.
+    CHECK(c.Get("/api/issues/1")->get_header_value("Cache-Control").find("max-age=0") == 0);
+  }
+  // --static-max-age: fresh for a while, then the stale-while-revalidate window.
+  o.static_max_age_seconds = 300;
+  {
+    auto server = StartWebServer(o);
+    httplib::Client c("127.0.0.1", server->port());
+    CHECK(c.Get("/app.js")->get_header_value("Cache-Control") ==
+          "max-age=300, stale-while-revalidate=600");
+    CHECK(c.Get("/api/issues/1")->get_header_value("Cache-Control").find("max-age=0") == 0);
+  }
+  o.static_swr_seconds = 0;
   auto server = StartWebServer(o);
   httplib::Client c("127.0.0.1", server->port());
-  CHECK(c.Get("/app.js")->get_header_value("Cache-Control") ==
-        "max-age=0, stale-while-revalidate=600");
-  // API answers keep their own caching headers.
-  CHECK(c.Get("/api/issues/1")->get_header_value("Cache-Control").find("max-age=0") == 0);
+  CHECK(c.Get("/app.js")->get_header_value("Cache-Control") == "max-age=300");
 }
