@@ -26,14 +26,13 @@ CacheEntry Sample() {
   return e;
 }
 
-TEST_CASE("entry: encode/decode round trip") {
-  CacheEntry e = Sample();
-  auto decoded = DecodeEntry(EncodeEntry(e), {});
+void CheckIsSample(const Result<CacheEntry>& decoded) {
   REQUIRE(decoded.ok());
+  CacheEntry e = Sample();
   CHECK(decoded->key == e.key);
   CHECK(decoded->url == e.url);
   CHECK(decoded->status == 200);
-  CHECK(decoded->headers.Get("etag") == "\"abc\"");
+  CHECK(decoded->headers.fields() == e.headers.fields());
   CHECK(decoded->body == e.body);
   CHECK(decoded->request_time == e.request_time);
   CHECK(decoded->response_time == e.response_time);
@@ -42,6 +41,10 @@ TEST_CASE("entry: encode/decode round trip") {
   CHECK(decoded->invalidated);
   CHECK(decoded->freshness.lifetime_ms == 60000);
   CHECK(decoded->body_hash == e.body_hash);
+}
+
+TEST_CASE("entry: encode/decode round trip") {
+  CheckIsSample(DecodeEntry(EncodeEntry(Sample()), {}));
 }
 
 // Every truncation and every single-bit flip (version byte, header fields,
@@ -112,23 +115,6 @@ constexpr std::string_view kSampleRecordV2Hex =
     "0204455461670522616263220d43616368652d436f6e74726f6c0a6d61782d6167653d36300b62696e617279"
     "00626f6479e803000000000000b004000000000000010661636365707409746578742f68746d6c0202743102"
     "743201ef2768cd00000000";
-
-void CheckIsSample(const Result<CacheEntry>& decoded) {
-  REQUIRE(decoded.ok());
-  CacheEntry e = Sample();
-  CHECK(decoded->key == e.key);
-  CHECK(decoded->url == e.url);
-  CHECK(decoded->status == 200);
-  CHECK(decoded->headers.fields() == e.headers.fields());
-  CHECK(decoded->body == e.body);
-  CHECK(decoded->request_time == e.request_time);
-  CHECK(decoded->response_time == e.response_time);
-  CHECK(decoded->vary_values == e.vary_values);
-  CHECK(decoded->tags == e.tags);
-  CHECK(decoded->invalidated);
-  CHECK(decoded->freshness.lifetime_ms == 60000);
-  CHECK(decoded->body_hash == e.body_hash);
-}
 
 TEST_CASE("entry: XXH32 matches the published test vectors") {
   // Seed 0, from the xxHash reference (xxhsum -H0) and its ports' test suites;
