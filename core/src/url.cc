@@ -274,7 +274,67 @@ Result<Url> ResolveUrl(const Url& base, std::string_view reference) {
   return ParseUrl(target);
 }
 
+namespace {
+
+// True when `text` is already what ParseUrl(text)->ToString() returns, so
+// NormalizeUrl can copy it without parsing: the common case, URLs from the
+// WHATWG URL parser (location.href, new URL(...).href). Conservative: any
+// doubt (upper case, percent-encoding, dot segments, default or odd ports,
+// userinfo, IPv6, fragment, no path) takes the full parse.
+bool IsNormalForm(std::string_view text) {
+  if (text.size() > kUrlBytesMax) return false;
+  size_t i;
+  bool https;
+  if (text.substr(0, 7) == "http://") {
+    i = 7;
+    https = false;
+  } else if (text.substr(0, 8) == "https://") {
+    i = 8;
+    https = true;
+  } else {
+    return false;
+  }
+  const size_t n = text.size();
+  const size_t host_start = i;
+  while (i < n && ((text[i] >= 'a' && text[i] <= 'z') || IsDigit(text[i]) || text[i] == '-' ||
+                   text[i] == '.' || text[i] == '_')) {
+    ++i;
+  }
+  if (i == host_start || i - host_start > kHostBytesMax) return false;
+  if (i < n && text[i] == ':') {
+    ++i;
+    if (i >= n || text[i] < '1' || text[i] > '9') return false;  // empty, 0 or leading zero
+    uint32_t port = 0;
+    for (size_t digits = 0; i < n && IsDigit(text[i]); ++i) {
+      if (++digits > 5) return false;
+      port = port * 10 + static_cast<uint32_t>(text[i] - '0');
+    }
+    if (port > 65535 || port == (https ? 443u : 80u)) return false;
+  }
+  if (i >= n || text[i] != '/') return false;
+  bool query = false;
+  for (; i < n; ++i) {
+    const char c = text[i];
+    if (c == '?') {
+      query = true;
+    } else if (c == '/') {
+      if (query) continue;
+      // A "." or ".." segment (ended by "/", "?" or the end) would be removed.
+      size_t j = i + 1;
+      if (j < n && text[j] == '.') ++j;
+      if (j < n && text[j] == '.' && j == i + 2) ++j;
+      if (j > i + 1 && (j == n || text[j] == '/' || text[j] == '?')) return false;
+    } else if (!IsUnreserved(c) && !IsSubDelim(c) && c != ':' && c != '@') {
+      return false;  // percent-encoded, encoded by the parse, a fragment or invalid
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<std::string> NormalizeUrl(std::string_view text) {
+  if (IsNormalForm(text)) return std::string(text);
   Result<Url> url = ParseUrl(text);
   if (!url.ok()) return url.status();
   return url->ToString();

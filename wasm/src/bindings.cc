@@ -148,11 +148,15 @@ EM_JS(void, preheat_js_init, (), {
 // record being completed) the body is returned as a view of its bytes at
 // `body_at` instead of a copy of the heap (allocating a new buffer costs
 // more than copying).
+//
+// `deliver` (non-zero): the id of a fast-path get (preheat_get below); the
+// object then goes to Module.preheatDeliver(deliver, object) instead of
+// being returned.
 EM_JS(emscripten::EM_VAL, preheat_js_result,
       (const char* state, const char* source, double age, int revalidating, int stored, int mode,
        double token, int status, double response_time, const uint8_t* blob, uint32_t key_len,
        uint32_t url_len, uint32_t hdr_len, uint32_t tag_len, const uint8_t* body,
-       uint32_t body_len, emscripten::EM_VAL rec, uint32_t body_at),
+       uint32_t body_len, emscripten::EM_VAL rec, uint32_t body_at, double deliver),
       {
   var T = Module.preheatText;
   var decoder = T.decoder;
@@ -187,7 +191,16 @@ EM_JS(emscripten::EM_VAL, preheat_js_result,
     out.token = token;
     out.same = true;
   }
+  if (deliver) {
+    Module.preheatDeliver(deliver, out);
+    return 0;
+  }
   return Emval.toHandle(out);
+});
+
+// A fast-path get's error object (see preheat_js_result's `deliver`).
+EM_JS(void, preheat_js_deliver, (double id, emscripten::EM_VAL value), {
+  Module.preheatDeliver(id, Emval.toValue(value));
 });
 
 // One store write as a plain object, appended to the array `batch`.
@@ -222,6 +235,15 @@ EM_JS(emscripten::EM_VAL, preheat_js_record_in, (emscripten::EM_VAL record, uint
   HEAPU32[(out + 16) >> 2] = value.length;
   HEAPF64[(out + 24) >> 3] = +r.lastAccess || 0;
   return Emval.toHandle(value);
+});
+
+// The record of a fast-path store read completion (preheat_store_get_done),
+// left by JS in Module.preheatText.rec.
+EM_JS(emscripten::EM_VAL, preheat_js_take_record, (), {
+  var T = Module.preheatText;
+  var r = T.rec;
+  T.rec = null;
+  return Emval.toHandle(r);
 });
 
 EM_JS(void, preheat_js_record_value, (emscripten::EM_VAL value, uint8_t* dst), {
@@ -421,19 +443,21 @@ double EntryToken(const CacheEntry& e) {
 
 // `known`: a token from an earlier result for the same URL (0: none). When
 // the entry is still that one, its fields are left out (`same: true`).
-val ResultToJs(const CacheResult& r, double known = 0) {
+// With `deliver` (a fast-path get's id) the object goes to JS's
+// Module.preheatDeliver and no handle is returned (0).
+emscripten::EM_VAL ResultHandle(const CacheResult& r, double known, double deliver) {
   const char* state = CacheStateName(r.state);
   const char* source = SourceName(r.source);
   double age = static_cast<double>(r.age_ms);
   if (!r.entry) {
-    return val::take_ownership(preheat_js_result(state, source, age, r.revalidating, r.stored, 0,
-                                                 0, 0, 0, nullptr, 0, 0, 0, 0, nullptr, 0, nullptr, 0));
+    return preheat_js_result(state, source, age, r.revalidating, r.stored, 0, 0, 0, 0, nullptr, 0,
+                             0, 0, 0, nullptr, 0, nullptr, 0, deliver);
   }
   const CacheEntry& e = *r.entry;
   double token = EntryToken(e);
   if (known != 0 && token == known) {
-    return val::take_ownership(preheat_js_result(state, source, age, r.revalidating, r.stored, 2,
-                                                 token, 0, 0, nullptr, 0, 0, 0, 0, nullptr, 0, nullptr, 0));
+    return preheat_js_result(state, source, age, r.revalidating, r.stored, 2, token, 0, 0, nullptr,
+                             0, 0, 0, 0, nullptr, 0, nullptr, 0, deliver);
   }
   std::string blob;
   blob.reserve(e.key.size() + e.url.size() + 16 + 256);
@@ -455,11 +479,16 @@ val ResultToJs(const CacheResult& r, double known = 0) {
   if (g_record_body.value && e.body.size() == g_record_body.size && e.key == *g_record_body.key) {
     rec = g_record_body.value;
   }
-  return val::take_ownership(preheat_js_result(
+  return preheat_js_result(
       state, source, age, r.revalidating, r.stored, 1, token, e.status,
       static_cast<double>(e.response_time.unix_ms), reinterpret_cast<const uint8_t*>(blob.data()),
       e.key.size(), e.url.size(), hdr_len, tag_len,
-      reinterpret_cast<const uint8_t*>(e.body.data()), e.body.size(), rec, g_record_body.offset));
+      reinterpret_cast<const uint8_t*>(e.body.data()), e.body.size(), rec, g_record_body.offset,
+      deliver);
+}
+
+val ResultToJs(const CacheResult& r, double known = 0) {
+  return val::take_ownership(ResultHandle(r, known, 0));
 }
 
 // ---- options --------------------------------------------------------------
@@ -884,6 +913,40 @@ class WasmEngine {
     });
   }
 
+  // ---- the fast read path (cache.js: preheat_get, preheat_store_get_done) ----
+  //
+  // get() and a store read's completion without embind's invokers: no
+  // std::string marshaling (the URL comes in the scratch buffer, the
+  // namespace is set once), no handle per callback (results go to
+  // Module.preheatDeliver by id). Same engine calls, same results.
+
+  // Sets the namespace of fastGet and returns this object's address (the
+  // first argument of the preheat_* exports).
+  double fastHandle(std::string ns) {
+    fast_ns_ = std::move(ns);
+    return static_cast<double>(reinterpret_cast<uintptr_t>(this));
+  }
+
+  void FastGet(std::string url, int lane, double now, double token, double id) {
+    if (!engine_) {
+      preheat_js_deliver(id, ErrorToJs(error_).as_handle());
+      return;
+    }
+    CacheRequest req{std::move(url), fast_ns_, Headers(), static_cast<Lane>(lane)};
+    engine_->Get(req, ToInstant(now), [token, id](Result<CacheResult> r) {
+      if (r.ok()) {
+        ResultHandle(*r, token, id);
+      } else {
+        preheat_js_deliver(id, ErrorToJs(r.status()).as_handle());
+      }
+    });
+  }
+
+  void FastStoreGetDone(double op, double now) {
+    val record = val::take_ownership(preheat_js_take_record());
+    storeGetDone(op, now, 0, std::string(), record);
+  }
+
   // {code: 0, id} or an error. `fn(result)` runs on every change of the key.
   val subscribe(std::string key, val fn) {
     if (!engine_) return ErrorToJs(error_);
@@ -1070,10 +1133,47 @@ class WasmEngine {
   Status error_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Preheater> preheater_;  // after engine_: destroyed first
+  std::string fast_ns_;
 };
+
+// The scratch buffer through which JS passes a fast-path get's URL.
+std::string g_scratch;
 
 }  // namespace
 }  // namespace preheat::wasm
+
+// Plain exports of the fast read path (see WasmEngine::fastHandle); `engine`
+// is fastHandle()'s value.
+extern "C" {
+
+// The scratch buffer, at least `size` bytes (its address changes when it grows).
+EMSCRIPTEN_KEEPALIVE uint8_t* preheat_scratch(uint32_t size) {
+  auto& buf = preheat::wasm::g_scratch;
+  if (buf.size() < size) buf.resize(size);
+  return reinterpret_cast<uint8_t*>(buf.data());
+}
+
+// engine.getKnown(url, namespace, null, lane, now, callback, token) with the
+// URL's `url_len` bytes in the scratch buffer, lane 0 navigate, 1 revalidate,
+// 2 preheat; the result (or error) goes to Module.preheatDeliver(id, r).
+EMSCRIPTEN_KEEPALIVE void preheat_get(uintptr_t engine, uint32_t url_len, int lane, double now,
+                                      double token, double id) {
+  std::string url(preheat::wasm::g_scratch.data(), url_len);
+  reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->FastGet(std::move(url), lane, now, token,
+                                                                id);
+}
+
+// engine.storeGetDone(op, now, 0, '', record) with the record in
+// Module.preheatText.rec.
+EMSCRIPTEN_KEEPALIVE void preheat_store_get_done(uintptr_t engine, double op, double now) {
+  reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->FastStoreGetDone(op, now);
+}
+
+EMSCRIPTEN_KEEPALIVE double preheat_next_deadline(uintptr_t engine) {
+  return reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->nextDeadline();
+}
+
+}  // extern "C"
 
 EMSCRIPTEN_BINDINGS(preheat) {
   using preheat::wasm::WasmEngine;
@@ -1108,6 +1208,7 @@ EMSCRIPTEN_BINDINGS(preheat) {
       .function("queuedCount", &WasmEngine::queuedCount)
       .function("hasInMemoryOrInflight", &WasmEngine::hasInMemoryOrInflight)
       .function("hasStore", &WasmEngine::hasStore)
+      .function("fastHandle", &WasmEngine::fastHandle)
       .function("storeGetDone", &WasmEngine::storeGetDone)
       .function("storeWriteDone", &WasmEngine::storeWriteDone)
       .function("storeRemoveDone", &WasmEngine::storeRemoveDone)

@@ -132,6 +132,67 @@ function defaultSeed() {
 
 const INTENT_KIND = { hoverstart: 0, hoverend: 1, pointerdown: 2, touchstart: 3, focus: 4 };
 
+// The module's fast read path (bindings.cc: preheat_get, preheat_store_get_done,
+// preheat_next_deadline): plain exports instead of embind calls for get()
+// without request headers, the store read's completion and the deadline.
+// Results come back through Module.preheatDeliver(id, result). One per
+// module, shared by its caches; null for a module without the exports.
+const FAST_LANE = Object.assign(Object.create(null), { navigate: 0, revalidate: 1, preheat: 2 });
+
+function fastPathOf(Module) {
+  if (Module.preheatFast !== undefined) return Module.preheatFast;
+  let f = null;
+  if (typeof Module._preheat_get === 'function') {
+    const pending = new Map();  // id -> {fn, owner}
+    Module.preheatDeliver = (id, r) => {
+      const p = pending.get(id);
+      pending.delete(id);
+      if (p) p.fn(r);
+    };
+    f = { Module, pending, nextId: 1, scratch: 0, scratchBytes: 0 };
+  }
+  Module.preheatFast = f;
+  return f;
+}
+
+// Writes an ASCII string (as absolute() returns) into the module's scratch
+// buffer; -1 for any other (embind's path then).
+function toScratch(f, s) {
+  const n = s.length;
+  if (n > f.scratchBytes) {
+    f.scratchBytes = Math.max(256, n);
+    f.scratch = f.Module._preheat_scratch(f.scratchBytes);
+  }
+  const heap = f.Module.HEAPU8;  // after any growth
+  const p = f.scratch;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127) return -1;
+    heap[p + i] = c;
+  }
+  return n;
+}
+
+// What the store driver completes operations on (IdbStore.attach): the
+// engine, with successful reads through the fast path until `dead` (the
+// engine deleted: embind's methods then throw instead).
+function storeTarget(f, engine, ptr) {
+  if (!f) return engine;
+  const T = f.Module.preheatText;
+  return {
+    dead: false,
+    storeGetDone(op, now, code, msg, rec) {
+      if (code !== 0 || this.dead) return engine.storeGetDone(op, now, code, msg, rec);
+      T.rec = rec;
+      f.Module._preheat_store_get_done(ptr, op, now);
+    },
+    storeWriteDone: (...a) => engine.storeWriteDone(...a),
+    storeRemoveDone: (...a) => engine.storeRemoveDone(...a),
+    storeScanDone: (...a) => engine.storeScanDone(...a),
+    storeEvictDone: (...a) => engine.storeEvictDone(...a),
+  };
+}
+
 // Save-Data or a 2G connection: the preheater then acts on strong intents only.
 function slowConnection() {
   const c = globalThis.navigator && globalThis.navigator.connection;
@@ -226,6 +287,9 @@ class Cache {
     this._revalKeys = new Map();     // key -> number of revalidation waiters
     this._memo = new Map();          // normalised url -> fields (see MEMO_MAX_*)
     this._memoBytes = 0;
+    this._fast = typeof namespace === 'string' ? fastPathOf(Module) : null;
+    this._fastNs = namespace;
+    this._fastPtr = this._fast ? engine.fastHandle(namespace) : 0;
     const after = () => this._schedule();
     // 'storagechange' events (addEventListener): the database was lost
     // (deleted or upgraded by another tab, closed by the browser), reopened,
@@ -233,7 +297,8 @@ class Cache {
     this._events = typeof globalThis.EventTarget === 'function' ? new EventTarget() : null;
     this._degraded = false;
     if (store) {
-      store.attach(engine, after);
+      this._storeTarget = storeTarget(this._fast, engine, this._fastPtr);
+      store.attach(this._storeTarget, after);
       store.onchange = (e) => this._storageChanged(e.type, e.reason);
     }
     fetcher.attach(engine, (request, code) => {
@@ -269,10 +334,23 @@ class Cache {
     const abs = absolute(url);
     const known = this._memo.get(abs);
     return new Promise((resolve, reject) => {
-      this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, Date.now(), (r) => {
+      const done = (r) => {
         if (r.code !== 0) reject(errorOf(r));
         else resolve(this._result(r, true, abs, known));
-      }, known ? known.token : null);
+      };
+      const f = this._fast;
+      const laneId = typeof lane === 'string' ? FAST_LANE[lane] : undefined;
+      const n = f !== null && !headers && laneId !== undefined && this.namespace === this._fastNs
+        ? toScratch(f, abs) : -1;
+      if (n >= 0) {
+        const id = f.nextId++;
+        f.pending.set(id, { fn: done, owner: this });
+        const token = known && typeof known.token === 'number' ? known.token : 0;
+        f.Module._preheat_get(this._fastPtr, n, laneId, Date.now(), token, id);
+      } else {
+        this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, Date.now(), done,
+                              known ? known.token : null);
+      }
       this._schedule();
     });
   }
@@ -519,6 +597,10 @@ class Cache {
       await this._store.queue;
       this._store.close();
     }
+    if (this._fast) {
+      for (const [id, p] of this._fast.pending) if (p.owner === this) this._fast.pending.delete(id);
+      if (this._storeTarget) this._storeTarget.dead = true;
+    }
     this._engine.delete();
   }
 
@@ -609,6 +691,7 @@ class Cache {
     if (bytes > MEMO_MAX_BYTES / 4) return;
     this._memo.set(abs, f);
     this._memoBytes += bytes;
+    if (this._memo.size <= MEMO_MAX_ENTRIES && this._memoBytes <= MEMO_MAX_BYTES) return;
     for (const [u, m] of this._memo) {
       if (this._memo.size <= MEMO_MAX_ENTRIES && this._memoBytes <= MEMO_MAX_BYTES) break;
       this._memo.delete(u);
@@ -729,7 +812,8 @@ class Cache {
   // Keeps one timer at the engine's (and preheater's) next deadline.
   _schedule() {
     if (this._closed) return;
-    const at = this._engine.nextDeadline();
+    const at = this._fast ? this._fast.Module._preheat_next_deadline(this._fastPtr)
+      : this._engine.nextDeadline();
     if (at < 0) {
       if (this._timer) clearTimeout(this._timer);
       this._timer = null;
