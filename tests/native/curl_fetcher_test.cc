@@ -204,11 +204,23 @@ TEST_CASE("CurlFetcher: bodies over max_body_bytes fail with kTooLarge") {
   CHECK(r->body.size() == 10000);
 }
 
+// Opens a gate when it goes out of scope, however the scope ends (a failed
+// REQUIRE included).
+struct OpenOnExit {
+  Gate& gate;
+  ~OpenOnExit() { gate.Open(); }
+};
+
 TEST_CASE("CurlFetcher: timeout, cancel, refused and bad URLs") {
-  TestServer origin;
+  // Declared before the server: a handler may still be blocked in
+  // release.Wait() when the test body ends, so the gates must outlive the
+  // server (whose destructor joins its handlers), and `release` is opened
+  // before the server is destroyed.
   Gate release;
   std::atomic<int> arrived{0};
   Gate first_arrived;
+  TestServer origin;
+  OpenOnExit open_release{release};
   origin.server().Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
     if (arrived.fetch_add(1) == 0) first_arrived.Open();
     release.Wait();
@@ -265,7 +277,6 @@ TEST_CASE("CurlFetcher: timeout, cancel, refused and bad URLs") {
       CHECK(r.status().code() == Code::kInvalidArgument);
     }
   }
-  release.Open();
 }
 
 // ---- A faulty origin: what a real server library would never send -------
