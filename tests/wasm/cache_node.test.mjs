@@ -203,6 +203,18 @@ test('IndexedDB unavailable: memory-only, reported, still serving', async (t) =>
   }
 });
 
+// A second cache instance on the database a first one filled with `urls`
+// (fetched, flushed, closed): its memory tier is cold, IndexedDB is not.
+async function reopenedAfterStoring(t, name, urls) {
+  const one = await createCacheWith(factory, { name });
+  for (const url of urls) await one.get(url);
+  await one.flush();
+  await one.close();
+  const two = await createCacheWith(factory, { name });
+  t.after(() => two.close());
+  return two;
+}
+
 function quotaError() {
   const e = new Error('The quota has been exceeded.');
   e.name = 'QuotaExceededError';
@@ -286,14 +298,7 @@ test('preheat skips entries stored in IndexedDB, even stale ones: no revalidatio
     '/n': json({ n: 1 }, { 'cache-control': 'max-age=0, stale-while-revalidate=600' }),
   });
   t.after(() => origin.close());
-  const name = uniqueName('prestored');
-  const one = await createCacheWith(factory, { name });
-  await one.get(`${origin.origin}/s`);
-  await one.flush();
-  await one.close();
-
-  const two = await createCacheWith(factory, { name });
-  t.after(() => two.close());
+  const two = await reopenedAfterStoring(t, uniqueName('prestored'), [`${origin.origin}/s`]);
   assert.equal(two.peek(`${origin.origin}/s`), null, 'memory tier cold');
   const started = await two.preheat([`${origin.origin}/s`, `${origin.origin}/n`]);
   assert.equal(started, 1, 'only the URL missing from both tiers went to the network');
@@ -523,13 +528,7 @@ test('a body read from IndexedDB has the stored bytes (a view of the record, no 
     '/bin': { status: 200, headers: { 'content-type': 'application/octet-stream', 'cache-control': 'max-age=600' }, body: bytes },
   });
   t.after(() => origin.close());
-  const name = uniqueName('bytes');
-  const one = await createCacheWith(factory, { name });
-  await one.get(`${origin.origin}/bin`);
-  await one.flush();
-  await one.close();
-  const two = await createCacheWith(factory, { name });
-  t.after(() => two.close());
+  const two = await reopenedAfterStoring(t, uniqueName('bytes'), [`${origin.origin}/bin`]);
   const r = await two.get(`${origin.origin}/bin`);
   assert.equal(r.source, 'store');
   assert.ok(r.body instanceof Uint8Array);
