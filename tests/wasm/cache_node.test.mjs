@@ -539,3 +539,86 @@ test('a body read from IndexedDB has the stored bytes (a view of the record, no 
   const p = two.peek(`${origin.origin}/bin`);
   assert.equal(Buffer.compare(Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength), bytes), 0);
 });
+
+test('a record read from IndexedDB keeps its tags and headers; unusual records take the general path', async (t) => {
+  const origin = await startOrigin({
+    '/r/1': json({ r: 1 }, { 'cache-control': 'max-age=600', 'cache-tag': 'alpha, beta', constructor: 'yes' }),
+    '/r/2': json({ r: 2 }, { 'cache-control': 'max-age=600', 'cache-tag': 'beta' }),
+    '/r/3': json({ r: 3 }, { 'cache-control': 'max-age=600' }),
+  });
+  t.after(() => origin.close());
+  const name = uniqueName('intake');
+  const urls = ['/r/1', '/r/2', '/r/3'].map((p) => `${origin.origin}${p}`);
+  const one = await createCacheWith(factory, { name });
+  const keys = [];
+  for (const url of urls) keys.push((await one.get(url)).key);
+  await one.flush();
+  await one.close();
+  // Record 2: a non-ASCII tag in the store's index field; record 3: its value
+  // as an ArrayBuffer. Both still decode (through the general path).
+  const db = await new Promise((resolve, reject) => {
+    const req = indexedDB.open(`preheat:${name}`);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  await new Promise((resolve, reject) => {
+    const tx = db.transaction('entries', 'readwrite');
+    const entries = tx.objectStore('entries');
+    const r2 = entries.get(keys[1]);
+    r2.onsuccess = () => entries.put({ ...r2.result, tags: ['béta', 'beta'] });
+    const r3 = entries.get(keys[2]);
+    r3.onsuccess = () => {
+      const v = r3.result.value;
+      entries.put({ ...r3.result, value: v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) });
+    };
+    tx.oncomplete = resolve;
+    tx.onerror = () => reject(tx.error);
+  });
+  db.close();
+
+  const two = await createCacheWith(factory, { name });
+  t.after(() => two.close());
+  const [r1, r2, r3] = await Promise.all(urls.map((u) => two.get(u)));
+  for (const r of [r1, r2, r3]) assert.equal(r.source, 'store');
+  assert.deepEqual(r1.data, { r: 1 });
+  assert.deepEqual(r1.tags, ['alpha', 'beta']);
+  assert.equal(r1.headers.constructor, 'yes', 'a field named like an Object.prototype member');
+  assert.ok(Object.prototype.hasOwnProperty.call(r1.headers, 'constructor'));
+  assert.equal(r1.headers['content-type'], 'application/json');
+  assert.deepEqual(r2.data, { r: 2 });
+  assert.deepEqual(r2.tags, ['beta']);
+  assert.deepEqual(r3.data, { r: 3 });
+  assert.equal(two.invalidate({ tag: 'beta' }), 2, 'tags of records read from the store');
+  assert.equal(origin.count('/r/1') + origin.count('/r/2') + origin.count('/r/3'), 3);
+});
+
+test('IdbStore: a read on an idle store runs at once; later operations start after it completes', async (t) => {
+  const { IdbStore, Code: StoreCode } = await import(new URL('../../web/src/idb-store.js', import.meta.url).href);
+  const store = await IdbStore.open(uniqueName('fifo'), { indexedDB: new IDBFactory() });
+  t.after(() => store.close());
+  const events = [];
+  const transaction = store.db.transaction.bind(store.db);
+  store.db.transaction = (names, mode) => {
+    events.push(`tx ${mode || 'readonly'}`);
+    return transaction(names, mode);
+  };
+  let completions = 0;
+  store.attach({
+    storeGetDone: (op, now, code, msg, rec) => {
+      completions++;
+      events.push(`get ${op} ${code === StoreCode.notFound ? 'missing' : rec.value[0]}`);
+    },
+    storeWriteDone: (op, now, code) => { completions++; events.push(`write ${op} ${code}`); },
+  }, () => events.push('after'));
+  store.get(1, 'k');
+  assert.deepEqual(events, ['tx readonly'], 'an idle store starts a read at once');
+  store.write(2, [{ kind: 0, key: 'k', value: new Uint8Array([7]), tags: [], lastAccess: 1, charge: 10 }]);
+  store.get(3, 'k');
+  assert.deepEqual(events, ['tx readonly'], 'nothing else starts before the read completes');
+  await until(() => completions === 3);
+  await store.tail();
+  assert.deepEqual(events.slice(0, 2), ['tx readonly', 'get 1 missing'],
+                   'no transaction of a later operation before the read completed');
+  assert.deepEqual(events.filter((e) => /^(get|write) /.test(e)), ['get 1 missing', 'write 2 0', 'get 3 7']);
+  assert.ok(events.includes('after'), 'afterComplete ran');
+});

@@ -67,16 +67,16 @@ EM_JS(void, preheat_js_init, (), {
   var T = Module.preheatText = {
     NUL: NUL,
     decoder: decoder,
+    // Short ASCII strings in one flat string (not a rope of one-character
+    // pieces, which IndexedDB keys and Map lookups would flatten again).
     str: function(p, n) {
       if (n === 0) return "";
       if (n < 1024) {
-        var s = "";
+        var bytes = HEAPU8.subarray(p, p + n);
         for (var i = 0; i < n; i++) {
-          var c = HEAPU8[p + i];
-          if (c > 127) return decoder.decode(HEAPU8.subarray(p, p + n));
-          s += String.fromCharCode(c);
+          if (bytes[i] > 127) return decoder.decode(bytes);
         }
-        return s;
+        return String.fromCharCode.apply(null, bytes);
       }
       return decoder.decode(HEAPU8.subarray(p, p + n));
     },
@@ -92,14 +92,26 @@ EM_JS(void, preheat_js_init, (), {
       parts.pop();
       return parts;
     },
-    // Header fields "n\0v\0..." as an object: lower-case names, repeated
-    // fields joined with ", ".
+    // Header fields "n\0v\0..." (names in lower case) as an object,
+    // repeated fields joined with ", ". One pass, no intermediate array.
     headers: function(s) {
-      var flat = T.list(s);
       var out = {};
-      for (var i = 0; i + 1 < flat.length; i += 2) {
-        var k = flat[i].toLowerCase();
-        out[k] = Object.prototype.hasOwnProperty.call(out, k) ? out[k] + ", " + flat[i + 1] : flat[i + 1];
+      var n = s.length;
+      for (var i = 0; i < n;) {
+        var a = s.indexOf(NUL, i);
+        var b = s.indexOf(NUL, a + 1);
+        if (a < 0 || b < 0) break;
+        var k = s.substring(i, a);
+        var v = s.substring(a + 1, b);
+        i = b + 1;
+        var old = out[k];
+        if (old !== undefined && Object.prototype.hasOwnProperty.call(out, k)) {
+          out[k] = old + ", " + v;
+        } else if (k === "__proto__" || old !== undefined) {  // not the prototype's
+          Object.defineProperty(out, k, {value: v, writable: true, enumerable: true, configurable: true});
+        } else {
+          out[k] = v;
+        }
       }
       return out;
     },
@@ -142,12 +154,13 @@ EM_JS(void, preheat_js_init, (), {
 });
 
 // The cache result object (see ResultToJs). `mode` 0: no entry; 1: the
-// entry's fields (blob = key, url, body hash hex, headers "n\0v\0...", tags
-// "t\0..."); 2: the entry is the one the caller named by `token` (no entry
-// fields, `same: true`). With `rec` (a Uint8Array: the value of the store
-// record being completed) the body is returned as a view of its bytes at
-// `body_at` instead of a copy of the heap (allocating a new buffer costs
-// more than copying).
+// entry's fields (blob = key, url, body hash hex, headers "n\0v\0..." with
+// lower-case names, tags "t\0..."); 2: the entry is the one the caller named
+// by `token` (no entry fields, `same: true`). With the value of the store
+// record being completed (a Uint8Array: the handle `rec`, or with
+// `rec_in_js` Module.preheatText.recValue) the body is returned as a view of
+// its bytes at `body_at` instead of a copy of the heap (allocating a new
+// buffer costs more than copying).
 //
 // `deliver` (non-zero): the id of a fast-path get (preheat_get below); the
 // object then goes to Module.preheatDeliver(deliver, object) instead of
@@ -156,7 +169,7 @@ EM_JS(emscripten::EM_VAL, preheat_js_result,
       (const char* state, const char* source, double age, int revalidating, int stored, int mode,
        double token, int status, double response_time, const uint8_t* blob, uint32_t key_len,
        uint32_t url_len, uint32_t hdr_len, uint32_t tag_len, const uint8_t* body,
-       uint32_t body_len, emscripten::EM_VAL rec, uint32_t body_at, double deliver),
+       uint32_t body_len, emscripten::EM_VAL rec, int rec_in_js, uint32_t body_at, double deliver),
       {
   var T = Module.preheatText;
   var decoder = T.decoder;
@@ -183,8 +196,9 @@ EM_JS(emscripten::EM_VAL, preheat_js_result,
       out.tags = T.list(T.str(p, tag_len));
     }
     out.status = status;
-    out.body = rec ? Emval.toValue(rec).subarray(body_at, body_at + body_len)
-                   : HEAPU8.slice(body, body + body_len);
+    out.body = rec_in_js ? T.recValue.subarray(body_at, body_at + body_len)
+             : rec ? Emval.toValue(rec).subarray(body_at, body_at + body_len)
+             : HEAPU8.slice(body, body + body_len);
     out.responseTime = response_time;
     out.token = token;
   } else if (mode === 2) {
@@ -378,6 +392,7 @@ std::string HashHex(uint64_t hash) {
 // result may view the record's body bytes instead of copying them.
 struct RecordBody {
   emscripten::EM_VAL value = nullptr;
+  bool in_js = false;  // the bytes are Module.preheatText.recValue (no handle)
   const std::string* key = nullptr;
   uint32_t offset = 0;
   uint32_t size = 0;
@@ -451,13 +466,13 @@ emscripten::EM_VAL ResultHandle(const CacheResult& r, double known, double deliv
   double age = static_cast<double>(r.age_ms);
   if (!r.entry) {
     return preheat_js_result(state, source, age, r.revalidating, r.stored, 0, 0, 0, 0, nullptr, 0,
-                             0, 0, 0, nullptr, 0, nullptr, 0, deliver);
+                             0, 0, 0, nullptr, 0, nullptr, 0, 0, deliver);
   }
   const CacheEntry& e = *r.entry;
   double token = EntryToken(e);
   if (known != 0 && token == known) {
     return preheat_js_result(state, source, age, r.revalidating, r.stored, 2, token, 0, 0, nullptr,
-                             0, 0, 0, 0, nullptr, 0, nullptr, 0, deliver);
+                             0, 0, 0, 0, nullptr, 0, nullptr, 0, 0, deliver);
   }
   std::string blob;
   blob.reserve(e.key.size() + e.url.size() + 16 + 256);
@@ -466,7 +481,7 @@ emscripten::EM_VAL ResultHandle(const CacheResult& r, double known, double deliv
   blob += HashHex(e.body_hash);
   size_t before = blob.size();
   for (const auto& [name, value] : e.headers.fields()) {
-    blob += name;
+    for (char c : name) blob += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     blob += '\0';
     blob += value;
     blob += '\0';
@@ -476,15 +491,18 @@ emscripten::EM_VAL ResultHandle(const CacheResult& r, double known, double deliv
   AppendNulList(blob, e.tags);
   size_t tag_len = blob.size() - before;
   emscripten::EM_VAL rec = nullptr;
-  if (g_record_body.value && e.body.size() == g_record_body.size && e.key == *g_record_body.key) {
+  int rec_in_js = 0;
+  if ((g_record_body.value || g_record_body.in_js) && e.body.size() == g_record_body.size &&
+      e.key == *g_record_body.key) {
     rec = g_record_body.value;
+    rec_in_js = g_record_body.in_js;
   }
   return preheat_js_result(
       state, source, age, r.revalidating, r.stored, 1, token, e.status,
       static_cast<double>(e.response_time.unix_ms), reinterpret_cast<const uint8_t*>(blob.data()),
       e.key.size(), e.url.size(), hdr_len, tag_len,
-      reinterpret_cast<const uint8_t*>(e.body.data()), e.body.size(), rec, g_record_body.offset,
-      deliver);
+      reinterpret_cast<const uint8_t*>(e.body.data()), e.body.size(), rec, rec_in_js,
+      g_record_body.offset, deliver);
 }
 
 val ResultToJs(const CacheResult& r, double known = 0) {
@@ -696,12 +714,43 @@ class JsStore : public Store {
     double last_access;
     std::memcpy(&last_access, &out[6], sizeof last_access);
     r.last_access = ToInstant(last_access);
-    // Results delivered by this completion may view the record's body.
+    Complete(op, now, done, key, std::move(r), value.as_handle());
+  }
+  // A successful read whose value JS copied into RecordBuffer(), its tags
+  // ("t\0...") in `tags`; the value's Uint8Array is
+  // Module.preheatText.recValue for the duration of the call.
+  void GetDoneInHeap_(OpId op, Instant now, std::string_view tags, Instant last_access) {
+    auto done = Take(gets_, op);
+    std::string key = Take(get_keys_, op);
+    if (!done) return;
+    StoreRecord r;
+    r.key = key;
+    r.value = std::move(record_value_);
+    record_value_ = std::string();
+    r.tags = SplitNul(std::string(tags));
+    r.last_access = last_access;
+    Complete(op, now, done, key, std::move(r), nullptr);
+  }
+  // Where JS copies the value of a completed read (GetDoneInHeap_): `size`
+  // bytes, valid until the next call.
+  uint8_t* RecordBuffer(uint32_t size) {
+#ifdef _LIBCPP_VERSION
+    record_value_.__resize_default_init(size);  // overwritten by JS: no zero fill
+#else
+    record_value_.resize(size);
+#endif
+    return reinterpret_cast<uint8_t*>(record_value_.data());
+  }
+  // Delivers record `r` read by `key`: results delivered meanwhile may view
+  // its body in the JS value (`value`, or with nullptr preheatText.recValue).
+  void Complete(OpId op, Instant now, const GetDone& done, const std::string& key, StoreRecord r,
+                emscripten::EM_VAL value) {
     RecordBody saved = g_record_body;
     g_record_body = RecordBody();
     uint32_t offset, size;
     if (engine_ && !engine_->HasInMemoryOrInflight(key) && FindRecordBody(r.value, &offset, &size)) {
-      g_record_body.value = value.as_handle();
+      g_record_body.value = value;
+      g_record_body.in_js = value == nullptr;
       g_record_body.key = &key;
       g_record_body.offset = offset;
       g_record_body.size = size;
@@ -761,6 +810,7 @@ class JsStore : public Store {
   const Engine* engine_ = nullptr;
   std::unordered_map<OpId, GetDone> gets_;
   std::unordered_map<OpId, std::string> get_keys_;
+  std::string record_value_;  // RecordBuffer()
   std::unordered_map<OpId, WriteDone> writes_;
   std::unordered_map<OpId, RemoveDone> removes_;
   std::unordered_map<OpId, ScanDone> scans_;
@@ -945,6 +995,10 @@ class WasmEngine {
   void FastStoreGetDone(double op, double now) {
     val record = val::take_ownership(preheat_js_take_record());
     storeGetDone(op, now, 0, std::string(), record);
+  }
+  uint8_t* RecordBuffer(uint32_t size) { return store_ ? store_->RecordBuffer(size) : nullptr; }
+  void FastStoreGetDoneInHeap(double op, double now, std::string_view tags, double last_access) {
+    if (store_) store_->GetDoneInHeap_(static_cast<OpId>(op), ToInstant(now), tags, ToInstant(last_access));
   }
 
   // {code: 0, id} or an error. `fn(result)` runs on every change of the key.
@@ -1167,6 +1221,19 @@ EMSCRIPTEN_KEEPALIVE void preheat_get(uintptr_t engine, uint32_t url_len, int la
 // Module.preheatText.rec.
 EMSCRIPTEN_KEEPALIVE void preheat_store_get_done(uintptr_t engine, double op, double now) {
   reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->FastStoreGetDone(op, now);
+}
+
+// A store read's success, one crossing for the whole record (no handles):
+// JS has copied the value's `value_len` bytes into
+// preheat_record_buffer(engine, value_len) and the tags ("t\0...", ASCII)
+// into the scratch buffer, and holds the value as Module.preheatText.recValue.
+EMSCRIPTEN_KEEPALIVE uint8_t* preheat_record_buffer(uintptr_t engine, uint32_t value_len) {
+  return reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->RecordBuffer(value_len);
+}
+EMSCRIPTEN_KEEPALIVE void preheat_store_get_done_in_heap(uintptr_t engine, double op, double now,
+                                                         uint32_t tags_len, double last_access) {
+  reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->FastStoreGetDoneInHeap(
+      op, now, std::string_view(preheat::wasm::g_scratch.data(), tags_len), last_access);
 }
 
 EMSCRIPTEN_KEEPALIVE double preheat_next_deadline(uintptr_t engine) {

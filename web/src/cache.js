@@ -37,6 +37,8 @@ function headerPairs(headers) {
 }
 
 const textDecoder = new TextDecoder();
+// The `revalidation` of a result that starts none (settled: safe to share).
+const RESOLVED_NULL = Promise.resolve(null);
 const textEncoder = new TextEncoder();
 
 // Decodes a body by its content type: JSON -> value, text -> string,
@@ -183,8 +185,28 @@ function storeTarget(f, engine, ptr) {
     dead: false,
     storeGetDone(op, now, code, msg, rec) {
       if (code !== 0 || this.dead) return engine.storeGetDone(op, now, code, msg, rec);
-      T.rec = rec;
-      f.Module._preheat_store_get_done(ptr, op, now);
+      const M = f.Module;
+      const value = rec.value;
+      const tags = rec.tags;
+      // One crossing: the value straight into the engine's record buffer,
+      // the tags through the scratch buffer. Anything unusual (a value that
+      // is not a Uint8Array, non-ASCII tags) takes the general path.
+      const n = value instanceof Uint8Array && Array.isArray(tags)
+        ? (tags.length === 0 ? 0 : toScratch(f, tags.join('\0') + '\0')) : -1;
+      if (n < 0) {
+        T.rec = rec;
+        M._preheat_store_get_done(ptr, op, now);
+        return;
+      }
+      const at = M._preheat_record_buffer(ptr, value.length);
+      M.HEAPU8.set(value, at);  // the heap after any growth
+      const outer = T.recValue;
+      T.recValue = value;
+      try {
+        M._preheat_store_get_done_in_heap(ptr, op, now, n, +rec.lastAccess || 0);
+      } finally {
+        T.recValue = outer;
+      }
     },
     storeWriteDone: (...a) => engine.storeWriteDone(...a),
     storeRemoveDone: (...a) => engine.storeRemoveDone(...a),
@@ -594,7 +616,7 @@ class Cache {
     this._resolveAllRevalidations();
     // Let queued store completions drain before the engine goes away.
     if (this._store) {
-      await this._store.queue;
+      await this._store.tail();
       this._store.close();
     }
     if (this._fast) {
@@ -646,18 +668,11 @@ class Cache {
         this._memo.set(abs, known);
       }
     } else {
-      const headers = r.headers || {};  // an object already (bindings.cc)
-      f = {
-        token: r.token,
-        data: r.body ? this._decode(r.body, headers) : undefined,
-        status: r.status,
-        headers,
-        body: r.body,
-        url: r.url,
-        key: r.key,
-        tags: r.tags,
-        bodyHash: r.bodyHash,
-      };
+      // The module's fresh object doubles as the memo record (its fields
+      // token, data, status, headers, body, url, key, tags, bodyHash).
+      f = r;
+      if (!f.headers) f.headers = {};  // an object already (bindings.cc)
+      f.data = f.body ? this._decode(f.body, f.headers) : undefined;
       if (abs !== undefined && r.token != null) this._remember(abs, f);
     }
     const out = {
@@ -676,7 +691,7 @@ class Cache {
       bodyHash: f.bodyHash,
     };
     if (withRevalidation) {
-      out.revalidation = r.revalidating ? this._waitRevalidation(f.url, f.key) : Promise.resolve(null);
+      out.revalidation = r.revalidating ? this._waitRevalidation(f.url, f.key) : RESOLVED_NULL;
     }
     return out;
   }

@@ -37,6 +37,9 @@ export const Code = Object.freeze({
   internal: 12,
 });
 
+// For work deferred to a microtask (cheaper than queueMicrotask() in Chromium).
+const RESOLVED = Promise.resolve();
+
 const DB_VERSION = 1;
 const ENTRIES = 'entries';
 const SIZES = 'sizes';
@@ -296,6 +299,10 @@ export class IdbStore {
   // ---- called by the engine (C++) ----------------------------------------
 
   get(op, key) {
+    if (this.running === 0 && !this.closed && !this.lost) {
+      this.getNow(op, key);
+      return;
+    }
     // Completed from the request's success event (no promise hops).
     this.run((engine, finish) => new Promise((resolve) => {
       const done = (code, msg, rec) => {
@@ -310,6 +317,41 @@ export class IdbStore {
       this.doGetThen(key, (rec) => (rec ? done(0, '', rec) : done(Code.notFound, `no record for ${key}`, null)),
                      (e) => done(codeOf(e), describe(e), null));
     }));
+  }
+
+  // A read with nothing queued or running (the common case of a cold get):
+  // no promise at all unless another operation queues behind it (tail()).
+  // The completion runs from the request's event; afterComplete follows in
+  // a microtask, after the reactions of whatever the completion resolved.
+  getNow(op, key) {
+    const engine = this.engine;
+    const slot = { wake: null, promise: null };
+    this.direct = slot;
+    this.running++;
+    const done = (code, msg, rec) => {
+      this.running--;
+      if (this.direct === slot) this.direct = null;
+      if (slot.wake) slot.wake();  // the next operation may start
+      try {
+        engine.storeGetDone(op, Date.now(), code, msg, rec);
+      } catch (e) {
+        this.lastError = e;
+      }
+      RESOLVED.then(this.afterComplete);
+    };
+    this.doGetThen(key, (rec) => (rec ? done(0, '', rec) : done(Code.notFound, `no record for ${key}`, null)),
+                   (e) => done(codeOf(e), describe(e), null));
+  }
+
+  // What the next operation queues behind: the last one started by run(),
+  // or the read getNow() is running.
+  tail() {
+    const d = this.direct;
+    if (d) {
+      if (!d.promise) d.promise = new Promise((resolve) => { d.wake = resolve; });
+      return d.promise;
+    }
+    return this.queue;
   }
 
   write(op, batch) {
@@ -378,7 +420,7 @@ export class IdbStore {
         p = Promise.reject(e);
       }
     } else {
-      p = this.queue.then(start);
+      p = this.tail().then(start);
     }
     this.queue = p.then(() => {
       finish();
@@ -410,7 +452,8 @@ export class IdbStore {
       failLater(e);
       return;
     }
-    tx.onabort = () => once(fail, tx.error || new Error('transaction aborted'));
+    // No abort handler: an aborting transaction fails its pending request
+    // (an error event with an AbortError), which r.onerror below handles.
     let r;
     try {
       r = tx.objectStore(ENTRIES).get(key);

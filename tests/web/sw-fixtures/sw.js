@@ -10,6 +10,10 @@ installPreheatWorker({
   name: CACHE_NAME,
   routes: ROUTES,
   policies: POLICIES,
+  // Generous: on a loaded test machine a cache check can take longer than
+  // the default 150 ms, which turns a hit into a miss (and, with the server
+  // down, a failed navigation). These tests are about hits, not the timeout.
+  timeoutMs: 2000,
   offlineAssets: [
     '/fixtures/app.js', '/fixtures/config.js',
     '/preheat/src/index.js', '/preheat/src/cache.js', '/preheat/src/idb-store.js',
