@@ -666,8 +666,9 @@ struct Engine::Impl {
   }
 
   void QueueWrite(const std::string& key, PendingWrite write, Instant now) {
-    auto it = pending.find(key);
-    if (it == pending.end()) {
+    // One descent of the tree: the position found also places a new write.
+    auto it = pending.lower_bound(key);
+    if (it == pending.end() || it->first != key) {
       if (pending.size() >= options.pending_writes_max &&
           write.kind != StoreWrite::Kind::kRemove) {
         // Bounded: the put is dropped, and its entry leaves memory too, so
@@ -679,7 +680,7 @@ struct Engine::Impl {
         writes_dropped_since_flush++;
         return;
       }
-      pending.emplace(key, std::move(write));
+      pending.emplace_hint(it, key, std::move(write));
     } else if (write.kind == StoreWrite::Kind::kTouch) {
       if (it->second.kind == StoreWrite::Kind::kTouch) it->second.touch = write.touch;
       // A pending put or remove already says more than a touch.
@@ -807,13 +808,13 @@ struct Engine::Impl {
   // ---- store reads -------------------------------------------------------
 
   void ReadFromStore(Waiter w, const std::string& key, Instant now) {
-    auto it = store_reads.find(key);
-    if (it != store_reads.end()) {
+    auto [it, inserted] = store_reads.try_emplace(key);  // one lookup either way
+    if (!inserted) {
       metrics.coalesced++;
       it->second.waiters.push_back(std::move(w));
       return;
     }
-    StoreRead& read = store_reads[key];
+    StoreRead& read = it->second;
     read.op = next_op++;
     read.waiters.push_back(std::move(w));
     metrics.store_reads++;

@@ -41,10 +41,10 @@ std::optional<int64_t> ParseAgeSeconds(std::string_view text) {
 }
 
 // The single value of a field that must not repeat; repeats that disagree
-// make it invalid (nullopt with *conflict set).
-std::optional<std::string> SingleValue(const Headers& headers, std::string_view name,
-                                       bool* conflict) {
-  std::optional<std::string> first;
+// make it invalid (nullopt with *conflict set). A view into `headers`.
+std::optional<std::string_view> SingleValue(const Headers& headers, std::string_view name,
+                                            bool* conflict) {
+  std::optional<std::string_view> first;
   *conflict = false;
   for (const auto& field : headers.fields()) {
     if (!EqualsIgnoreCase(field.first, name)) continue;
@@ -68,12 +68,24 @@ int64_t HeuristicLifetimeMs(int64_t since_modified_ms, const FreshnessOptions& o
   return static_cast<int64_t>(lifetime);
 }
 
+// ParseCacheControl of the response's Cache-Control fields joined (see
+// Headers::GetCombined), without copying the usual single field's value.
+CacheControl ParseCacheControlOf(const Headers& response) {
+  const Headers::Field* only = nullptr;
+  for (const auto& field : response.fields()) {
+    if (!EqualsIgnoreCase(field.first, "Cache-Control")) continue;
+    if (only) return ParseCacheControl(*response.GetCombined("Cache-Control"));
+    only = &field;
+  }
+  return ParseCacheControl(only ? std::string_view(only->second) : std::string_view());
+}
+
 }  // namespace
 
 FreshnessInfo ComputeFreshness(int status, const Headers& response, Instant request_time,
                                Instant response_time, const FreshnessOptions& options) {
   FreshnessInfo info;
-  const CacheControl cc = ParseCacheControl(response.GetCombined("Cache-Control").value_or(""));
+  const CacheControl cc = ParseCacheControlOf(response);
   info.malformed_count += cc.malformed_count;
 
   // Date: absent or invalid means "when it arrived" (RFC 9110 6.6.1).

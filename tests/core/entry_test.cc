@@ -197,5 +197,48 @@ TEST_CASE("entry: body hash tells bodies apart, including their last bytes") {
   CHECK(HashBody("") != HashBody(std::string(1, '\0')));  // length is mixed in
 }
 
+// Bytes that differ in every position of a 32-byte step.
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + 7) & 255);
+  return s;
+}
+
+TEST_CASE("entry: body hash values are pinned (bodyHash is visible to applications)") {
+  // From the first implementation (one 8-byte step per iteration); the
+  // unrolled loop must give the same values around every step boundary.
+  const struct {
+    size_t n;
+    uint64_t hash;
+  } kPinned[] = {
+      {0, 0x877e2011d918dd23ull},   {1, 0xfdb408aef1ad6727ull},  {7, 0x2db86fbf4a6b907cull},
+      {8, 0x9408b2cd380f03fdull},   {31, 0x3ec05cfa3d369170ull}, {32, 0x51302dadf66e48b0ull},
+      {33, 0x08ef0b5e8e8032beull},  {63, 0x91d16711ce21080full}, {64, 0x11b66c6d838609f1ull},
+      {65, 0x4d24c657c031b786ull},  {100, 0xfa92a88e6f8a0ba8ull},
+      {10240, 0x4ca6794b8b46434dull},
+  };
+  for (const auto& p : kPinned) {
+    CAPTURE(p.n);
+    CHECK(HashBody(Pattern(p.n)) == p.hash);
+  }
+}
+
+TEST_CASE("entry: a decoded body and its hash match the encoded one at every length") {
+  // DecodeEntry copies and hashes the body in one pass.
+  for (size_t n = 0; n <= 100; ++n) {
+    CAPTURE(n);
+    CacheEntry e;
+    e.key = " https://example.test/b";
+    e.url = "https://example.test/b";
+    e.status = 200;
+    e.body = Pattern(n);
+    e.Finalize(FreshnessOptions());
+    auto decoded = DecodeEntry(EncodeEntry(e), FreshnessOptions());
+    REQUIRE(decoded.ok());
+    CHECK(decoded->body == e.body);
+    CHECK(decoded->body_hash == HashBody(e.body));
+  }
+}
+
 }  // namespace
 }  // namespace preheat
