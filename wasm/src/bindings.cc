@@ -481,7 +481,11 @@ emscripten::EM_VAL ResultHandle(const CacheResult& r, double known, double deliv
   blob += HashHex(e.body_hash);
   size_t before = blob.size();
   for (const auto& [name, value] : e.headers.fields()) {
-    for (char c : name) blob += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    size_t at = blob.size();
+    blob += name;  // whole, then lower-cased in place (no call per byte)
+    for (char* c = blob.data() + at; c != blob.data() + blob.size(); ++c) {
+      if (*c >= 'A' && *c <= 'Z') *c = static_cast<char>(*c - 'A' + 'a');
+    }
     blob += '\0';
     blob += value;
     blob += '\0';
@@ -651,8 +655,7 @@ class JsStore : public Store {
   void set_engine(const Engine* engine) { engine_ = engine; }
 
   void Get(OpId op, const std::string& key, GetDone done) override {
-    gets_[op] = std::move(done);
-    get_keys_[op] = key;
+    gets_[op] = PendingGet{std::move(done), key};
     preheat_js_store_get(driver_.as_handle(), static_cast<double>(op), key.data(), key.size());
   }
 
@@ -696,8 +699,9 @@ class JsStore : public Store {
 
   // Completions, called from JS (through WasmEngine).
   void GetDone_(OpId op, Instant now, int code, const std::string& msg, const val& record) {
-    auto done = Take(gets_, op);
-    std::string key = Take(get_keys_, op);
+    PendingGet pending = Take(gets_, op);
+    auto& done = pending.done;
+    const std::string& key = pending.key;
     if (!done) return;
     if (code != 0) return done(op, now, StatusFromJs(code, msg));
     alignas(8) uint32_t out[8] = {};
@@ -720,8 +724,9 @@ class JsStore : public Store {
   // ("t\0...") in `tags`; the value's Uint8Array is
   // Module.preheatText.recValue for the duration of the call.
   void GetDoneInHeap_(OpId op, Instant now, std::string_view tags, Instant last_access) {
-    auto done = Take(gets_, op);
-    std::string key = Take(get_keys_, op);
+    PendingGet pending = Take(gets_, op);
+    auto& done = pending.done;
+    const std::string& key = pending.key;
     if (!done) return;
     StoreRecord r;
     r.key = key;
@@ -808,8 +813,11 @@ class JsStore : public Store {
 
   val driver_;
   const Engine* engine_ = nullptr;
-  std::unordered_map<OpId, GetDone> gets_;
-  std::unordered_map<OpId, std::string> get_keys_;
+  struct PendingGet {
+    GetDone done;
+    std::string key;  // the key read (the record's)
+  };
+  std::unordered_map<OpId, PendingGet> gets_;
   std::string record_value_;  // RecordBuffer()
   std::unordered_map<OpId, WriteDone> writes_;
   std::unordered_map<OpId, RemoveDone> removes_;
