@@ -210,7 +210,8 @@ export class IdbStore {
     // 'reconnect-failed' | 'write-failed', reason}.
     this.onchange = null;
     this.queue = Promise.resolve();
-    this.running = 0;  // operations started by run() and not yet completed
+    this.running = 0;  // operations started by run() or getNow() and not yet completed
+    this.direct = null;  // getNow()'s read while it runs: {wake, promise} (see tail())
     this.quotaEvictions = 0;
     this.lastError = null;
     // Why the connection went away (another tab deleted or upgraded the
