@@ -305,40 +305,37 @@ export class IdbStore {
       return;
     }
     // Completed from the request's success event (no promise hops).
-    this.run((engine, finish) => new Promise((resolve) => {
-      const done = (code, msg, rec) => {
-        finish();  // the next operation may start from the completion
-        try {
-          engine.storeGetDone(op, Date.now(), code, msg, rec);
-        } catch (e) {
-          this.lastError = e;
-        }
-        resolve();
-      };
-      this.doGetThen(key, (rec) => (rec ? done(0, '', rec) : done(Code.notFound, `no record for ${key}`, null)),
-                     (e) => done(codeOf(e), describe(e), null));
-    }));
+    this.run((engine, finish) => new Promise((resolve) => this.readThenComplete(engine, op, key, finish, resolve)));
   }
 
   // A read with nothing queued or running (the common case of a cold get):
   // no promise at all unless another operation queues behind it (tail()).
-  // The completion runs from the request's event; afterComplete follows in
-  // a microtask, after the reactions of whatever the completion resolved.
+  // afterComplete follows in a microtask, after the reactions of whatever
+  // the completion resolved.
   getNow(op, key) {
-    const engine = this.engine;
     const slot = { wake: null, promise: null };
     this.direct = slot;
     this.running++;
-    const done = (code, msg, rec) => {
+    const release = () => {
       this.running--;
       if (this.direct === slot) this.direct = null;
-      if (slot.wake) slot.wake();  // the next operation may start
+      if (slot.wake) slot.wake();
+    };
+    this.readThenComplete(this.engine, op, key, release, () => RESOLVED.then(this.afterComplete));
+  }
+
+  // Reads `key` and completes the engine's operation `op` from the request's
+  // event: release() first (the next operation may start from the
+  // completion), then engine.storeGetDone, then after().
+  readThenComplete(engine, op, key, release, after) {
+    const done = (code, msg, rec) => {
+      release();
       try {
         engine.storeGetDone(op, Date.now(), code, msg, rec);
       } catch (e) {
         this.lastError = e;
       }
-      RESOLVED.then(this.afterComplete);
+      after();
     };
     this.doGetThen(key, (rec) => (rec ? done(0, '', rec) : done(Code.notFound, `no record for ${key}`, null)),
                    (e) => done(codeOf(e), describe(e), null));
