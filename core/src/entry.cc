@@ -1,5 +1,6 @@
 #include "preheat/entry.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "preheat/cache_control.h"
@@ -58,12 +59,6 @@ class Reader {
     *v = result;
     return true;
   }
-  bool GetString(std::string* s) {
-    std::string_view view;
-    if (!GetView(&view)) return false;
-    s->assign(view.data(), view.size());
-    return true;
-  }
   // A length-prefixed string as a view into the data.
   bool GetView(std::string_view* s) {
     uint64_t n;
@@ -78,6 +73,7 @@ class Reader {
     return true;
   }
   bool AtEnd() const { return pos_ == data_.size(); }
+  size_t Remaining() const { return data_.size() - pos_; }
 
  private:
   std::string_view data_;
@@ -106,14 +102,62 @@ constexpr uint32_t kXxhPrime5 = 0x165667B1u;
   return static_cast<uint32_t>(twice >> (32 - bits));
 }
 
-// Little-endian on every host; compilers turn it into one load.
+// Little-endian on every host. Where the host is little-endian (x86, ARM,
+// WebAssembly), one 4-byte load: compilers merge the byte-wise form into one
+// only some of the time (at -Oz not in Xxh32CopyingBody's loop, where each
+// word became three loads and decoding a record in Liftoff took 1 us more).
 [[gnu::always_inline]] inline uint32_t LoadLittleEndian32(const unsigned char* p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+#else
   return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
          static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+#endif
 }
 
 [[gnu::always_inline]] inline uint32_t XxhRound(uint32_t acc, uint32_t lane) {
   return RotateLeft32(acc + lane * kXxhPrime2, 13) * kXxhPrime1;
+}
+
+// XXH32's four accumulators, carried from stripe to stripe (in DecodeEntry
+// across the pieces of a payload read in different loops).
+struct XxhLanes {
+  uint32_t v1, v2, v3, v4;
+};
+
+[[gnu::always_inline]] inline XxhLanes XxhStart(uint32_t seed) {
+  return {seed + kXxhPrime1 + kXxhPrime2, seed + kXxhPrime2, seed, seed - kXxhPrime1};
+}
+
+// One 16-byte stripe at `p`, four bytes per lane.
+[[gnu::always_inline]] inline void XxhStripe(XxhLanes& lanes, const unsigned char* p) {
+  lanes.v1 = XxhRound(lanes.v1, LoadLittleEndian32(p));
+  lanes.v2 = XxhRound(lanes.v2, LoadLittleEndian32(p + 4));
+  lanes.v3 = XxhRound(lanes.v3, LoadLittleEndian32(p + 8));
+  lanes.v4 = XxhRound(lanes.v4, LoadLittleEndian32(p + 12));
+}
+
+[[gnu::always_inline]] inline uint32_t XxhMerge(const XxhLanes& lanes) {
+  return RotateLeft32(lanes.v1, 1) + RotateLeft32(lanes.v2, 7) + RotateLeft32(lanes.v3, 12) +
+         RotateLeft32(lanes.v4, 18);
+}
+
+// XXH32's end: `h` (the merged lanes, or seed + prime 5 for inputs under 16
+// bytes) plus the input's `size`, then the bytes after the last stripe,
+// [p, end), then the avalanche.
+uint32_t XxhFinish(uint32_t h, size_t size, const unsigned char* p, const unsigned char* end) {
+  h += static_cast<uint32_t>(size);  // the length modulo 2^32, per the spec
+  for (; end - p >= 4; p += 4) {
+    h = RotateLeft32(h + LoadLittleEndian32(p) * kXxhPrime3, 17) * kXxhPrime4;
+  }
+  for (; p < end; ++p) h = RotateLeft32(h + *p * kXxhPrime5, 11) * kXxhPrime1;
+  h ^= h >> 15;
+  h *= kXxhPrime2;
+  h ^= h >> 13;
+  h *= kXxhPrime3;
+  return h ^ (h >> 16);
 }
 
 }  // namespace
@@ -131,71 +175,76 @@ uint32_t Xxh32(std::string_view bytes, uint32_t seed) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t size = bytes.size();
   const unsigned char* const end = p + size;
-  uint32_t h;
+  uint32_t h = seed + kXxhPrime5;
   if (size >= 16) {
-    uint32_t v1 = seed + kXxhPrime1 + kXxhPrime2;
-    uint32_t v2 = seed + kXxhPrime2;
-    uint32_t v3 = seed;
-    uint32_t v4 = seed - kXxhPrime1;
+    XxhLanes lanes = XxhStart(seed);
     const unsigned char* const last_stripe = end - 16;
     do {
-      v1 = XxhRound(v1, LoadLittleEndian32(p));
-      v2 = XxhRound(v2, LoadLittleEndian32(p + 4));
-      v3 = XxhRound(v3, LoadLittleEndian32(p + 8));
-      v4 = XxhRound(v4, LoadLittleEndian32(p + 12));
+      XxhStripe(lanes, p);
       p += 16;
     } while (p <= last_stripe);
-    h = RotateLeft32(v1, 1) + RotateLeft32(v2, 7) + RotateLeft32(v3, 12) + RotateLeft32(v4, 18);
-  } else {
-    h = seed + kXxhPrime5;
+    h = XxhMerge(lanes);
   }
-  h += static_cast<uint32_t>(size);  // the length modulo 2^32, per the spec
-  for (; end - p >= 4; p += 4) {
-    h = RotateLeft32(h + LoadLittleEndian32(p) * kXxhPrime3, 17) * kXxhPrime4;
-  }
-  for (; p < end; ++p) h = RotateLeft32(h + *p * kXxhPrime5, 11) * kXxhPrime1;
-  h ^= h >> 15;
-  h *= kXxhPrime2;
-  h ^= h >> 13;
-  h *= kXxhPrime3;
-  return h ^ (h >> 16);
+  return XxhFinish(h, size, p, end);
 }
 
 namespace {
 
-// HashBody's steps over `n` bytes at `src`; with kCopy, also copies them to
-// `dst` as it reads them, so a decoded body is copied and hashed in one pass
-// (the record's body is the bulk of a cold read's bytes).
+// HashBody: eight bytes a step (a byte-serial hash was most of a cold read's
+// cost in WebAssembly), in four independent lanes over consecutive 32-byte
+// blocks, folded into one in lane order before the last (under 32) bytes.
+// One serial chain waited on every 64-bit multiply (latency bound); four
+// overlap (throughput bound), in V8's baseline compiler (Liftoff) too. Only
+// shifts, xors and multiplies: no rotations (see RotateLeft32).
+//
+// The pieces below take `kCopy`: with it they also copy the bytes they read
+// to `dst`, so that a decoded body is copied and hashed in one pass (the
+// record's body is the bulk of a cold read's bytes).
+struct BodyHashLanes {
+  uint64_t h0, h1, h2, h3;
+};
+
+[[gnu::always_inline]] inline void BodyHashStep(uint64_t& h, uint64_t word) {
+  h = (h ^ word) * 0xff51afd7ed558ccdull;
+  h ^= h >> 29;
+}
+
+// Distinct starting values, so that the same words in two lanes do not give
+// the same lane values; the length goes into lane 0.
+[[gnu::always_inline]] inline BodyHashLanes BodyHashStart(size_t n) {
+  return {0x9e3779b97f4a7c15ull ^ n, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
+          0x85ebca77c2b2ae63ull};
+}
+
+// One 32-byte block at `src`, a word per lane.
 template <bool kCopy>
-[[gnu::always_inline]] inline uint64_t HashBodyOf(const char* src, size_t n, char* dst) {
-  // Eight bytes per step: bodies are hashed on every store read, and a
-  // byte-serial hash was most of a cold read's cost in WebAssembly.
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-  auto step = [&h](uint64_t word) {
-    h = (h ^ word) * 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
-  };
-  const char* const end = src + n;
-  // Four words per iteration (same steps, same order): the browser runs
-  // this in V8's baseline tier, which pays for every loop iteration.
-  for (; end - src >= 32; src += 32) {
-    uint64_t w0, w1, w2, w3;
-    std::memcpy(&w0, src, 8);
-    std::memcpy(&w1, src + 8, 8);
-    std::memcpy(&w2, src + 16, 8);
-    std::memcpy(&w3, src + 24, 8);
-    if (kCopy) {
-      std::memcpy(dst, &w0, 8);
-      std::memcpy(dst + 8, &w1, 8);
-      std::memcpy(dst + 16, &w2, 8);
-      std::memcpy(dst + 24, &w3, 8);
-      dst += 32;
-    }
-    step(w0);
-    step(w1);
-    step(w2);
-    step(w3);
+[[gnu::always_inline]] inline void BodyHashBlock(BodyHashLanes& lanes, const char* src,
+                                                 char* dst) {
+  uint64_t w0, w1, w2, w3;
+  std::memcpy(&w0, src, 8);
+  std::memcpy(&w1, src + 8, 8);
+  std::memcpy(&w2, src + 16, 8);
+  std::memcpy(&w3, src + 24, 8);
+  if (kCopy) {
+    std::memcpy(dst, &w0, 8);
+    std::memcpy(dst + 8, &w1, 8);
+    std::memcpy(dst + 16, &w2, 8);
+    std::memcpy(dst + 24, &w3, 8);
   }
+  BodyHashStep(lanes.h0, w0);
+  BodyHashStep(lanes.h1, w1);
+  BodyHashStep(lanes.h2, w2);
+  BodyHashStep(lanes.h3, w3);
+}
+
+// The lanes folded, then the bytes after the last block, [src, end): fewer
+// than 32.
+template <bool kCopy>
+uint64_t BodyHashFinish(const BodyHashLanes& lanes, const char* src, const char* end, char* dst) {
+  uint64_t h = lanes.h0;
+  BodyHashStep(h, lanes.h1);
+  BodyHashStep(h, lanes.h2);
+  BodyHashStep(h, lanes.h3);
   for (; end - src >= 8; src += 8) {
     uint64_t word;
     std::memcpy(&word, src, 8);
@@ -203,7 +252,7 @@ template <bool kCopy>
       std::memcpy(dst, &word, 8);
       dst += 8;
     }
-    step(word);
+    BodyHashStep(h, word);
   }
   for (; src < end; ++src) {
     if (kCopy) *dst++ = *src;
@@ -212,6 +261,41 @@ template <bool kCopy>
   h ^= h >> 33;
   h *= 0xc4ceb9fe1a85ec53ull;
   return h ^ (h >> 33);
+}
+
+// Xxh32(payload), in the same pass also copying the payload's bytes
+// [body_offset, body_offset + body_size) to `body_out` and hashing them
+// (HashBody) into *body_hash: DecodeEntry's checksum and its body copy read
+// the body, the bulk of a record, once instead of twice.
+// REQUIRES: payload.size() >= body_offset + body_size + 16 (a record's two
+// 8-byte times follow its body), so the fused loop's stripes stay inside the
+// payload.
+//
+// XXH32's stripes start every 16 bytes from the payload's start, HashBody's
+// blocks every 32 from the body's. The fused loop pairs the body's block i
+// with the two stripes starting 32 * i bytes after `fused_start`, the first
+// stripe start at or after the body's (up to 15 bytes later): the stripes
+// before it are read first, those after the fused loop last, and XXH32 sees
+// its stripes in order, as Xxh32 does.
+uint32_t Xxh32CopyingBody(std::string_view payload, size_t body_offset, size_t body_size,
+                          char* body_out, uint64_t* body_hash) {
+  const auto* p = reinterpret_cast<const unsigned char*>(payload.data());
+  const unsigned char* const end = p + payload.size();
+  const unsigned char* const fused_start = p + ((body_offset + 15) & ~size_t{15});
+  XxhLanes lanes = XxhStart(0);
+  for (; p < fused_start; p += 16) XxhStripe(lanes, p);
+  const char* src = payload.data() + body_offset;
+  const char* const body_end = src + body_size;
+  char* dst = body_out;
+  BodyHashLanes body_lanes = BodyHashStart(body_size);
+  for (; body_end - src >= 32; src += 32, dst += 32, p += 32) {
+    BodyHashBlock<true>(body_lanes, src, dst);
+    XxhStripe(lanes, p);
+    XxhStripe(lanes, p + 16);
+  }
+  *body_hash = BodyHashFinish<true>(body_lanes, src, body_end, dst);
+  for (; end - p >= 16; p += 16) XxhStripe(lanes, p);
+  return XxhFinish(XxhMerge(lanes), payload.size(), p, end);
 }
 
 // The derived fields other than body_hash (see CacheEntry::Finalize).
@@ -224,7 +308,11 @@ void FinalizeHeaders(CacheEntry& entry, const FreshnessOptions& options) {
 }  // namespace
 
 uint64_t HashBody(std::string_view bytes) {
-  return HashBodyOf<false>(bytes.data(), bytes.size(), nullptr);
+  BodyHashLanes lanes = BodyHashStart(bytes.size());
+  const char* src = bytes.data();
+  const char* const end = src + bytes.size();
+  for (; end - src >= 32; src += 32) BodyHashBlock<false>(lanes, src, nullptr);
+  return BodyHashFinish<false>(lanes, src, end, nullptr);
 }
 
 void CacheEntry::Finalize(const FreshnessOptions& options) {
@@ -268,6 +356,56 @@ std::string EncodeEntry(const CacheEntry& entry) {
   return out;
 }
 
+namespace {
+
+// Reads the fields of `payload` (a record without its checksum trailer, so
+// starting with the version byte) into `entry`, all but the body, which is
+// left in *body as a view into `payload`. Returns nullptr, or what is wrong
+// (the message of DecodeEntry's kCorrupt). Bounds-checked: safe on any bytes.
+const char* ReadFields(std::string_view payload, CacheEntry& entry, std::string_view* body) {
+  // Strings are built straight from views of the record (one allocation
+  // each, none for temporaries), and the lists' sizes reserved where the
+  // count is known (a corrupt count reserves at most one slot per remaining
+  // byte).
+  Reader in(payload.substr(1));
+  uint64_t status = 0, count = 0, request_ms = 0, response_ms = 0;
+  uint8_t flags = 0;
+  std::string_view key, url, name, value;
+  if (!in.GetView(&key) || !in.GetView(&url) || !in.GetVarint(&status) || status > 999 ||
+      !in.GetVarint(&count) || count > kFieldsMax) {
+    return "bad record header";
+  }
+  entry.key = std::string(key);
+  entry.url = std::string(url);
+  entry.status = static_cast<int>(status);
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!in.GetView(&name) || !in.GetView(&value)) return "bad header field";
+    entry.headers.Add(std::string(name), std::string(value));
+  }
+  if (!in.GetView(body) || !in.GetFixed64(&request_ms) || !in.GetFixed64(&response_ms) ||
+      !in.GetVarint(&count) || count > kFieldsMax) {
+    return "bad record body";
+  }
+  entry.request_time = Instant{static_cast<int64_t>(request_ms)};
+  entry.response_time = Instant{static_cast<int64_t>(response_ms)};
+  entry.vary_values.reserve(std::min<uint64_t>(count, in.Remaining()));
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!in.GetView(&name) || !in.GetView(&value)) return "bad vary value";
+    entry.vary_values.emplace_back(std::string(name), std::string(value));
+  }
+  if (!in.GetVarint(&count) || count > kFieldsMax) return "bad tag count";
+  entry.tags.reserve(std::min<uint64_t>(count, in.Remaining()));
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!in.GetView(&value)) return "bad tag";
+    entry.tags.emplace_back(value);
+  }
+  if (!in.GetByte(&flags) || flags > 1 || !in.AtEnd()) return "bad record tail";
+  entry.invalidated = flags == 1;
+  return nullptr;
+}
+
+}  // namespace
+
 Result<CacheEntry> DecodeEntry(std::string_view record, const FreshnessOptions& options) {
   if (record.size() > kEntryRecordBytesMax) {
     return Status::TooLarge("record of " + std::to_string(record.size()) + " bytes");
@@ -278,54 +416,39 @@ Result<CacheEntry> DecodeEntry(std::string_view record, const FreshnessOptions& 
     return Status::Corrupt("unknown record version " + std::to_string(version));
   }
   // Versions 1 and 2 differ only in the checksum in the 8-byte trailer.
+  const bool fnv1a64 = version == kEntryFormatVersionFnv1a64;
   std::string_view payload = record.substr(0, record.size() - 8);
   Reader trailer(record.substr(record.size() - 8));
   uint64_t checksum = 0;
   trailer.GetFixed64(&checksum);
-  uint64_t expected = version == kEntryFormatVersionFnv1a64 ? HashBytes(payload) : Xxh32(payload);
-  if (checksum != expected) return Status::Corrupt("checksum mismatch");
 
-  Reader in(payload.substr(1));
+  // The fields are read before the checksum is verified, so that XXH32 can
+  // run in the pass that copies the body. The reader is bounds-checked, and
+  // a record that fails both is reported as a checksum mismatch, as when the
+  // checksum came first.
   CacheEntry entry;
-  uint64_t status = 0, count = 0, request_ms = 0, response_ms = 0;
-  uint8_t flags = 0;
-  if (!in.GetString(&entry.key) || !in.GetString(&entry.url) || !in.GetVarint(&status) ||
-      status > 999 || !in.GetVarint(&count) || count > kFieldsMax) {
-    return Status::Corrupt("bad record header");
-  }
-  entry.status = static_cast<int>(status);
-  for (uint64_t i = 0; i < count; ++i) {
-    std::string name, value;
-    if (!in.GetString(&name) || !in.GetString(&value)) return Status::Corrupt("bad header field");
-    entry.headers.Add(std::move(name), std::move(value));
-  }
   std::string_view body;
-  if (!in.GetView(&body) || !in.GetFixed64(&request_ms) ||
-      !in.GetFixed64(&response_ms) || !in.GetVarint(&count) || count > kFieldsMax) {
-    return Status::Corrupt("bad record body");
+  if (const char* error = ReadFields(payload, entry, &body)) {
+    const uint64_t expected = fnv1a64 ? HashBytes(payload) : Xxh32(payload);
+    return Status::Corrupt(checksum != expected ? "checksum mismatch" : error);
   }
-  entry.request_time = Instant{static_cast<int64_t>(request_ms)};
-  entry.response_time = Instant{static_cast<int64_t>(response_ms)};
-  for (uint64_t i = 0; i < count; ++i) {
-    std::string name, value;
-    if (!in.GetString(&name) || !in.GetString(&value)) return Status::Corrupt("bad vary value");
-    entry.vary_values.emplace_back(std::move(name), std::move(value));
-  }
-  if (!in.GetVarint(&count) || count > kFieldsMax) return Status::Corrupt("bad tag count");
-  for (uint64_t i = 0; i < count; ++i) {
-    std::string tag;
-    if (!in.GetString(&tag)) return Status::Corrupt("bad tag");
-    entry.tags.push_back(std::move(tag));
-  }
-  if (!in.GetByte(&flags) || flags > 1 || !in.AtEnd()) return Status::Corrupt("bad record tail");
-  entry.invalidated = flags == 1;
-  // entry.Finalize(options), with the body copied and hashed in one pass.
+  // The checksum, and entry.Finalize(options)'s body_hash.
+  uint64_t expected;
+  if (fnv1a64) {
+    // Records of earlier releases, decoded until rewritten: no fused pass.
+    expected = HashBytes(payload);
+    entry.body.assign(body.data(), body.size());
+    entry.body_hash = HashBody(entry.body);
+  } else {
 #ifdef _LIBCPP_VERSION
-  entry.body.__resize_default_init(body.size());  // every byte written just below
+    entry.body.__resize_default_init(body.size());  // every byte written just below
 #else
-  entry.body.resize(body.size());
+    entry.body.resize(body.size());
 #endif
-  entry.body_hash = HashBodyOf<true>(body.data(), body.size(), entry.body.data());
+    expected = Xxh32CopyingBody(payload, static_cast<size_t>(body.data() - payload.data()),
+                                body.size(), entry.body.data(), &entry.body_hash);
+  }
+  if (checksum != expected) return Status::Corrupt("checksum mismatch");
   FinalizeHeaders(entry, options);
   return entry;
 }

@@ -188,9 +188,9 @@ namespace {
 TEST_CASE("entry: body hash tells bodies apart, including their last bytes") {
   std::string a(1000, 'a');
   std::string b = a;
-  b[999] = 'b';  // in the byte-wise tail
+  b[999] = 'b';  // in the word after the last 32-byte block
   std::string c = a;
-  c[3] = 'c';    // in the word-wise part
+  c[3] = 'c';    // in the first block
   CHECK(HashBody(a) == HashBody(std::string(1000, 'a')));
   CHECK(HashBody(a) != HashBody(b));
   CHECK(HashBody(a) != HashBody(c));
@@ -204,18 +204,37 @@ std::string Pattern(size_t n) {
   return s;
 }
 
+TEST_CASE("entry: body hash changes with any one byte") {
+  // Every lane of every 32-byte block, the words and the bytes after the
+  // last block: a step that ignored its word, or a lane left out when the
+  // lanes are folded, leaves some byte unseen.
+  for (size_t n : {1, 9, 31, 32, 40, 71, 100, 200}) {
+    const std::string body = Pattern(n);
+    const uint64_t hash = HashBody(body);
+    for (size_t i = 0; i < n; ++i) {
+      std::string changed = body;
+      changed[i] = static_cast<char>(changed[i] ^ 0x10);
+      CAPTURE(n);
+      CAPTURE(i);
+      CHECK(HashBody(changed) != hash);
+    }
+  }
+}
+
 TEST_CASE("entry: body hash values are pinned (bodyHash is visible to applications)") {
-  // From the first implementation (one 8-byte step per iteration); the
-  // unrolled loop must give the same values around every step boundary.
+  // Values of the four-lane hash, around every step boundary (8-byte words,
+  // 32-byte blocks). HashBody may change between releases, but only on
+  // purpose: two steps swapped or a lane dropped must fail here. (Tabs of
+  // two releases, comparing bodyHash, see each other's bodies as changed.)
   const struct {
     size_t n;
     uint64_t hash;
   } kPinned[] = {
-      {0, 0x877e2011d918dd23ull},   {1, 0xfdb408aef1ad6727ull},  {7, 0x2db86fbf4a6b907cull},
-      {8, 0x9408b2cd380f03fdull},   {31, 0x3ec05cfa3d369170ull}, {32, 0x51302dadf66e48b0ull},
-      {33, 0x08ef0b5e8e8032beull},  {63, 0x91d16711ce21080full}, {64, 0x11b66c6d838609f1ull},
-      {65, 0x4d24c657c031b786ull},  {100, 0xfa92a88e6f8a0ba8ull},
-      {10240, 0x4ca6794b8b46434dull},
+      {0, 0x27d2d79d74cfc6b7ull},   {1, 0xbe75bd42c034ca24ull},  {7, 0xfdfb64f0bc69a77aull},
+      {8, 0x63d67b808e5afa99ull},   {31, 0xa379347935259664ull}, {32, 0x1e7da78732feaacdull},
+      {33, 0x4a05a3c26d5c8f6cull},  {63, 0x5eab8ab768683a8full}, {64, 0x4389348c987349e6ull},
+      {65, 0xef2a3faf575fa628ull},  {100, 0xb37243439e8d402dull},
+      {10240, 0x5a44e080f021ac67ull},
   };
   for (const auto& p : kPinned) {
     CAPTURE(p.n);
@@ -238,6 +257,78 @@ TEST_CASE("entry: a decoded body and its hash match the encoded one at every len
     CHECK(decoded->body == e.body);
     CHECK(decoded->body_hash == HashBody(e.body));
   }
+}
+
+// The record with its XXH32 trailer recomputed, as if written that way.
+std::string Resealed(std::string record) {
+  record.resize(record.size() - 8);
+  const uint32_t checksum = Xxh32(record);
+  for (int i = 0; i < 8; ++i) {
+    record.push_back(static_cast<char>((uint64_t{checksum} >> (8 * i)) & 0xff));
+  }
+  return record;
+}
+
+TEST_CASE("entry: the checksum covers the body at every offset and length") {
+  // DecodeEntry computes XXH32 in pieces (before the body, with the body's
+  // copy and hash, after it), and the body may start anywhere in XXH32's
+  // 16-byte stripes: the pieces must give Xxh32 of the whole payload (the
+  // trailer EncodeEntry wrote), and a changed byte anywhere must still be
+  // caught. Key lengths 0..15 move the body through every stripe offset.
+  uint32_t state = 1;
+  auto random_byte = [&state] {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<char>(state >> 24);
+  };
+  for (size_t key_size = 0; key_size < 16; ++key_size) {
+    for (size_t n : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 96, 127, 128, 129,
+                     1000, 4099}) {
+      CAPTURE(key_size);
+      CAPTURE(n);
+      CacheEntry e;
+      e.key = std::string(key_size, 'k');
+      e.url = "u";
+      e.status = 200;
+      e.body.resize(n);
+      for (char& c : e.body) c = random_byte();
+      e.tags = {"t"};
+      e.Finalize({});
+      const std::string record = EncodeEntry(e);
+      const std::string_view payload = std::string_view(record).substr(0, record.size() - 8);
+      REQUIRE(TrailerOf(record) == Xxh32(payload));
+      auto decoded = DecodeEntry(record, {});
+      REQUIRE(decoded.ok());
+      CHECK(decoded->body == e.body);
+      CHECK(decoded->body_hash == e.body_hash);
+      // One bit flipped in any byte between the version and the trailer (of
+      // a long body's middle, every 37th byte).
+      const size_t body_end = payload.size() - 21;  // times, counts, "t", flags
+      const size_t body_start = body_end - n;
+      for (size_t i = 1; i < payload.size(); ++i) {
+        if (i >= body_start + 40 && i + 40 < body_end && i % 37 != 0) continue;
+        std::string changed = record;
+        changed[i] = static_cast<char>(changed[i] ^ (1 << (i % 8)));
+        CAPTURE(i);
+        CHECK(DecodeEntry(changed, {}).status().message() == "checksum mismatch");
+      }
+    }
+  }
+}
+
+TEST_CASE("entry: a bad field is reported only under a matching checksum") {
+  // Fields are read before the checksum is verified, but a record failing
+  // both reports the checksum, as when it was verified first.
+  const std::string record = EncodeEntry(Sample());
+  std::string bad_flags = record;
+  bad_flags[bad_flags.size() - 9] = 2;  // the flags byte
+  CHECK(DecodeEntry(bad_flags, {}).status().message() == "checksum mismatch");
+  CHECK(DecodeEntry(Resealed(bad_flags), {}).status().message() == "bad record tail");
+  std::string bad_status = record;
+  bad_status[42] = static_cast<char>(0xe8);  // status 200 (c8 01) becomes 1000 (e8 07)
+  bad_status[43] = 0x07;
+  CHECK(DecodeEntry(bad_status, {}).status().message() == "checksum mismatch");
+  CHECK(DecodeEntry(Resealed(bad_status), {}).status().message() == "bad record header");
+  CheckIsSample(DecodeEntry(Resealed(record), {}));
 }
 
 }  // namespace
