@@ -540,7 +540,7 @@ test('a body read from IndexedDB has the stored bytes (a view of the record, no 
   assert.equal(Buffer.compare(Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength), bytes), 0);
 });
 
-test('a record read from IndexedDB keeps its tags and headers; unusual records take the general path', async (t) => {
+test('a record read from IndexedDB keeps its tags and headers; unusual records still decode', async (t) => {
   const origin = await startOrigin({
     '/r/1': json({ r: 1 }, { 'cache-control': 'max-age=600', 'cache-tag': 'alpha, beta', constructor: 'yes' }),
     '/r/2': json({ r: 2 }, { 'cache-control': 'max-age=600', 'cache-tag': 'beta' }),
@@ -554,8 +554,9 @@ test('a record read from IndexedDB keeps its tags and headers; unusual records t
   for (const url of urls) keys.push((await one.get(url)).key);
   await one.flush();
   await one.close();
-  // Record 2: a non-ASCII tag in the store's index field; record 3: its value
-  // as an ArrayBuffer. Both still decode (through the general path).
+  // Record 2: a non-ASCII tag in the store's index field (a read takes an
+  // entry's tags from its value, not from that field); record 3: its value
+  // as an ArrayBuffer (the general path). Both still decode.
   const db = await new Promise((resolve, reject) => {
     const req = indexedDB.open(`preheat:${name}`);
     req.onsuccess = () => resolve(req.result);
@@ -590,6 +591,44 @@ test('a record read from IndexedDB keeps its tags and headers; unusual records t
   assert.deepEqual(r3.data, { r: 3 });
   assert.equal(two.invalidate({ tag: 'beta' }), 2, 'tags of records read from the store');
   assert.equal(origin.count('/r/1') + origin.count('/r/2') + origin.count('/r/3'), 3);
+});
+
+test('store reads started together, small and large, each get their own record bytes', async (t) => {
+  // A read's record buffer is reserved when the read starts (bindings.cc:
+  // JsStore::Get) and used by whichever completion owns it; reads started
+  // together must neither share nor reuse a consumed buffer.
+  const sizes = [100, 900, 3000, 20000, 50, 2500];
+  const text = (i, n) => String.fromCharCode(97 + i).repeat(n);
+  const routes = {};
+  sizes.forEach((n, i) => {
+    routes[`/s/${i}`] = { status: 200, headers: { 'cache-control': 'max-age=600', 'content-type': 'text/plain' }, body: text(i, n) };
+  });
+  const origin = await startOrigin(routes);
+  t.after(() => origin.close());
+  const name = uniqueName('slots');
+  const urls = sizes.map((_, i) => `${origin.origin}/s/${i}`);
+  const one = await createCacheWith(factory, { name });
+  for (const url of urls) await one.get(url);
+  await one.flush();
+  await one.close();
+  const check = (results) => results.forEach((r, i) => {
+    assert.equal(r.source, 'store', `read ${i}`);
+    assert.equal(r.data, text(i, sizes[i]), `read ${i}`);
+  });
+  // Together, twice (the second time with the last record's size as hint).
+  for (let round = 0; round < 2; round++) {
+    const two = await createCacheWith(factory, { name });
+    check(await Promise.all(urls.map((u) => two.get(u))));
+    await two.close();
+  }
+  // One after another.
+  const three = await createCacheWith(factory, { name });
+  t.after(() => three.close());
+  const each = [];
+  for (const u of urls) each.push(await three.get(u));
+  check(each);
+  assert.equal(three.stats().store_errors, 0);
+  sizes.forEach((_, i) => assert.equal(origin.count(`/s/${i}`), 1));
 });
 
 test('IdbStore: a read on an idle store runs at once; later operations start after it completes', async (t) => {

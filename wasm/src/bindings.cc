@@ -67,6 +67,11 @@ EM_JS(void, preheat_js_init, (), {
   var T = Module.preheatText = {
     NUL: NUL,
     decoder: decoder,
+    // The record buffer of the newest store read (preheat_js_record_slot).
+    slotDriver: null,
+    slotOp: -1,
+    slotBuf: 0,
+    slotCap: 0,
     // Short ASCII strings in one flat string (not a rope of one-character
     // pieces, which IndexedDB keys and Map lookups would flatten again).
     str: function(p, n) {
@@ -274,6 +279,19 @@ EM_JS(void, preheat_js_call1, (emscripten::EM_VAL fn, emscripten::EM_VAL arg), {
 EM_JS(void, preheat_js_store_get, (emscripten::EM_VAL driver, double op, const char* key,
                                    uint32_t key_len), {
   Emval.toValue(driver).get(op, Module.preheatText.str(key, key_len));
+});
+
+// Where the read `op` of `driver` may copy its record's value (up to `cap`
+// bytes at `buf`): allocated while IndexedDB works, not after it answered.
+// Module.preheatText's single slot; cache.js checks op and driver, and clears
+// the slot on every in-heap completion (each consumes the buffer).
+EM_JS(void, preheat_js_record_slot, (emscripten::EM_VAL driver, double op, uint8_t* buf,
+                                     uint32_t cap), {
+  var T = Module.preheatText;
+  T.slotDriver = Emval.toValue(driver);
+  T.slotOp = op;
+  T.slotBuf = buf;
+  T.slotCap = cap;
 });
 
 // A JS byte array / string copied into the heap: `out` receives (ptr, len).
@@ -655,8 +673,17 @@ class JsStore : public Store {
   void set_engine(const Engine* engine) { engine_ = engine; }
 
   void Get(OpId op, const std::string& key, GetDone done) override {
-    gets_[op] = PendingGet{std::move(done), key};
+    // The request first (drivers never complete from inside the call: see
+    // Store), the bookkeeping while IndexedDB works.
     preheat_js_store_get(driver_.as_handle(), static_cast<double>(op), key.data(), key.size());
+    gets_[op] = PendingGet{std::move(done), key};
+    // The read is on its way: size the record buffer now (its allocation
+    // then overlaps IndexedDB's work) for a record like the last one.
+    size_t want = std::max(record_bytes_hint_, kRecordBufferMinBytes);
+    if (record_value_.capacity() < want) record_value_.reserve(want);
+    preheat_js_record_slot(driver_.as_handle(), static_cast<double>(op),
+                           reinterpret_cast<uint8_t*>(record_value_.data()),
+                           static_cast<uint32_t>(record_value_.capacity()));
   }
 
   void Write(OpId op, std::vector<StoreWrite> batch, WriteDone done) override {
@@ -720,30 +747,31 @@ class JsStore : public Store {
     r.last_access = ToInstant(last_access);
     Complete(op, now, done, key, std::move(r), value.as_handle());
   }
-  // A successful read whose value JS copied into RecordBuffer(), its tags
-  // ("t\0...") in `tags`; the value's Uint8Array is
-  // Module.preheatText.recValue for the duration of the call.
-  void GetDoneInHeap_(OpId op, Instant now, std::string_view tags, Instant last_access) {
+  // A successful read whose value (`value_len` bytes) JS copied into
+  // RecordBuffer() or the slot (preheat_js_record_slot); the value's
+  // Uint8Array is Module.preheatText.recValue for the duration of the call.
+  // The record's tags are not passed: Get's record carries none (Store).
+  void GetDoneInHeap_(OpId op, Instant now, Instant last_access, uint32_t value_len) {
     PendingGet pending = Take(gets_, op);
     auto& done = pending.done;
     const std::string& key = pending.key;
     if (!done) return;
+    if (value_len > record_value_.capacity()) {  // JS wrote past no buffer: a glue bug
+      return done(op, now, Status::Internal("record value outside the record buffer"));
+    }
+    SizeRecordBuffer(value_len);  // within its capacity: the bytes JS wrote stay
+    record_bytes_hint_ = std::min<size_t>(value_len, kRecordBufferHintMaxBytes);
     StoreRecord r;
     r.key = key;
     r.value = std::move(record_value_);
     record_value_ = std::string();
-    r.tags = SplitNul(std::string(tags));
     r.last_access = last_access;
     Complete(op, now, done, key, std::move(r), nullptr);
   }
   // Where JS copies the value of a completed read (GetDoneInHeap_): `size`
   // bytes, valid until the next call.
   uint8_t* RecordBuffer(uint32_t size) {
-#ifdef _LIBCPP_VERSION
-    record_value_.__resize_default_init(size);  // overwritten by JS: no zero fill
-#else
-    record_value_.resize(size);
-#endif
+    SizeRecordBuffer(size);
     return reinterpret_cast<uint8_t*>(record_value_.data());
   }
   // Delivers record `r` read by `key`: results delivered meanwhile may view
@@ -818,7 +846,20 @@ class JsStore : public Store {
     std::string key;  // the key read (the record's)
   };
   std::unordered_map<OpId, PendingGet> gets_;
-  std::string record_value_;  // RecordBuffer()
+  void SizeRecordBuffer(uint32_t size) {
+#ifdef _LIBCPP_VERSION
+    record_value_.__resize_default_init(size);  // written by JS: no zero fill
+#else
+    record_value_.resize(size);
+#endif
+  }
+  // The record buffer's capacity reserved when a read starts: the last
+  // record's size, at least kRecordBufferMinBytes; a hint never exceeds
+  // kRecordBufferHintMaxBytes (one huge record does not pin memory).
+  static constexpr size_t kRecordBufferMinBytes = 4096;
+  static constexpr size_t kRecordBufferHintMaxBytes = 1 << 20;
+  std::string record_value_;  // RecordBuffer(), the slot
+  size_t record_bytes_hint_ = 0;
   std::unordered_map<OpId, WriteDone> writes_;
   std::unordered_map<OpId, RemoveDone> removes_;
   std::unordered_map<OpId, ScanDone> scans_;
@@ -1005,8 +1046,11 @@ class WasmEngine {
     storeGetDone(op, now, 0, std::string(), record);
   }
   uint8_t* RecordBuffer(uint32_t size) { return store_ ? store_->RecordBuffer(size) : nullptr; }
-  void FastStoreGetDoneInHeap(double op, double now, std::string_view tags, double last_access) {
-    if (store_) store_->GetDoneInHeap_(static_cast<OpId>(op), ToInstant(now), tags, ToInstant(last_access));
+  void FastStoreGetDoneInHeap(double op, double now, double last_access, uint32_t value_len) {
+    if (store_) {
+      store_->GetDoneInHeap_(static_cast<OpId>(op), ToInstant(now), ToInstant(last_access),
+                             value_len);
+    }
   }
 
   // {code: 0, id} or an error. `fn(result)` runs on every change of the key.
@@ -1232,16 +1276,16 @@ EMSCRIPTEN_KEEPALIVE void preheat_store_get_done(uintptr_t engine, double op, do
 }
 
 // A store read's success, one crossing for the whole record (no handles):
-// JS has copied the value's `value_len` bytes into
-// preheat_record_buffer(engine, value_len) and the tags ("t\0...", ASCII)
-// into the scratch buffer, and holds the value as Module.preheatText.recValue.
+// JS has copied the value's `value_len` bytes into the read's slot
+// (preheat_js_record_slot) or else preheat_record_buffer(engine, value_len),
+// and holds the value as Module.preheatText.recValue.
 EMSCRIPTEN_KEEPALIVE uint8_t* preheat_record_buffer(uintptr_t engine, uint32_t value_len) {
   return reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->RecordBuffer(value_len);
 }
 EMSCRIPTEN_KEEPALIVE void preheat_store_get_done_in_heap(uintptr_t engine, double op, double now,
-                                                         uint32_t tags_len, double last_access) {
-  reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->FastStoreGetDoneInHeap(
-      op, now, std::string_view(preheat::wasm::g_scratch.data(), tags_len), last_access);
+                                                         double last_access, uint32_t value_len) {
+  reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->FastStoreGetDoneInHeap(op, now, last_access,
+                                                                              value_len);
 }
 
 EMSCRIPTEN_KEEPALIVE double preheat_next_deadline(uintptr_t engine) {

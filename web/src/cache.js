@@ -178,7 +178,7 @@ function toScratch(f, s) {
 // What the store driver completes operations on (IdbStore.attach): the
 // engine, with successful reads through the fast path until `dead` (the
 // engine deleted: embind's methods then throw instead).
-function storeTarget(f, engine, ptr) {
+function storeTarget(f, engine, ptr, store) {
   if (!f) return engine;
   const T = f.Module.preheatText;
   return {
@@ -187,23 +187,27 @@ function storeTarget(f, engine, ptr) {
       if (code !== 0 || this.dead) return engine.storeGetDone(op, now, code, msg, rec);
       const M = f.Module;
       const value = rec.value;
-      const tags = rec.tags;
-      // One crossing: the value straight into the engine's record buffer,
-      // the tags through the scratch buffer. Anything unusual (a value that
-      // is not a Uint8Array, non-ASCII tags) takes the general path.
-      const n = value instanceof Uint8Array && Array.isArray(tags)
-        ? (tags.length === 0 ? 0 : toScratch(f, tags.join('\0') + '\0')) : -1;
-      if (n < 0) {
+      // One crossing: the value straight into the engine's record buffer
+      // (the record's tags stay behind: the engine reads an entry's tags
+      // from its value). A value that is not a Uint8Array takes the general
+      // path.
+      if (!(value instanceof Uint8Array)) {
         T.rec = rec;
         M._preheat_store_get_done(ptr, op, now);
         return;
       }
-      const at = M._preheat_record_buffer(ptr, value.length);
+      // The buffer sized when the read started (bindings.cc: JsStore::Get),
+      // else one sized now. Either is consumed by this completion.
+      const len = value.length;
+      const at = T.slotOp === op && T.slotDriver === store && len <= T.slotCap
+        ? T.slotBuf : M._preheat_record_buffer(ptr, len);
+      T.slotOp = -1;
+      T.slotDriver = null;
       M.HEAPU8.set(value, at);  // the heap after any growth
       const outer = T.recValue;
       T.recValue = value;
       try {
-        M._preheat_store_get_done_in_heap(ptr, op, now, n, +rec.lastAccess || 0);
+        M._preheat_store_get_done_in_heap(ptr, op, now, +rec.lastAccess || 0, len);
       } finally {
         T.recValue = outer;
       }
@@ -319,7 +323,7 @@ class Cache {
     this._events = typeof globalThis.EventTarget === 'function' ? new EventTarget() : null;
     this._degraded = false;
     if (store) {
-      this._storeTarget = storeTarget(this._fast, engine, this._fastPtr);
+      this._storeTarget = storeTarget(this._fast, engine, this._fastPtr, store);
       store.attach(this._storeTarget, after);
       store.onchange = (e) => this._storageChanged(e.type, e.reason);
     }

@@ -79,8 +79,10 @@ class Store {
 
   virtual ~Store() = default;
 
-  // Reads one record. Errors: kNotFound when absent; kIoError, kUnavailable
-  // when the store failed.
+  // Reads one record: its key, value and last_access; its tags may be left
+  // out (the engine reads an entry's tags from its value, so a driver need
+  // not convert them on the read path). Errors: kNotFound when absent;
+  // kIoError, kUnavailable when the store failed.
   virtual void Get(OpId op, const std::string& key, GetDone done) = 0;
 
   // Applies a batch atomically (all or nothing) in order: puts replace,
