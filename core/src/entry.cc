@@ -378,6 +378,7 @@ const char* ReadFields(std::string_view payload, CacheEntry& entry, std::string_
   entry.key = std::string(key);
   entry.url = std::string(url);
   entry.status = static_cast<int>(status);
+  entry.headers.Reserve(std::min<uint64_t>(count, in.Remaining()));
   for (uint64_t i = 0; i < count; ++i) {
     if (!in.GetView(&name) || !in.GetView(&value)) return "bad header field";
     entry.headers.Add(std::string(name), std::string(value));

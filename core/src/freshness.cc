@@ -4,6 +4,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "preheat/http_date.h"
 #include "preheat/vary.h"
@@ -40,23 +41,66 @@ std::optional<int64_t> ParseAgeSeconds(std::string_view text) {
   return value < kDeltaSecondsMax ? value : kDeltaSecondsMax;
 }
 
-// The single value of a field that must not repeat; repeats that disagree
-// make it invalid (nullopt with *conflict set). A view into `headers`.
-std::optional<std::string_view> SingleValue(const Headers& headers, std::string_view name,
-                                            bool* conflict) {
-  std::optional<std::string_view> first;
-  *conflict = false;
-  for (const auto& field : headers.fields()) {
-    if (!EqualsIgnoreCase(field.first, name)) continue;
-    if (!first) {
-      first = field.second;
-    } else if (TrimOws(*first) != TrimOws(field.second)) {
-      *conflict = true;
-      return std::nullopt;
+// The single value of a field that must not repeat, fed its fields in
+// order: the first value, unless a later one disagrees (OWS trimmed), which
+// makes it invalid (no value, `conflict` set; later fields change nothing).
+struct SingleValue {
+  std::optional<std::string_view> value;  // a view into the headers
+  bool conflict = false;
+
+  void Add(std::string_view field_value) {
+    if (conflict) return;
+    if (!value) {
+      value = field_value;
+    } else if (TrimOws(*value) != TrimOws(field_value)) {
+      conflict = true;
+      value.reset();
     }
   }
-  return first;
-}
+};
+
+// What ComputeFreshness reads of a response, collected in one pass over its
+// fields (views into them, no copies) rather than a scan per name (five,
+// each comparison against a C string with its strlen at -Oz, and a copy of
+// Last-Modified): it runs on every stored entry decoded.
+struct FreshnessFields {
+  const std::string* cache_control = nullptr;  // the first Cache-Control field
+  bool cache_control_repeated = false;
+  SingleValue date, age, expires;
+  const std::string* last_modified = nullptr;  // the first Last-Modified field
+
+  explicit FreshnessFields(const Headers& response) {
+    using namespace std::string_view_literals;  // lengths known at compile time
+    for (const auto& [name, value] : response.fields()) {
+      // The names' lengths differ but for the two of 13 letters, so most
+      // fields are passed over on their length alone.
+      switch (name.size()) {
+        case 3:
+          if (EqualsIgnoreCase(name, "age"sv)) age.Add(value);
+          break;
+        case 4:
+          if (EqualsIgnoreCase(name, "date"sv)) date.Add(value);
+          break;
+        case 7:
+          if (EqualsIgnoreCase(name, "expires"sv)) expires.Add(value);
+          break;
+        case 13:
+          if (EqualsIgnoreCase(name, "cache-control"sv)) {
+            if (cache_control) {
+              cache_control_repeated = true;
+            } else {
+              cache_control = &value;
+            }
+          } else if (!last_modified && EqualsIgnoreCase(name, "last-modified"sv)) {
+            last_modified = &value;
+          }
+          break;
+        default:
+          break;
+      }
+    }
+  }
+};
 
 int64_t HeuristicLifetimeMs(int64_t since_modified_ms, const FreshnessOptions& options) {
   const int64_t max_ms = std::max<int64_t>(0, options.heuristic_max_ms);
@@ -70,14 +114,12 @@ int64_t HeuristicLifetimeMs(int64_t since_modified_ms, const FreshnessOptions& o
 
 // ParseCacheControl of the response's Cache-Control fields joined (see
 // Headers::GetCombined), without copying the usual single field's value.
-CacheControl ParseCacheControlOf(const Headers& response) {
-  const Headers::Field* only = nullptr;
-  for (const auto& field : response.fields()) {
-    if (!EqualsIgnoreCase(field.first, "Cache-Control")) continue;
-    if (only) return ParseCacheControl(*response.GetCombined("Cache-Control"));
-    only = &field;
+CacheControl ParseCacheControlOf(const Headers& response, const FreshnessFields& fields) {
+  if (fields.cache_control_repeated) {
+    return ParseCacheControl(*response.GetCombined("Cache-Control"));
   }
-  return ParseCacheControl(only ? std::string_view(only->second) : std::string_view());
+  return ParseCacheControl(fields.cache_control ? std::string_view(*fields.cache_control)
+                                                : std::string_view());
 }
 
 }  // namespace
@@ -85,32 +127,32 @@ CacheControl ParseCacheControlOf(const Headers& response) {
 FreshnessInfo ComputeFreshness(int status, const Headers& response, Instant request_time,
                                Instant response_time, const FreshnessOptions& options) {
   FreshnessInfo info;
-  const CacheControl cc = ParseCacheControlOf(response);
+  const FreshnessFields fields(response);
+  const CacheControl cc = ParseCacheControlOf(response, fields);
   info.malformed_count += cc.malformed_count;
 
   // Date: absent or invalid means "when it arrived" (RFC 9110 6.6.1).
-  bool conflict = false;
   bool date_valid = true;
   int64_t date_ms = response_time.unix_ms;
-  if (auto date_text = SingleValue(response, "Date", &conflict)) {
-    if (auto date = ParseHttpDate(*date_text)) {
+  if (fields.date.value) {
+    if (auto date = ParseHttpDate(*fields.date.value)) {
       date_ms = date->unix_ms;
     } else {
       date_valid = false;
     }
-  } else if (conflict) {
+  } else if (fields.date.conflict) {
     date_valid = false;
   }
   if (!date_valid) ++info.malformed_count;
 
   int64_t age_value_ms = 0;
-  if (auto age_text = SingleValue(response, "Age", &conflict)) {
-    if (auto age = ParseAgeSeconds(*age_text)) {
+  if (fields.age.value) {
+    if (auto age = ParseAgeSeconds(*fields.age.value)) {
       age_value_ms = *age * 1000;
     } else {
       ++info.malformed_count;
     }
-  } else if (conflict) {
+  } else if (fields.age.conflict) {
     ++info.malformed_count;
   }
 
@@ -119,11 +161,10 @@ FreshnessInfo ComputeFreshness(int status, const Headers& response, Instant requ
     info.no_cache = true;
   } else if (cc.max_age_s) {
     info.lifetime_ms = cc.max_age_invalid ? 0 : *cc.max_age_s * 1000;
-  } else if (auto expires_text = SingleValue(response, "Expires", &conflict);
-             expires_text || conflict) {
+  } else if (fields.expires.value || fields.expires.conflict) {
     // An invalid Expires (e.g. "0") means already expired (RFC 9111 5.3).
     std::optional<Instant> expires;
-    if (expires_text) expires = ParseHttpDate(*expires_text);
+    if (fields.expires.value) expires = ParseHttpDate(*fields.expires.value);
     // Against an invalid Date (already counted) it is unusable too.
     if (!expires) {
       ++info.malformed_count;
@@ -131,8 +172,8 @@ FreshnessInfo ComputeFreshness(int status, const Headers& response, Instant requ
       info.lifetime_ms = std::max<int64_t>(0, SaturatingSub(expires->unix_ms, date_ms));
     }
   } else if (IsHeuristicallyCacheable(status)) {
-    if (auto lm_text = response.Get("Last-Modified")) {
-      if (auto last_modified = ParseHttpDate(*lm_text)) {
+    if (fields.last_modified) {
+      if (auto last_modified = ParseHttpDate(*fields.last_modified)) {
         info.heuristic = true;
         const int64_t since_ms = SaturatingSub(date_ms, last_modified->unix_ms);
         if (since_ms > 0) info.lifetime_ms = HeuristicLifetimeMs(since_ms, options);

@@ -185,6 +185,68 @@ TEST_SUITE("freshness") {
     CHECK(huge.initial_age_ms == (int64_t{1} << 31) * 1000);
   }
 
+  TEST_CASE("field names match in any case; names of the same length do not") {
+    // ComputeFreshness finds its fields in one pass, by length and then name.
+    FreshnessInfo info = Compute({{"DATE", DatePlus(-100)},
+                                  {"aGE", "10"},
+                                  {"cache-CONTROL", "must-revalidate"},
+                                  {"EXPIRES", DatePlus(500)}},
+                                 200, kRequest, Instant{kDateMs + 1000});
+    CHECK(info.lifetime_ms == 600000);
+    CHECK(info.initial_age_ms == 101000);
+    CHECK(info.must_revalidate);
+    CHECK(info.malformed_count == 0);
+    FreshnessInfo lm = Compute({{"Date", kDate}, {"LAST-modified", DatePlus(-1000)}});
+    CHECK(lm.heuristic);
+    CHECK(lm.lifetime_ms == 100000);
+    // Same lengths, other names: none of them counts.
+    FreshnessInfo others = Compute({{"Dato", "garbage"},
+                                    {"Agx", "x"},
+                                    {"Expirex", "0"},
+                                    {"Cache-Controls", "max-age=5"},
+                                    {"Cache-Contro", "max-age=5"},
+                                    {"Cache-Kontrol", "max-age=5"},
+                                    {"Last-Modifiex", DatePlus(-1000)}});
+    CHECK(others.lifetime_ms == 0);
+    CHECK_FALSE(others.heuristic);
+    CHECK(others.malformed_count == 0);
+  }
+
+  TEST_CASE("repeated Date and Age: equal values are one, differing ones invalid") {
+    // Equal once OWS is trimmed.
+    FreshnessInfo same = Compute({{"Date", DatePlus(-100)},
+                                  {"Age", "10"},
+                                  {"date", std::string(" ") + DatePlus(-100) + "\t"},
+                                  {"AGE", "10 "}},
+                                 200, kRequest, Instant{kDateMs + 1000});
+    CHECK(same.initial_age_ms == 101000);
+    CHECK(same.malformed_count == 0);
+    // Disagreeing Dates: counted once, the response time is used, and the
+    // Expires is unusable; a third field equal to the first changes nothing.
+    FreshnessInfo dates = Compute(
+        {{"Date", DatePlus(-100)}, {"Date", DatePlus(-50)}, {"Date", DatePlus(-100)},
+         {"Expires", DatePlus(3600)}},
+        200, kRequest, Instant{kDateMs + 1000});
+    CHECK(dates.malformed_count == 1);
+    CHECK(dates.initial_age_ms == 1000);
+    CHECK(dates.lifetime_ms == 0);
+    // Disagreeing Ages: counted once and ignored.
+    FreshnessInfo ages = Compute({{"Date", kDate}, {"Age", "10"}, {"Age", "20"}, {"Age", "10"}},
+                                 200, kRequest, Instant{kDateMs + 3000});
+    CHECK(ages.malformed_count == 1);
+    CHECK(ages.initial_age_ms == 3000);
+  }
+
+  TEST_CASE("repeated Last-Modified: the first is used") {
+    FreshnessInfo info = Compute(
+        {{"Date", kDate}, {"Last-Modified", DatePlus(-1000)}, {"Last-Modified", DatePlus(-2000)}});
+    CHECK(info.lifetime_ms == 100000);
+    FreshnessInfo invalid_first =
+        Compute({{"Date", kDate}, {"Last-Modified", "never"}, {"Last-Modified", DatePlus(-2000)}});
+    CHECK_FALSE(invalid_first.heuristic);
+    CHECK(invalid_first.lifetime_ms == 0);
+  }
+
   TEST_CASE("age: response before request is no delay") {
     FreshnessInfo info = Compute({{"Date", kDate}}, 200, Instant{kDateMs + 5000}, kResponse);
     CHECK(info.initial_age_ms == 0);

@@ -49,6 +49,16 @@ TEST_SUITE("headers") {
     CHECK(h.GetCombined("X") == ", b");
   }
 
+  TEST_CASE("Reserve keeps the fields, before and after adding") {
+    Headers h{{"A", "1"}, {"B", "2"}};
+    h.Reserve(0);
+    h.Reserve(16);
+    CHECK(h.fields() == std::vector<Headers::Field>{{"A", "1"}, {"B", "2"}});
+    h.Add("C", "3");
+    h.Reserve(1);  // less than held: nothing is dropped
+    CHECK(h.fields() == std::vector<Headers::Field>{{"A", "1"}, {"B", "2"}, {"C", "3"}});
+  }
+
   TEST_CASE("ByteSize sums names and values") {
     Headers h{{"Ab", "cde"}, {"F", ""}};
     CHECK(h.ByteSize() == 6);
