@@ -46,6 +46,22 @@ test('get: miss from the network, then memory hits; peek is synchronous', async 
   assert.equal(cache.stats().storage.kind, 'indexeddb');
 });
 
+test('get: an error the engine answers at once rejects, and later gets still settle', async (t) => {
+  // The fast path's synchronous answers (cache.js: _fastGet's syncResult):
+  // an error, then a memory hit, each settles its own promise.
+  const origin = await startOrigin({ '/ok': json({ ok: true }, { 'cache-control': 'max-age=60' }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('sync') });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await assert.rejects(cache.get('ftp://example.com/x'),
+                       (e) => e instanceof PreheatError && e.code === Code.invalidArgument);
+  assert.deepEqual((await cache.get(`${origin.origin}/ok`)).data, { ok: true });
+  const [bad, hit] = await Promise.allSettled([cache.get('ftp://example.com/y'), cache.get(`${origin.origin}/ok`)]);
+  assert.equal(bad.status, 'rejected');
+  assert.equal(hit.status, 'fulfilled');
+  assert.equal(hit.value.source, 'memory');
+  assert.equal(origin.count('/ok'), 1);
+});
+
 test('entries persist in IndexedDB across cache instances', async (t) => {
   const origin = await startOrigin({ '/p': json({ persisted: true }, { 'cache-control': 'max-age=600' }) });
   t.after(() => origin.close());

@@ -146,12 +146,20 @@ function fastPathOf(Module) {
   let f = null;
   if (typeof Module._preheat_get === 'function') {
     const pending = new Map();  // id -> {fn, owner}
+    // A result delivered from inside the preheat_get call that asked for it
+    // (a memory hit, an immediate error) is left in f.syncResult; get()
+    // registers in `pending` only after the call, so that a store read is
+    // on its way before the promise machinery is built.
     Module.preheatDeliver = (id, r) => {
+      if (id === f.syncId) {
+        f.syncResult = r;
+        return;
+      }
       const p = pending.get(id);
       pending.delete(id);
       if (p) p.fn(r);
     };
-    f = { Module, pending, nextId: 1, scratch: 0, scratchBytes: 0 };
+    f = { Module, pending, nextId: 1, scratch: 0, scratchBytes: 0, syncId: 0, syncResult: null };
   }
   Module.preheatFast = f;
   return f;
@@ -359,26 +367,59 @@ class Cache {
     this._check();
     const abs = absolute(url);
     const known = this._memo.get(abs);
+    const f = this._fast;
+    const laneId = typeof lane === 'string' ? FAST_LANE[lane] : undefined;
+    if (f !== null && !headers && laneId !== undefined && this.namespace === this._fastNs) {
+      try {
+        const n = toScratch(f, abs);
+        if (n >= 0) return this._fastGet(f, n, laneId, abs, known);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return new Promise((resolve, reject) => {
       const done = (r) => {
         if (r.code !== 0) reject(errorOf(r));
         else resolve(this._result(r, true, abs, known));
       };
-      const f = this._fast;
-      const laneId = typeof lane === 'string' ? FAST_LANE[lane] : undefined;
-      const n = f !== null && !headers && laneId !== undefined && this.namespace === this._fastNs
-        ? toScratch(f, abs) : -1;
-      if (n >= 0) {
-        const id = f.nextId++;
-        f.pending.set(id, { fn: done, owner: this });
-        const token = known && typeof known.token === 'number' ? known.token : 0;
-        f.Module._preheat_get(this._fastPtr, n, laneId, Date.now(), token, id);
-      } else {
-        this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, Date.now(), done,
-                              known ? known.token : null);
-      }
+      this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, Date.now(), done,
+                            known ? known.token : null);
       this._schedule();
     });
+  }
+
+  // get() through the module's fast path, the URL's `n` bytes in its scratch
+  // buffer. The call comes first (a store read it starts is then on its way);
+  // a result delivered inside it settles the promise at once, any other is
+  // awaited through f.pending.
+  _fastGet(f, n, laneId, abs, known) {
+    const id = f.nextId++;
+    const token = known && typeof known.token === 'number' ? known.token : 0;
+    const outerId = f.syncId;
+    const outerResult = f.syncResult;
+    f.syncId = id;
+    f.syncResult = null;
+    let r;
+    try {
+      f.Module._preheat_get(this._fastPtr, n, laneId, Date.now(), token, id);
+    } finally {
+      r = f.syncResult;
+      f.syncId = outerId;
+      f.syncResult = outerResult;
+    }
+    let p;
+    if (r !== null) {
+      p = r.code !== 0 ? Promise.reject(errorOf(r)) : Promise.resolve(this._result(r, true, abs, known));
+    } else {
+      p = new Promise((resolve, reject) => {
+        f.pending.set(id, {
+          fn: (v) => (v.code !== 0 ? reject(errorOf(v)) : resolve(this._result(v, true, abs, known))),
+          owner: this,
+        });
+      });
+    }
+    this._schedule();
+    return p;
   }
 
   /**

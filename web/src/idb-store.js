@@ -40,6 +40,13 @@ export const Code = Object.freeze({
 // For work deferred to a microtask (cheaper than queueMicrotask() in Chromium).
 const RESOLVED = Promise.resolve();
 
+// What requestGet returns when no request could be made.
+class RequestFailure {
+  constructor(error) {
+    this.error = error;
+  }
+}
+
 const DB_VERSION = 1;
 const ENTRIES = 'entries';
 const SIZES = 'sizes';
@@ -305,14 +312,18 @@ export class IdbStore {
       return;
     }
     // Completed from the request's success event (no promise hops).
-    this.run((engine, finish) => new Promise((resolve) => this.readThenComplete(engine, op, key, finish, resolve)));
+    this.run((engine, finish) => new Promise((resolve) => {
+      this.readThenComplete(engine, op, key, this.requestGet(key), finish, resolve);
+    }));
   }
 
   // A read with nothing queued or running (the common case of a cold get):
   // no promise at all unless another operation queues behind it (tail()).
-  // afterComplete follows in a microtask, after the reactions of whatever
-  // the completion resolved.
+  // The request goes out first; the bookkeeping below runs while IndexedDB
+  // works. afterComplete follows in a microtask, after the reactions of
+  // whatever the completion resolved.
   getNow(op, key) {
+    const request = this.requestGet(key);
     const slot = { wake: null, promise: null };
     this.direct = slot;
     this.running++;
@@ -321,13 +332,14 @@ export class IdbStore {
       if (this.direct === slot) this.direct = null;
       if (slot.wake) slot.wake();
     };
-    this.readThenComplete(this.engine, op, key, release, () => RESOLVED.then(this.afterComplete));
+    this.readThenComplete(this.engine, op, key, request, release, () => RESOLVED.then(this.afterComplete));
   }
 
-  // Reads `key` and completes the engine's operation `op` from the request's
-  // event: release() first (the next operation may start from the
-  // completion), then engine.storeGetDone, then after().
-  readThenComplete(engine, op, key, release, after) {
+  // Completes the engine's operation `op`, the read of `key` that `request`
+  // (requestGet) started, from the request's event: release() first (the
+  // next operation may start from the completion), then engine.storeGetDone,
+  // then after().
+  readThenComplete(engine, op, key, request, release, after) {
     const done = (code, msg, rec) => {
       release();
       try {
@@ -337,8 +349,8 @@ export class IdbStore {
       }
       after();
     };
-    this.doGetThen(key, (rec) => (rec ? done(0, '', rec) : done(Code.notFound, `no record for ${key}`, null)),
-                   (e) => done(codeOf(e), describe(e), null));
+    this.onGet(request, (rec) => (rec ? done(0, '', rec) : done(Code.notFound, `no record for ${key}`, null)),
+               (e) => done(codeOf(e), describe(e), null));
   }
 
   // What the next operation queues behind: the last one started by run(),
@@ -432,35 +444,34 @@ export class IdbStore {
     });
   }
 
-  // Reads one record: ok(record or null) from the request's success event
-  // (final then: no need to wait for the readonly transaction to complete),
-  // fail(e) from an error event or, for a synchronous failure, a microtask.
-  doGetThen(key, ok, fail) {
+  // Starts reading one record: its get request, or a RequestFailure with
+  // the error that prevented one (a closing or lost database, a bad key).
+  requestGet(key) {
+    try {
+      // No abort handler (onGet): an aborting transaction fails its pending
+      // request (an error event with an AbortError).
+      return this.db.transaction(ENTRIES, 'readonly').objectStore(ENTRIES).get(key);
+    } catch (e) {
+      return new RequestFailure(e);
+    }
+  }
+
+  // ok(record or null) from the success event of `request` (requestGet's;
+  // final then: no need to wait for the readonly transaction to complete),
+  // fail(e) from its error event or, for a RequestFailure, a microtask.
+  onGet(request, ok, fail) {
+    if (request instanceof RequestFailure) {
+      queueMicrotask(() => fail(request.error));
+      return;
+    }
     let settled = false;
     const once = (fn, v) => {
       if (settled) return;
       settled = true;
       fn(v);
     };
-    const failLater = (e) => queueMicrotask(() => once(fail, e));
-    let tx;
-    try {
-      tx = this.db.transaction(ENTRIES, 'readonly');
-    } catch (e) {
-      failLater(e);
-      return;
-    }
-    // No abort handler: an aborting transaction fails its pending request
-    // (an error event with an AbortError), which r.onerror below handles.
-    let r;
-    try {
-      r = tx.objectStore(ENTRIES).get(key);
-    } catch (e) {
-      failLater(e);
-      return;
-    }
-    r.onsuccess = () => once(ok, r.result || null);
-    r.onerror = () => once(fail, r.error);
+    request.onsuccess = () => once(ok, request.result || null);
+    request.onerror = () => once(fail, request.error);
   }
 
   async doWriteWithRetry(batch) {
