@@ -5,49 +5,10 @@
 // absolute time. Times are performance.now() milliseconds (the page is
 // cross-origin isolated, so the clock is fine-grained).
 import * as preheat from '/pkg/src/index.js';
+import { fakeFetch, noNetwork, openRaw, rawGet } from './bench-shared.mjs';
 
 const now = () => performance.now();
 const encoder = new TextEncoder();
-
-// An in-page origin: the engine's fetches never leave the page, so network
-// time is not part of any measurement.
-function fakeFetch(bodyBytes, contentType = 'text/plain') {
-  const body = 'x'.repeat(bodyBytes);
-  return async (url) => new Response(body, {
-    status: 200,
-    headers: { 'content-type': contentType, 'cache-control': 'max-age=86400' },
-  });
-}
-
-const noNetwork = async (url) => {
-  throw new TypeError(`bench: unexpected network request for ${url}`);
-};
-
-function openRaw(name, create) {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(name, 1);
-    req.onupgradeneeded = () => {
-      if (!create) return;
-      // The layout of the package's own "entries" store (same indexes), so
-      // that a record costs the same to put in either.
-      const entries = req.result.createObjectStore('entries', { keyPath: 'key' });
-      entries.createIndex('lastAccess', 'lastAccess');
-      entries.createIndex('tags', 'tags', { multiEntry: true });
-    };
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-// The way an application reads one record: a readonly transaction, one
-// get(), the value when the request succeeds.
-function rawGet(db, key) {
-  return new Promise((resolve, reject) => {
-    const r = db.transaction('entries', 'readonly').objectStore('entries').get(key);
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
 
 // One readwrite transaction holding one put(), resolved when it commits.
 function rawPut(db, record) {
