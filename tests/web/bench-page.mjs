@@ -5,7 +5,7 @@
 // absolute time. Times are performance.now() milliseconds (the page is
 // cross-origin isolated, so the clock is fine-grained).
 import * as preheat from '/pkg/src/index.js';
-import { fakeFetch, noNetwork, openRaw, rawGet } from './bench-shared.mjs';
+import { fakeFetch, noNetwork, openRaw, rawGet, seedRecords } from './bench-shared.mjs';
 
 const now = () => performance.now();
 const encoder = new TextEncoder();
@@ -28,13 +28,8 @@ function rawPut(db, record) {
  */
 async function readCold({ entries = 20, rounds = 8, size = 10 * 1024 } = {}) {
   const name = 'bench-read';
-  const urls = Array.from({ length: entries }, (_, i) => `/bench/read/${i}`);
-  const options = { name, crossTab: false, writeDelayMs: 600000 };
-  const seed = await preheat.createCache({ ...options, fetch: fakeFetch(size) });
-  const keys = [];
-  for (const u of urls) keys.push((await seed.get(u)).key);
-  await seed.flush();
-  await seed.close();
+  const { urls, keys, options } = await seedRecords(preheat.createCache,
+                                                    { name, prefix: '/bench/read/', entries, size });
 
   const db = await openRaw(`preheat:${name}`, false);
   const record = await rawGet(db, keys[0]);

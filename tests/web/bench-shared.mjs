@@ -40,3 +40,17 @@ export function rawGet(db, key) {
     r.onerror = () => reject(r.error);
   });
 }
+
+// Stores `entries` responses of `size` bytes through a cache of `createCache`
+// (a package's), then closes it: the records a cold read finds. Returns
+// their URLs and store keys and the options to open caches on them with.
+export async function seedRecords(createCache, { name, prefix, entries, size }) {
+  const urls = Array.from({ length: entries }, (_, i) => `${prefix}${i}`);
+  const options = { name, crossTab: false, writeDelayMs: 600000 };
+  const seed = await createCache({ ...options, fetch: fakeFetch(size) });
+  const keys = [];
+  for (const u of urls) keys.push((await seed.get(u)).key);
+  await seed.flush();
+  await seed.close();
+  return { urls, keys, options };
+}

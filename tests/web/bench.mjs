@@ -13,16 +13,12 @@
 // --quick (the CTest mode) uses few repetitions and only checks that every
 // number is produced and sane; no mode ever fails on a timing target.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { startStaticServer, CHROMIUM_ARGS } from './static-server.mjs';
+import { withBenchPage } from './bench-browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(here, 'package.json'));
-const { chromium } = require('playwright-core');
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -31,7 +27,6 @@ const PACKAGE_DIR = path.resolve(process.env.PREHEAT_WEB_PACKAGE ||
   path.join(here, '..', '..', 'build', 'wasm', 'web'));
 const OUT = path.resolve(outArg >= 0 ? args[outArg + 1]
   : path.join(here, '..', '..', 'build', quick ? 'web-bench-quick.json' : 'web-bench.json'));
-const CHROMIUM = process.env.PREHEAT_CHROMIUM || '/usr/bin/chromium';
 
 const KB = 1024;
 const median = (xs) => {
@@ -85,23 +80,12 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>preheat budgets</title
 <script type="module" src="/bench/bench-page.mjs"></script>`;
 
 async function inBrowser() {
-  const server = await startStaticServer({
+  return withBenchPage({
     mounts: { '/pkg/': PACKAGE_DIR, '/bench/': here },
     pages: { '/bench.html': PAGE },
-  });
-  // A persistent profile: IndexedDB on disk, as for a user. (A fresh
-  // browser.newContext() is off the record, with an in-memory IndexedDB
-  // whose commits cost nothing, which would flatter unbatched writes.)
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'preheat-bench-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, args: CHROMIUM_ARGS,
-  });
-  try {
-    const page = context.pages()[0] || await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.origin}/bench.html`);
-    await page.waitForFunction(() => window.benchReady === true, null, { timeout: 30000 });
+    pagePath: '/bench.html',
+    readyFlag: 'benchReady',
+  }, async (page) => {
     const info = await page.evaluate(() => window.benchInfo());
     const p = quick
       ? { read: { entries: 6, rounds: 3 }, write: { rounds: 3 }, peek: { batches: 3, peeks: 100, mapGets: 20000 } }
@@ -109,13 +93,8 @@ async function inBrowser() {
     const read = await page.evaluate((o) => window.bench.readCold(o), p.read);
     const write = await page.evaluate((o) => window.bench.writeBatch(o), p.write);
     const peek = await page.evaluate((o) => window.bench.peekVsMap(o), p.peek);
-    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
     return { info, read, write, peek, params: p };
-  } finally {
-    await context.close();
-    await server.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
 // ---- report ------------------------------------------------------------------

@@ -4,20 +4,15 @@
 // orders of the three rotate), so that drift and load hit all three alike.
 const A = await import('/pkgA/src/index.js');
 const B = await import('/pkgB/src/index.js');
-const { fakeFetch, noNetwork, openRaw, rawGet } = await import('./bench-shared.mjs');
+const { noNetwork, openRaw, rawGet, seedRecords } = await import('./bench-shared.mjs');
 
 const ORDERS = [['a', 'r', 'b'], ['b', 'r', 'a'], ['r', 'a', 'b'], ['r', 'b', 'a'], ['a', 'b', 'r'], ['b', 'a', 'r']];
 
 // Milliseconds per read for a, b and raw; round 0 (JIT cold) left out.
 window.compareReads = async ({ entries = 20, rounds = 30, size = 10 * 1024 } = {}) => {
   const name = 'compare-read';
-  const urls = Array.from({ length: entries }, (_, i) => `/compare/read/${i}`);
-  const options = { name, crossTab: false, writeDelayMs: 600000 };
-  const seed = await A.createCache({ ...options, fetch: fakeFetch(size) });
-  const keys = [];
-  for (const u of urls) keys.push((await seed.get(u)).key);
-  await seed.flush();
-  await seed.close();
+  const { urls, keys, options } = await seedRecords(A.createCache,
+                                                    { name, prefix: '/compare/read/', entries, size });
   const db = await openRaw(`preheat:${name}`, false);
   const times = { a: [], b: [], raw: [] };
   for (let round = 0; round < rounds; round++) {

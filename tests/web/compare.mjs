@@ -11,17 +11,11 @@
 // build's read and the raw read, then the difference new - old with the
 // slot advantage removed. A development tool: no targets, never fails on
 // timings.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { startStaticServer, CHROMIUM_ARGS } from './static-server.mjs';
+import { withBenchPage } from './bench-browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(here, 'package.json'));
-const { chromium } = require('playwright-core');
-const CHROMIUM = process.env.PREHEAT_CHROMIUM || '/usr/bin/chromium';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -44,28 +38,14 @@ const trimmedMeanUs = (xs) => {
 };
 
 async function run(pkgA, pkgB) {
-  const server = await startStaticServer({
+  const t = await withBenchPage({
     mounts: { '/pkgA/': path.resolve(pkgA), '/pkgB/': path.resolve(pkgB), '/compare/': here },
     pages: { '/compare.html': '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">' +
                               '<script type="module" src="/compare/compare-page.mjs"></script>' },
-  });
-  // A persistent profile: IndexedDB on disk, as for a user (see bench.mjs).
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'preheat-compare-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  try {
-    const page = context.pages()[0] || await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.origin}/compare.html`);
-    await page.waitForFunction(() => window.compareReady === true, null, { timeout: 30000 });
-    const t = await page.evaluate((r) => window.compareReads({ rounds: r }), rounds);
-    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
-    return { a: trimmedMeanUs(t.a), b: trimmedMeanUs(t.b), raw: trimmedMeanUs(t.raw), reads: t.raw.length };
-  } finally {
-    await context.close();
-    await server.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+    pagePath: '/compare.html',
+    readyFlag: 'compareReady',
+  }, (page) => page.evaluate((r) => window.compareReads({ rounds: r }), rounds));
+  return { a: trimmedMeanUs(t.a), b: trimmedMeanUs(t.b), raw: trimmedMeanUs(t.raw), reads: t.raw.length };
 }
 
 const f = (x) => x.toFixed(1);

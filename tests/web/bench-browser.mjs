@@ -1,0 +1,43 @@
+// What the benchmark drivers share (bench.mjs, compare.mjs): a page served
+// from 127.0.0.1 in headless Chromium with a persistent profile.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { startStaticServer, CHROMIUM_ARGS } from './static-server.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(path.join(here, 'package.json'));
+const { chromium } = require('playwright-core');
+const CHROMIUM = process.env.PREHEAT_CHROMIUM || '/usr/bin/chromium';
+
+/**
+ * Serves `mounts` and `pages` (startStaticServer), opens `pagePath` in
+ * Chromium, waits until the page sets window[readyFlag], then resolves with
+ * fn(page). Page errors fail the call. A persistent profile: IndexedDB on
+ * disk, as for a user. (A fresh browser.newContext() is off the record,
+ * with an in-memory IndexedDB whose commits cost nothing, which would
+ * flatter unbatched writes.) Everything is closed and removed afterwards.
+ */
+export async function withBenchPage({ mounts, pages, pagePath, readyFlag }, fn) {
+  const server = await startStaticServer({ mounts, pages });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'preheat-bench-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, args: CHROMIUM_ARGS,
+  });
+  try {
+    const page = context.pages()[0] || await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${server.origin}${pagePath}`);
+    await page.waitForFunction((flag) => window[flag] === true, readyFlag, { timeout: 30000 });
+    const result = await fn(page);
+    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+    return result;
+  } finally {
+    await context.close();
+    await server.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
