@@ -7,7 +7,7 @@ import { requireDev, loadFactory, cacheModuleUrl, startOrigin, sleep, until } fr
 
 requireDev('fake-indexeddb/auto');
 const { IDBFactory } = requireDev('fake-indexeddb');
-const { createCacheWith, PreheatError, Code } = await import(cacheModuleUrl);
+const { createCacheWith, PreheatError, Code, decodeBody } = await import(cacheModuleUrl);
 const factory = loadFactory();
 
 let dbCounter = 0;
@@ -60,6 +60,61 @@ test('get: an error the engine answers at once rejects, and later gets still set
   assert.equal(hit.status, 'fulfilled');
   assert.equal(hit.value.source, 'memory');
   assert.equal(origin.count('/ok'), 1);
+});
+
+test('a decode that throws rejects its get(); the engine and the other reads carry on', async (t) => {
+  // The application's decoder runs inside the engine's completion: its
+  // exception must become the rejection, not unwind through the engine
+  // (which would leave the key's other waiters and the read unfinished).
+  const origin = await startOrigin({
+    '/good': json({ g: 1 }, { 'cache-control': 'max-age=600' }),
+    '/bad': json({ b: 1 }, { 'cache-control': 'max-age=600', 'x-bad': '1' }),
+  });
+  t.after(() => origin.close());
+  const decode = (body, headers) => {
+    if (headers['x-bad']) throw new Error('schema says no');
+    return decodeBody(body, headers);
+  };
+  const refused = (r) => r.status === 'rejected' && r.reason.message === 'schema says no';
+  const good = `${origin.origin}/good`;
+  const bad = `${origin.origin}/bad`;
+  const name = uniqueName('decode-throws');
+  const one = await createCacheWith(factory, { name, decode });
+  // From the network: two waiters of the bad key (one fetch), and a good one.
+  const fromNetwork = await Promise.allSettled([one.get(bad), one.get(bad), one.get(good)]);
+  assert.ok(refused(fromNetwork[0]) && refused(fromNetwork[1]), 'both waiters of the bad key');
+  assert.deepEqual(fromNetwork[2].value.data, { g: 1 });
+  // From memory (answered inside the call), and peek.
+  assert.ok(refused((await Promise.allSettled([one.get(bad)]))[0]));
+  assert.throws(() => one.peek(bad), /schema says no/);
+  await one.flush();
+  await one.close();
+  // From the store, then a read of the other record on the same store.
+  const two = await createCacheWith(factory, { name, decode });
+  t.after(() => two.close());
+  const fromStore = await Promise.allSettled([two.get(bad), two.get(bad)]);
+  assert.ok(refused(fromStore[0]) && refused(fromStore[1]));
+  const after = await two.get(good);
+  assert.equal(after.source, 'store');
+  assert.deepEqual(after.data, { g: 1 });
+  assert.equal(origin.count('/bad'), 1);
+  assert.equal(origin.count('/good'), 1);
+});
+
+test('close() rejects a get() still waiting for its answer, with code cancelled', async (t) => {
+  const origin = await startOrigin({
+    '/slow': { status: 200, headers: { 'cache-control': 'max-age=60' }, body: 'late', delayMs: 3000 },
+  });
+  t.after(() => origin.close());
+  const cache = await createCacheWith(factory, { name: uniqueName('close-pending') });
+  const url = `${origin.origin}/slow`;
+  const fast = cache.get(url);
+  const withHeaders = cache.get(`${url}?h`, { headers: { accept: 'text/plain' } });  // the embind path
+  await until(() => origin.count('/slow') === 2);
+  await cache.close();
+  const cancelled = (e) => e instanceof PreheatError && e.code === Code.cancelled;
+  await assert.rejects(fast, cancelled);
+  await assert.rejects(withHeaders, cancelled);
 });
 
 test('entries persist in IndexedDB across cache instances', async (t) => {

@@ -320,6 +320,7 @@ class Cache {
     this._revalWaiters = new Map();  // normalised url -> Set<{key, resolve}>
     this._revalKeys = new Map();     // key -> number of revalidation waiters
     this._memo = new Map();          // normalised url -> fields (see MEMO_MAX_*)
+    this._openGets = new Set();      // reject() of embind-path gets not answered yet
     this._memoBytes = 0;
     this._fast = typeof namespace === 'string' ? fastPathOf(Module) : null;
     this._fastNs = namespace;
@@ -378,14 +379,33 @@ class Cache {
       }
     }
     return new Promise((resolve, reject) => {
+      const open = this._openGets;  // settled by close() if the engine never answers
+      open.add(reject);
       const done = (r) => {
-        if (r.code !== 0) reject(errorOf(r));
-        else resolve(this._result(r, true, abs, known));
+        open.delete(reject);
+        this._settle(r, abs, known, resolve, reject);
       };
       this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, Date.now(), done,
                             known ? known.token : null);
       this._schedule();
     });
+  }
+
+  // Settles a get()'s promise with the engine's answer `r`. Runs inside the
+  // module's call (the read's completion): an exception thrown by the
+  // application's `decode` becomes the rejection instead of unwinding
+  // through the engine, which would then not finish its completion (other
+  // waiters of the key, the store read's bookkeeping).
+  _settle(r, abs, known, resolve, reject) {
+    if (r.code !== 0) {
+      reject(errorOf(r));
+      return;
+    }
+    try {
+      resolve(this._result(r, true, abs, known));
+    } catch (e) {
+      reject(e);
+    }
   }
 
   // get() through the module's fast path, the URL's `n` bytes in its scratch
@@ -409,11 +429,11 @@ class Cache {
     }
     let p;
     if (r !== null) {
-      p = r.code !== 0 ? Promise.reject(errorOf(r)) : Promise.resolve(this._result(r, true, abs, known));
+      p = new Promise((resolve, reject) => this._settle(r, abs, known, resolve, reject));
     } else {
       p = new Promise((resolve, reject) => {
         f.pending.set(id, {
-          fn: (v) => (v.code !== 0 ? reject(errorOf(v)) : resolve(this._result(v, true, abs, known))),
+          fn: (v) => this._settle(v, abs, known, resolve, reject),
           owner: this,
         });
       });
@@ -664,10 +684,19 @@ class Cache {
       await this._store.tail();
       this._store.close();
     }
+    // A get() the engine has not answered (its fetch aborted above, say)
+    // would otherwise never settle: it is rejected as cancelled.
+    const closed = { code: Code.cancelled, message: 'cache closed before the answer', codeName: 'cancelled' };
     if (this._fast) {
-      for (const [id, p] of this._fast.pending) if (p.owner === this) this._fast.pending.delete(id);
+      for (const [id, p] of this._fast.pending) {
+        if (p.owner !== this) continue;
+        this._fast.pending.delete(id);
+        p.fn(closed);
+      }
       if (this._storeTarget) this._storeTarget.dead = true;
     }
+    for (const reject of [...this._openGets]) reject(errorOf(closed));
+    this._openGets.clear();
     this._engine.delete();
   }
 
@@ -815,7 +844,15 @@ class Cache {
   }
 
   _notify(key, raw) {
-    const result = this._result(raw, false, undefined, undefined);
+    // Inside the engine's call (see _settle): a `decode` that throws is
+    // reported as an uncaught error, and the update skipped here.
+    let result;
+    try {
+      result = this._result(raw, false, undefined, undefined);
+    } catch (e) {
+      queueMicrotask(() => { throw e; });
+      return;
+    }
     const waiters = this._revalWaiters.get(result.url);
     if (waiters) {
       for (const w of [...waiters]) {

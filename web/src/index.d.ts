@@ -258,6 +258,7 @@ export interface Cache {
   removeEventListener(type: 'storagechange', listener: (event: StorageChangeEvent) => void,
                       options?: boolean | EventListenerOptions): void;
   stats(): CacheStats;
+  /** Flushes, then closes; a get() still unanswered rejects with code `cancelled`. */
   close(): Promise<void>;
   // The preheater (no-ops unless created with `preheat` options).
   /** The user is on pageUrl, whose references are refs; the best uncached ones are preheated. */
