@@ -835,9 +835,11 @@ struct Engine::Impl {
     store_reads.erase(it);
 
     EntryPtr entry;
+    Instant stored_access;  // the record's last access (see touch_interval_ms)
     if (superseded) {
       // Decided since the read started; memory (below) or the network knows better.
     } else if (record.ok()) {
+      stored_access = record->last_access;
       auto decoded = DecodeEntry(record->value, options.freshness);
       if (decoded.ok() && decoded->key == key) {
         entry = std::make_shared<CacheEntry>(std::move(decoded).value());
@@ -853,7 +855,9 @@ struct Engine::Impl {
     if (EntryPtr newer = memory.Peek(key)) entry = newer;
     else if (entry) {
       memory.Put(entry);  // promotion
-      if (StoreUsable()) QueueWrite(key, {StoreWrite::Kind::kTouch, nullptr, now}, now);
+      if (StoreUsable() && ElapsedMs(stored_access, now) >= options.touch_interval_ms) {
+        QueueWrite(key, {StoreWrite::Kind::kTouch, nullptr, now}, now);
+      }
     }
     for (Waiter& w : waiters) {
       if (entry && VaryMatches(*entry, w.request.headers)) {

@@ -355,6 +355,53 @@ TEST_CASE("engine: write-behind batches, flush, and store hits after a restart")
   CHECK(f.origin.CountRequests("https://app.example/issues/3") == 1);
 }
 
+TEST_CASE("engine: a store hit rewrites last access only when the stored one is touch_interval_ms old") {
+  EngineOptions options;
+  options.touch_interval_ms = 60'000;
+  Fixture f(options);
+  f.cache_control = "max-age=86400";
+  REQUIRE(f.Get().ok());
+  REQUIRE(f.Flush().ok());
+  const Instant written = f.store.records().at(" " + std::string(kUrl)).last_access;
+  const uint64_t batches = f.store.batches_applied();
+  // Re-read through a new engine (memory cold) within the interval: no write.
+  auto reopen = [&f](EngineOptions o) {
+    auto created = Engine::Create(o, &f.store, &f.origin, 7);
+    REQUIRE(created.ok());
+    f.engine = std::move(created).value();
+  };
+  f.loop.RunUntil(AddMs(written, 59'000));
+  reopen(options);
+  auto r = f.Get();
+  REQUIRE(r.ok());
+  CHECK(r->source == Source::kStore);
+  REQUIRE(f.Flush().ok());
+  CHECK(f.store.batches_applied() == batches);
+  CHECK(f.store.records().at(" " + std::string(kUrl)).last_access == written);
+  // Once the stored access is that old, the hit writes the new one.
+  // (The touch carries the time the read completed, after the store's
+  // latency: between the call and the flush's end.)
+  auto stored_access = [&f] { return f.store.records().at(" " + std::string(kUrl)).last_access; };
+  f.loop.RunUntil(AddMs(written, 60'000));
+  reopen(options);
+  Instant read_at = f.loop.now();
+  REQUIRE(f.Get().ok());
+  REQUIRE(f.Flush().ok());
+  CHECK(f.store.batches_applied() == batches + 1);
+  CHECK(stored_access() >= read_at);
+  CHECK(stored_access() <= f.loop.now());
+  // 0: every hit writes it.
+  options.touch_interval_ms = 0;
+  f.loop.RunUntil(AddMs(f.loop.now(), 1));
+  reopen(options);
+  read_at = f.loop.now();
+  REQUIRE(f.Get().ok());
+  REQUIRE(f.Flush().ok());
+  CHECK(f.store.batches_applied() == batches + 2);
+  CHECK(stored_access() >= read_at);
+  CHECK(f.origin.CountRequests(kUrl) == 1);
+}
+
 TEST_CASE("engine: the write-behind deadline flushes without an explicit flush") {
   EngineOptions options;
   options.write_delay_ms = 50;

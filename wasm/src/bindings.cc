@@ -567,7 +567,7 @@ Result<EngineOptions> OptionsFromJson(const std::string& text) {
   static const char* kNumbers[] = {"memoryMaxBytes", "memoryMaxEntries", "storeMaxBytes",
                                    "storeMaxEntries", "entryMaxBytes", "responseMaxBytes",
                                    "requestTimeoutMs", "writeBatchMax", "writeDelayMs",
-                                   "pendingWritesMax", "storeEvictToFraction",
+                                   "pendingWritesMax", "touchIntervalMs", "storeEvictToFraction",
                                    "waitersPerKeyMax", "subscribersMax",
                                    "heuristicFraction", "heuristicMaxMs"};
   for (const char* name : kNumbers) {
@@ -586,6 +586,7 @@ Result<EngineOptions> OptionsFromJson(const std::string& text) {
   Take(j, "writeBatchMax", o.write_batch_max);
   Take(j, "writeDelayMs", o.write_delay_ms);
   Take(j, "pendingWritesMax", o.pending_writes_max);
+  Take(j, "touchIntervalMs", o.touch_interval_ms);
   Take(j, "storeEvictToFraction", o.store_evict_to_fraction);
   Take(j, "waitersPerKeyMax", o.waiters_per_key_max);
   Take(j, "subscribersMax", o.subscribers_max);

@@ -42,6 +42,8 @@ export interface EngineOptions {
   writeBatchMax?: number;
   writeDelayMs?: number;
   pendingWritesMax?: number;
+  /** A store hit rewrites the record's last access (for LRU eviction) only when it is at least this old (default 60000; 0: always). */
+  touchIntervalMs?: number;
   storeEvictToFraction?: number;
   lanes?: Array<{ inflightMax?: number; queueMax?: number }>;
   waitersPerKeyMax?: number;

@@ -41,6 +41,12 @@ struct EngineOptions {
   int64_t write_delay_ms = 100;
   // Pending writes beyond this are dropped (counted); memory keeps serving.
   uint32_t pending_writes_max = 8192;
+  // A store hit writes the record's new last access (the store evicts the
+  // least recently accessed first) only when the stored one is at least this
+  // old: re-reads within it write nothing (in IndexedDB a touch rewrites the
+  // whole record), and eviction order is exact to this granularity, as with
+  // a file system's relatime. 0: every store hit writes it.
+  int64_t touch_interval_ms = 60'000;
   // Store eviction brings usage down to this fraction of the budget, so
   // eviction runs in batches rather than on every write.
   double store_evict_to_fraction = 0.9;
