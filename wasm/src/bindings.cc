@@ -847,11 +847,13 @@ class JsStore : public Store {
     std::string key;  // the key read (the record's)
   };
   std::unordered_map<OpId, PendingGet> gets_;
+  // Sets the buffer's size without touching its bytes: JS may already have
+  // written them (the slot), so a zero-filling resize would not do.
   void SizeRecordBuffer(uint32_t size) {
 #ifdef _LIBCPP_VERSION
-    record_value_.__resize_default_init(size);  // written by JS: no zero fill
+    record_value_.__resize_default_init(size);
 #else
-    record_value_.resize(size);
+#error "the record buffer needs libc++'s __resize_default_init (Emscripten's standard library)"
 #endif
   }
   // The record buffer's capacity reserved when a read starts: the last
