@@ -31,6 +31,16 @@ struct MemoryTier::Impl {
     head = n;
     if (!tail) tail = n;
   }
+  // Removes the node at `it` from the map and the list and frees it;
+  // returns its charge.
+  uint64_t EraseAt(std::unordered_map<std::string_view, Node*>::iterator it) {
+    Node* n = it->second;
+    map.erase(it);
+    Unlink(n);
+    const uint64_t charge = n->charge_bytes;
+    delete n;
+    return charge;
+  }
 };
 
 // Buckets reserved up front: a fresh tier (every page load in a browser)
@@ -71,11 +81,7 @@ bool MemoryTier::Put(EntryPtr entry) {
   auto [it, inserted] = impl_->map.emplace(std::string_view(n->entry->key), n);
   if (!inserted) {
     // The map's key views the old entry's key bytes: replace the whole slot.
-    Impl::Node* old = it->second;
-    impl_->map.erase(it);
-    impl_->Unlink(old);
-    bytes_ -= old->charge_bytes;
-    delete old;
+    bytes_ -= impl_->EraseAt(it);
     impl_->map.emplace(std::string_view(n->entry->key), n);
   }
   impl_->PushFront(n);
@@ -87,11 +93,7 @@ bool MemoryTier::Put(EntryPtr entry) {
 bool MemoryTier::Erase(std::string_view key) {
   auto it = impl_->map.find(key);
   if (it == impl_->map.end()) return false;
-  Impl::Node* n = it->second;
-  impl_->map.erase(it);
-  impl_->Unlink(n);
-  bytes_ -= n->charge_bytes;
-  delete n;
+  bytes_ -= impl_->EraseAt(it);
   return true;
 }
 
@@ -115,11 +117,7 @@ uint64_t MemoryTier::entries() const { return impl_->map.size(); }
 
 void MemoryTier::EvictToBudget() {
   while (impl_->tail && (bytes_ > max_bytes_ || impl_->map.size() > max_entries_)) {
-    Impl::Node* victim = impl_->tail;
-    impl_->map.erase(std::string_view(victim->entry->key));
-    impl_->Unlink(victim);
-    bytes_ -= victim->charge_bytes;
-    delete victim;
+    bytes_ -= impl_->EraseAt(impl_->map.find(std::string_view(impl_->tail->entry->key)));
     evictions_++;
   }
 }

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "preheat/headers.h"  // LowerAscii, EqualsIgnoreCase
+
 namespace preheat {
 
 namespace {
@@ -19,7 +21,6 @@ constexpr size_t kNameBytesMax = 32;
 // A decoded attribute value longer than a URL may be is overlong.
 constexpr size_t kValueBytesMax = kUrlBytesMax + 1;
 
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAlnum(char c) { return IsAlpha(c) || IsDigit(c); }
@@ -30,14 +31,6 @@ int HexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
-  }
-  return true;
 }
 
 void AppendUtf8(uint32_t cp, std::string* out) {

@@ -500,10 +500,8 @@ emscripten::EM_VAL ResultHandle(const CacheResult& r, double known, double deliv
   size_t before = blob.size();
   for (const auto& [name, value] : e.headers.fields()) {
     size_t at = blob.size();
-    blob += name;  // whole, then lower-cased in place (no call per byte)
-    for (char* c = blob.data() + at; c != blob.data() + blob.size(); ++c) {
-      if (*c >= 'A' && *c <= 'Z') *c = static_cast<char>(*c - 'A' + 'a');
-    }
+    blob += name;  // whole, then lower-cased in place (no copy per name)
+    for (char* c = blob.data() + at; c != blob.data() + blob.size(); ++c) *c = LowerAscii(*c);
     blob += '\0';
     blob += value;
     blob += '\0';

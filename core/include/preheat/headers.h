@@ -46,6 +46,10 @@ class Headers {
   std::vector<Field> fields_;
 };
 
+// ASCII lower case of one byte (any other byte unchanged).
+constexpr char LowerAscii(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 // ASCII case-insensitive equality.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 // ASCII lower-case copy.
