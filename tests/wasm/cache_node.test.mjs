@@ -702,6 +702,79 @@ test('store reads started together, small and large, each get their own record b
   sizes.forEach((_, i) => assert.equal(origin.count(`/s/${i}`), 1));
 });
 
+// Counts the read-only transactions a cache's IndexedDB store starts.
+function countReads(cache) {
+  const db = cache._store.db;
+  const transaction = db.transaction.bind(db);
+  const counter = { reads: 0 };
+  db.transaction = (names, mode) => {
+    if ((mode || 'readonly') === 'readonly') counter.reads++;
+    return transaction(names, mode);
+  };
+  return counter;
+}
+
+test('a cold get reads the store once: the read started ahead of the engine is the engine\'s', async (t) => {
+  // get() starts the store read before the engine's lookups (cache.js:
+  // _fastGet, IdbStore.readAhead) when the URL is new to the cache; the
+  // engine's read of the same key takes that request over. A URL the engine
+  // normalises (its fragment dropped) is read under another key: the read
+  // ahead is dropped and the engine's own read finds the record.
+  const origin = await startOrigin({
+    '/a/1': json({ a: 1 }, { 'cache-control': 'max-age=600' }),
+    '/a/2': json({ a: 2 }, { 'cache-control': 'max-age=600' }),
+  });
+  t.after(() => origin.close());
+  const name = uniqueName('ahead');
+  const [u1, u2] = ['/a/1', '/a/2'].map((p) => `${origin.origin}${p}`);
+  for (const namespace of ['', 'tenant-7']) {
+    const one = await createCacheWith(factory, { name, namespace });
+    await one.get(u1);
+    await one.get(u2);
+    await one.flush();
+    await one.close();
+
+    const two = await createCacheWith(factory, { name, namespace });
+    // A read ahead needs an idle store: the engine's start-up work first.
+    await until(() => two._store.running === 0);
+    const counter = countReads(two);
+    const r1 = await two.get(u1);
+    assert.equal(r1.source, 'store', namespace);
+    assert.deepEqual(r1.data, { a: 1 });
+    assert.equal(counter.reads, 1, `one read for a cold get (namespace '${namespace}')`);
+    const r2 = await two.get(`${u2}#section`);
+    assert.equal(r2.source, 'store', namespace);
+    assert.deepEqual(r2.data, { a: 2 });
+    assert.equal(r2.url, u2);
+    assert.equal(counter.reads, 3, 'the read under the un-normalised key, then the engine\'s');
+    // In memory now: no store read at all.
+    assert.equal((await two.get(u1)).source, 'memory');
+    assert.equal(counter.reads, 3);
+    await two.close();
+  }
+  assert.equal(origin.count('/a/1') + origin.count('/a/2'), 4, 'each namespace fetched each once');
+});
+
+test('a get of a URL in the memory tier but not yet served reads no store ahead', async (t) => {
+  // A preheat puts entries into the memory tier without a get(): the cache
+  // remembers the URLs it fetched, and get() then starts no store read.
+  const origin = await startOrigin({
+    '/p/1': json({ p: 1 }, { 'cache-control': 'max-age=600' }),
+  });
+  t.after(() => origin.close());
+  const cache = await createCacheWith(factory, { name: uniqueName('seen') });
+  t.after(() => cache.close());
+  const url = `${origin.origin}/p/1`;
+  assert.equal(await cache.preheat([url]), 1);
+  // Not peek(): that would put the URL in the cache's decoded-data memo.
+  await until(() => cache.stats().memory.entries === 1);
+  const counter = countReads(cache);
+  const r = await cache.get(url);
+  assert.equal(r.source, 'memory');
+  assert.equal(counter.reads, 0);
+  assert.equal(origin.count('/p/1'), 1);
+});
+
 test('IdbStore: a read on an idle store runs at once; later operations start after it completes', async (t) => {
   const { IdbStore, Code: StoreCode } = await import(new URL('../../web/src/idb-store.js', import.meta.url).href);
   const store = await IdbStore.open(uniqueName('fifo'), { indexedDB: new IDBFactory() });

@@ -26,6 +26,7 @@
 #include <emscripten/val.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -67,11 +68,10 @@ EM_JS(void, preheat_js_init, (), {
   var T = Module.preheatText = {
     NUL: NUL,
     decoder: decoder,
-    // The record buffer of the newest store read (preheat_js_record_slot).
-    slotDriver: null,
-    slotOp: -1,
-    slotBuf: 0,
-    slotCap: 0,
+    // The store key of the fast-path get in progress (its namespace, a
+    // space, its URL): the store read's key when JsStore::Get passes no
+    // bytes (preheat_js_store_get). Set by cache.js around preheat_get.
+    fastKey: "",
     // Short ASCII strings in one flat string (not a rope of one-character
     // pieces, which IndexedDB keys and Map lookups would flatten again).
     str: function(p, n) {
@@ -276,22 +276,12 @@ EM_JS(void, preheat_js_call1, (emscripten::EM_VAL fn, emscripten::EM_VAL arg), {
 });
 
 // driver.get(op, key) without embind's per-call string and method lookups.
+// A null `key`: the key is Module.preheatText.fastKey (the fast-path get's
+// own; see KeyHint), a string JS already has.
 EM_JS(void, preheat_js_store_get, (emscripten::EM_VAL driver, double op, const char* key,
                                    uint32_t key_len), {
-  Emval.toValue(driver).get(op, Module.preheatText.str(key, key_len));
-});
-
-// Where the read `op` of `driver` may copy its record's value (up to `cap`
-// bytes at `buf`): allocated while IndexedDB works, not after it answered.
-// Module.preheatText's single slot; cache.js checks op and driver, and clears
-// the slot on every in-heap completion (each consumes the buffer).
-EM_JS(void, preheat_js_record_slot, (emscripten::EM_VAL driver, double op, uint8_t* buf,
-                                     uint32_t cap), {
   var T = Module.preheatText;
-  T.slotDriver = Emval.toValue(driver);
-  T.slotOp = op;
-  T.slotBuf = buf;
-  T.slotCap = cap;
+  Emval.toValue(driver).get(op, key ? T.str(key, key_len) : T.fastKey);
 });
 
 // A JS byte array / string copied into the heap: `out` receives (ptr, len).
@@ -665,6 +655,32 @@ Result<PreheatOptions> PreheatOptionsFromJson(const std::string& text, const std
 
 // ---- drivers ----------------------------------------------------------------
 
+// The fast-path get in progress (WasmEngine::FastGet): its namespace and URL.
+// A store read of exactly `ns + ' ' + url` (the URL needed no normalising)
+// passes no key bytes to JS, which has the same string already
+// (Module.preheatText.fastKey) instead of decoding them.
+struct KeyHint {
+  const std::string* ns = nullptr;
+  const std::string* url = nullptr;
+  bool Matches(const std::string& key) const {
+    return ns && key.size() == ns->size() + 1 + url->size() &&
+           key.compare(0, ns->size(), *ns) == 0 && key[ns->size()] == ' ' &&
+           key.compare(ns->size() + 1, std::string::npos, *url) == 0;
+  }
+};
+KeyHint g_key_hint;
+
+// The record buffer of a JsStore's newest read, which JS reads from the heap
+// when the read completes (cache.js: preheat_record_slot): the buffer is
+// allocated while IndexedDB works, and no call tells JS where it is. `op` is
+// -1 once the buffer is consumed or moved (GetDoneInHeap_, RecordBuffer).
+struct RecordSlot {
+  double op = -1;
+  uint32_t buf = 0;
+  uint32_t cap = 0;
+};
+static_assert(sizeof(RecordSlot) == 16 && offsetof(RecordSlot, buf) == 8, "cache.js reads it");
+
 // A Store whose operations run in a JS driver object.
 class JsStore : public Store {
  public:
@@ -674,15 +690,16 @@ class JsStore : public Store {
   void Get(OpId op, const std::string& key, GetDone done) override {
     // The request first (drivers never complete from inside the call: see
     // Store), the bookkeeping while IndexedDB works.
-    preheat_js_store_get(driver_.as_handle(), static_cast<double>(op), key.data(), key.size());
+    preheat_js_store_get(driver_.as_handle(), static_cast<double>(op),
+                         g_key_hint.Matches(key) ? nullptr : key.data(), key.size());
     gets_[op] = PendingGet{std::move(done), key};
     // The read is on its way: size the record buffer now (its allocation
     // then overlaps IndexedDB's work) for a record like the last one.
     size_t want = std::max(record_bytes_hint_, kRecordBufferMinBytes);
     if (record_value_.capacity() < want) record_value_.reserve(want);
-    preheat_js_record_slot(driver_.as_handle(), static_cast<double>(op),
-                           reinterpret_cast<uint8_t*>(record_value_.data()),
-                           static_cast<uint32_t>(record_value_.capacity()));
+    slot_.op = static_cast<double>(op);
+    slot_.buf = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(record_value_.data()));
+    slot_.cap = static_cast<uint32_t>(record_value_.capacity());
   }
 
   void Write(OpId op, std::vector<StoreWrite> batch, WriteDone done) override {
@@ -747,10 +764,11 @@ class JsStore : public Store {
     Complete(op, now, done, key, std::move(r), value.as_handle());
   }
   // A successful read whose value (`value_len` bytes) JS copied into
-  // RecordBuffer() or the slot (preheat_js_record_slot); the value's
+  // RecordBuffer() or the slot (record_slot()); the value's
   // Uint8Array is Module.preheatText.recValue for the duration of the call.
   // The record's tags are not passed: Get's record carries none (Store).
   void GetDoneInHeap_(OpId op, Instant now, Instant last_access, uint32_t value_len) {
+    slot_.op = -1;  // the buffer is consumed (moved into the record) below
     PendingGet pending = Take(gets_, op);
     auto& done = pending.done;
     const std::string& key = pending.key;
@@ -770,6 +788,7 @@ class JsStore : public Store {
   // Where JS copies the value of a completed read (GetDoneInHeap_): `size`
   // bytes, valid until the next call.
   uint8_t* RecordBuffer(uint32_t size) {
+    slot_.op = -1;  // the buffer may move
     SizeRecordBuffer(size);
     return reinterpret_cast<uint8_t*>(record_value_.data());
   }
@@ -861,6 +880,12 @@ class JsStore : public Store {
   static constexpr size_t kRecordBufferHintMaxBytes = 1 << 20;
   std::string record_value_;  // RecordBuffer(), the slot
   size_t record_bytes_hint_ = 0;
+  RecordSlot slot_;
+
+ public:
+  const RecordSlot* record_slot() const { return &slot_; }
+
+ private:
   std::unordered_map<OpId, WriteDone> writes_;
   std::unordered_map<OpId, RemoveDone> removes_;
   std::unordered_map<OpId, ScanDone> scans_;
@@ -1033,6 +1058,8 @@ class WasmEngine {
       return;
     }
     CacheRequest req{std::move(url), fast_ns_, Headers(), static_cast<Lane>(lane)};
+    const KeyHint outer = g_key_hint;  // a get from inside a callback nests
+    g_key_hint = KeyHint{&fast_ns_, &req.url};
     engine_->Get(req, ToInstant(now), [token, id](Result<CacheResult> r) {
       if (r.ok()) {
         ResultHandle(*r, token, id);
@@ -1040,6 +1067,7 @@ class WasmEngine {
         preheat_js_deliver(id, ErrorToJs(r.status()).as_handle());
       }
     });
+    g_key_hint = outer;
   }
 
   void FastStoreGetDone(double op, double now) {
@@ -1047,6 +1075,7 @@ class WasmEngine {
     storeGetDone(op, now, 0, std::string(), record);
   }
   uint8_t* RecordBuffer(uint32_t size) { return store_ ? store_->RecordBuffer(size) : nullptr; }
+  const RecordSlot* RecordSlotOf() const { return store_ ? store_->record_slot() : nullptr; }
   void FastStoreGetDoneInHeap(double op, double now, double last_access, uint32_t value_len) {
     if (store_) {
       store_->GetDoneInHeap_(static_cast<OpId>(op), ToInstant(now), ToInstant(last_access),
@@ -1263,11 +1292,13 @@ EMSCRIPTEN_KEEPALIVE uint8_t* preheat_scratch(uint32_t size) {
 // engine.getKnown(url, namespace, null, lane, now, callback, token) with the
 // URL's `url_len` bytes in the scratch buffer, lane 0 navigate, 1 revalidate,
 // 2 preheat; the result (or error) goes to Module.preheatDeliver(id, r).
-EMSCRIPTEN_KEEPALIVE void preheat_get(uintptr_t engine, uint32_t url_len, int lane, double now,
-                                      double token, double id) {
+// Returns preheat_next_deadline() after the call (one crossing fewer).
+EMSCRIPTEN_KEEPALIVE double preheat_get(uintptr_t engine, uint32_t url_len, int lane, double now,
+                                        double token, double id) {
   std::string url(preheat::wasm::g_scratch.data(), url_len);
-  reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->FastGet(std::move(url), lane, now, token,
-                                                                id);
+  auto* e = reinterpret_cast<preheat::wasm::WasmEngine*>(engine);
+  e->FastGet(std::move(url), lane, now, token, id);
+  return e->nextDeadline();
 }
 
 // engine.storeGetDone(op, now, 0, '', record) with the record in
@@ -1278,7 +1309,7 @@ EMSCRIPTEN_KEEPALIVE void preheat_store_get_done(uintptr_t engine, double op, do
 
 // A store read's success, one crossing for the whole record (no handles):
 // JS has copied the value's `value_len` bytes into the read's slot
-// (preheat_js_record_slot) or else preheat_record_buffer(engine, value_len),
+// (preheat_record_slot) or else preheat_record_buffer(engine, value_len),
 // and holds the value as Module.preheatText.recValue.
 EMSCRIPTEN_KEEPALIVE uint8_t* preheat_record_buffer(uintptr_t engine, uint32_t value_len) {
   return reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->RecordBuffer(value_len);
@@ -1287,6 +1318,12 @@ EMSCRIPTEN_KEEPALIVE void preheat_store_get_done_in_heap(uintptr_t engine, doubl
                                                          double last_access, uint32_t value_len) {
   reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->FastStoreGetDoneInHeap(op, now, last_access,
                                                                               value_len);
+}
+
+// The address of the engine's record slot (RecordSlot: f64 op, u32 buffer,
+// u32 capacity; fixed for the engine's life), 0 without a store.
+EMSCRIPTEN_KEEPALIVE const void* preheat_record_slot(uintptr_t engine) {
+  return reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->RecordSlotOf();
 }
 
 EMSCRIPTEN_KEEPALIVE double preheat_next_deadline(uintptr_t engine) {

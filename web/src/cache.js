@@ -83,6 +83,8 @@ const absoluteMemo = new Map();
 let absoluteBase;
 const fixedMemo = new Map();  // root-relative (with pageOrigin) and absolute URLs
 const ABSOLUTE_MEMO_MAX = 1024;
+// URLs a cache remembers as fetched or served beyond its memo (Cache._seen).
+const SEEN_MAX = 4096;
 
 function absolute(url) {
   const s = String(url);
@@ -189,6 +191,9 @@ function toScratch(f, s) {
 function storeTarget(f, engine, ptr, store) {
   if (!f) return engine;
   const T = f.Module.preheatText;
+  // The engine's record slot (bindings.cc: RecordSlot): f64 op, u32 buffer,
+  // u32 capacity, in the heap at a fixed address.
+  const slotAt = f.Module._preheat_record_slot(ptr);
   return {
     dead: false,
     storeGetDone(op, now, code, msg, rec) {
@@ -207,10 +212,9 @@ function storeTarget(f, engine, ptr, store) {
       // The buffer sized when the read started (bindings.cc: JsStore::Get),
       // else one sized now. Either is consumed by this completion.
       const len = value.length;
-      const at = T.slotOp === op && T.slotDriver === store && len <= T.slotCap
-        ? T.slotBuf : M._preheat_record_buffer(ptr, len);
-      T.slotOp = -1;
-      T.slotDriver = null;
+      const words = M.HEAPU32;
+      const at = M.HEAPF64[slotAt >> 3] === op && len <= words[(slotAt >> 2) + 3]
+        ? words[(slotAt >> 2) + 2] : M._preheat_record_buffer(ptr, len);
       M.HEAPU8.set(value, at);  // the heap after any growth
       const outer = T.recValue;
       T.recValue = value;
@@ -322,9 +326,15 @@ class Cache {
     this._memo = new Map();          // normalised url -> fields (see MEMO_MAX_*)
     this._openGets = new Set();      // reject() of embind-path gets not answered yet
     this._memoBytes = 0;
+    // URLs fetched or served in this session that the memo does not hold
+    // (bodies too big for it, evicted from it): the memory tier may hold
+    // them, so get() reads no store ahead of the engine for them (_fastGet).
+    // Bounded: forgetting one costs a read-ahead at most.
+    this._seen = new Set();
     this._fast = typeof namespace === 'string' ? fastPathOf(Module) : null;
     this._fastNs = namespace;
     this._fastPtr = this._fast ? engine.fastHandle(namespace) : 0;
+    this._keyPrefix = `${namespace} `;  // a store key: namespace, space, URL
     const after = () => this._schedule();
     // 'storagechange' events (addEventListener): the database was lost
     // (deleted or upgraded by another tab, closed by the browser), reopened,
@@ -337,6 +347,7 @@ class Cache {
       store.onchange = (e) => this._storageChanged(e.type, e.reason);
     }
     fetcher.attach(engine, (request, code) => {
+      this._noteSeen(request.url);  // in the memory tier now (a preheat's too)
       this._onFetchComplete(request, code);
       this._schedule();
     });
@@ -372,8 +383,8 @@ class Cache {
     const laneId = typeof lane === 'string' ? FAST_LANE[lane] : undefined;
     if (f !== null && !headers && laneId !== undefined && this.namespace === this._fastNs) {
       try {
-        const n = toScratch(f, abs);
-        if (n >= 0) return this._fastGet(f, n, laneId, abs, known);
+        const p = this._fastGet(f, laneId, abs, known);
+        if (p !== null) return p;
       } catch (e) {
         return Promise.reject(e);
       }
@@ -408,24 +419,45 @@ class Cache {
     }
   }
 
-  // get() through the module's fast path, the URL's `n` bytes in its scratch
-  // buffer. The call comes first (a store read it starts is then on its way);
-  // a result delivered inside it settles the promise at once, any other is
-  // awaited through f.pending.
-  _fastGet(f, n, laneId, abs, known) {
+  // get() through the module's fast path (null for a URL it cannot take: not
+  // ASCII), the URL in its scratch buffer. A likely store read starts first,
+  // then the call; the promise is built after it. A result delivered inside
+  // the call settles the promise at once, any other is awaited through
+  // f.pending.
+  _fastGet(f, laneId, abs, known) {
+    const key = this._keyPrefix + abs;  // the store key, unless normalising changes the URL
+    // Nothing decoded for this URL, not fetched or served in this session:
+    // the memory tier has nothing either, and the engine will read the
+    // store. The read starts first, ahead of the engine's lookups
+    // (IdbStore.readAhead).
+    const store = known === undefined && !this._seen.has(abs) ? this._store : null;
+    if (store !== null) store.readAhead(key);
+    let n = -1;
+    try {
+      n = toScratch(f, abs);
+    } finally {
+      if (n < 0 && store !== null) store.dropReadAhead();
+    }
+    if (n < 0) return null;
     const id = f.nextId++;
     const token = known && typeof known.token === 'number' ? known.token : 0;
     const outerId = f.syncId;
     const outerResult = f.syncResult;
+    const T = f.Module.preheatText;
+    const outerKey = T.fastKey;
     f.syncId = id;
     f.syncResult = null;
+    T.fastKey = key;
     let r;
+    let at;
     try {
-      f.Module._preheat_get(this._fastPtr, n, laneId, Date.now(), token, id);
+      at = f.Module._preheat_get(this._fastPtr, n, laneId, Date.now(), token, id);
     } finally {
+      if (store !== null) store.dropReadAhead();
       r = f.syncResult;
       f.syncId = outerId;
       f.syncResult = outerResult;
+      T.fastKey = outerKey;
     }
     let p;
     if (r !== null) {
@@ -438,7 +470,7 @@ class Cache {
         });
       });
     }
-    this._schedule();
+    this._scheduleAt(at);
     return p;
   }
 
@@ -566,6 +598,7 @@ class Cache {
       return Promise.reject(new TypeError("mutate: only rollbackOn: 'failure' is supported"));
     }
     const target = absolute(url);
+    this._noteSeen(target);
     const enc = encodeValue(value);
     const optimisticHeaders = headerPairs(headers);
     const type = contentType || enc.type;
@@ -777,7 +810,10 @@ class Cache {
       this._memo.delete(abs);
     }
     const bytes = f.body ? f.body.length : 0;
-    if (bytes > MEMO_MAX_BYTES / 4) return;
+    if (bytes > MEMO_MAX_BYTES / 4) {
+      this._noteSeen(abs);
+      return;
+    }
     this._memo.set(abs, f);
     this._memoBytes += bytes;
     if (this._memo.size <= MEMO_MAX_ENTRIES && this._memoBytes <= MEMO_MAX_BYTES) return;
@@ -785,7 +821,13 @@ class Cache {
       if (this._memo.size <= MEMO_MAX_ENTRIES && this._memoBytes <= MEMO_MAX_BYTES) break;
       this._memo.delete(u);
       this._memoBytes -= m.body ? m.body.length : 0;
+      this._noteSeen(u);
     }
+  }
+
+  _noteSeen(url) {
+    if (this._seen.size >= SEEN_MAX) this._seen.clear();
+    this._seen.add(url);
   }
 
   // One engine subscription per key, for application subscribers and
@@ -909,8 +951,13 @@ class Cache {
   // Keeps one timer at the engine's (and preheater's) next deadline.
   _schedule() {
     if (this._closed) return;
-    const at = this._fast ? this._fast.Module._preheat_next_deadline(this._fastPtr)
-      : this._engine.nextDeadline();
+    this._scheduleAt(this._fast ? this._fast.Module._preheat_next_deadline(this._fastPtr)
+      : this._engine.nextDeadline());
+  }
+
+  // Arms the timer for the engine's deadline `at` (ms since the epoch, -1: none).
+  _scheduleAt(at) {
+    if (this._closed) return;
     if (at < 0) {
       if (this._timer) clearTimeout(this._timer);
       this._timer = null;

@@ -219,6 +219,7 @@ export class IdbStore {
     this.queue = Promise.resolve();
     this.running = 0;  // operations started by run() or getNow() and not yet completed
     this.direct = null;  // getNow()'s read while it runs: {wake, promise} (see tail())
+    this.ahead = null;  // readAhead()'s {key, request} until get() or dropReadAhead()
     this.quotaEvictions = 0;
     this.lastError = null;
     // Why the connection went away (another tab deleted or upgraded the
@@ -323,7 +324,9 @@ export class IdbStore {
   // works. afterComplete follows in a microtask, after the reactions of
   // whatever the completion resolved.
   getNow(op, key) {
-    const request = this.requestGet(key);
+    const ahead = this.ahead;
+    this.ahead = null;
+    const request = ahead !== null && ahead.key === key ? ahead.request : this.requestGet(key);
     const slot = { wake: null, promise: null };
     this.direct = slot;
     this.running++;
@@ -333,6 +336,27 @@ export class IdbStore {
       if (slot.wake) slot.wake();
     };
     this.readThenComplete(this.engine, op, key, request, release, () => RESOLVED.then(this.afterComplete));
+  }
+
+  // Starts reading `key` before the engine asks (cache.js: a get that will
+  // probably read the store), so that the engine's work before its get()
+  // overlaps IndexedDB's: the engine's get(op, key) of the same key, while
+  // nothing else runs, takes this request over. Only on an idle store, one
+  // at a time; dropReadAhead() ends it.
+  readAhead(key) {
+    if (this.running === 0 && !this.closed && !this.lost && this.ahead === null) {
+      this.ahead = { key, request: this.requestGet(key) };
+    }
+  }
+
+  // Abandons a read readAhead() started that no get() took: its result is
+  // never looked at (an error event is stopped there: it would abort nothing
+  // but its own read-only transaction anyway).
+  dropReadAhead() {
+    const ahead = this.ahead;
+    if (ahead === null) return;
+    this.ahead = null;
+    if (!(ahead.request instanceof RequestFailure)) ahead.request.onerror = (ev) => ev.preventDefault();
   }
 
   // Completes the engine's operation `op`, the read of `key` that `request`
