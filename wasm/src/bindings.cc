@@ -792,6 +792,8 @@ class JsStore : public Store {
     SizeRecordBuffer(size);
     return reinterpret_cast<uint8_t*>(record_value_.data());
   }
+  // The newest read's record buffer, for JS to find in the heap.
+  const RecordSlot* record_slot() const { return &slot_; }
   // Delivers record `r` read by `key`: results delivered meanwhile may view
   // its body in the JS value (`value`, or with nullptr preheatText.recValue).
   void Complete(OpId op, Instant now, const GetDone& done, const std::string& key, StoreRecord r,
@@ -881,11 +883,6 @@ class JsStore : public Store {
   std::string record_value_;  // RecordBuffer(), the slot
   size_t record_bytes_hint_ = 0;
   RecordSlot slot_;
-
- public:
-  const RecordSlot* record_slot() const { return &slot_; }
-
- private:
   std::unordered_map<OpId, WriteDone> writes_;
   std::unordered_map<OpId, RemoveDone> removes_;
   std::unordered_map<OpId, ScanDone> scans_;

@@ -320,13 +320,18 @@ export class IdbStore {
 
   // A read with nothing queued or running (the common case of a cold get):
   // no promise at all unless another operation queues behind it (tail()).
-  // The request goes out first; the bookkeeping below runs while IndexedDB
-  // works. afterComplete follows in a microtask, after the reactions of
+  // The request goes out first (or went out already: readAhead()); the
+  // bookkeeping below runs while IndexedDB works. afterComplete follows in a microtask, after the reactions of
   // whatever the completion resolved.
   getNow(op, key) {
     const ahead = this.ahead;
-    this.ahead = null;
-    const request = ahead !== null && ahead.key === key ? ahead.request : this.requestGet(key);
+    let request;
+    if (ahead !== null && ahead.key === key) {
+      this.ahead = null;
+      request = ahead.request;
+    } else {
+      request = this.requestGet(key);  // another key's read ahead waits for dropReadAhead()
+    }
     const slot = { wake: null, promise: null };
     this.direct = slot;
     this.running++;
