@@ -188,7 +188,7 @@ function toScratch(f, s) {
 // What the store driver completes operations on (IdbStore.attach): the
 // engine, with successful reads through the fast path until `dead` (the
 // engine deleted: embind's methods then throw instead).
-function storeTarget(f, engine, ptr, store) {
+function storeTarget(f, engine, ptr) {
   if (!f) return engine;
   const T = f.Module.preheatText;
   // The engine's record slot (bindings.cc: RecordSlot): f64 op, u32 buffer,
@@ -342,7 +342,7 @@ class Cache {
     this._events = typeof globalThis.EventTarget === 'function' ? new EventTarget() : null;
     this._degraded = false;
     if (store) {
-      this._storeTarget = storeTarget(this._fast, engine, this._fastPtr, store);
+      this._storeTarget = storeTarget(this._fast, engine, this._fastPtr);
       store.attach(this._storeTarget, after);
       store.onchange = (e) => this._storageChanged(e.type, e.reason);
     }
@@ -420,11 +420,13 @@ class Cache {
   }
 
   // get() through the module's fast path (null for a URL it cannot take: not
-  // ASCII), the URL in its scratch buffer. A likely store read starts first,
-  // then the call; the promise is built after it. A result delivered inside
-  // the call settles the promise at once, any other is awaited through
+  // ASCII), the URL in its scratch buffer. A likely store read starts before
+  // the call; the promise is built after it. A result delivered inside the
+  // call settles the promise at once, any other is awaited through
   // f.pending.
   _fastGet(f, laneId, abs, known) {
+    const n = toScratch(f, abs);
+    if (n < 0) return null;
     const key = this._keyPrefix + abs;  // the store key, unless normalising changes the URL
     // Nothing decoded for this URL, not fetched or served in this session:
     // the memory tier has nothing either, and the engine will read the
@@ -432,13 +434,6 @@ class Cache {
     // (IdbStore.readAhead).
     const store = known === undefined && !this._seen.has(abs) ? this._store : null;
     if (store !== null) store.readAhead(key);
-    let n = -1;
-    try {
-      n = toScratch(f, abs);
-    } finally {
-      if (n < 0 && store !== null) store.dropReadAhead();
-    }
-    if (n < 0) return null;
     const id = f.nextId++;
     const token = known && typeof known.token === 'number' ? known.token : 0;
     const outerId = f.syncId;

@@ -321,8 +321,8 @@ export class IdbStore {
   // A read with nothing queued or running (the common case of a cold get):
   // no promise at all unless another operation queues behind it (tail()).
   // The request goes out first (or went out already: readAhead()); the
-  // bookkeeping below runs while IndexedDB works. afterComplete follows in a microtask, after the reactions of
-  // whatever the completion resolved.
+  // bookkeeping below runs while IndexedDB works. afterComplete follows in
+  // a microtask, after the reactions of whatever the completion resolved.
   getNow(op, key) {
     const ahead = this.ahead;
     let request;
