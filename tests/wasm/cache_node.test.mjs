@@ -135,6 +135,8 @@ test('entries persist in IndexedDB across cache instances', async (t) => {
   assert.equal(r.state, 'fresh');
   assert.deepEqual(r.data, { persisted: true });
   assert.equal(origin.count('/p'), 1, 'served without the network');
+  // The totals come from the start-up check, which reads do not wait for.
+  await until(() => two._store.running === 0);
   const s = two.stats();
   assert.equal(s.store.entries, 1);
   assert.ok(s.store.bytes > 0);
@@ -735,8 +737,9 @@ test('a cold get reads the store once: the read started ahead of the engine is t
     await one.close();
 
     const two = await createCacheWith(factory, { name, namespace });
-    // A read ahead needs an idle store: the engine's start-up work first.
-    await until(() => two._store.running === 0);
+    // The engine's start-up eviction is still looking at the totals; reads
+    // do not wait for it (IdbStore.readsNow), nor does a read ahead.
+    assert.equal(two._store.probing, 1, 'the start-up eviction is still running');
     const counter = countReads(two);
     const r1 = await two.get(u1);
     assert.equal(r1.source, 'store', namespace);
@@ -804,4 +807,93 @@ test('IdbStore: a read on an idle store runs at once; later operations start aft
                    'no transaction of a later operation before the read completed');
   assert.deepEqual(events.filter((e) => /^(get|write) /.test(e)), ['get 1 missing', 'write 2 0', 'get 3 7']);
   assert.ok(events.includes('after'), 'afterComplete ran');
+});
+
+// An IdbStore whose transactions (mode and object stores) and completions
+// are recorded in `events`.
+async function recordedStore(t, name) {
+  const { IdbStore } = await import(new URL('../../web/src/idb-store.js', import.meta.url).href);
+  const store = await IdbStore.open(uniqueName(name), { indexedDB: new IDBFactory() });
+  t.after(() => store.close());
+  const events = [];
+  const transaction = store.db.transaction.bind(store.db);
+  store.db.transaction = (names, mode) => {
+    events.push(`tx ${mode || 'readonly'} ${[].concat(names).join(',')}`);
+    return transaction(names, mode);
+  };
+  const done = { count: 0 };
+  store.attach({
+    storeGetDone: (op, now, code, msg, rec) => {
+      done.count++;
+      events.push(`get ${op} ${code === 0 ? rec.value[0] : 'missing'}`);
+    },
+    storeWriteDone: (op, now, code, msg, bytes, entries) => {
+      done.count++;
+      events.push(`write ${op} ${code} ${entries}`);
+    },
+    storeEvictDone: (op, now, code, msg, bytes, entries) => {
+      done.count++;
+      events.push(`evict ${op} ${code} ${bytes}/${entries}`);
+    },
+  }, () => {});
+  return { store, events, done };
+}
+
+const put = (key, byte, lastAccess) =>
+  ({ kind: 0, key, value: new Uint8Array([byte]), tags: [], lastAccess, charge: 10 });
+
+test('IdbStore: an eviction within its targets only reads the totals; reads run beside it, writes after it', async (t) => {
+  // The engine evicts to its budget at start-up (Engine::Start): with the
+  // store within it, no readwrite transaction opens, and the first gets do
+  // not queue behind one.
+  const { store, events, done } = await recordedStore(t, 'probe');
+  store.write(1, [put('a', 7, 1), put('b', 8, 2)]);
+  await until(() => done.count === 1);
+  await store.tail();
+  events.length = 0;
+
+  store.evict(2, 1000, 1000);
+  assert.deepEqual(events, ['tx readonly meta'], 'a read-only look at the totals');
+  store.get(3, 'a');
+  assert.deepEqual(events, ['tx readonly meta', 'tx readonly entries'], 'the read starts at once');
+  store.write(4, [put('c', 9, 3)]);
+  store.get(5, 'c');
+  assert.equal(events.length, 2, 'a write waits for the eviction and the read');
+  await until(() => done.count === 5);
+  await store.tail();
+  const completions = events.filter((e) => !e.startsWith('tx '));
+  assert.ok(completions.indexOf('evict 2 0 20/2') >= 0, completions.join('; '));
+  assert.ok(completions.indexOf('get 3 7') >= 0, completions.join('; '));
+  assert.deepEqual(completions.slice(2), ['write 4 0 3', 'get 5 9']);
+  const writeTx = events.indexOf('tx readwrite entries,sizes,meta');
+  assert.ok(writeTx > events.indexOf('evict 2 0 20/2') && writeTx > events.indexOf('get 3 7'),
+            'the write started after both completed');
+  assert.equal(events.filter((e) => e.startsWith('tx readwrite')).length, 1, "only the write's");
+});
+
+test('IdbStore: an eviction over its targets removes the least recently used records after the look', async (t) => {
+  const { store, events, done } = await recordedStore(t, 'probe-over');
+  store.write(1, [put('a', 7, 1), put('b', 8, 2), put('c', 9, 3)]);
+  await until(() => done.count === 1);
+  await store.tail();
+  events.length = 0;
+
+  store.evict(2, 1000, 1);
+  await until(() => done.count === 2);
+  await store.tail();
+  assert.deepEqual(events, ['tx readonly meta', 'tx readwrite entries,sizes,meta', 'evict 2 0 10/1']);
+  store.get(3, 'a');
+  store.get(4, 'c');
+  await until(() => done.count === 4);
+  assert.deepEqual(events.filter((e) => e.startsWith('get ')), ['get 3 missing', 'get 4 9'],
+                   'the most recently used record stays');
+  assert.deepEqual(await store.doUsage(), { bytes: 10, entries: 1 });
+});
+
+test('IdbStore: an eviction on a database never written reports it empty without a readwrite transaction', async (t) => {
+  const { store, events, done } = await recordedStore(t, 'probe-empty');
+  store.evict(1, 1000, 1000);
+  await until(() => done.count === 1);
+  await store.tail();
+  assert.deepEqual(events, ['tx readonly meta', 'evict 1 0 0/0']);
 });

@@ -136,6 +136,10 @@ test('data persists in IndexedDB across a reload', async () => {
       const cache = await preheat.createCache({ name: 'persist', maxBytes: 1 << 20 });
       const peeked = cache.peek('/api/persist');
       const r = await cache.get('/api/persist');
+      // The totals come from the start-up check, which reads do not wait for.
+      for (let i = 0; i < 500 && cache.stats().store.entries === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       return { peeked, data: r.data, state: r.state, source: r.source,
                entries: cache.stats().store.entries };
     });

@@ -45,4 +45,29 @@ window.compareReads = async ({ entries = 20, rounds = 30, size = 10 * 1024 } = {
   return times;
 };
 
+// Milliseconds of each build's first get after createCache (a 10 KB record
+// of a persisted database, what an app's first navigation reads), the
+// builds taking turns; the first three rounds (JIT cold) left out.
+window.compareFirstReads = async ({ rounds = 60, size = 10 * 1024 } = {}) => {
+  const entries = 40;
+  const { urls, options } = await seedRecords(A.createCache,
+                                              { name: 'compare-first', prefix: '/compare/first/', entries, size });
+  const builds = { a: A, b: B };
+  const times = { a: [], b: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const who of round % 2 ? ['a', 'b'] : ['b', 'a']) {
+      const cache = await builds[who].createCache({ ...options, fetch: noNetwork });
+      const t0 = performance.now();
+      const r = await cache.get(urls[(2 * round + (who === 'a' ? 0 : 1)) % entries]);
+      const dt = performance.now() - t0;
+      if (r.source !== 'store' || r.data.length !== size) {
+        throw new Error(`compare: build ${who} read ${r.source}, ${r.data.length} bytes`);
+      }
+      if (round >= 3) times[who].push(dt);
+      await cache.close();
+    }
+  }
+  return times;
+};
+
 window.compareReady = true;

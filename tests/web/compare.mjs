@@ -5,12 +5,13 @@
 // made twice, the builds swapped between the /pkgA/ and /pkgB/ slots, so
 // that an advantage of either slot (measured: a few us) cancels out.
 //
-//   node tests/web/compare.mjs <old build>/web <new build>/web [--runs N] [--rounds R]
+//   node tests/web/compare.mjs <old build>/web <new build>/web [--runs N] [--rounds R] [--first]
 //
 // Prints, per run and slot order, trimmed means (10% off each end) of each
 // build's read and the raw read, then the difference new - old with the
-// slot advantage removed. A development tool: no targets, never fails on
-// timings.
+// slot advantage removed. With --first, the read measured is instead each
+// build's first get after createCache (compareFirstReads: no raw read). A
+// development tool: no targets, never fails on timings.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withBenchPage } from './bench-browser.mjs';
@@ -22,13 +23,15 @@ const option = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const [oldDir, newDir] = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
+const valued = ['--runs', '--rounds'];
+const [oldDir, newDir] = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && valued.includes(args[i - 1])));
 if (!oldDir || !newDir) {
   console.error('usage: node compare.mjs <old package dir> <new package dir> [--runs N] [--rounds R]');
   process.exit(2);
 }
 const runs = option('--runs', 3);
 const rounds = option('--rounds', 30);
+const first = args.includes('--first');
 
 const trimmedMeanUs = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -44,8 +47,10 @@ async function run(pkgA, pkgB) {
                               '<script type="module" src="/compare/compare-page.mjs"></script>' },
     pagePath: '/compare.html',
     readyFlag: 'compareReady',
-  }, (page) => page.evaluate((r) => window.compareReads({ rounds: r }), rounds));
-  return { a: trimmedMeanUs(t.a), b: trimmedMeanUs(t.b), raw: trimmedMeanUs(t.raw), reads: t.raw.length };
+  }, (page) => page.evaluate(([r, f]) => (f ? window.compareFirstReads : window.compareReads)({ rounds: r }),
+                             [rounds, first]));
+  return { a: trimmedMeanUs(t.a), b: trimmedMeanUs(t.b), raw: t.raw ? trimmedMeanUs(t.raw) : NaN,
+           reads: t.a.length };
 }
 
 const f = (x) => x.toFixed(1);
@@ -56,12 +61,14 @@ for (let i = 0; i < runs; i++) {
     const r = swapped ? await run(newDir, oldDir) : await run(oldDir, newDir);
     const [oldUs, newUs] = swapped ? [r.b, r.a] : [r.a, r.b];
     (swapped ? newInA : newInB).push(newUs - oldUs);
+    const versus = first ? `new/old ${(newUs / oldUs).toFixed(3)}`
+      : `raw ${f(r.raw)} us; old/raw ${(oldUs / r.raw).toFixed(3)}, new/raw ${(newUs / r.raw).toFixed(3)}`;
     console.log(`run ${i + 1}${swapped ? ' (swapped)' : '          '}: old ${f(oldUs)} us, new ${f(newUs)} us, ` +
-                `raw ${f(r.raw)} us; old/raw ${(oldUs / r.raw).toFixed(3)}, new/raw ${(newUs / r.raw).toFixed(3)} ` +
-                `(${r.reads} reads each)`);
+                `${versus} (${r.reads} reads each)`);
   }
 }
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const delta = (mean(newInB) + mean(newInA)) / 2;
 const slotB = (mean(newInA) - mean(newInB)) / 2;
-console.log(`new - old: ${f(delta)} us per cold read (slot B's advantage, removed: ${f(slotB)} us)`);
+console.log(`new - old: ${f(delta)} us per ${first ? 'first read after createCache' : 'cold read'} ` +
+            `(slot B's advantage, removed: ${f(slotB)} us)`);

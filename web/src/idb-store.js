@@ -218,6 +218,9 @@ export class IdbStore {
     this.onchange = null;
     this.queue = Promise.resolve();
     this.running = 0;  // operations started by run() or getNow() and not yet completed
+    // Of those, evictions still looking at the totals (probeThenEvict):
+    // reads do not wait for them.
+    this.probing = 0;
     this.direct = null;  // getNow()'s read while it runs: {wake, promise} (see tail())
     this.ahead = null;  // readAhead()'s {key, request} until get() or dropReadAhead()
     this.quotaEvictions = 0;
@@ -308,7 +311,7 @@ export class IdbStore {
   // ---- called by the engine (C++) ----------------------------------------
 
   get(op, key) {
-    if (this.running === 0 && !this.closed && !this.lost) {
+    if (this.readsNow()) {
       this.getNow(op, key);
       return;
     }
@@ -318,8 +321,17 @@ export class IdbStore {
     }));
   }
 
-  // A read with nothing queued or running (the common case of a cold get):
-  // no promise at all unless another operation queues behind it (tail()).
+  // Whether a read starts at once: nothing queued or running but evictions
+  // looking at the totals read-only (probeThenEvict), which change nothing
+  // a read could see. The common cases: a cold get, and the first gets
+  // after opening, beside the engine's start-up eviction.
+  readsNow() {
+    return this.running === this.probing && !this.closed && !this.lost;
+  }
+
+  // A read that starts at once (readsNow()): no promise at all unless
+  // another operation queues behind it (tail()), which then also waits for
+  // the evictions running beside it.
   // The request goes out first (or went out already: readAhead()); the
   // bookkeeping below runs while IndexedDB works. afterComplete follows in
   // a microtask, after the reactions of whatever the completion resolved.
@@ -332,7 +344,7 @@ export class IdbStore {
     } else {
       request = this.requestGet(key);  // another key's read ahead waits for dropReadAhead()
     }
-    const slot = { wake: null, promise: null };
+    const slot = { wake: null, promise: null, beside: this.running > 0 ? this.queue : null };
     this.direct = slot;
     this.running++;
     const release = () => {
@@ -346,10 +358,10 @@ export class IdbStore {
   // Starts reading `key` before the engine asks (cache.js: a get that will
   // probably read the store), so that the engine's work before its get()
   // overlaps IndexedDB's: the engine's get(op, key) of the same key, while
-  // nothing else runs, takes this request over. Only on an idle store, one
-  // at a time; dropReadAhead() ends it.
+  // nothing else runs, takes this request over. Only when a read would
+  // start at once (readsNow()), one at a time; dropReadAhead() ends it.
   readAhead(key) {
-    if (this.running === 0 && !this.closed && !this.lost && this.ahead === null) {
+    if (this.readsNow() && this.ahead === null) {
       this.ahead = { key, request: this.requestGet(key) };
     }
   }
@@ -383,12 +395,12 @@ export class IdbStore {
   }
 
   // What the next operation queues behind: the last one started by run(),
-  // or the read getNow() is running.
+  // or the read getNow() is running (and what ran beside it).
   tail() {
     const d = this.direct;
     if (d) {
       if (!d.promise) d.promise = new Promise((resolve) => { d.wake = resolve; });
-      return d.promise;
+      return d.beside ? Promise.all([d.promise, d.beside]) : d.promise;
     }
     return this.queue;
   }
@@ -415,7 +427,7 @@ export class IdbStore {
   }
 
   evict(op, targetBytes, targetEntries) {
-    this.run((engine) => this.doEvict(targetBytes, targetEntries).then(
+    this.run((engine) => this.probeThenEvict(targetBytes, targetEntries).then(
       (u) => engine.storeEvictDone(op, Date.now(), 0, '', u.bytes, u.entries),
       (e) => engine.storeEvictDone(op, Date.now(), codeOf(e), describe(e), 0, 0)));
   }
@@ -519,6 +531,39 @@ export class IdbStore {
       this.quotaEvictions++;
       return await this.doWrite(batch);
     }
+  }
+
+  // Evicts down to the targets, after a read-only look at the totals (the
+  // usage record): when they are within the targets already, as at nearly
+  // every start-up (Engine::Start), nothing is removed and no readwrite
+  // transaction opens, which reads would queue behind in IndexedDB. Reads
+  // started meanwhile run beside the look (readsNow()); a store over its
+  // targets is then evicted by doEvict, after those reads (store.h, Evict).
+  // Records of the first release (no generation) go through doEvict, which
+  // migrates them; a failed look leaves doEvict to report the error.
+  probeThenEvict(targetBytes, targetEntries) {
+    let probing = true;
+    const endProbe = () => {
+      if (!probing) return;
+      probing = false;
+      this.probing--;
+    };
+    this.probing++;
+    let record;
+    return transact(this.db, 'readonly', [META], (tx, s) => {
+      req(s[META].get(USAGE), (u) => { record = u; });
+    }).then(() => {
+      endProbe();
+      if (!record) return { bytes: 0, entries: 0 };  // nothing written yet (sync())
+      if (typeof record.gen === 'number' && record.bytes <= targetBytes &&
+          record.entries <= targetEntries) {
+        return { bytes: record.bytes, entries: record.entries };
+      }
+      return this.doEvict(targetBytes, targetEntries);
+    }, () => {
+      endProbe();
+      return this.doEvict(targetBytes, targetEntries);
+    });
   }
 
   doUsage() {

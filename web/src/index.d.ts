@@ -228,6 +228,11 @@ export interface CacheStats {
   notifications: number; requests: number; network_errors: number; http_errors: number;
   store_degraded: boolean; store_degraded_reason: string;
   memory: { bytes: number; entries: number; evictions: number };
+  /**
+   * The store's totals as it last reported them (after each write batch and
+   * eviction). Right after createCache they are 0 until the start-up check
+   * answers, a moment later; reads do not wait for that check.
+   */
   store: { bytes: number; entries: number; pending_writes: number };
   hit_ratio: number;
   [metric: string]: unknown;

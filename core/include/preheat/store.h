@@ -67,7 +67,11 @@ struct StoreUsage {
 // store fails; `now` is the driver's time at completion.
 //
 // Ordering: operations complete in any order, but their effects are applied
-// in the order they were started (a Get started after a Write sees it).
+// in the order they were started (a Get started after a Write sees it). One
+// exception: a Get started while an Evict runs may or may not see records
+// that Evict removes (the IndexedDB driver lets reads run beside the
+// read-only look at the totals that precedes an eviction). Either outcome
+// is a valid cache: eviction only drops least recently used records.
 class Store {
  public:
   using GetDone = std::function<void(OpId op, Instant now, Result<StoreRecord> record)>;
