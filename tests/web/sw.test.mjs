@@ -351,6 +351,39 @@ test('API failing, then the whole server down: the cached page still shows (stal
   }
 });
 
+test('server down with inlineData: the replayed shell carries the stored record inlined', async () => {
+  const cacheControl = 'max-age=0, stale-while-revalidate=1, stale-if-error=86400';
+  server.workerOptions = { inlineData: true };
+  const { context, page } = await warmed('9', { title: 'Issue 9', body: 'cached', version: 1, cacheControl });
+  try {
+    await page.reload();  // a hit: the server's shell, inlined; kept for offline use
+    const online = await settled(page);
+    assert.equal(online.shell, true);
+    assert.equal(online.inlined && online.inlined.data.version, 1);
+    for (let i = 0; i < 100 && (await status(page)).stats.shellsStored < 1; i++) await sleep(100);
+    const before = (await status(page)).stats;
+    assert.equal(before.shellsStored, 1);
+
+    server.issues['9'] = { title: 'Issue 9', body: 'changed', version: 2, cacheControl };
+    server.down = true;
+    await page.reload();
+    const down = await settled(page);
+    assert.equal(down.shell, true, 'the worker replayed the stored shell');
+    assert.equal(down.error, null);
+    assert.equal(down.inlined && down.inlined.url, `${server.origin}/api/issues/9`);
+    assert.equal(down.inlined.data.version, 1, 'the stored record, inlined');
+    assert.equal(down.main.title, 'Issue 9');
+    const after = (await status(page)).stats;
+    assert.equal(after.offlineShells, before.offlineShells + 1);
+    assert.equal(after.inlined, before.inlined + 1);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    server.down = false;
+    server.workerOptions = {};
+    await context.close();
+  }
+});
+
 test('kill switch: the worker unregisters itself and is not registered again', async () => {
   const { context, page } = await warmed('50', { title: 'Issue 50', body: 'b', version: 1 });
   try {

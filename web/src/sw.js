@@ -36,7 +36,10 @@
 // let the engine read the same record and revalidate as usual. The request
 // to the server, its `Preheat-Cache: hit` header and the response's headers
 // (Vary, Cache-Control, Preheat-Cache) are unchanged; only the shell's body
-// gains the element. The copy kept for offline use is the server's shell.
+// gains the element. The copy kept for offline use is the server's shell;
+// replayed for a hit while the origin is unreachable, it gains the element
+// the same way. (A miss is not answered with it: a shell without usable
+// data sends the page back for a full one, reloadWithoutShell.)
 //
 // With `shellFromCache: true` (the "app shell" pattern), a usable record
 // does not wait for the server at all: the worker answers the navigation
@@ -674,6 +677,23 @@ export function installPreheatWorker(config = {}) {
     }
   }
 
+  // The route's offline shell for a hit the origin did not answer, with the
+  // record inlined (inlineData) as into a shell the server sent: the page
+  // paints the data before its engine has booted, offline too.
+  async function offlineReplay(match, verdict) {
+    const shell = await offlineShell(match.route);
+    if (!shell || !c.inlineData) return shell;
+    const element = inlineDataElement(verdict.record, verdict, match.dataUrl, c);
+    if (!element) return shell;
+    try {
+      const inlined = await withInlineElement(shell.clone(), element);
+      state.stats.inlined++;
+      return inlined;
+    } catch (_) {
+      return shell;
+    }
+  }
+
   // The route's stored shell when it can answer a navigation now
   // (shellFromCache): stored by this version (the cache is named after it)
   // and not older than shellMaxAgeMs. Null otherwise; never rejects.
@@ -783,7 +803,7 @@ export function installPreheatWorker(config = {}) {
     } catch (e) {
       // The origin is unreachable: replay the route's last shell, the page
       // renders from the cache (stale-if-error).
-      const shell = await offlineShell(match.route);
+      const shell = await offlineReplay(match, verdict);
       if (shell) return shell;
       throw e;
     }
@@ -797,7 +817,7 @@ export function installPreheatWorker(config = {}) {
         (c.shellFromCache || (c.offlineShell && shellCopyDue(match.route)))) {
       event.waitUntil(storeShell(match.route, res.clone()).catch(() => {}));
     } else if (res.status >= 502 && res.status <= 504) {
-      const shell = await offlineShell(match.route);
+      const shell = await offlineReplay(match, verdict);
       if (shell) return shell;
     }
     if (res.ok && marker === 'shell' && c.inlineData) {
