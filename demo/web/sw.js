@@ -11,19 +11,11 @@ import { CACHE_NAME, ROUTES, POLICIES, WORKER_VERSION } from '/config.js';
 
 // The page prefetches the document of a link the user points at
 // (Speculation Rules, `Sec-Purpose: prefetch`) once its data is stored, so
-// the worker answers it from the cache like the navigation. Should it pass
-// such a prefetch to the network after all (its record check timed out or
-// failed), the prefetch gets a network error instead: the server never
-// renders a full page for a prefetch, and the click navigates as usual.
-const networkFetch = self.fetch.bind(self);
-self.fetch = (input, init) => {
-  if (input instanceof Request && input.mode === 'navigate' &&
-      /\bprefetch\b/i.test(input.headers.get('Sec-Purpose') || '')) {
-    return Promise.resolve(Response.error());
-  }
-  return networkFetch(input, init);
-};
-
+// the worker answers it from the cache like the navigation. Should such a
+// prefetch find no usable record after all (its record check timed out or
+// failed), it gets a network error (`prefetchMissToNetwork: false`): the
+// server never renders a full page for a prefetch, and the click navigates
+// as usual.
 installPreheatWorker({
   version: WORKER_VERSION,
   name: CACHE_NAME,
@@ -31,4 +23,5 @@ installPreheatWorker({
   policies: POLICIES,
   inlineData: true,
   shellFromCache: true,
+  prefetchMissToNetwork: false,
 });

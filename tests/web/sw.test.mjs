@@ -384,6 +384,47 @@ test('server down with inlineData: the replayed shell carries the stored record 
   }
 });
 
+test('a document prefetch without a usable record: to the server by default, refused with prefetchMissToNetwork: false', async () => {
+  for (const toNetwork of [true, false]) {
+    server.workerOptions = toNetwork ? {} : { prefetchMissToNetwork: false };
+    const [from, target] = toNetwork ? ['60', '62'] : ['61', '63'];
+    server.issues[target] = { title: `Issue ${target}`, body: 'never visited', version: 1 };
+    const { context, page } = await warmed(from, { title: `Issue ${from}`, body: 'b', version: 1 });
+    const prefetches = () => server.navigations(`/issues/${target}`)
+      .filter((r) => /prefetch/i.test(r.headers['sec-purpose'] || r.headers.purpose || ''));
+    try {
+      await page.evaluate((url) => {
+        const rules = document.createElement('script');
+        rules.type = 'speculationrules';
+        rules.textContent = JSON.stringify({ prefetch: [{ source: 'list', urls: [url], eagerness: 'immediate' }] });
+        document.head.appendChild(rules);
+      }, `/issues/${target}`);
+      let refused = 0;
+      for (let i = 0; i < 100; i++) {
+        refused = (await status(page)).stats.prefetchMissesRefused;
+        if (refused > 0 || prefetches().length > 0) break;
+        await sleep(100);
+      }
+      if (toNetwork) {
+        assert.equal(prefetches().length, 1, 'the prefetch reached the server');
+        assert.equal(refused, 0);
+      } else {
+        assert.equal(refused, 1, 'the worker refused the prefetch');
+        await sleep(300);
+        assert.equal(server.navigations(`/issues/${target}`).length, 0, 'the server saw no request');
+      }
+      // The click still navigates: a full page from the server.
+      await page.goto(`${server.origin}/issues/${target}`);
+      const landed = await settled(page);
+      assert.equal(landed.main.title, `Issue ${target}`);
+      assert.deepEqual(page.errors, []);
+    } finally {
+      server.workerOptions = {};
+      await context.close();
+    }
+  }
+});
+
 test('kill switch: the worker unregisters itself and is not registered again', async () => {
   const { context, page } = await warmed('50', { title: 'Issue 50', body: 'b', version: 1 });
   try {

@@ -383,6 +383,15 @@ export interface PreheatWorkerConfig {
   /** Oldest stored shell served by `shellFromCache`, in ms (default 24 h). */
   shellMaxAgeMs?: number;
   /**
+   * A speculative prefetch of a document (`Sec-Purpose: prefetch`, e.g.
+   * Speculation Rules) without a usable record goes to the server like its
+   * navigation would (default true). False answers it with a network error:
+   * the browser drops the prefetch, the click navigates as usual, and the
+   * server renders no full page for a prefetch. Counted in
+   * `stats.prefetchMissesRefused`.
+   */
+  prefetchMissToNetwork?: boolean;
+  /**
    * Route everything but navigations to the network without waking the
    * worker (InstallEvent.addRoutes, where supported). Default true; off when
    * offlineAssets are given.
@@ -408,7 +417,9 @@ export interface PreheatWorkerStatus {
            /** Navigations answered from a stored shell (shellFromCache). */
            cachedShells: number;
            /** Shells stored in Cache Storage by this worker. */
-           shellsStored: number };
+           shellsStored: number;
+           /** Document prefetches refused a network request (prefetchMissToNetwork: false). */
+           prefetchMissesRefused: number };
   /** Outcome of routeSubresourcesToNetwork: 'pending', 'non-navigations to network', 'unsupported: ...', or null. */
   staticRoutes: string | null;
   /** The worker's `shellFromCache` option. */

@@ -93,6 +93,12 @@ const DEFAULTS = {
   // A stored shell older than this is not served from the cache: that
   // navigation asks the server (network path) and stores its new shell.
   shellMaxAgeMs: 24 * 3600 * 1000,
+  // A speculative prefetch of a document (Speculation Rules, `Sec-Purpose:
+  // prefetch`) that has no usable record goes to the server like its
+  // navigation would; false answers it with a network error instead: the
+  // browser drops that prefetch, the click navigates as usual, and the
+  // server never renders a full page nobody may open.
+  prefetchMissToNetwork: true,
 };
 
 // Response header on the stored copy of a shell: when it was stored (epoch
@@ -545,6 +551,13 @@ function shellKey(c, route) {
   return new URL(`/__preheat-worker/shell?route=${encodeURIComponent(route.page)}`, self.location.origin).href;
 }
 
+// A speculative fetch of a document (Speculation Rules, <link rel=prefetch>):
+// `Sec-Purpose: prefetch`, or the older `Purpose: prefetch`.
+function isPrefetch(request) {
+  const h = request.headers;
+  return /\bprefetch\b/i.test(h.get('Sec-Purpose') || h.get('Purpose') || '');
+}
+
 function isKill(c, response) {
   if (!response || response.type === 'opaqueredirect' || response.type === 'opaque') return false;
   const v = response.headers.get(c.killHeader);
@@ -602,7 +615,7 @@ export function installPreheatWorker(config = {}) {
   const state = {
     config: c, killed: false, lastKillCheck: 0, firstInstall: false, bypass: new Map(),
     stats: { navigations: 0, hits: 0, misses: 0, timeouts: 0, errors: 0, offlineShells: 0,
-             inlined: 0, cachedShells: 0, shellsStored: 0 },
+             inlined: 0, cachedShells: 0, shellsStored: 0, prefetchMissesRefused: 0 },
   };
   // shellFromCache: the routes' stored shells this worker has read, by page
   // pattern ({ text, status, statusText, headers, storedAt }), so a hit
@@ -782,6 +795,10 @@ export function installPreheatWorker(config = {}) {
       if (verdict.reason === 'timeout') state.stats.timeouts++;
       else if (verdict.reason === 'error') state.stats.errors++;
       state.stats.misses++;
+      if (!c.prefetchMissToNetwork && isPrefetch(request)) {
+        state.stats.prefetchMissesRefused++;
+        return Response.error();
+      }
       const res = await fetch(request);
       if (isKill(c, res)) event.waitUntil(unregisterSelf('response header'));
       return res;
