@@ -425,6 +425,32 @@ test('a document prefetch without a usable record: to the server by default, ref
   }
 });
 
+test('a page its worker controls asks the kill URL once per interval, not on every load', async () => {
+  const { context, page } = await warmed('51', { title: 'Issue 51', body: 'b', version: 1 });
+  // The page's requests, not the worker's own checks (their referrer is the worker script).
+  const pageChecks = () => server.requests.filter((r) => r.kind === 'kill' && /\/issues\/51$/.test(r.referer || '')).length;
+  try {
+    await page.waitForFunction(() => window.__app.registration !== undefined);
+    assert.equal(pageChecks(), 1, 'the first load (no worker yet) asked');
+    for (let i = 0; i < 2; i++) {
+      await page.reload();
+      await settled(page);
+      await page.waitForFunction(() => window.__app.registration !== undefined);
+      assert.equal(await page.evaluate(() => window.__app.registration), 'registered');
+    }
+    assert.equal(pageChecks(), 1, 'controlled loads within the interval did not ask');
+    // Forgotten (storage cleared, or the interval over): the next load asks.
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await settled(page);
+    await page.waitForFunction(() => window.__app.registration !== undefined);
+    assert.equal(pageChecks(), 2);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('kill switch: the worker unregisters itself and is not registered again', async () => {
   const { context, page } = await warmed('50', { title: 'Issue 50', body: 'b', version: 1 });
   try {

@@ -441,6 +441,12 @@ export declare function registerPreheatWorker(scriptUrl: string, options?: {
   type?: WorkerType;
   killUrl?: string | null;
   killHeader?: string;
+  /**
+   * While this worker is registered and controls the page, the kill URL is
+   * asked at most this often (default 5 min, the worker's own interval)
+   * rather than on every page load; 0: on every page load.
+   */
+  killCheckIntervalMs?: number;
   waitForLoad?: boolean;
   onError?: (error: unknown) => void;
 }): Promise<ServiceWorkerRegistration | null>;

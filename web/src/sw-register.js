@@ -7,7 +7,10 @@
 // load event, asks the kill URL first (a 410, or the kill header, means
 // "unregister and stay away"), then registers a module worker whose scope is
 // the narrowest folder covering the routes, with updateViaCache 'none' so a
-// deploy's new worker script is seen on the next navigation.
+// deploy's new worker script is seen on the next navigation. While that
+// worker is registered and controls the page, the kill URL is asked at most
+// once per killCheckIntervalMs (the worker asks it itself as often), not on
+// every page load.
 
 const KILL_HEADER = 'Preheat-Worker';
 const KILL_URL = '/.well-known/preheat-worker';
@@ -46,15 +49,48 @@ function loaded() {
   return new Promise((resolve) => globalThis.addEventListener('load', () => resolve(), { once: true }));
 }
 
-async function killed(killUrl, killHeader) {
-  if (!killUrl) return false;
+// 'killed', 'clear', or 'unknown' (no kill URL, or it could not be asked:
+// offline, nothing to decide).
+async function killCheck(killUrl, killHeader) {
+  if (!killUrl) return 'unknown';
   try {
     const res = await fetch(killUrl, { cache: 'no-store', credentials: 'omit', redirect: 'error' });
     const v = res.headers.get(killHeader);
-    return res.status === 410 || (!!v && v.trim().toLowerCase() === 'unregister');
+    return res.status === 410 || (!!v && v.trim().toLowerCase() === 'unregister') ? 'killed' : 'clear';
   } catch (_) {
-    return false;  // offline: nothing to decide
+    return 'unknown';
   }
+}
+
+const KILL_CHECKED_PREFIX = 'preheat-worker:kill-checked:';
+
+// Whether the kill URL may be skipped on this load: the worker of
+// `scriptHref` controls the page and is still registered (a worker that
+// unregistered itself keeps controlling its pages until they navigate),
+// and a check within `intervalMs` found no kill (localStorage; storage off:
+// always check).
+async function killCheckedRecently(scriptHref, scope, intervalMs) {
+  if (!(intervalMs > 0)) return false;
+  const ctl = navigator.serviceWorker.controller;
+  if (!ctl || ctl.scriptURL !== scriptHref) return false;
+  let at;
+  try {
+    at = Number(localStorage.getItem(KILL_CHECKED_PREFIX + scriptHref) || 0);
+  } catch (_) {
+    return false;
+  }
+  const age = Date.now() - at;
+  if (!(age >= 0 && age < intervalMs)) return false;
+  const reg = await navigator.serviceWorker.getRegistration(scope || location.href);
+  const w = reg && (reg.active || reg.waiting || reg.installing);
+  return !!w && w.scriptURL === scriptHref;
+}
+
+function noteKillCheck(scriptHref, outcome) {
+  try {
+    if (outcome === 'clear') localStorage.setItem(KILL_CHECKED_PREFIX + scriptHref, String(Date.now()));
+    else localStorage.removeItem(KILL_CHECKED_PREFIX + scriptHref);
+  } catch (_) { /* storage off */ }
 }
 
 /** Unregisters every registration of this origin whose script is scriptUrl (or all when null). */
@@ -81,17 +117,24 @@ export async function registerPreheatWorker(scriptUrl, {
   type = 'module',
   killUrl = KILL_URL,
   killHeader = KILL_HEADER,
+  killCheckIntervalMs = 5 * 60 * 1000,
   waitForLoad = true,
   onError = null,
 } = {}) {
   if (!supported()) return null;
   try {
     if (waitForLoad) await loaded();
-    if (await killed(killUrl, killHeader)) {
-      await unregisterPreheatWorker(scriptUrl);
-      return null;
-    }
     const s = scope || (routes ? scopeForRoutes(routes) : undefined);
+    const scriptHref = new URL(scriptUrl, location.href).href;
+    const scopeHref = s ? new URL(s, location.href).href : null;
+    if (!(await killCheckedRecently(scriptHref, scopeHref, killCheckIntervalMs))) {
+      const outcome = await killCheck(killUrl, killHeader);
+      noteKillCheck(scriptHref, outcome);
+      if (outcome === 'killed') {
+        await unregisterPreheatWorker(scriptUrl);
+        return null;
+      }
+    }
     return await navigator.serviceWorker.register(scriptUrl, {
       type, updateViaCache: 'none', ...(s ? { scope: s } : {}),
     });

@@ -121,7 +121,7 @@ export function startSwServer({ packageDir, renderDelayMs = 0, apiDelayMs = 0,
       return;
     }
     if (p === '/.well-known/preheat-worker') {
-      s.requests.push({ kind: 'kill', path: p });
+      s.requests.push({ kind: 'kill', path: p, referer: req.headers.referer || null });
       res.writeHead(s.kill ? 410 : 404, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
       res.end(s.kill ? 'unregister' : 'no');
       return;
