@@ -5,12 +5,14 @@
 // made twice, the builds swapped between the /pkgA/ and /pkgB/ slots, so
 // that an advantage of either slot (measured: a few us) cancels out.
 //
-//   node tests/web/compare.mjs <old build>/web <new build>/web [--runs N] [--rounds R] [--first]
+//   node tests/web/compare.mjs <old build>/web <new build>/web [--runs N] [--rounds R] [--first | --load]
 //
 // Prints, per run and slot order, trimmed means (10% off each end) of each
 // build's read and the raw read, then the difference new - old with the
 // slot advantage removed. With --first, the read measured is instead each
-// build's first get after createCache (compareFirstReads: no raw read). A
+// build's first get after createCache (compareFirstReads: no raw read);
+// with --load, the first get of a freshly loaded page (compare-load-page.mjs:
+// one page load per read, the builds taking turns, R loads each). A
 // development tool: no targets, never fails on timings.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +33,8 @@ if (!oldDir || !newDir) {
 }
 const runs = option('--runs', 3);
 const rounds = option('--rounds', 30);
-const first = args.includes('--first');
+const load = args.includes('--load');
+const first = load || args.includes('--first');
 
 const trimmedMeanUs = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,7 +43,37 @@ const trimmedMeanUs = (xs) => {
   return (kept.reduce((a, b) => a + b, 0) / kept.length) * 1000;
 };
 
+// --load: R page loads per build, alternating; milliseconds per first get.
+async function runLoads(pkgA, pkgB) {
+  return withBenchPage({
+    mounts: { '/pkgA/': path.resolve(pkgA), '/pkgB/': path.resolve(pkgB), '/compare/': here },
+    pages: { '/load.html': '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">' +
+                           '<script type="module" src="/compare/compare-load-page.mjs"></script>' },
+    pagePath: '/load.html?pkg=A',
+    readyFlag: 'loadReady',
+  }, async (page) => {
+    const origin = new URL(page.url()).origin;
+    const seed = await page.evaluate(() => window.seedLoadReads());
+    const times = { a: [], b: [] };
+    for (let i = 0; i < rounds; i++) {
+      for (const who of i % 2 ? ['a', 'b'] : ['b', 'a']) {
+        await page.goto(`${origin}/load.html?pkg=${who.toUpperCase()}`);
+        await page.waitForFunction(() => window.loadReady === true);
+        const url = seed.urls[(2 * i + (who === 'a' ? 0 : 1)) % seed.urls.length];
+        const dt = await page.evaluate(([u, o, n]) => window.firstReadAfterLoad(u, o, n),
+                                       [url, seed.options, seed.size]);
+        if (i >= 2) times[who].push(dt);  // the first two loads of each warm the browser's caches
+      }
+    }
+    return times;
+  });
+}
+
 async function run(pkgA, pkgB) {
+  if (load) {
+    const t = await runLoads(pkgA, pkgB);
+    return { a: trimmedMeanUs(t.a), b: trimmedMeanUs(t.b), raw: NaN, reads: t.a.length };
+  }
   const t = await withBenchPage({
     mounts: { '/pkgA/': path.resolve(pkgA), '/pkgB/': path.resolve(pkgB), '/compare/': here },
     pages: { '/compare.html': '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">' +
@@ -70,5 +103,6 @@ for (let i = 0; i < runs; i++) {
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const delta = (mean(newInB) + mean(newInA)) / 2;
 const slotB = (mean(newInA) - mean(newInB)) / 2;
-console.log(`new - old: ${f(delta)} us per ${first ? 'first read after createCache' : 'cold read'} ` +
+const what = load ? 'first read of a freshly loaded page' : first ? 'first read after createCache' : 'cold read';
+console.log(`new - old: ${f(delta)} us per ${what} ` +
             `(slot B's advantage, removed: ${f(slotB)} us)`);
