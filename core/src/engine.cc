@@ -57,6 +57,10 @@ constexpr size_t kBlobBytesMax = 4u << 20;
 constexpr Instant kBlobLastAccess{std::numeric_limits<int64_t>::max() / 2};
 constexpr size_t kTagsPerEntryMax = 64;
 constexpr size_t kTagBytesMax = 256;
+// Attempts at a store removal (Invalidate, Clear) before the store is no
+// longer trusted: a transient failure (a connection the IndexedDB driver
+// reopens, a lock held a moment too long) gets another try.
+constexpr int kRemoveAttemptsMax = 3;
 
 bool ValidNamespace(const std::string& ns) {
   if (ns.size() > kNamespaceBytesMax) return false;
@@ -752,6 +756,29 @@ struct Engine::Impl {
 
   // After a failure the store cannot be trusted to take writes: keep
   // serving from memory and say so in the metrics.
+  // Removes what `selector` matches from the store, attempt `attempt` of
+  // kRemoveAttemptsMax. A failed attempt is tried again at once (the retry
+  // is ordered after whatever was started meanwhile, which it may remove
+  // too: those are matching entries written since, refetched when asked
+  // for). When every attempt fails, entries the app meant to forget (a
+  // logout's) are left: stop trusting the store rather than serve them.
+  void RemoveFromStore(StoreSelector selector, int attempt) {
+    std::weak_ptr<bool> alive_token = alive;
+    StoreSelector again = selector;
+    store->RemoveMatching(
+        next_op++, selector,
+        [this, alive_token, again = std::move(again), attempt](OpId, Instant,
+                                                               Result<uint64_t> removed) mutable {
+          if (alive_token.expired() || removed.ok()) return;
+          if (attempt < kRemoveAttemptsMax && StoreUsable()) {
+            metrics.store_errors++;
+            RemoveFromStore(std::move(again), attempt + 1);
+            return;
+          }
+          Degrade(removed.status());
+        });
+  }
+
   void Degrade(const Status& why) {
     metrics.store_errors++;
     metrics.store_degraded = true;
@@ -1135,16 +1162,7 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
     it = match ? d.pending.erase(it) : std::next(it);
   }
   if (d.pending.empty()) d.pending_since = Instant::Never();
-  if (d.StoreUsable()) {
-    std::weak_ptr<bool> alive_token = d.alive;
-    // A removal that fails leaves entries the app meant to forget (a
-    // logout's): stop trusting the store rather than serve them later.
-    d.store->RemoveMatching(d.next_op++, store_selector,
-                            [&d, alive_token](OpId, Instant, Result<uint64_t> removed) {
-                              if (alive_token.expired()) return;
-                              if (!removed.ok()) d.Degrade(removed.status());
-                            });
-  }
+  if (d.StoreUsable()) d.RemoveFromStore(std::move(store_selector), 1);
   for (const EntryPtr& e : hits) {
     if (mode == InvalidateMode::kRemove) {
       d.memory.Erase(e->key);

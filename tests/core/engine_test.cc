@@ -662,6 +662,26 @@ TEST_CASE("engine: no prefetch grace for no-cache responses or after the grace p
 namespace preheat {
 namespace {
 
+TEST_CASE("engine: a store removal that fails, then succeeds, is retried; the store stays trusted") {
+  for (int failures : {1, 2}) {
+    CAPTURE(failures);
+    Fixture f;
+    f.Get(kUrl, "alice");
+    CHECK(f.Flush().ok());
+    CHECK(f.store.records().size() == 1);
+    f.store.faults.remove_failures = failures;
+    CHECK(f.engine->Clear("alice", f.loop.now()).ok());
+    f.loop.RunAll();
+    CHECK_FALSE(f.engine->metrics().store_degraded);
+    CHECK(f.engine->metrics().store_errors == static_cast<uint64_t>(failures));
+    CHECK(f.store.records().empty());
+    // The store still works: a new entry is read back from it.
+    f.Get(kUrl, "bob");
+    CHECK(f.Flush().ok());
+    CHECK(f.store.records().size() == 1);
+  }
+}
+
 TEST_CASE("engine: a failed store removal (logout) degrades rather than keep serving from it") {
   Fixture f;
   f.Get(kUrl, "alice");

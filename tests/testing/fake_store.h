@@ -25,6 +25,7 @@ class FakeStore : public Store {
     double get_error = 0;    // chance a Get fails with kIoError
     double write_error = 0;  // chance a Write fails (kNoSpace), applying nothing
     double remove_error = 0; // chance a RemoveMatching fails (kIoError), removing nothing
+    int remove_failures = 0; // the next this many RemoveMatching fail, whatever the chance
     int64_t latency_ms = 1;
     int64_t latency_jitter_ms = 0;
   };
@@ -66,7 +67,8 @@ class FakeStore : public Store {
 
   void RemoveMatching(OpId op, const StoreSelector& selector, RemoveDone done) override {
     Enqueue([this, op, selector, done]() {
-      if (prng_.Chance(faults.remove_error)) {
+      if (faults.remove_failures > 0 || prng_.Chance(faults.remove_error)) {
+        if (faults.remove_failures > 0) faults.remove_failures--;
         return done(op, loop_->now(), Status::IoError("injected: remove failed"));
       }
       uint64_t removed = 0;
