@@ -754,8 +754,6 @@ struct Engine::Impl {
     if (pending.empty() && !write_inflight) ResolveFlushWaiters(Status::Ok());
   }
 
-  // After a failure the store cannot be trusted to take writes: keep
-  // serving from memory and say so in the metrics.
   // Removes what `selector` matches from the store, attempt `attempt` of
   // kRemoveAttemptsMax. A failed attempt is tried again at once (the retry
   // is ordered after whatever was started meanwhile, which it may remove
@@ -779,6 +777,8 @@ struct Engine::Impl {
         });
   }
 
+  // After a failure the store cannot be trusted to take writes: keep
+  // serving from memory and say so in the metrics.
   void Degrade(const Status& why) {
     metrics.store_errors++;
     metrics.store_degraded = true;
