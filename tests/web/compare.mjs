@@ -28,7 +28,7 @@ const option = (name, fallback) => {
 const valued = ['--runs', '--rounds'];
 const [oldDir, newDir] = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && valued.includes(args[i - 1])));
 if (!oldDir || !newDir) {
-  console.error('usage: node compare.mjs <old package dir> <new package dir> [--runs N] [--rounds R]');
+  console.error('usage: node compare.mjs <old package dir> <new package dir> [--runs N] [--rounds R] [--first | --load]');
   process.exit(2);
 }
 const runs = option('--runs', 3);
