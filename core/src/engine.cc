@@ -760,21 +760,19 @@ struct Engine::Impl {
   // too: those are matching entries written since, refetched when asked
   // for). When every attempt fails, entries the app meant to forget (a
   // logout's) are left: stop trusting the store rather than serve them.
-  void RemoveFromStore(StoreSelector selector, int attempt) {
+  void RemoveFromStore(const StoreSelector& selector, int attempt) {
     std::weak_ptr<bool> alive_token = alive;
-    StoreSelector again = selector;
-    store->RemoveMatching(
-        next_op++, selector,
-        [this, alive_token, again = std::move(again), attempt](OpId, Instant,
-                                                               Result<uint64_t> removed) mutable {
-          if (alive_token.expired() || removed.ok()) return;
-          if (attempt < kRemoveAttemptsMax && StoreUsable()) {
-            metrics.store_errors++;
-            RemoveFromStore(std::move(again), attempt + 1);
-            return;
-          }
-          Degrade(removed.status());
-        });
+    store->RemoveMatching(next_op++, selector,
+                          [this, alive_token, selector, attempt](OpId, Instant,
+                                                                 Result<uint64_t> removed) {
+                            if (alive_token.expired() || removed.ok()) return;
+                            if (attempt < kRemoveAttemptsMax && StoreUsable()) {
+                              metrics.store_errors++;
+                              RemoveFromStore(selector, attempt + 1);
+                              return;
+                            }
+                            Degrade(removed.status());
+                          });
   }
 
   // After a failure the store cannot be trusted to take writes: keep
@@ -1162,7 +1160,7 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
     it = match ? d.pending.erase(it) : std::next(it);
   }
   if (d.pending.empty()) d.pending_since = Instant::Never();
-  if (d.StoreUsable()) d.RemoveFromStore(std::move(store_selector), 1);
+  if (d.StoreUsable()) d.RemoveFromStore(store_selector, 1);
   for (const EntryPtr& e : hits) {
     if (mode == InvalidateMode::kRemove) {
       d.memory.Erase(e->key);

@@ -542,36 +542,32 @@ export class IdbStore {
   // Records of the first release (no generation) go through doEvict, which
   // migrates them; a failed look leaves doEvict to report the error.
   probeThenEvict(targetBytes, targetEntries) {
-    let probing = true;
-    const endProbe = () => {
-      if (!probing) return;
-      probing = false;
-      this.probing--;
-    };
     this.probing++;
-    let record;
-    return transact(this.db, 'readonly', [META], (tx, s) => {
-      req(s[META].get(USAGE), (u) => { record = u; });
-    }).then(() => {
-      endProbe();
-      if (!record) return { bytes: 0, entries: 0 };  // nothing written yet (sync())
-      if (typeof record.gen === 'number' && record.bytes <= targetBytes &&
-          record.entries <= targetEntries) {
-        return { bytes: record.bytes, entries: record.entries };
+    return this.usageRecord().then((u) => {
+      this.probing--;
+      if (!u) return { bytes: 0, entries: 0 };  // nothing written yet (sync())
+      if (typeof u.gen === 'number' && u.bytes <= targetBytes && u.entries <= targetEntries) {
+        return { bytes: u.bytes, entries: u.entries };
       }
       return this.doEvict(targetBytes, targetEntries);
     }, () => {
-      endProbe();
+      this.probing--;
       return this.doEvict(targetBytes, targetEntries);
     });
   }
 
-  doUsage() {
-    let usage = { bytes: 0, entries: 0 };
+  // The usage record as stored (undefined: none yet), read-only.
+  usageRecord() {
+    let record;
     return transact(this.db, 'readonly', [META], (tx, s) => {
-      req(s[META].get(USAGE), (u) => { if (u) usage = { bytes: u.bytes, entries: u.entries }; });
-      return () => usage;
+      req(s[META].get(USAGE), (u) => { record = u; });
+      return () => record;
     });
+  }
+
+  doUsage() {
+    return this.usageRecord().then((u) => (u ? { bytes: u.bytes, entries: u.entries }
+                                             : { bytes: 0, entries: 0 }));
   }
 
   // ---- the size mirror ---------------------------------------------------------
