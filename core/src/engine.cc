@@ -196,6 +196,10 @@ struct Engine::Impl {
   std::map<std::string, PendingWrite> pending;  // ordered: deterministic batches
   Instant pending_since = Instant::Never();
   bool write_inflight = false;
+  // Store removals (Invalidate, Clear) started and not yet finished, retries
+  // included: Flush waits for them too, so that an app awaiting it after a
+  // logout's Clear knows the store no longer holds the entries.
+  uint32_t removes_inflight = 0;
   bool flushing = false;
   std::vector<StatusDone> flush_waiters;
   bool evict_inflight = false;
@@ -751,8 +755,12 @@ struct Engine::Impl {
                              ElapsedMs(pending_since, now) >= options.write_delay_ms)) {
       StartBatch(now);
     }
-    if (pending.empty() && !write_inflight) ResolveFlushWaiters(Status::Ok());
+    if (StoreSettled()) ResolveFlushWaiters(Status::Ok());
   }
+
+  // Whether everything asked of the store so far is done: no write pending
+  // or in flight, no removal in flight (what Flush waits for).
+  bool StoreSettled() const { return pending.empty() && !write_inflight && removes_inflight == 0; }
 
   // Removes what `selector` matches from the store, attempt `attempt` of
   // kRemoveAttemptsMax. A failed attempt is tried again at once (the retry
@@ -760,18 +768,26 @@ struct Engine::Impl {
   // too: those are matching entries written since, refetched when asked
   // for). When every attempt fails, entries the app meant to forget (a
   // logout's) are left: stop trusting the store rather than serve them.
+  // In removes_inflight from the first attempt to the last (Flush waits).
   void RemoveFromStore(const StoreSelector& selector, int attempt) {
+    if (attempt == 1) removes_inflight++;
     std::weak_ptr<bool> alive_token = alive;
     store->RemoveMatching(next_op++, selector,
-                          [this, alive_token, selector, attempt](OpId, Instant,
+                          [this, alive_token, selector, attempt](OpId, Instant done_now,
                                                                  Result<uint64_t> removed) {
-                            if (alive_token.expired() || removed.ok()) return;
-                            if (attempt < kRemoveAttemptsMax && StoreUsable()) {
+                            if (alive_token.expired()) return;
+                            pending_now = done_now;
+                            if (!removed.ok() && attempt < kRemoveAttemptsMax && StoreUsable()) {
                               metrics.store_errors++;
                               RemoveFromStore(selector, attempt + 1);
                               return;
                             }
-                            Degrade(removed.status());
+                            removes_inflight--;
+                            if (!removed.ok()) {
+                              Degrade(removed.status());
+                            } else if (StoreSettled() && !flush_waiters.empty()) {
+                              ResolveFlushWaiters(Status::Ok());
+                            }
                           });
   }
 
@@ -1160,7 +1176,10 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
     it = match ? d.pending.erase(it) : std::next(it);
   }
   if (d.pending.empty()) d.pending_since = Instant::Never();
-  if (d.StoreUsable()) d.RemoveFromStore(store_selector, 1);
+  // Tried on a degraded store too (once: no retries there): it serves
+  // nothing more this session, but a later one opens it again, and what a
+  // logout meant to forget must not be there then.
+  if (d.store) d.RemoveFromStore(store_selector, 1);
   for (const EntryPtr& e : hits) {
     if (mode == InvalidateMode::kRemove) {
       d.memory.Erase(e->key);
@@ -1259,7 +1278,7 @@ void Engine::Flush(Instant now, StatusDone done) {
                  : Status::Ok());
     return;
   }
-  if (d.pending.empty() && !d.write_inflight) {
+  if (d.StoreSettled()) {
     d.flush_waiters.push_back(std::move(done));
     d.ResolveFlushWaiters(Status::Ok());
     return;

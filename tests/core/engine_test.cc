@@ -699,3 +699,74 @@ TEST_CASE("engine: a failed store removal (logout) degrades rather than keep ser
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+// A Flush after Clear completes when the store's removal has: `seen_records`
+// is how many records the store held when done ran (-1: not yet run).
+struct FlushAfterClear {
+  std::optional<Status> status;
+  int seen_records = -1;
+};
+
+FlushAfterClear ClearThenFlush(Fixture& f, const std::string& ns) {
+  FlushAfterClear out;
+  REQUIRE(f.engine->Clear(ns, f.loop.now()).ok());
+  f.engine->Flush(f.loop.now(), [&](Status s) {
+    out.status = s;
+    out.seen_records = static_cast<int>(f.store.records().size());
+  });
+  CHECK_FALSE(out.status.has_value());  // the removal is still in flight
+  f.loop.RunAll();
+  return out;
+}
+
+TEST_CASE("engine: a Flush after Clear completes once the store no longer holds the entries") {
+  for (int failures : {0, 2}) {
+    CAPTURE(failures);
+    Fixture f;
+    f.store.faults.latency_ms = 20;
+    f.Get(kUrl, "alice");
+    REQUIRE(f.Flush().ok());
+    REQUIRE(f.store.records().size() == 1);
+    f.store.faults.remove_failures = failures;  // retried: the flush waits for the last attempt
+    FlushAfterClear r = ClearThenFlush(f, "alice");
+    REQUIRE(r.status.has_value());
+    CHECK(r.status->ok());
+    CHECK(r.seen_records == 0);
+    CHECK(f.engine->metrics().store_errors == static_cast<uint64_t>(failures));
+  }
+}
+
+TEST_CASE("engine: a Flush after Clear reports a removal that failed every attempt") {
+  Fixture f;
+  f.Get(kUrl, "alice");
+  REQUIRE(f.Flush().ok());
+  f.store.faults.remove_error = 1.0;
+  FlushAfterClear r = ClearThenFlush(f, "alice");
+  REQUIRE(r.status.has_value());
+  CHECK(r.status->code() == Code::kIoError);
+  CHECK(r.status->message().find("remove failed") != std::string::npos);
+  CHECK(r.seen_records == 1);
+  CHECK(f.engine->metrics().store_degraded);
+}
+
+TEST_CASE("engine: Clear removes from a degraded store, which a later session opens again") {
+  Fixture f;
+  f.Get(kUrl, "alice");
+  REQUIRE(f.Flush().ok());
+  REQUIRE(f.store.records().size() == 1);
+  // A failed write degrades the store: nothing more is read from it.
+  f.store.faults.write_error = 1.0;
+  f.Get("https://app.example/issues/2", "alice");
+  CHECK_FALSE(f.Flush().ok());
+  REQUIRE(f.engine->metrics().store_degraded);
+  f.store.faults.write_error = 0;
+  REQUIRE(f.engine->Clear("alice", f.loop.now()).ok());
+  f.loop.RunAll();
+  CHECK(f.store.records().empty());
+}
+
+}  // namespace
+}  // namespace preheat

@@ -104,10 +104,26 @@ test.after(async () => {
   if (server) await server.close();
 });
 
+// In pages: how many records a database's "entries" store holds, read
+// through a connection of its own.
+function defineRawCount() {
+  window.rawCount = (name) => new Promise((resolve, reject) => {
+    const open = indexedDB.open(name);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const r = db.transaction('entries', 'readonly').objectStore('entries').count();
+      r.onsuccess = () => { db.close(); resolve(r.result); };
+      r.onerror = () => { db.close(); reject(r.error); };
+    };
+  });
+}
+
 async function openPage(context, init) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
+  await page.addInitScript(defineRawCount);
   if (init) await page.addInitScript(init);
   await page.goto(`${server.origin}/page.html`);
   await page.waitForFunction(() => window.ready === true);
@@ -229,9 +245,16 @@ test('QuotaExceededError: LRU eviction + one retry, then memory-only', async () 
       const degraded = cache.stats();
       const served = await cache.get('/api/quota/3');
       await new Promise((r) => setTimeout(r, 0));
+      // A logout on the degraded store: the removal is still tried (a later
+      // session opens the database again), and clear() says it cannot vouch
+      // for it.
+      const storedBefore = await rawCount('preheat:quota');
+      const clearError = await cache.clear().then(() => null, (e) => e.codeName);
+      await new Promise((r) => setTimeout(r, 50));
+      const storedAfter = await rawCount('preheat:quota');
       return { events, before, retryEntries: afterRetry.store.entries, retryStorage: afterRetry.storage,
                flushError, degraded: degraded.storage, storeDegraded: degraded.store_degraded,
-               servedFrom: served.source };
+               servedFrom: served.source, storedBefore, clearError, storedAfter };
     });
     assert.equal(out.before, 2);
     assert.equal(out.retryStorage.quotaEvictions, 1);
@@ -243,6 +266,9 @@ test('QuotaExceededError: LRU eviction + one retry, then memory-only', async () 
     assert.match(out.degraded.reason, /no_space/);
     assert.equal(out.servedFrom, 'memory');
     assert.deepEqual(out.events, ['write-failed', 'memory-only']);
+    assert.ok(out.storedBefore > 0);
+    assert.equal(out.clearError, 'unavailable');
+    assert.equal(out.storedAfter, 0, 'the degraded store was cleared too');
   } finally {
     await context.close();
   }
@@ -289,6 +315,56 @@ test("two tabs see each other's invalidations and clears", async () => {
     await b.waitForFunction(() => cache.peek('/api/tabs')?.state === 'stale', null, { timeout: 5000 });
     await b.evaluate(() => cache.clear());
     await a.waitForFunction(() => cache.peek('/api/tabs') === null, null, { timeout: 5000 });
+  } finally {
+    await context.close();
+  }
+});
+
+test('await clear() (a logout) settles once IndexedDB holds nothing of it: the page may navigate at once', async () => {
+  for (let i = 1; i <= 3; i++) {
+    server.api[`/api/logout/${i}`] = json({ i }, { 'cache-control': 'max-age=600' });
+  }
+  const context = await browser.newContext();
+  try {
+    const page = await openPage(context);
+    const out = await page.evaluate(async () => {
+      const cache = await preheat.createCache({ name: 'logout', writeDelayMs: 600000 });
+      await cache.get('/api/logout/1');
+      await cache.get('/api/logout/2');
+      await cache.flush();
+      const stored = await rawCount('preheat:logout');
+      await cache.get('/api/logout/3');  // a pending write...
+      const flushed = cache.flush();     // ...whose batch is in flight: the removal queues behind it
+      await cache.clear();
+      const afterClear = await rawCount('preheat:logout');
+      await flushed;
+      return { stored, afterClear, peek: cache.peek('/api/logout/1') };
+    });
+    assert.equal(out.stored, 2);
+    assert.equal(out.afterClear, 0, 'clear() settled before the removal was durable');
+    assert.equal(out.peek, null);
+
+    // A logout that navigates as soon as clear() settles: the next page
+    // finds nothing, and reads from the network.
+    await page.evaluate(async () => {
+      const cache = await preheat.createCache({ name: 'logout', writeDelayMs: 600000 });
+      await cache.get('/api/logout/1');
+      await cache.flush();
+      await cache.get('/api/logout/2');
+      cache.flush();
+      await cache.clear();
+      location.reload();
+    });
+    await page.waitForFunction(() => window.ready === true);
+    const next = await page.evaluate(async () => {
+      const stored = await rawCount('preheat:logout');
+      const cache = await preheat.createCache({ name: 'logout' });
+      const r = await cache.get('/api/logout/1');
+      return { stored, source: r.source };
+    });
+    assert.equal(next.stored, 0);
+    assert.equal(next.source, 'network');
+    assert.deepEqual(page.errors, []);
   } finally {
     await context.close();
   }

@@ -616,7 +616,14 @@ class Cache {
     });
   }
 
-  /** Removes every entry of this cache's namespace, here and in other tabs. */
+  /**
+   * Removes every entry of this cache's namespace, here and in other tabs.
+   * The memory tier forgets at once; the promise settles when IndexedDB's
+   * removal has (a flush): await it before a logout navigates away, or the
+   * next session may still find the entries. Rejects with the store's
+   * error when the removal (or a write before it) failed, `unavailable`
+   * when the store was already degraded (the removal is still tried).
+   */
   clear() {
     this._check();
     const s = this._engine.clear(this.namespace, Date.now());
@@ -624,9 +631,10 @@ class Cache {
     this._resolveAllRevalidations();
     if (s.code !== 0) throw errorOf(s);
     this._post({ type: 'clear' });
+    return this.flush();
   }
 
-  /** Writes pending writes to IndexedDB now. */
+  /** Writes pending writes to IndexedDB now; settles when they and the removals started before are done. */
   flush() {
     this._check();
     return new Promise((resolve, reject) => {

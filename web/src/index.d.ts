@@ -251,13 +251,23 @@ export interface Cache {
   preheat(urls: string | string[], options?: { headers?: HeadersInit }): Promise<number>;
   /** Calls fn whenever the entry changes (revalidation, mutation, rollback). Returns unsubscribe. */
   subscribe<T = unknown>(url: string, fn: (result: CacheResult<T>) => void): () => void;
-  /** Marks matching entries stale (default) or removes them, in every tab. Returns memory matches. */
+  /**
+   * Marks matching entries stale (default) or removes them, in every tab. Returns memory matches.
+   * IndexedDB's removal of stored matches finishes later: `flush()` waits for it.
+   */
   invalidate(selector: InvalidateSelector, options?: { mode?: 'stale' | 'remove' }): number;
   /** Optimistic update with rollback on failure. */
   mutate(url: string, value: unknown, options?: MutateOptions): Promise<void>;
-  /** Removes every entry of the namespace, in every tab. */
-  clear(): void;
-  /** Writes pending writes to IndexedDB now. */
+  /**
+   * Removes every entry of the namespace, in every tab. Memory forgets at once; resolves when
+   * IndexedDB no longer holds them (await it before a logout navigates away). Rejects with the
+   * store's error when its removal failed, `unavailable` when the store was already degraded.
+   */
+  clear(): Promise<void>;
+  /**
+   * Writes pending writes to IndexedDB now; resolves when they, and the removals of `invalidate`
+   * and `clear` called before, are done. Rejects with the store's error when one failed.
+   */
   flush(): Promise<void>;
   /** 'storagechange': the persistent tier's state changed (see StorageChangeDetail). */
   addEventListener(type: 'storagechange', listener: (event: StorageChangeEvent) => void,

@@ -163,7 +163,9 @@ class Engine {
   // Marks matching entries stale (they are served once more within their
   // stale-while-revalidate window, then revalidated) or removes them, in
   // both tiers. For kMarkStale, matching entries held only in the store are
-  // removed (cheaper than rewriting them; the next get refetches).
+  // removed (cheaper than rewriting them; the next get refetches). The
+  // store's removal finishes later (Flush waits for it); it is tried on a
+  // degraded store too, which a later session may open again.
   // Returns how many memory entries matched. Errors: kInvalidArgument.
   Result<uint64_t> Invalidate(const InvalidateSelector& selector, InvalidateMode mode,
                               Instant now);
@@ -178,13 +180,17 @@ class Engine {
               Instant now, StatusDone done);
 
   // Removes every entry of a namespace from both tiers (logout). Gets of
-  // that namespace waiting on the network complete with kCancelled.
+  // that namespace waiting on the network complete with kCancelled. The
+  // memory tier forgets at once; the store's removal finishes later: a
+  // Flush started after Clear completes once it has (or failed).
   // Errors: kInvalidArgument for a bad namespace.
   Status Clear(const std::string& namespace_name, Instant now);
 
-  // Writes every pending write to the store now; `done` runs when they are
-  // durable (OK), failed (the store's error), or at once when nothing is
-  // pending or there is no store. kLimitReached when writes were dropped
+  // Writes every pending write to the store now; `done` runs when they,
+  // and the store removals of Invalidate and Clear started before, are
+  // durable (OK) or failed (the store's error: a write's, or a removal's
+  // after its last attempt), or at once when nothing is pending or in
+  // flight or there is no store. kLimitReached when writes were dropped
   // since the last flush because more than pending_writes_max waited;
   // kUnavailable when the store is degraded.
   void Flush(Instant now, StatusDone done);
