@@ -276,6 +276,55 @@ test('IndexedDB unavailable: memory-only, reported, still serving', async (t) =>
   }
 });
 
+test('createCache opens IndexedDB while the module loads, and closes it when the module fails', async () => {
+  const idb = new IDBFactory();
+  const events = [];
+  // IndexedDB as the cache sees it: open() logged, and the connection's close().
+  const watching = {
+    open(...args) {
+      events.push('open');
+      const req = idb.open(...args);
+      req.addEventListener('success', () => {
+        const db = req.result;
+        const close = db.close.bind(db);
+        db.close = () => { events.push('close'); close(); };
+      });
+      return req;
+    },
+    deleteDatabase: (...args) => idb.deleteDatabase(...args),
+    cmp: (a, b) => idb.cmp(a, b),
+  };
+  const gated = (fail) => {
+    let release;
+    const gate = new Promise((resolve) => { release = resolve; });
+    const f = async (args) => {
+      events.push('module');
+      await gate;
+      if (fail) throw new Error('no WebAssembly here');
+      return factory(args);
+    };
+    return { f, release };
+  };
+
+  const ok = gated(false);
+  const creating = createCacheWith(ok.f, { name: uniqueName('parallel'), indexedDB: watching, crossTab: false });
+  await sleep(20);
+  assert.deepEqual(events, ['open', 'module'], 'the database opened before the module was ready');
+  ok.release();
+  const cache = await creating;
+  assert.equal(cache.stats().storage.kind, 'indexeddb');
+  await cache.close();
+
+  events.length = 0;
+  const failing = gated(true);
+  const doomed = createCacheWith(failing.f, { name: uniqueName('parallel'), indexedDB: watching, crossTab: false });
+  await sleep(20);
+  failing.release();
+  await assert.rejects(doomed, /no WebAssembly here/);
+  await until(() => events.includes('close'), 2000, 'the connection opened meanwhile to be closed');
+  assert.deepEqual(events, ['open', 'module', 'close']);
+});
+
 // A second cache instance on the database a first one filled with `urls`
 // (fetched, flushed, closed): its memory tier is cold, IndexedDB is not.
 async function reopenedAfterStoring(t, name, urls) {

@@ -5,14 +5,15 @@
 // made twice, the builds swapped between the /pkgA/ and /pkgB/ slots, so
 // that an advantage of either slot (measured: a few us) cancels out.
 //
-//   node tests/web/compare.mjs <old build>/web <new build>/web [--runs N] [--rounds R] [--first | --load]
+//   node tests/web/compare.mjs <old build>/web <new build>/web [--runs N] [--rounds R] [--first | --load | --open]
 //
 // Prints, per run and slot order, trimmed means (10% off each end) of each
 // build's read and the raw read, then the difference new - old with the
 // slot advantage removed. With --first, the read measured is instead each
 // build's first get after createCache (compareFirstReads: no raw read);
 // with --load, the first get of a freshly loaded page (compare-load-page.mjs:
-// one page load per read, the builds taking turns, R loads each). A
+// one page load per read, the builds taking turns, R loads each); with
+// --open, the createCache before that read (module and database). A
 // development tool: no targets, never fails on timings.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,12 +29,13 @@ const option = (name, fallback) => {
 const valued = ['--runs', '--rounds'];
 const [oldDir, newDir] = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && valued.includes(args[i - 1])));
 if (!oldDir || !newDir) {
-  console.error('usage: node compare.mjs <old package dir> <new package dir> [--runs N] [--rounds R] [--first | --load]');
+  console.error('usage: node compare.mjs <old package dir> <new package dir> [--runs N] [--rounds R] [--first | --load | --open]');
   process.exit(2);
 }
 const runs = option('--runs', 3);
 const rounds = option('--rounds', 30);
-const load = args.includes('--load');
+const open = args.includes('--open');
+const load = open || args.includes('--load');
 const first = load || args.includes('--first');
 
 const trimmedMeanUs = (xs) => {
@@ -43,7 +45,8 @@ const trimmedMeanUs = (xs) => {
   return (kept.reduce((a, b) => a + b, 0) / kept.length) * 1000;
 };
 
-// --load: R page loads per build, alternating; milliseconds per first get.
+// --load / --open: R page loads per build, alternating; milliseconds per
+// first get / per createCache.
 async function runLoads(pkgA, pkgB) {
   return withBenchPage({
     mounts: { '/pkgA/': path.resolve(pkgA), '/pkgB/': path.resolve(pkgB), '/compare/': here },
@@ -60,9 +63,9 @@ async function runLoads(pkgA, pkgB) {
         await page.goto(`${origin}/load.html?pkg=${who.toUpperCase()}`);
         await page.waitForFunction(() => window.loadReady === true);
         const url = seed.urls[(2 * i + (who === 'a' ? 0 : 1)) % seed.urls.length];
-        const dt = await page.evaluate(([u, o, n]) => window.firstReadAfterLoad(u, o, n),
-                                       [url, seed.options, seed.size]);
-        if (i >= 2) times[who].push(dt);  // the first two loads of each warm the browser's caches
+        const t = await page.evaluate(([u, o, n]) => window.firstReadAfterLoad(u, o, n),
+                                      [url, seed.options, seed.size]);
+        if (i >= 2) times[who].push(open ? t.open : t.first);  // the first two loads of each warm the browser's caches
       }
     }
     return times;
@@ -103,6 +106,7 @@ for (let i = 0; i < runs; i++) {
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const delta = (mean(newInB) + mean(newInA)) / 2;
 const slotB = (mean(newInA) - mean(newInB)) / 2;
-const what = load ? 'first read of a freshly loaded page' : first ? 'first read after createCache' : 'cold read';
+const what = open ? 'createCache on a freshly loaded page'
+  : load ? 'first read of a freshly loaded page' : first ? 'first read after createCache' : 'cold read';
 console.log(`new - old: ${f(delta)} us per ${what} ` +
             `(slot B's advantage, removed: ${f(slotB)} us)`);

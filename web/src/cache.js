@@ -245,22 +245,34 @@ export async function createCacheWith(factory, options = {}) {
   const name = options.name ?? 'default';
   const namespace = options.namespace ?? '';
   const moduleArgs = options.moduleArgs ?? {};
-  const Module = await factory(moduleArgs);
+  // The database opens while the module compiles and instantiates (on a
+  // page load, both take milliseconds: the first paint waits for the
+  // longer, not for their sum).
+  const opening = options.storage === 'memory' ? null
+    : IdbStore.open(`preheat:${name}`, {
+      indexedDB: 'indexedDB' in options ? options.indexedDB : globalThis.indexedDB,
+      timeoutMs: options.openTimeoutMs ?? 5000,
+    }).then((s) => ({ store: s, error: null }), (e) => ({ store: null, error: e }));
+  let Module;
+  try {
+    Module = await factory(moduleArgs);
+  } catch (e) {
+    if (opening) opening.then((o) => o.store && o.store.close());
+    throw e;
+  }
 
   // Persistent tier: IndexedDB, else memory-only (reported in stats()).
   let store = null;
   const storage = { kind: 'memory', reason: null, quotaEvictions: 0 };
-  if (options.storage === 'memory') {
+  if (!opening) {
     storage.reason = 'memory-only by option';
   } else {
-    try {
-      store = await IdbStore.open(`preheat:${name}`, {
-        indexedDB: 'indexedDB' in options ? options.indexedDB : globalThis.indexedDB,
-        timeoutMs: options.openTimeoutMs ?? 5000,
-      });
+    const o = await opening;
+    if (o.store) {
+      store = o.store;
       storage.kind = 'indexeddb';
-    } catch (e) {
-      storage.reason = e && e.message ? e.message : String(e);
+    } else {
+      storage.reason = o.error && o.error.message ? o.error.message : String(o.error);
     }
   }
 
