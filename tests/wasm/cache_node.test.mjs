@@ -325,6 +325,32 @@ test('createCache opens IndexedDB while the module loads, and closes it when the
   assert.deepEqual(events, ['open', 'module', 'close']);
 });
 
+test('clear(): a removal the store cannot do, and a database that cannot be deleted either, rejects', async (t) => {
+  const origin = await startOrigin({ '/uc': json({ ok: 1 }, { 'cache-control': 'max-age=60' }) });
+  const idb = new IDBFactory();
+  const undeletable = {
+    open: (...args) => idb.open(...args),
+    cmp: (a, b) => idb.cmp(a, b),
+    deleteDatabase() { throw new DOMException('not here', 'SecurityError'); },
+  };
+  const cache = await createCacheWith(factory, { name: uniqueName('uc'), indexedDB: undeletable, crossTab: false });
+  const { IDBObjectStore } = requireDev('fake-indexeddb');
+  const del = IDBObjectStore.prototype.delete;
+  t.after(async () => {
+    IDBObjectStore.prototype.delete = del;
+    await cache.close();
+    await origin.close();
+  });
+  await cache.get(`${origin.origin}/uc`);
+  await cache.flush();
+  IDBObjectStore.prototype.delete = function () { throw new DOMException('injected', 'UnknownError'); };
+  await assert.rejects(cache.clear(), (e) => e instanceof PreheatError && e.codeName !== 'ok');
+  const s = cache.stats();
+  assert.equal(s.store_degraded, true);
+  assert.equal(s.storage.kind, 'memory');
+  assert.doesNotMatch(s.storage.reason, /database deleted/);
+});
+
 // A second cache instance on the database a first one filled with `urls`
 // (fetched, flushed, closed): its memory tier is cold, IndexedDB is not.
 async function reopenedAfterStoring(t, name, urls) {

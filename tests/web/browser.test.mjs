@@ -105,18 +105,27 @@ test.after(async () => {
 });
 
 // In pages: how many records a database's "entries" store holds, read
-// through a connection of its own.
+// through a connection of its own (0 when there is no such database, which
+// is not created).
 function defineRawCount() {
-  window.rawCount = (name) => new Promise((resolve, reject) => {
-    const open = indexedDB.open(name);
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const db = open.result;
-      const r = db.transaction('entries', 'readonly').objectStore('entries').count();
-      r.onsuccess = () => { db.close(); resolve(r.result); };
-      r.onerror = () => { db.close(); reject(r.error); };
-    };
-  });
+  window.rawCount = async (name) => {
+    if (!(await indexedDB.databases()).some((d) => d.name === name)) return 0;
+    return new Promise((resolve, reject) => {
+      const open = indexedDB.open(name);
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const db = open.result;
+        if (!db.objectStoreNames.contains('entries')) {
+          db.close();
+          resolve(0);
+          return;
+        }
+        const r = db.transaction('entries', 'readonly').objectStore('entries').count();
+        r.onsuccess = () => { db.close(); resolve(r.result); };
+        r.onerror = () => { db.close(); reject(r.error); };
+      };
+    });
+  };
 }
 
 async function openPage(context, init) {
@@ -245,12 +254,10 @@ test('QuotaExceededError: LRU eviction + one retry, then memory-only', async () 
       const degraded = cache.stats();
       const served = await cache.get('/api/quota/3');
       await new Promise((r) => setTimeout(r, 0));
-      // A logout on the degraded store: the removal is still tried (a later
-      // session opens the database again), and clear() says it cannot vouch
-      // for it.
+      // A logout on the degraded store, which a later session would open
+      // again: clear() deletes the database.
       const storedBefore = await rawCount('preheat:quota');
       const clearError = await cache.clear().then(() => null, (e) => e.codeName);
-      await new Promise((r) => setTimeout(r, 50));
       const storedAfter = await rawCount('preheat:quota');
       return { events, before, retryEntries: afterRetry.store.entries, retryStorage: afterRetry.storage,
                flushError, degraded: degraded.storage, storeDegraded: degraded.store_degraded,
@@ -267,7 +274,7 @@ test('QuotaExceededError: LRU eviction + one retry, then memory-only', async () 
     assert.equal(out.servedFrom, 'memory');
     assert.deepEqual(out.events, ['write-failed', 'memory-only']);
     assert.ok(out.storedBefore > 0);
-    assert.equal(out.clearError, 'unavailable');
+    assert.equal(out.clearError, null);
     assert.equal(out.storedAfter, 0, 'the degraded store was cleared too');
   } finally {
     await context.close();
@@ -364,6 +371,48 @@ test('await clear() (a logout) settles once IndexedDB holds nothing of it: the p
     });
     assert.equal(next.stored, 0);
     assert.equal(next.source, 'network');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a clear() the store cannot do deletes the database: nothing is left for the next session', async () => {
+  for (let i = 1; i <= 2; i++) {
+    server.api[`/api/unclearable/${i}`] = json({ i }, { 'cache-control': 'max-age=600' });
+  }
+  const context = await browser.newContext();
+  try {
+    // IndexedDB's delete() fails on demand, as a broken database might.
+    const page = await openPage(context, () => {
+      const del = IDBObjectStore.prototype.delete;
+      window.failDeletes = false;
+      IDBObjectStore.prototype.delete = function (...args) {
+        if (window.failDeletes && this.name === 'entries') throw new DOMException('injected', 'UnknownError');
+        return del.apply(this, args);
+      };
+    });
+    const out = await page.evaluate(async () => {
+      const cache = await preheat.createCache({ name: 'unclearable', namespace: 'alice' });
+      await cache.get('/api/unclearable/1');
+      await cache.get('/api/unclearable/2');
+      await cache.flush();
+      const stored = await rawCount('preheat:unclearable');
+      window.failDeletes = true;
+      const clearError = await cache.clear().then(() => null, (e) => e.codeName);
+      const after = await rawCount('preheat:unclearable');
+      const stats = cache.stats();
+      const again = await cache.get('/api/unclearable/1');
+      return { stored, clearError, after, storage: stats.storage, storeErrors: stats.store_errors,
+               againSource: again.source };
+    });
+    assert.equal(out.stored, 2);
+    assert.equal(out.clearError, null);
+    assert.equal(out.after, 0);
+    assert.equal(out.storeErrors, 3, 'three removal attempts failed first');
+    assert.equal(out.storage.kind, 'memory');
+    assert.match(out.storage.reason, /database deleted/);
+    assert.equal(out.againSource, 'network');
     assert.deepEqual(page.errors, []);
   } finally {
     await context.close();

@@ -331,6 +331,7 @@ class Cache {
     this._timer = null;
     this._timerAt = -1;
     this._closed = false;
+    this._storeDeleted = null;  // why clear() deleted the database (_deleteStore)
     this._subs = new Map();        // key -> Set<fn>
     this._engineSubs = new Map();  // key -> engine subscription id
     this._revalWaiters = new Map();  // normalised url -> Set<{key, resolve}>
@@ -632,9 +633,10 @@ class Cache {
    * Removes every entry of this cache's namespace, here and in other tabs.
    * The memory tier forgets at once; the promise settles when IndexedDB's
    * removal has (a flush): await it before a logout navigates away, or the
-   * next session may still find the entries. Rejects with the store's
-   * error when the removal (or a write before it) failed, `unavailable`
-   * when the store was already degraded (the removal is still tried).
+   * next session may still find the entries. When the store cannot do it
+   * (its removal failed every attempt, or it was degraded already), the
+   * database is deleted instead and the session goes on memory-only;
+   * rejects with the store's error only when that fails too.
    */
   clear() {
     this._check();
@@ -643,7 +645,20 @@ class Cache {
     this._resolveAllRevalidations();
     if (s.code !== 0) throw errorOf(s);
     this._post({ type: 'clear' });
-    return this.flush();
+    return this.flush().catch((e) => this._deleteStore(e));
+  }
+
+  // clear()'s last resort, after its flush failed with `e`: a store the
+  // engine no longer trusts (degraded) is deleted whole, every namespace
+  // with it (it is a cache: what other namespaces lose is refetched).
+  _deleteStore(e) {
+    const store = this._store;
+    if (!store || this._closed || !JSON.parse(this._engine.metricsJson()).store_degraded) throw e;
+    return store.destroy().then(() => {
+      this._storeDeleted = `database deleted: a clear() it could not do (${e.message})`;
+    }, () => {
+      throw e;
+    });
   }
 
   /** Writes pending writes to IndexedDB now; settles when they and the removals started before are done. */
@@ -676,7 +691,7 @@ class Cache {
     return {
       kind: this._storage.kind === 'indexeddb' && !degraded ? 'indexeddb' : 'memory',
       persistent: this._storage.kind === 'indexeddb' && !degraded,
-      reason: degraded ? m.store_degraded_reason : this._storage.reason,
+      reason: this._storeDeleted || (degraded ? m.store_degraded_reason : this._storage.reason),
       quotaEvictions: store ? store.quotaEvictions : 0,
       lost: store && !degraded ? store.lost : null,
       reconnects: store ? store.reconnects : 0,

@@ -78,6 +78,28 @@ function describe(e) {
 }
 
 // Resolves with the IDBDatabase or rejects with an Error saying why.
+// Deletes database `name`; see IdbStore.destroy.
+export function deleteDatabase(name, { indexedDB = globalThis.indexedDB, timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`IndexedDB deletion blocked for ${timeoutMs} ms`)), timeoutMs);
+    const done = (fn, value) => {
+      clearTimeout(timer);
+      fn(value);
+    };
+    try {
+      const req = indexedDB.deleteDatabase(name);
+      req.onsuccess = () => done(resolve);
+      req.onerror = (ev) => {
+        if (ev && ev.preventDefault) ev.preventDefault();
+        done(reject, new Error(`IndexedDB refused to delete: ${describe(req.error)}`));
+      };
+    } catch (e) {
+      done(reject, new Error(`IndexedDB refused to delete: ${describe(e)}`));
+    }
+  });
+}
+
 export function openDatabase(name, { indexedDB = globalThis.indexedDB, timeoutMs = 5000 } = {}) {
   return new Promise((resolve, reject) => {
     if (!indexedDB || typeof indexedDB.open !== 'function') {
@@ -298,6 +320,16 @@ export class IdbStore {
   attach(engine, afterComplete) {
     this.engine = engine;
     if (afterComplete) this.afterComplete = afterComplete;
+  }
+
+  // Closes the connection for good and deletes the database: the last
+  // resort of a logout's clear() that the store could not do. Resolves when
+  // the database is gone; rejects when deleting failed, or was blocked past
+  // timeoutMs by another connection that did not close (this package's
+  // close at once: versionchange).
+  destroy() {
+    this.close();
+    return deleteDatabase(this.name, this.openOptions);
   }
 
   close() {

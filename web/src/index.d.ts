@@ -260,8 +260,9 @@ export interface Cache {
   mutate(url: string, value: unknown, options?: MutateOptions): Promise<void>;
   /**
    * Removes every entry of the namespace, in every tab. Memory forgets at once; resolves when
-   * IndexedDB no longer holds them (await it before a logout navigates away). Rejects with the
-   * store's error when its removal failed, `unavailable` when the store was already degraded.
+   * IndexedDB no longer holds them (await it before a logout navigates away). When the store
+   * cannot remove them (failed every attempt, or was degraded already), the database is deleted
+   * instead and the cache goes memory-only; rejects with the store's error only if that fails too.
    */
   clear(): Promise<void>;
   /**
