@@ -77,7 +77,6 @@ function describe(e) {
   return e.name ? `${e.name}: ${e.message}` : String(e);
 }
 
-// Resolves with the IDBDatabase or rejects with an Error saying why.
 // Deletes database `name`; see IdbStore.destroy.
 export function deleteDatabase(name, { indexedDB = globalThis.indexedDB, timeoutMs = 5000 } = {}) {
   return new Promise((resolve, reject) => {
@@ -100,6 +99,7 @@ export function deleteDatabase(name, { indexedDB = globalThis.indexedDB, timeout
   });
 }
 
+// Resolves with the IDBDatabase or rejects with an Error saying why.
 export function openDatabase(name, { indexedDB = globalThis.indexedDB, timeoutMs = 5000 } = {}) {
   return new Promise((resolve, reject) => {
     if (!indexedDB || typeof indexedDB.open !== 'function') {
