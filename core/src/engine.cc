@@ -755,7 +755,9 @@ struct Engine::Impl {
                              ElapsedMs(pending_since, now) >= options.write_delay_ms)) {
       StartBatch(now);
     }
-    if (StoreSettled()) ResolveFlushWaiters(Status::Ok());
+    // Only a Flush's waiters are told: batches that drain on their own
+    // leave the count of dropped writes for the next Flush to report.
+    if (StoreSettled() && !flush_waiters.empty()) ResolveFlushWaiters(Status::Ok());
   }
 
   // Whether everything asked of the store so far is done: no write pending

@@ -770,3 +770,31 @@ TEST_CASE("engine: Clear removes from a degraded store, which a later session op
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+TEST_CASE("engine: the next Flush reports writes dropped even when the batches drained on their own") {
+  EngineOptions options;
+  options.write_batch_max = 2;
+  options.pending_writes_max = 2;
+  Fixture f(options);
+  f.store.faults.latency_ms = 10;
+  // Five responses arrive together: the first two go out as a batch, two
+  // more wait, the fifth finds the pending writes full and is dropped.
+  int answered = 0;
+  for (int i = 1; i <= 5; ++i) {
+    CacheRequest req{"https://app.example/issues/" + std::to_string(i), "", {}};
+    f.engine->Get(req, f.loop.now(), [&](Result<CacheResult> r) { answered += r.ok() ? 1 : 0; });
+  }
+  f.loop.RunAll();  // every batch written: nothing pending, nothing in flight
+  REQUIRE(answered == 5);
+  REQUIRE(f.engine->metrics().writes_dropped == 1);
+  REQUIRE(f.engine->metrics().pending_writes == 0);
+  Status flushed = f.Flush();
+  CHECK(flushed.code() == Code::kLimitReached);
+  CHECK(f.Flush().ok());  // reported once
+}
+
+}  // namespace
+}  // namespace preheat
