@@ -361,6 +361,9 @@ test('await clear() (a logout) settles once IndexedDB holds nothing of it: the p
       cache.flush();
       await cache.clear();
       location.reload();
+    }).catch((e) => {
+      // The reload may tear the page down before evaluate() returns.
+      if (!/context was destroyed|navigat/i.test(e.message)) throw e;
     });
     await page.waitForFunction(() => window.ready === true);
     const next = await page.evaluate(async () => {
