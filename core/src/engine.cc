@@ -755,14 +755,19 @@ struct Engine::Impl {
                              ElapsedMs(pending_since, now) >= options.write_delay_ms)) {
       StartBatch(now);
     }
-    // Only a Flush's waiters are told: batches that drain on their own
-    // leave the count of dropped writes for the next Flush to report.
-    if (StoreSettled() && !flush_waiters.empty()) ResolveFlushWaiters(Status::Ok());
+    ResolveFlushIfSettled();
   }
 
   // Whether everything asked of the store so far is done: no write pending
   // or in flight, no removal in flight (what Flush waits for).
   bool StoreSettled() const { return pending.empty() && !write_inflight && removes_inflight == 0; }
+
+  // Completes the waiting Flushes once the store has settled. Only a
+  // Flush's waiters are told: batches that drain on their own leave the
+  // count of dropped writes for the next Flush to report.
+  void ResolveFlushIfSettled() {
+    if (StoreSettled() && !flush_waiters.empty()) ResolveFlushWaiters(Status::Ok());
+  }
 
   // Removes what `selector` matches from the store, attempt `attempt` of
   // kRemoveAttemptsMax. A failed attempt is tried again at once (the retry
@@ -787,8 +792,8 @@ struct Engine::Impl {
                             removes_inflight--;
                             if (!removed.ok()) {
                               Degrade(removed.status());
-                            } else if (StoreSettled() && !flush_waiters.empty()) {
-                              ResolveFlushWaiters(Status::Ok());
+                            } else {
+                              ResolveFlushIfSettled();
                             }
                           });
   }

@@ -610,11 +610,6 @@ TEST_CASE("engine: metrics export as JSON with latency buckets") {
   CHECK(f.engine->metrics().get_latency.count() == 2);
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 TEST_CASE("engine: the first read of a fresh prefetch skips revalidation; later reads do not") {
   Fixture f;
@@ -656,11 +651,6 @@ TEST_CASE("engine: no prefetch grace for no-cache responses or after the grace p
   CHECK(g.Get()->state == CacheState::kStale);
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 TEST_CASE("engine: a store removal that fails, then succeeds, is retried; the store stays trusted") {
   for (int failures : {1, 2}) {
@@ -697,11 +687,6 @@ TEST_CASE("engine: a failed store removal (logout) degrades rather than keep ser
   CHECK(again->source == Source::kNetwork);
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 // A Flush after Clear completes when the store's removal has: `seen_records`
 // is how many records the store held when done ran (-1: not yet run).
@@ -768,11 +753,6 @@ TEST_CASE("engine: Clear removes from a degraded store, which a later session op
   CHECK(f.store.records().empty());
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 TEST_CASE("engine: the next Flush reports writes dropped even when the batches drained on their own") {
   EngineOptions options;

@@ -690,12 +690,10 @@ export function installPreheatWorker(config = {}) {
     }
   }
 
-  // The route's offline shell for a hit the origin did not answer, with the
-  // record inlined (inlineData) as into a shell the server sent: the page
-  // paints the data before its engine has booted, offline too.
-  async function offlineReplay(match, verdict) {
-    const shell = await offlineShell(match.route);
-    if (!shell || !c.inlineData) return shell;
+  // A shell (the server's, or the offline copy) with the hit's record
+  // inlined when inlineData is on; the shell as it is when that cannot be.
+  async function withData(shell, match, verdict) {
+    if (!c.inlineData) return shell;
     const element = inlineDataElement(verdict.record, verdict, match.dataUrl, c);
     if (!element) return shell;
     try {
@@ -705,6 +703,14 @@ export function installPreheatWorker(config = {}) {
     } catch (_) {
       return shell;
     }
+  }
+
+  // The route's offline shell for a hit the origin did not answer, with the
+  // record inlined as into a shell the server sent: the page paints the
+  // data before its engine has booted, offline too.
+  async function offlineReplay(match, verdict) {
+    const shell = await offlineShell(match.route);
+    return shell ? withData(shell, match, verdict) : shell;
   }
 
   // The route's stored shell when it can answer a navigation now
@@ -837,16 +843,7 @@ export function installPreheatWorker(config = {}) {
       const shell = await offlineReplay(match, verdict);
       if (shell) return shell;
     }
-    if (res.ok && marker === 'shell' && c.inlineData) {
-      const element = inlineDataElement(verdict.record, verdict, match.dataUrl, c);
-      if (element) {
-        try {
-          const inlined = await withInlineElement(res.clone(), element);
-          state.stats.inlined++;
-          return inlined;
-        } catch (_) { /* the shell as the server sent it */ }
-      }
-    }
+    if (res.ok && marker === 'shell') return withData(res, match, verdict);
     return res;
   }
 
