@@ -207,26 +207,13 @@ bool IsStorable(std::string_view method, int status, const Headers& response,
                 const CacheControl& cache_control) {
   if (method != "GET" || cache_control.no_store) return false;
   if (ParseVary(response).matches_nothing) return false;
-  switch (status) {
-    case 200:
-    case 203:
-    case 204:
-    case 300:
-    case 301:
-    case 308:
-    case 404:
-    case 405:
-    case 410:
-    case 414:
-    case 501:
-      return true;
-    default:
-      break;
-  }
-  // Other final statuses only with explicit freshness. 206 and 304 are never
-  // stored: this cache does not combine partial content, and a 304 only
-  // refreshes a stored response.
-  if (status < 200 || status > 599 || status == 206 || status == 304) return false;
+  // 206 and 304 are never stored: this cache does not combine partial
+  // content, and a 304 only refreshes a stored response.
+  if (status == 206 || status == 304) return false;
+  // The heuristically cacheable statuses are stored as they are; other final
+  // statuses only with explicit freshness.
+  if (IsHeuristicallyCacheable(status)) return true;
+  if (status < 200 || status > 599) return false;
   const bool max_age = cache_control.max_age_s.has_value() && !cache_control.max_age_invalid;
   return max_age || response.Has("Expires");
 }
