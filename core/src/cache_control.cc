@@ -27,18 +27,6 @@ bool IsTchar(char c) {
 
 bool IsOws(char c) { return c == ' ' || c == '\t'; }
 
-// delta-seconds: 1*DIGIT, clamped. nullopt for anything else (signs,
-// fractions, empty).
-std::optional<int64_t> ParseDeltaSeconds(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  int64_t value = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    if (value < kDeltaSecondsMax) value = value * 10 + (c - '0');
-  }
-  return value < kDeltaSecondsMax ? value : kDeltaSecondsMax;
-}
-
 struct Directive {
   std::string_view name;
   bool has_value = false;
@@ -187,6 +175,16 @@ CacheControl ParseCacheControl(std::string_view v) {
   if (!swr.invalid) cc.stale_while_revalidate_s = swr.value;
   if (!sie.invalid) cc.stale_if_error_s = sie.value;
   return cc;
+}
+
+std::optional<int64_t> ParseDeltaSeconds(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  int64_t value = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (value < kDeltaSecondsMax) value = value * 10 + (c - '0');
+  }
+  return value < kDeltaSecondsMax ? value : kDeltaSecondsMax;
 }
 
 }  // namespace preheat

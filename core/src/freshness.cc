@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "preheat/cache_control.h"
 #include "preheat/http_date.h"
 #include "preheat/vary.h"
 
@@ -13,7 +14,6 @@ namespace preheat {
 
 namespace {
 
-constexpr int64_t kDeltaSecondsMax = int64_t{1} << 31;  // RFC 9111 1.2.2
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
 
@@ -31,14 +31,7 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 
 // Age is delta-seconds (RFC 9111 5.1); anything else is ignored.
 std::optional<int64_t> ParseAgeSeconds(std::string_view text) {
-  text = TrimOws(text);
-  if (text.empty()) return std::nullopt;
-  int64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    if (value < kDeltaSecondsMax) value = value * 10 + (c - '0');
-  }
-  return value < kDeltaSecondsMax ? value : kDeltaSecondsMax;
+  return ParseDeltaSeconds(TrimOws(text));
 }
 
 // The single value of a field that must not repeat, fed its fields in

@@ -10,6 +10,18 @@ namespace {
 constexpr int64_t kClamp = int64_t{1} << 31;
 
 TEST_SUITE("cache_control") {
+  TEST_CASE("ParseDeltaSeconds: digits only, clamped to 2^31") {
+    CHECK(ParseDeltaSeconds("0") == 0);
+    CHECK(ParseDeltaSeconds("0060") == 60);
+    CHECK(ParseDeltaSeconds("2147483647") == kClamp - 1);
+    CHECK(ParseDeltaSeconds("2147483648") == kClamp);
+    CHECK(ParseDeltaSeconds("99999999999999999999999999") == kClamp);
+    for (const char* bad : {"", " 1", "1 ", "+1", "-1", "1.5", "1e3", "0x10", "\"1\""}) {
+      CAPTURE(bad);
+      CHECK_FALSE(ParseDeltaSeconds(bad).has_value());
+    }
+  }
+
   TEST_CASE("empty value has no directives") {
     CacheControl cc = ParseCacheControl("");
     CHECK_FALSE(cc.max_age_s.has_value());

@@ -42,6 +42,11 @@ struct CacheControl {
 // counted as malformed, as RFC 9111 5.2 says senders must not quote it).
 CacheControl ParseCacheControl(std::string_view value);
 
+// delta-seconds (RFC 9111 1.2.2): one or more ASCII digits, clamped to 2^31.
+// nullopt for anything else (empty, signs, fractions, white space). Also the
+// syntax of the Age field (RFC 9111 5.1).
+std::optional<int64_t> ParseDeltaSeconds(std::string_view s);
+
 }  // namespace preheat
 
 #endif  // PREHEAT_CACHE_CONTROL_H_
