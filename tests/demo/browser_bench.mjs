@@ -27,6 +27,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM_ARGS } from '../web/static-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -391,8 +392,7 @@ async function main() {
     // Playwright turns the back/forward cache off by default; browsers have
     // it on. --no-bfcache keeps Playwright's default.
     ignoreDefaultArgs: o.bfcache ? ['--disable-back-forward-cache'] : [],
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: CHROMIUM_ARGS,
   });
   const started = Date.now();
   const rows = [];

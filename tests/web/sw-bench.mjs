@@ -17,6 +17,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { startSwServer } from './sw-fixtures/server.mjs';
+import { CHROMIUM_ARGS } from './static-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, 'package.json'));
@@ -69,8 +70,7 @@ server.issues['1'] = { title: 'Benchmark issue', body: 'x'.repeat(2000), version
 server.issues['2'] = { title: 'Never cached', body: 'y'.repeat(2000), version: 1 };
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync', '--no-first-run'],
+  args: CHROMIUM_ARGS,
 });
 const results = { 'full page, no worker': [], 'worker, cache hit (shell)': [], 'worker, cache miss (full)': [] };
 const detail = {};

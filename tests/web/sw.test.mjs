@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startSwServer } from './sw-fixtures/server.mjs';
 import { SAMPLE_RECORD_V1_HEX, SAMPLE_RECORD_V2_HEX, SAMPLE_FIELDS, fromHex } from './sw-fixtures/records.mjs';
+import { CHROMIUM_ARGS } from './static-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, 'package.json'));
@@ -115,8 +116,7 @@ test.before(async () => {
   server = await startSwServer({ packageDir: PACKAGE_DIR });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: CHROMIUM_ARGS,
   });
 });
 
