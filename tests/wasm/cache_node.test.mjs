@@ -351,6 +351,31 @@ test('clear(): a removal the store cannot do, and a database that cannot be dele
   assert.doesNotMatch(s.storage.reason, /database deleted/);
 });
 
+test('clear() resolves once the removal is durable, even after writes were dropped (a flush would report them)', async (t) => {
+  const origin = await startOrigin({
+    '/dw/1': json({ i: 1 }, { 'cache-control': 'max-age=60' }),
+    '/dw/2': json({ i: 2 }, { 'cache-control': 'max-age=60' }),
+    '/dw/3': json({ i: 3 }, { 'cache-control': 'max-age=60' }),
+  });
+  const name = uniqueName('dw');
+  const cache = await createCacheWith(factory, {
+    name, crossTab: false, writeDelayMs: 600000, engine: { pendingWritesMax: 1 },
+  });
+  t.after(async () => {
+    await cache.close();
+    await origin.close();
+  });
+  await cache.get(`${origin.origin}/dw/1`);
+  await cache.flush();
+  for (const i of [2, 3]) await cache.get(`${origin.origin}/dw/${i}`);  // one waits, one is dropped
+  await cache.clear();
+  assert.equal(cache.peek(`${origin.origin}/dw/1`), null);
+  const next = await createCacheWith(factory, { name, crossTab: false });
+  const r = await next.get(`${origin.origin}/dw/1`);
+  await next.close();
+  assert.equal(r.source, 'network', 'the cleared entry was still stored');
+});
+
 // A second cache instance on the database a first one filled with `urls`
 // (fetched, flushed, closed): its memory tier is cold, IndexedDB is not.
 async function reopenedAfterStoring(t, name, urls) {

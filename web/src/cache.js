@@ -645,7 +645,10 @@ class Cache {
     this._resolveAllRevalidations();
     if (s.code !== 0) throw errorOf(s);
     this._post({ type: 'clear' });
-    return this.flush().catch((e) => this._deleteStore(e));
+    // kLimitReached: the flush settled, and reports writes dropped earlier
+    // (more than pendingWritesMax waited): lost to the cache, not to the
+    // clear, whose removal is durable.
+    return this.flush().catch((e) => (e.code === Code.limitReached ? undefined : this._deleteStore(e)));
   }
 
   // clear()'s last resort, after its flush failed with `e`: a store the
