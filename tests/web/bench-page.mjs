@@ -192,7 +192,84 @@ async function peekVsMap({ batches = 15, peeks = 400, mapGets = 200000, size = 4
   return { peek, enginePeek, mapGet, embindCall, sink, size };
 }
 
-window.bench = { readCold, writeBatch, peekVsMap };
+/**
+ * Where (b)'s time goes (tests/web/read-phases.mjs): the same cold reads,
+ * through the module and raw, plus raw reads with `busyUs` microseconds of
+ * busy work right after the request (what the module's own work after the
+ * request costs a read). IDBObjectStore.prototype.get is wrapped for the
+ * call (and restored after) to time each read's phases from its start t0:
+ *   pre   t0 -> the get request made (transaction and store lookup included)
+ *   wait  -> its success event (the first listener, added at the request)
+ *   post  -> the caller's continuation (the completion, result, promise)
+ *   sync  -> the read's call returning, after its request (for the
+ *         module, the engine's work while IndexedDB works; for raw, the
+ *         handlers set)
+ * The wrapper's own cost falls on every kind alike. All times by kind, in
+ * ms, round 0 left out (the driver takes trimmed means).
+ */
+async function readPhases({ entries = 20, rounds = 8, size = 10 * 1024, busyUs = 25 } = {}) {
+  const name = 'bench-phases';
+  const { urls, keys, options } = await seedRecords(preheat.createCache,
+                                                    { name, prefix: '/bench/phases/', entries, size });
+  const db = await openRaw(`preheat:${name}`, false);
+  const kinds = ['cache', 'raw', 'rawBusy'];
+  const out = Object.fromEntries(kinds.map((k) => [k, { pre: [], wait: [], post: [], total: [], sync: [] }]));
+  let issuedAt = 0;
+  let succeededAt = 0;
+  const get = IDBObjectStore.prototype.get;
+  IDBObjectStore.prototype.get = function (key) {
+    issuedAt = now();
+    const request = get.call(this, key);
+    request.addEventListener('success', () => { succeededAt = now(); });
+    return request;
+  };
+  const busy = (us) => {
+    const end = now() + us / 1000;
+    while (now() < end) { /* busy */ }
+  };
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const c = await preheat.createCache({ ...options, fetch: noNetwork });
+      for (let i = 0; i < entries; i++) {
+        for (let k = 0; k < kinds.length; k++) {
+          const kind = kinds[(round + i + k) % kinds.length];
+          let sync = NaN;
+          const t0 = now();
+          if (kind === 'cache') {
+            const pending = c.get(urls[i]);
+            sync = now() - issuedAt;
+            const r = await pending;
+            if (r.source !== 'store' || r.data.length !== size) throw new Error(`bench: ${r.source} read`);
+          } else {
+            const rec = await new Promise((resolve, reject) => {
+              const r = db.transaction('entries', 'readonly').objectStore('entries').get(keys[i]);
+              r.onsuccess = () => resolve(r.result);
+              r.onerror = () => reject(r.error);
+              sync = now() - issuedAt;
+              if (kind === 'rawBusy') busy(busyUs);
+            });
+            if (!rec || !rec.value) throw new Error('bench: raw record missing');
+          }
+          const t1 = now();
+          if (round === 0) continue;  // the JIT's first tiers, as in readCold
+          const o = out[kind];
+          o.pre.push(issuedAt - t0);
+          o.wait.push(succeededAt - issuedAt);
+          o.post.push(t1 - succeededAt);
+          o.total.push(t1 - t0);
+          o.sync.push(sync);
+        }
+      }
+      await c.close();
+    }
+  } finally {
+    IDBObjectStore.prototype.get = get;
+    db.close();
+  }
+  return out;
+}
+
+window.bench = { readCold, readPhases, writeBatch, peekVsMap };
 window.benchInfo = () => ({
   crossOriginIsolated: globalThis.crossOriginIsolated === true,
   userAgent: navigator.userAgent,
