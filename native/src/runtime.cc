@@ -238,6 +238,73 @@ std::future<Result<uint64_t>> Runtime::Invalidate(preheat::InvalidateSelector se
       R(Stopped()));
 }
 
+std::future<Result<CacheResult>> Runtime::Peek(CacheRequest request) {
+  using R = Result<CacheResult>;
+  return OnLoop<R>(
+      [this, request = std::move(request)](std::shared_ptr<std::promise<R>> p) {
+        p->set_value(engine_->Peek(request, loop_->Now()));
+      },
+      R(Stopped()));
+}
+
+std::future<Result<Engine::SubscriptionId>> Runtime::Subscribe(CacheRequest request,
+                                                               Engine::Subscriber fn) {
+  using R = Result<Engine::SubscriptionId>;
+  return OnLoop<R>(
+      [this, request = std::move(request), fn = std::move(fn)](std::shared_ptr<std::promise<R>> p) {
+        auto key = Engine::KeyFor(request.url, request.namespace_name);
+        if (!key.ok()) return p->set_value(R(key.status()));
+        p->set_value(engine_->Subscribe(*key, fn));
+      },
+      R(Stopped()));
+}
+
+std::future<void> Runtime::Unsubscribe(Engine::SubscriptionId id) {
+  auto promise = std::make_shared<std::promise<void>>();
+  std::future<void> future = promise->get_future();
+  bool posted = !shut_down_ && loop_->Post([this, promise, id] {
+    if (engine_) engine_->Unsubscribe(id);
+    promise->set_value();
+  });
+  if (!posted) promise->set_value();
+  return future;
+}
+
+std::future<Status> Runtime::Mutate(CacheRequest target, preheat::HttpResponse optimistic,
+                                    preheat::HttpRequest write) {
+  return OnLoop<Status>(
+      [this, target = std::move(target), optimistic = std::move(optimistic),
+       write = std::move(write)](std::shared_ptr<std::promise<Status>> p) mutable {
+        engine_->Mutate(target, std::move(optimistic), std::move(write), loop_->Now(),
+                        [p](Status s) { p->set_value(std::move(s)); });
+      },
+      Stopped());
+}
+
+std::future<Status> Runtime::Clear(std::string namespace_name) {
+  return OnLoop<Status>(
+      [this, namespace_name = std::move(namespace_name)](std::shared_ptr<std::promise<Status>> p) {
+        Status cleared = engine_->Clear(namespace_name, loop_->Now());
+        if (!cleared.ok()) return p->set_value(std::move(cleared));
+        engine_->Flush(loop_->Now(), [this, p, namespace_name](Status flushed) {
+          // kLimitReached: writes dropped before the clear, never stored;
+          // the removal itself is durable.
+          if (flushed.ok() || flushed.code() == preheat::Code::kLimitReached || !store_) {
+            return p->set_value(Status::Ok());
+          }
+          // A degraded store (or a removal that failed its retries): the
+          // entries may still be on disk. One more removal, straight to the
+          // database, decides.
+          StoreSelector in_namespace{StoreSelector::Kind::kPrefix, namespace_name + ' '};
+          store_->RemoveMatching(next_op_++, in_namespace,
+                                 [p](OpId, Instant, Result<uint64_t> removed) {
+                                   p->set_value(removed.ok() ? Status::Ok() : removed.status());
+                                 });
+        });
+      },
+      Stopped());
+}
+
 std::future<Status> Runtime::Flush() {
   return OnLoop<Status>(
       [this](std::shared_ptr<std::promise<Status>> p) {

@@ -45,8 +45,21 @@ struct Origin {
   std::atomic<int> requests{0};
   std::atomic<int> conditional{0};  // requests with a matching If-None-Match
   std::atomic<int> not_modified{0};
+  // PATCH /r/<name> (a mutation's write) answers write_status; on 200 the
+  // resource becomes the request's body under a new ETag.
+  int write_status = 200;
+  std::atomic<int> writes{0};
 
   Origin() {
+    server.server().Patch(R"(/r/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+      int n = ++writes;
+      std::lock_guard<std::mutex> lock(mu);
+      res.status = write_status;
+      if (write_status != 200) return;
+      body = req.body;
+      etag = "\"w" + std::to_string(n) + "\"";
+      res.set_content("ok", "text/plain");
+    });
     server.server().Get(R"(/r/.*)", [this](const httplib::Request& req, httplib::Response& res) {
       requests++;
       std::lock_guard<std::mutex> lock(mu);
@@ -67,6 +80,15 @@ struct Origin {
       }
       res.set_content(body, "text/plain");
     });
+  }
+  void SetBody(const std::string& b, const std::string& tag) {
+    std::lock_guard<std::mutex> lock(mu);
+    body = b;
+    etag = tag;
+  }
+  void SetWriteStatus(int code) {
+    std::lock_guard<std::mutex> lock(mu);
+    write_status = code;
   }
   void Set(const std::string& cc, int code = 200) {
     std::lock_guard<std::mutex> lock(mu);
@@ -263,6 +285,222 @@ TEST_CASE("Runtime: invalidate removes an entry from both tiers") {
   REQUIRE(r.ok());
   CHECK(r->state == CacheState::kMiss);
   CHECK(origin.requests == 2);
+}
+
+// A subscriber's calls (on the loop thread), read from the test thread.
+struct Heard {
+  std::mutex mu;
+  std::vector<std::string> bodies;
+  preheat::Engine::Subscriber Fn() {
+    return [this](const CacheResult& r) {
+      std::lock_guard<std::mutex> lock(mu);
+      bodies.push_back(r.entry ? r.entry->body : std::string("<none>"));
+    };
+  }
+  std::vector<std::string> Bodies() {
+    std::lock_guard<std::mutex> lock(mu);
+    return bodies;
+  }
+};
+
+CacheRequest InNamespace(const std::string& url, const std::string& ns) {
+  CacheRequest r = Req(url);
+  r.namespace_name = ns;
+  return r;
+}
+
+TEST_CASE("Runtime: peek answers from memory only, starting nothing") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  const std::string url = origin.Url("peek");
+  {
+    auto rt = MakeRuntime(dir.File("cache.db"), clock);
+    CHECK(rt->Peek(Req(url)).get().status().code() == Code::kNotFound);
+    CHECK(origin.requests == 0);
+    REQUIRE(GetNow(*rt, url).ok());
+    auto hit = rt->Peek(Req(url)).get();
+    REQUIRE(hit.ok());
+    CHECK(hit->source == Source::kMemory);
+    CHECK(hit->state == CacheState::kFresh);
+    CHECK(hit->entry->body == "body-v1");
+    CHECK(rt->Peek(Req("not a url")).get().status().code() == Code::kInvalidArgument);
+    REQUIRE(rt->Flush().get().ok());
+  }
+  // Stored but not in a new runtime's memory: a peek does not read the store.
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  CHECK(rt->Peek(Req(url)).get().status().code() == Code::kNotFound);
+  auto stored = GetNow(*rt, url);
+  REQUIRE(stored.ok());
+  CHECK(stored->source == Source::kStore);
+  CHECK(origin.requests == 1);
+}
+
+TEST_CASE("Runtime: a subscriber hears a changed revalidation, not a 304, until it unsubscribes") {
+  Origin origin;
+  origin.Set("max-age=10, stale-while-revalidate=100");
+  TempDir dir;
+  OffsetClock clock;
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  const std::string url = origin.Url("sub");
+  REQUIRE(GetNow(*rt, url).ok());
+  Heard heard;
+  auto id = rt->Subscribe(Req(url), heard.Fn()).get();
+  REQUIRE(id.ok());
+
+  origin.SetBody("body-v2", "\"v2\"");
+  clock.Advance(20 * 1000);
+  auto stale = GetNow(*rt, url);
+  REQUIRE(stale.ok());
+  CHECK(stale->entry->body == "body-v1");
+  CHECK(stale->revalidating);
+  // The callback runs on the loop before the counter can be read there.
+  REQUIRE(WaitForMetric(*rt, "revalidations_changed", 1));
+  CHECK(heard.Bodies() == std::vector<std::string>{"body-v2"});
+
+  clock.Advance(20 * 1000);  // stale again; the origin has not changed
+  REQUIRE(GetNow(*rt, url).ok());
+  REQUIRE(WaitForMetric(*rt, "not_modified", 1));
+  CHECK(heard.Bodies().size() == 1);
+
+  rt->Unsubscribe(*id).get();
+  origin.SetBody("body-v3", "\"v3\"");
+  clock.Advance(20 * 1000);
+  REQUIRE(GetNow(*rt, url).ok());
+  REQUIRE(WaitForMetric(*rt, "revalidations_changed", 2));
+  CHECK(heard.Bodies().size() == 1);
+  CHECK(rt->Subscribe(Req("not a url"), heard.Fn()).get().status().code() ==
+        Code::kInvalidArgument);
+}
+
+TEST_CASE("Runtime: mutate serves the optimistic body, then the origin's; a failed write rolls back") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  const std::string url = origin.Url("mut");
+  REQUIRE(GetNow(*rt, url).ok());
+  Heard heard;
+  REQUIRE(rt->Subscribe(Req(url), heard.Fn()).get().ok());
+  preheat::HttpResponse optimistic;
+  optimistic.status = 200;
+  optimistic.body = "body-optimistic";
+  preheat::HttpRequest write;
+  write.method = "PATCH";
+  write.url = url;
+  write.body = "body-written";
+
+  SUBCASE("the write succeeds: the entry is revalidated from the origin") {
+    REQUIRE(rt->Mutate(Req(url), optimistic, write).get().ok());
+    CHECK(origin.writes == 1);
+    // The optimistic body, then the refetched one (the callbacks run on the
+    // loop before the counter can be read there).
+    REQUIRE(WaitForMetric(*rt, "notifications", 2));
+    auto now = rt->Peek(Req(url)).get();
+    REQUIRE(now.ok());
+    CHECK(now->entry->body == "body-written");
+    CHECK(heard.Bodies() == std::vector<std::string>{"body-optimistic", "body-written"});
+  }
+  SUBCASE("the write fails: the previous entry comes back") {
+    origin.SetWriteStatus(500);
+    auto done = rt->Mutate(Req(url), optimistic, write).get();
+    CHECK(done.code() == Code::kHttpError);
+    CHECK(origin.writes == 1);
+    auto now = rt->Peek(Req(url)).get();
+    REQUIRE(now.ok());
+    CHECK(now->entry->body == "body-v1");
+    CHECK(heard.Bodies() == std::vector<std::string>{"body-optimistic", "body-v1"});
+    CHECK(Stats(*rt)["engine"]["rollbacks"] == 1);
+  }
+}
+
+TEST_CASE("Runtime: clear removes one namespace from memory and the database") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  const std::string path = dir.File("cache.db");
+  auto rt = MakeRuntime(path, clock);
+  const CacheRequest alice1 = InNamespace(origin.Url("c1"), "alice");
+  const CacheRequest alice2 = InNamespace(origin.Url("c2"), "alice");
+  const CacheRequest bob1 = InNamespace(origin.Url("c1"), "bob");
+  for (const CacheRequest& r : {alice1, alice2, bob1}) REQUIRE(rt->Get(r).get().ok());
+  REQUIRE(rt->Flush().get().ok());
+  REQUIRE(CountRows(path) == 3);
+
+  REQUIRE(rt->Clear("alice").get().ok());
+  CHECK(CountRows(path) == 1);  // committed: another connection sees it
+  CHECK(rt->Peek(alice1).get().status().code() == Code::kNotFound);
+  CHECK(rt->Peek(bob1).get().ok());
+  auto again = rt->Get(alice1).get();
+  REQUIRE(again.ok());
+  CHECK(again->source == Source::kNetwork);
+  CHECK(origin.requests == 4);
+  CHECK(rt->Clear("not a namespace!").get().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("Runtime: clear succeeds after writes were dropped (never stored, nothing to remove)") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  const std::string path = dir.File("cache.db");
+  RuntimeOptions o;
+  o.db_path = path;
+  o.require_store = true;
+  o.clock = clock.Fn();
+  o.seed = 1;
+  o.engine.pending_writes_max = 1;
+  o.engine.write_delay_ms = 600000;
+  auto created = Runtime::Create(o);
+  REQUIRE(created.ok());
+  Runtime& rt = **created;
+  for (const char* name : {"w1", "w2", "w3"}) REQUIRE(rt.Get(Req(origin.Url(name))).get().ok());
+  REQUIRE(Stats(rt)["engine"]["writes_dropped"] > 0);
+  REQUIRE(rt.Clear("").get().ok());
+  CHECK(CountRows(path) == 0);
+  CHECK(rt.Peek(Req(origin.Url("w1"))).get().status().code() == Code::kNotFound);
+}
+
+TEST_CASE("Runtime: a clear the engine cannot finish is retried on the database, or says why") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  const std::string path = dir.File("cache.db");
+  RuntimeOptions o;
+  o.db_path = path;
+  o.require_store = true;
+  o.clock = clock.Fn();
+  o.seed = 1;
+  o.store.busy_timeout_ms = 50;
+  auto created = Runtime::Create(o);
+  REQUIRE(created.ok());
+  Runtime& rt = **created;
+  const CacheRequest alice = InNamespace(origin.Url("d1"), "alice");
+  const CacheRequest bob = InNamespace(origin.Url("d1"), "bob");
+  REQUIRE(rt.Get(alice).get().ok());
+  REQUIRE(rt.Get(bob).get().ok());
+  REQUIRE(rt.Flush().get().ok());
+  REQUIRE(CountRows(path) == 2);
+
+  // Another process holds the write lock: every removal times out.
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  preheat::Status blocked = rt.Clear("alice").get();
+  CHECK(blocked.code() == Code::kUnavailable);
+  CHECK(rt.Peek(alice).get().status().code() == Code::kNotFound);  // memory forgot at once
+  CHECK(Stats(rt)["engine"]["store_degraded"] == true);
+  REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+  CHECK(CountRows(path) == 2);  // nothing was lost or removed
+
+  // The lock gone, the engine's store is still degraded; the runtime's own
+  // removal does it.
+  REQUIRE(rt.Clear("alice").get().ok());
+  CHECK(CountRows(path) == 1);
+  auto left = rt.ScanStore(preheat::StoreSelector{}, "", 10).get();
+  REQUIRE(left.ok());
+  REQUIRE(left->size() == 1);
+  CHECK(left->front().key.rfind("bob ", 0) == 0);
 }
 
 TEST_CASE("Runtime: an unusable database path") {

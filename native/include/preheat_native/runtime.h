@@ -72,9 +72,49 @@ class Runtime {
   void Get(preheat::CacheRequest request, GetDone done);
   std::future<preheat::Result<preheat::CacheResult>> Get(preheat::CacheRequest request);
 
+  // Engine::Peek: the memory tier's answer, starting nothing (no store
+  // read, no request). Errors: kNotFound when memory has no usable entry
+  // (absent, Vary mismatch, past its maximum stale age); kInvalidArgument;
+  // kUnavailable after Shutdown.
+  std::future<preheat::Result<preheat::CacheResult>> Peek(preheat::CacheRequest request);
+
+  // Engine::Subscribe for the request's key (URL and namespace): `fn` runs
+  // on the loop thread each time a revalidation or a mutation changes the
+  // entry (a different ETag or body), never for an unchanged revalidation.
+  // Errors: kInvalidArgument (a malformed URL or namespace), kLimitReached
+  // (past EngineOptions::subscribers_max), kUnavailable after Shutdown.
+  std::future<preheat::Result<preheat::Engine::SubscriptionId>> Subscribe(
+      preheat::CacheRequest request, preheat::Engine::Subscriber fn);
+  // Stops a subscription's calls; an unknown id is ignored. Calls already
+  // posted to the loop may still run until the returned future is ready.
+  std::future<void> Unsubscribe(preheat::Engine::SubscriptionId id);
+
   // Engine::Invalidate.
   std::future<preheat::Result<uint64_t>> Invalidate(preheat::InvalidateSelector selector,
                                                     preheat::InvalidateMode mode);
+
+  // Engine::Mutate: `optimistic` is served for `target` at once
+  // (subscribers are told), `write` goes to the origin, and on success the
+  // entry is marked stale and revalidated; on failure the previous entry
+  // comes back (subscribers are told again). The future: OK, or the
+  // write's error (kUnavailable, kTimeout, kHttpError for a non-2xx
+  // status; kLimitReached when the navigate lane's queue is full;
+  // kInvalidArgument), kUnavailable after Shutdown.
+  std::future<preheat::Status> Mutate(preheat::CacheRequest target,
+                                      preheat::HttpResponse optimistic,
+                                      preheat::HttpRequest write);
+
+  // Engine::Clear, then a flush (logout): OK once the namespace's entries
+  // are gone from memory and their removal is committed to the database
+  // (at once when memory-only). Gets of the namespace waiting on the
+  // network complete with kCancelled. Writes the engine dropped earlier
+  // (a flush's kLimitReached) do not fail it: they were never stored.
+  // When the store is degraded (or the engine's removal failed after its
+  // retries), the namespace is removed from the database once more
+  // directly, and that decides the answer. Errors: kInvalidArgument (a bad
+  // namespace); the store's error when the entries may still be on disk
+  // (kIoError, kNoSpace, ...); kUnavailable after Shutdown.
+  std::future<preheat::Status> Clear(std::string namespace_name);
 
   // Engine::Flush: OK once every write accepted so far is committed to the
   // database (or at once when memory-only).
