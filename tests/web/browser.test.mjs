@@ -255,7 +255,7 @@ test('QuotaExceededError: LRU eviction + one retry, then memory-only', async () 
       const served = await cache.get('/api/quota/3');
       await new Promise((r) => setTimeout(r, 0));
       // A logout on the degraded store, which a later session would open
-      // again: clear() deletes the database.
+      // again: clear() removes the namespace's records itself.
       const storedBefore = await rawCount('preheat:quota');
       const clearError = await cache.clear().then(() => null, (e) => e.codeName);
       const storedAfter = await rawCount('preheat:quota');
@@ -416,6 +416,61 @@ test('a clear() the store cannot do deletes the database: nothing is left for th
     assert.equal(out.storage.kind, 'memory');
     assert.match(out.storage.reason, /database deleted/);
     assert.equal(out.againSource, 'network');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a clear() on a degraded store removes its namespace itself: other namespaces keep theirs, the database stays', async () => {
+  server.api['/api/shared/1'] = json({ s: 1 }, { 'cache-control': 'max-age=600' });
+  const context = await browser.newContext();
+  try {
+    // IndexedDB's delete() fails the next `deleteFailures` times: the
+    // engine's three removal attempts, not the retry after them.
+    const page = await openPage(context, () => {
+      const del = IDBObjectStore.prototype.delete;
+      window.deleteFailures = 0;
+      IDBObjectStore.prototype.delete = function (...args) {
+        if (window.deleteFailures > 0 && this.name === 'entries') {
+          window.deleteFailures--;
+          throw new DOMException('injected', 'UnknownError');
+        }
+        return del.apply(this, args);
+      };
+    });
+    const out = await page.evaluate(async () => {
+      const options = { name: 'shared', crossTab: false };
+      const alice = await preheat.createCache({ ...options, namespace: 'alice' });
+      const bob = await preheat.createCache({ ...options, namespace: 'bob' });
+      await alice.get('/api/shared/1');
+      await bob.get('/api/shared/1');
+      await alice.flush();
+      await bob.flush();
+      const stored = await rawCount('preheat:shared');
+      window.deleteFailures = 3;
+      const clearError = await alice.clear().then(() => null, (e) => e.codeName);
+      const after = await rawCount('preheat:shared');
+      const stats = alice.stats();
+      await alice.close();
+      await bob.close();
+      // The next session: bob's record is still stored, alice's is not.
+      const bob2 = await preheat.createCache({ ...options, namespace: 'bob' });
+      const alice2 = await preheat.createCache({ ...options, namespace: 'alice' });
+      const bobSource = (await bob2.get('/api/shared/1')).source;
+      const aliceSource = (await alice2.get('/api/shared/1')).source;
+      return { stored, clearError, after, storeErrors: stats.store_errors, storage: stats.storage,
+               failuresLeft: window.deleteFailures, bobSource, aliceSource };
+    });
+    assert.equal(out.stored, 2);
+    assert.equal(out.failuresLeft, 0);
+    assert.equal(out.storeErrors, 3, 'the engine tried three times and gave up');
+    assert.equal(out.clearError, null);
+    assert.equal(out.after, 1, "alice's record is gone, bob's stays");
+    assert.equal(out.storage.kind, 'memory', 'the engine still does not trust the store this session');
+    assert.doesNotMatch(out.storage.reason, /database deleted/);
+    assert.equal(out.bobSource, 'store');
+    assert.equal(out.aliceSource, 'network');
     assert.deepEqual(page.errors, []);
   } finally {
     await context.close();

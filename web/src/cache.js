@@ -331,7 +331,7 @@ class Cache {
     this._timer = null;
     this._timerAt = -1;
     this._closed = false;
-    this._storeDeleted = null;  // why clear() deleted the database (_deleteStore)
+    this._storeDeleted = null;  // why clear() deleted the database (_clearDegraded)
     this._subs = new Map();        // key -> Set<fn>
     this._engineSubs = new Map();  // key -> engine subscription id
     this._revalWaiters = new Map();  // normalised url -> Set<{key, resolve}>
@@ -648,20 +648,22 @@ class Cache {
     // kLimitReached: the flush settled, and reports writes dropped earlier
     // (more than pendingWritesMax waited): lost to the cache, not to the
     // clear, whose removal is durable.
-    return this.flush().catch((e) => (e.code === Code.limitReached ? undefined : this._deleteStore(e)));
+    return this.flush().catch((e) => (e.code === Code.limitReached ? undefined : this._clearDegraded(e)));
   }
 
-  // clear()'s last resort, after its flush failed with `e`: a store the
-  // engine no longer trusts (degraded) is deleted whole, every namespace
-  // with it (it is a cache: what other namespaces lose is refetched).
-  _deleteStore(e) {
+  // clear()'s fallback after its flush failed with `e` on a store the
+  // engine no longer trusts (degraded): the namespace's records are removed
+  // once more, straight through the driver; when that fails too, the
+  // database is deleted whole, every namespace with it (it is a cache: what
+  // other namespaces lose is refetched).
+  _clearDegraded(e) {
     const store = this._store;
     if (!store || this._closed || !JSON.parse(this._engine.metricsJson()).store_degraded) throw e;
-    return store.destroy().then(() => {
+    return store.removePrefix(this._keyPrefix).then(() => undefined, () => store.destroy().then(() => {
       this._storeDeleted = `database deleted: a clear() it could not do (${e.message})`;
     }, () => {
       throw e;
-    });
+    }));
   }
 
   /** Writes pending writes to IndexedDB now; settles when they and the removals started before are done. */

@@ -327,6 +327,16 @@ export class IdbStore {
   // the database is gone; rejects when deleting failed, or was blocked past
   // timeoutMs by another connection that did not close (this package's
   // close at once: versionchange).
+  // Removes every record whose key starts with `prefix` (a namespace's),
+  // after what is queued, outside the engine: Cache.clear()'s retry on a
+  // store the engine has given up on. Resolves with how many went; rejects
+  // with IndexedDB's error.
+  removePrefix(prefix) {
+    return new Promise((resolve, reject) => {
+      this.run(() => Promise.resolve().then(() => this.doRemoveMatching(1, prefix)).then(resolve, reject));
+    });
+  }
+
   destroy() {
     this.close();
     return deleteDatabase(this.name, this.openOptions);

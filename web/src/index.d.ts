@@ -260,9 +260,10 @@ export interface Cache {
   mutate(url: string, value: unknown, options?: MutateOptions): Promise<void>;
   /**
    * Removes every entry of the namespace, in every tab. Memory forgets at once; resolves when
-   * IndexedDB no longer holds them (await it before a logout navigates away). When the store
-   * cannot remove them (failed every attempt, or was degraded already), the database is deleted
-   * instead and the cache goes memory-only; rejects with the store's error only if that fails too.
+   * IndexedDB no longer holds them (await it before a logout navigates away). When the engine's
+   * removal fails (every attempt, or the store was degraded already), the namespace's records are
+   * removed once more directly; when that fails too, the database is deleted (every namespace)
+   * and the cache goes memory-only; rejects with the store's error only if that fails as well.
    */
   clear(): Promise<void>;
   /**
