@@ -118,13 +118,16 @@ bool WaitForMetric(Runtime& rt, const char* name, uint64_t value) {
   return false;
 }
 
+// `adjust` changes the options before the runtime is created.
 std::unique_ptr<Runtime> MakeRuntime(const std::string& db_path, const OffsetClock& clock,
-                                     bool require_store = true) {
+                                     bool require_store = true,
+                                     const std::function<void(RuntimeOptions&)>& adjust = {}) {
   RuntimeOptions o;
   o.db_path = db_path;
   o.require_store = require_store;
   o.clock = clock.Fn();
   o.seed = 1;
+  if (adjust) adjust(o);
   auto rt = Runtime::Create(o);
   REQUIRE(rt.ok());
   return std::move(rt.value());
@@ -443,16 +446,11 @@ TEST_CASE("Runtime: clear succeeds after writes were dropped (never stored, noth
   TempDir dir;
   OffsetClock clock;
   const std::string path = dir.File("cache.db");
-  RuntimeOptions o;
-  o.db_path = path;
-  o.require_store = true;
-  o.clock = clock.Fn();
-  o.seed = 1;
-  o.engine.pending_writes_max = 1;
-  o.engine.write_delay_ms = 600000;
-  auto created = Runtime::Create(o);
-  REQUIRE(created.ok());
-  Runtime& rt = **created;
+  auto created = MakeRuntime(path, clock, true, [](RuntimeOptions& o) {
+    o.engine.pending_writes_max = 1;
+    o.engine.write_delay_ms = 600000;
+  });
+  Runtime& rt = *created;
   for (const char* name : {"w1", "w2", "w3"}) REQUIRE(rt.Get(Req(origin.Url(name))).get().ok());
   REQUIRE(Stats(rt)["engine"]["writes_dropped"] > 0);
   REQUIRE(rt.Clear("").get().ok());
@@ -465,15 +463,10 @@ TEST_CASE("Runtime: a clear the engine cannot finish is retried on the database,
   TempDir dir;
   OffsetClock clock;
   const std::string path = dir.File("cache.db");
-  RuntimeOptions o;
-  o.db_path = path;
-  o.require_store = true;
-  o.clock = clock.Fn();
-  o.seed = 1;
-  o.store.busy_timeout_ms = 50;
-  auto created = Runtime::Create(o);
-  REQUIRE(created.ok());
-  Runtime& rt = **created;
+  auto created = MakeRuntime(path, clock, true, [](RuntimeOptions& o) {
+    o.store.busy_timeout_ms = 50;  // another process's lock fails operations soon
+  });
+  Runtime& rt = *created;
   const CacheRequest alice = InNamespace(origin.Url("d1"), "alice");
   const CacheRequest bob = InNamespace(origin.Url("d1"), "bob");
   REQUIRE(rt.Get(alice).get().ok());
