@@ -322,11 +322,6 @@ export class IdbStore {
     if (afterComplete) this.afterComplete = afterComplete;
   }
 
-  // Closes the connection for good and deletes the database: the last
-  // resort of a logout's clear() that the store could not do. Resolves when
-  // the database is gone; rejects when deleting failed, or was blocked past
-  // timeoutMs by another connection that did not close (this package's
-  // close at once: versionchange).
   // Removes every record whose key starts with `prefix` (a namespace's),
   // after what is queued, outside the engine: Cache.clear()'s retry on a
   // store the engine has given up on. Resolves with how many went; rejects
@@ -337,6 +332,11 @@ export class IdbStore {
     });
   }
 
+  // Closes the connection for good and deletes the database: the last
+  // resort of a logout's clear() that the store could not do. Resolves when
+  // the database is gone; rejects when deleting failed, or was blocked past
+  // timeoutMs by another connection that did not close (this package's
+  // close at once: versionchange).
   destroy() {
     this.close();
     return deleteDatabase(this.name, this.openOptions);
