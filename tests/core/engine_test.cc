@@ -610,7 +610,6 @@ TEST_CASE("engine: metrics export as JSON with latency buckets") {
   CHECK(f.engine->metrics().get_latency.count() == 2);
 }
 
-
 TEST_CASE("engine: the first read of a fresh prefetch skips revalidation; later reads do not") {
   Fixture f;
   f.cache_control = "max-age=0, stale-while-revalidate=600";
@@ -651,7 +650,6 @@ TEST_CASE("engine: no prefetch grace for no-cache responses or after the grace p
   CHECK(g.Get()->state == CacheState::kStale);
 }
 
-
 TEST_CASE("engine: a store removal that fails, then succeeds, is retried; the store stays trusted") {
   for (int failures : {1, 2}) {
     CAPTURE(failures);
@@ -686,7 +684,6 @@ TEST_CASE("engine: a failed store removal (logout) degrades rather than keep ser
   CHECK(again->state == CacheState::kMiss);
   CHECK(again->source == Source::kNetwork);
 }
-
 
 // A Flush after Clear completes when the store's removal has: `seen_records`
 // is how many records the store held when done ran (-1: not yet run).
@@ -752,7 +749,6 @@ TEST_CASE("engine: Clear removes from a degraded store, which a later session op
   f.loop.RunAll();
   CHECK(f.store.records().empty());
 }
-
 
 TEST_CASE("engine: the next Flush reports writes dropped even when the batches drained on their own") {
   EngineOptions options;

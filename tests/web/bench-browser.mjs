@@ -41,3 +41,26 @@ export async function withBenchPage({ mounts, pages, pagePath, readyFlag }, fn) 
     fs.rmSync(profile, { recursive: true, force: true });
   }
 }
+
+// The budgets page (bench-page.mjs) with the package at `packageDir`:
+// withBenchPage for bench.mjs and read-phases.mjs.
+const BUDGETS_PAGE = `<!doctype html><meta charset="utf-8"><title>preheat budgets</title>
+<link rel="icon" href="data:,">
+<script type="module" src="/bench/bench-page.mjs"></script>`;
+
+export function withBudgetsPage(packageDir, fn) {
+  return withBenchPage({
+    mounts: { '/pkg/': packageDir, '/bench/': here },
+    pages: { '/bench.html': BUDGETS_PAGE },
+    pagePath: '/bench.html',
+    readyFlag: 'benchReady',
+  }, fn);
+}
+
+// The mean of the middle 80% of `xs` (10% off each end), in their unit.
+export function trimmedMean(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const k = Math.floor(s.length * 0.1);
+  const kept = s.slice(k, s.length - k);
+  return kept.reduce((a, b) => a + b, 0) / kept.length;
+}

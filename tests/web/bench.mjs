@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { withBenchPage } from './bench-browser.mjs';
+import { withBudgetsPage } from './bench-browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -85,16 +85,7 @@ function sizes() {
 
 // ---- the page --------------------------------------------------------------
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>preheat budgets</title>
-<link rel="icon" href="data:,">
-<script type="module" src="/bench/bench-page.mjs"></script>`;
-
-const benchPage = (fn) => withBenchPage({
-  mounts: { '/pkg/': PACKAGE_DIR, '/bench/': here },
-  pages: { '/bench.html': PAGE },
-  pagePath: '/bench.html',
-  readyFlag: 'benchReady',
-}, fn);
+const benchPage = (fn) => withBudgetsPage(PACKAGE_DIR, fn);
 
 const readParams = quick ? { entries: 6, rounds: 3 } : { entries: 20, rounds: 11 };
 

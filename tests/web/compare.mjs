@@ -17,7 +17,7 @@
 // development tool: no targets, never fails on timings.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withBenchPage } from './bench-browser.mjs';
+import { trimmedMean, withBenchPage } from './bench-browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -38,12 +38,7 @@ const open = args.includes('--open');
 const load = open || args.includes('--load');
 const first = load || args.includes('--first');
 
-const trimmedMeanUs = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const k = Math.floor(s.length * 0.1);
-  const kept = s.slice(k, s.length - k);
-  return (kept.reduce((a, b) => a + b, 0) / kept.length) * 1000;
-};
+const trimmedMeanUs = (xs) => trimmedMean(xs) * 1000;
 
 // --load / --open: R page loads per build, alternating; milliseconds per
 // first get / per createCache.

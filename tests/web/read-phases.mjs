@@ -13,7 +13,7 @@
 // module's extra wait is its own work while IndexedDB works, not IndexedDB.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withBenchPage } from './bench-browser.mjs';
+import { trimmedMean, withBudgetsPage } from './bench-browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -29,28 +29,12 @@ const BUSY_US = option('--busy-us', 25);
 const PACKAGE_DIR = path.resolve(process.env.PREHEAT_WEB_PACKAGE ||
   path.join(here, '..', '..', 'build', 'wasm', 'web'));
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>preheat read phases</title>
-<link rel="icon" href="data:,">
-<script type="module" src="/bench/bench-page.mjs"></script>`;
-
-function trimmedMean(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const cut = Math.floor(s.length * 0.1);
-  const mid = s.slice(cut, s.length - cut);
-  return mid.reduce((a, b) => a + b, 0) / mid.length;
-}
-
 async function main() {
   const kinds = ['cache', 'raw', 'rawBusy'];
   const phases = ['pre', 'wait', 'post', 'total', 'sync'];
   const pooled = Object.fromEntries(kinds.map((k) => [k, Object.fromEntries(phases.map((p) => [p, []]))]));
   for (let page = 0; page < PAGES; page++) {
-    const out = await withBenchPage({
-      mounts: { '/pkg/': PACKAGE_DIR, '/bench/': here },
-      pages: { '/bench.html': PAGE },
-      pagePath: '/bench.html',
-      readyFlag: 'benchReady',
-    }, (p) => p.evaluate((o) => window.bench.readPhases(o), { entries: 20, rounds: 11, busyUs: BUSY_US }));
+    const out = await withBudgetsPage(PACKAGE_DIR, (p) => p.evaluate((o) => window.bench.readPhases(o), { entries: 20, rounds: 11, busyUs: BUSY_US }));
     for (const k of kinds) for (const p of phases) pooled[k][p].push(...out[k][p]);
   }
   const us = (ms) => (Number.isFinite(ms) ? (ms * 1000).toFixed(1) : '-');
