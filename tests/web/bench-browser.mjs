@@ -11,6 +11,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, 'package.json'));
 const { chromium } = require('playwright-core');
 const CHROMIUM = process.env.PREHEAT_CHROMIUM || '/usr/bin/chromium';
+// More Chromium switches for an experiment, separated by "|" (a switch
+// may hold spaces: "--js-flags=--no-wasm-dynamic-tiering --always-turbofan").
+const EXTRA_ARGS = (process.env.PREHEAT_CHROMIUM_ARGS || '').split('|').filter((a) => a !== '');
 
 /**
  * Serves `mounts` and `pages` (startStaticServer), opens `pagePath` in
@@ -24,7 +27,7 @@ export async function withBenchPage({ mounts, pages, pagePath, readyFlag }, fn) 
   const server = await startStaticServer({ mounts, pages });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'preheat-bench-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, args: CHROMIUM_ARGS,
+    executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...EXTRA_ARGS],
   });
   try {
     const page = context.pages()[0] || await context.newPage();
@@ -43,7 +46,7 @@ export async function withBenchPage({ mounts, pages, pagePath, readyFlag }, fn) 
 }
 
 // The budgets page (bench-page.mjs) with the package at `packageDir`:
-// withBenchPage for bench.mjs and read-phases.mjs.
+// withBenchPage for bench.mjs, read-phases.mjs and read-layouts.mjs.
 const BUDGETS_PAGE = `<!doctype html><meta charset="utf-8"><title>preheat budgets</title>
 <link rel="icon" href="data:,">
 <script type="module" src="/bench/bench-page.mjs"></script>`;
@@ -55,6 +58,13 @@ export function withBudgetsPage(packageDir, fn) {
     pagePath: '/bench.html',
     readyFlag: 'benchReady',
   }, fn);
+}
+
+// The median of `xs` (NaN for none), in their unit.
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 // The mean of the middle 80% of `xs` (10% off each end), in their unit.

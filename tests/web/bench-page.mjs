@@ -269,7 +269,96 @@ async function readPhases({ entries = 20, rounds = 8, size = 10 * 1024, busyUs =
   return out;
 }
 
-window.bench = { readCold, readPhases, writeBatch, peekVsMap };
+/**
+ * Whether (b)'s ratio comes from how its reads are laid out
+ * (tests/web/read-layouts.mjs): the same cold reads in one `layout`:
+ *   interleaved  (b) itself: one raw connection, opened before any cache;
+ *                a new cache each round; module and raw reads one for one
+ *   alternating  a new raw connection and a new cache each round, the two
+ *                opened in turns (raw first in even rounds); one for one
+ *   solo         rounds take turns: a new cache alone, or a new raw
+ *                connection alone (each then the page's only connection);
+ *                reads back to back
+ *   rawOrder     the control, no module: two new raw connections each
+ *                round, one for one; `cache` holds the reads through the
+ *                one opened second, `raw` through the one opened first
+ * With gapMs > 0, each read first waits that long (a timer): the work the
+ * read before it left (its transaction's completion, the engine's
+ * bookkeeping) is then not part of it. Times in ms, round 0 left out.
+ */
+async function readLayout({ layout, gapMs = 0, entries = 20, rounds = 11, size = 10 * 1024 } = {}) {
+  const name = `bench-layout-${layout}`;
+  const { urls, keys, options } = await seedRecords(preheat.createCache,
+                                                    { name, prefix: '/bench/layout/', entries, size });
+  const dbName = `preheat:${name}`;
+  const out = { cache: [], raw: [] };
+  const pause = () => new Promise((resolve) => setTimeout(resolve, gapMs));
+  const viaCache = async (c, i, keep) => {
+    if (gapMs > 0) await pause();
+    const t0 = now();
+    const r = await c.get(urls[i]);
+    const dt = now() - t0;
+    if (r.source !== 'store' || r.data.length !== size) throw new Error(`bench: ${r.source} read`);
+    if (keep) out.cache.push(dt);
+  };
+  const viaRaw = (into) => async (db, i, keep) => {
+    if (gapMs > 0) await pause();
+    const t0 = now();
+    const rec = await rawGet(db, keys[i]);
+    const dt = now() - t0;
+    if (!rec || !rec.value) throw new Error('bench: raw record missing');
+    if (keep) into.push(dt);
+  };
+  const open = () => openRaw(dbName, false);
+  const newCache = () => preheat.createCache({ ...options, fetch: noNetwork });
+  const first = layout === 'interleaved' ? await open() : null;
+  for (let round = 0; round < rounds; round++) {
+    const keep = round > 0;
+    if (layout === 'solo') {
+      const alone = round % 2 === 0 ? await newCache() : await open();
+      for (let i = 0; i < entries; i++) {
+        if (round % 2 === 0) await viaCache(alone, i, keep);
+        else await viaRaw(out.raw)(alone, i, keep);
+      }
+      await alone.close();
+      continue;
+    }
+    let a;  // the module's cache, or in rawOrder the second connection
+    let b;  // the raw connection (in rawOrder the first)
+    if (layout === 'interleaved') {
+      b = first;
+      a = await newCache();
+    } else if (layout === 'rawOrder') {
+      b = await open();
+      a = await open();
+    } else if (layout === 'alternating') {
+      if (round % 2 === 0) {
+        b = await open();
+        a = await newCache();
+      } else {
+        a = await newCache();
+        b = await open();
+      }
+    } else {
+      throw new Error(`bench: unknown layout ${layout}`);
+    }
+    const readA = layout === 'rawOrder' ? viaRaw(out.cache) : viaCache;
+    const readB = viaRaw(out.raw);
+    for (let i = 0; i < entries; i++) {
+      const order = (round + i) % 2;
+      for (let k = 0; k < 2; k++) {
+        if ((k ^ order) === 0) await readA(a, i, keep);
+        else await readB(b, i, keep);
+      }
+    }
+    await a.close();
+    if (b !== first) b.close();
+  }
+  if (first) first.close();
+  return out;
+}
+
+window.bench = { readCold, readPhases, readLayout, writeBatch, peekVsMap };
 window.benchInfo = () => ({
   crossOriginIsolated: globalThis.crossOriginIsolated === true,
   userAgent: navigator.userAgent,
