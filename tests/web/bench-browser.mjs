@@ -74,3 +74,18 @@ export function trimmedMean(xs) {
   const kept = s.slice(k, s.length - k);
   return kept.reduce((a, b) => a + b, 0) / kept.length;
 }
+
+// Runs a driver script's main(): the problems it resolves with (a list of
+// strings, none when the numbers are sane) are printed as "not sane: ..."
+// and fail the process, as does an error.
+export function runDriver(main) {
+  main().then((problems) => {
+    if (problems.length) {
+      console.log(`not sane: ${problems.join('; ')}`);
+      process.exitCode = 1;
+    }
+  }, (e) => {
+    console.error(e && e.stack ? e.stack : e);
+    process.exitCode = 1;
+  });
+}
