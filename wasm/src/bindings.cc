@@ -177,14 +177,16 @@ EM_JS(emscripten::EM_VAL, preheat_js_result,
        uint32_t body_len, emscripten::EM_VAL rec, int rec_in_js, uint32_t body_at, double deliver),
       {
   var T = Module.preheatText;
-  var decoder = T.decoder;
   var out = {
     code: 0, state: T.name(state), source: T.name(source), age: age,
     revalidating: !!revalidating, stored: !!stored,
   };
   if (mode === 1) {
     var n = key_len + url_len + 16 + hdr_len + tag_len;
-    var all = decoder.decode(HEAPU8.subarray(blob, blob + n));
+    // T.str, not the decoder: a short ASCII blob (the usual one) is cheaper
+    // to build in JS than through TextDecoder's bindings (measured in the
+    // cold-read benchmark's reads: 1.5-2 us less per result).
+    var all = T.str(blob, n);
     if (all.length === n) {  // ASCII: byte offsets are string offsets
       var a = key_len + url_len, b = a + 16, c = b + hdr_len;
       out.key = all.substring(0, key_len);
