@@ -1009,7 +1009,11 @@ Result<std::string> Engine::KeyFor(const std::string& url, const std::string& na
   }
   auto normalized = NormalizeUrl(url);
   if (!normalized.ok()) return normalized.status();
-  return namespace_name + ' ' + *normalized;
+  return NamespaceKeyPrefix(namespace_name) + *normalized;
+}
+
+std::string Engine::NamespaceKeyPrefix(const std::string& namespace_name) {
+  return namespace_name + ' ';
 }
 
 Result<CacheResult> Engine::Peek(const CacheRequest& request, Instant now) {
@@ -1113,7 +1117,7 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
   if (!ValidNamespace(selector.namespace_name)) {
     return Status::InvalidArgument("namespace must match [A-Za-z0-9_.-]{0,64}");
   }
-  const std::string ns_prefix = selector.namespace_name + ' ';
+  const std::string ns_prefix = NamespaceKeyPrefix(selector.namespace_name);
   std::string key_or_prefix;
   StoreSelector store_selector;
   switch (selector.kind) {
@@ -1243,7 +1247,7 @@ Status Engine::Clear(const std::string& namespace_name, Instant now) {
   InvalidateSelector all{InvalidateSelector::Kind::kAll, "", namespace_name};
   auto removed = Invalidate(all, InvalidateMode::kRemove, now);
   if (!removed.ok()) return removed.status();
-  const std::string prefix = namespace_name + ' ';
+  const std::string prefix = NamespaceKeyPrefix(namespace_name);
   auto in_namespace = [&](const std::string& key) {
     return key.compare(0, prefix.size(), prefix) == 0;
   };

@@ -295,7 +295,8 @@ std::future<Status> Runtime::Clear(std::string namespace_name) {
           // A degraded store (or a removal that failed its retries): the
           // entries may still be on disk. One more removal, straight to the
           // database, decides.
-          StoreSelector in_namespace{StoreSelector::Kind::kPrefix, namespace_name + ' '};
+          StoreSelector in_namespace{StoreSelector::Kind::kPrefix,
+                                     Engine::NamespaceKeyPrefix(namespace_name)};
           store_->RemoveMatching(next_op_++, in_namespace,
                                  [p](OpId, Instant, Result<uint64_t> removed) {
                                    p->set_value(removed.ok() ? Status::Ok() : removed.status());

@@ -202,6 +202,9 @@ function req(r, onsuccess) {
 
 const failures = new WeakMap();  // transaction -> fail(error)
 
+// What removeMatching and scan select by (store.h, StoreSelector::Kind).
+const SELECT = { key: 0, prefix: 1, tag: 2, all: 3 };
+
 function prefixRange(prefix) {
   if (prefix === '') return undefined;
   return IDBKeyRangeOf().bound(prefix, prefix + '\uffff', false, false);
@@ -328,7 +331,7 @@ export class IdbStore {
   // with IndexedDB's error.
   removePrefix(prefix) {
     return new Promise((resolve, reject) => {
-      this.run(() => Promise.resolve().then(() => this.doRemoveMatching(1, prefix)).then(resolve, reject));
+      this.run(() => Promise.resolve().then(() => this.doRemoveMatching(SELECT.prefix, prefix)).then(resolve, reject));
     });
   }
 
@@ -839,7 +842,7 @@ export class IdbStore {
   }
 
   doRemoveMatching(kind, value) {
-    if (kind === 3) {  // all
+    if (kind === SELECT.all) {
       let ctx = null;
       let removed = 0;
       return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s) => {
@@ -862,9 +865,9 @@ export class IdbStore {
       });
     }
     return this.doDelete((s, then) => {
-      if (kind === 0) {
+      if (kind === SELECT.key) {
         then([value]);
-      } else if (kind === 1) {
+      } else if (kind === SELECT.prefix) {
         req(s[ENTRIES].getAllKeys(prefixRange(value)), then);
       } else {
         req(s[ENTRIES].index('tags').getAllKeys(IDBKeyRangeOf().only(value)), then);
@@ -877,9 +880,9 @@ export class IdbStore {
     return transact(this.db, 'readonly', [ENTRIES], (tx, s) => {
       const KR = IDBKeyRangeOf();
       let range;
-      if (kind === 0) {
+      if (kind === SELECT.key) {
         range = value > startAfter || startAfter === '' ? KR.only(value) : null;
-      } else if (kind === 1 && value !== '') {
+      } else if (kind === SELECT.prefix && value !== '') {
         const lower = startAfter > value ? startAfter : value;
         range = KR.bound(lower, value + '\uffff', lower === startAfter, false);
       } else if (startAfter !== '') {
@@ -891,7 +894,7 @@ export class IdbStore {
         const cursor = c.result;
         if (!cursor || metas.length >= limit) return;
         const r = cursor.value;
-        if (kind !== 2 || (r.tags || []).includes(value)) {
+        if (kind !== SELECT.tag || (r.tags || []).includes(value)) {
           metas.push({ key: r.key, tags: r.tags || [], lastAccess: r.lastAccess, charge: r.charge || 0 });
         }
         cursor.continue();

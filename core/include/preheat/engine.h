@@ -131,6 +131,9 @@ class Engine {
   // The cache key for a request: namespace + ' ' + normalised URL.
   // Errors: kInvalidArgument for a malformed URL or namespace.
   static Result<std::string> KeyFor(const std::string& url, const std::string& namespace_name);
+  // What every key of the namespace starts with (namespace + ' '): the
+  // store prefix of a whole namespace. The namespace is not checked.
+  static std::string NamespaceKeyPrefix(const std::string& namespace_name);
 
   // Answers from the memory tier in this call, starting nothing.
   // Errors: kNotFound when the memory tier has no usable entry (absent, Vary
