@@ -6,6 +6,7 @@
 // that an advantage of either slot (measured: a few us) cancels out.
 //
 //   node tests/web/compare.mjs <old build>/web <new build>/web [--runs N] [--rounds R] [--first | --load | --open]
+//   node tests/web/compare.mjs <old build>/web <new build>/web --pages N
 //
 // Prints, per run and slot order, trimmed means (10% off each end) of each
 // build's read and the raw read, then the difference new - old with the
@@ -13,11 +14,19 @@
 // build's first get after createCache (compareFirstReads: no raw read);
 // with --load, the first get of a freshly loaded page (compare-load-page.mjs:
 // one page load per read, the builds taking turns, R loads each); with
-// --open, the createCache before that read (module and database). A
-// development tool: no targets, never fails on timings.
+// --open, the createCache before that read (module and database).
+//
+// With --pages N, each build instead runs (b) itself (bench-page.mjs
+// readCold) on pages of its own, N each, the builds taking turns page by
+// page; it prints each build's ratio to raw as bench.mjs does (pooled
+// medians) and the pages' ratios. Builds sharing a page share its heap and
+// JIT state, so a change to what a read allocates or runs shows only here;
+// it is also coarser (a run of 12 pages each: about +-0.015 of ratio).
+//
+// A development tool: no targets, never fails on timings.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { trimmedMean, withBenchPage } from './bench-browser.mjs';
+import { median, trimmedMean, withBenchPage, withBudgetsPage } from './bench-browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -26,13 +35,14 @@ const option = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const valued = ['--runs', '--rounds'];
+const valued = ['--runs', '--rounds', '--pages'];
 const [oldDir, newDir] = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && valued.includes(args[i - 1])));
 if (!oldDir || !newDir) {
-  console.error('usage: node compare.mjs <old package dir> <new package dir> [--runs N] [--rounds R] [--first | --load | --open]');
+  console.error('usage: node compare.mjs <old package dir> <new package dir> [--runs N] [--rounds R] [--first | --load | --open | --pages N]');
   process.exit(2);
 }
 const runs = option('--runs', 3);
+const pages = option('--pages', 0);
 const rounds = option('--rounds', 30);
 const open = args.includes('--open');
 const load = open || args.includes('--load');
@@ -82,6 +92,35 @@ async function run(pkgA, pkgB) {
                              [rounds, first]));
   return { a: trimmedMeanUs(t.a), b: trimmedMeanUs(t.b), raw: t.raw ? trimmedMeanUs(t.raw) : NaN,
            reads: t.a.length };
+}
+
+// --pages: (b) on separate pages, the builds alternating (which goes first
+// alternates too). Returns {cache, raw, ratios} per build, in ms.
+async function runPages(builds) {
+  const out = builds.map(() => ({ cache: [], raw: [], ratios: [] }));
+  for (let p = 0; p < pages; p++) {
+    for (let k = 0; k < builds.length; k++) {
+      const j = (k + p) % builds.length;
+      const r = await withBudgetsPage(path.resolve(builds[j]),
+                                      (page) => page.evaluate(() => window.bench.readCold({ entries: 20, rounds: 11 })));
+      out[j].cache.push(...r.cache);
+      out[j].raw.push(...r.raw);
+      out[j].ratios.push(median(r.cache) / median(r.raw));
+    }
+  }
+  return out;
+}
+
+if (pages > 0) {
+  if (!(Number.isInteger(pages) && pages <= 200)) throw new Error(`--pages: a whole number up to 200, not ${pages}`);
+  const [o, n] = await runPages([oldDir, newDir]);
+  const ratio = (b) => median(b.cache) / median(b.raw);
+  for (const [name, b] of [['old', o], ['new', n]]) {
+    console.log(`${name}: ${ratio(b).toFixed(3)}x raw (read ${(median(b.cache) * 1000).toFixed(0)} us, ` +
+                `raw ${(median(b.raw) * 1000).toFixed(0)} us); pages ${b.ratios.map((x) => x.toFixed(3)).join(' ')}`);
+  }
+  console.log(`new - old: ${(ratio(n) - ratio(o)).toFixed(3)} of ratio to raw, ${pages} pages each`);
+  process.exit(0);
 }
 
 const f = (x) => x.toFixed(1);
