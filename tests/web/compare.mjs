@@ -19,9 +19,10 @@
 // With --pages N, each build instead runs (b) itself (bench-page.mjs
 // readCold) on pages of its own, N each, the builds taking turns page by
 // page; it prints each build's ratio to raw as bench.mjs does (pooled
-// medians) and the pages' ratios. Builds sharing a page share its heap and
-// JIT state, so a change to what a read allocates or runs shows only here;
-// it is also coarser (a run of 12 pages each: about +-0.015 of ratio).
+// medians, the reads of bench.mjs full mode) and the pages' ratios. Builds
+// sharing a page share its heap and JIT state, so a change to what a read
+// allocates or runs shows only here; it is also far coarser (a build against
+// a copy of itself, 12 pages each: 0.062 and 0.026 apart in two runs).
 //
 // A development tool: no targets, never fails on timings.
 import path from 'node:path';
@@ -43,6 +44,10 @@ if (!oldDir || !newDir) {
 }
 const runs = option('--runs', 3);
 const pages = option('--pages', 0);
+if (args.includes('--pages') && !(Number.isInteger(pages) && pages >= 1 && pages <= 200)) {
+  console.error(`--pages: a whole number from 1 to 200, not ${args[args.indexOf('--pages') + 1]}`);
+  process.exit(2);
+}
 const rounds = option('--rounds', 30);
 const open = args.includes('--open');
 const load = open || args.includes('--load');
@@ -112,7 +117,6 @@ async function runPages(builds) {
 }
 
 if (pages > 0) {
-  if (!(Number.isInteger(pages) && pages <= 200)) throw new Error(`--pages: a whole number up to 200, not ${pages}`);
   const [o, n] = await runPages([oldDir, newDir]);
   const ratio = (b) => median(b.cache) / median(b.raw);
   for (const [name, b] of [['old', o], ['new', n]]) {
