@@ -144,6 +144,14 @@ struct Engine::Impl {
     Source base_source = Source::kNetwork;
     Instant request_time;
     std::vector<Waiter> waiters;
+    // Set when the key was invalidated or written while the request was on
+    // the wire: its response may predate that, so it is kept marked
+    // invalidated (validated before it is served fresh), not kept at all
+    // after a removal, and with `refetch` followed by a new revalidation
+    // (a confirmed write's: subscribers get the origin's new version).
+    bool invalidated = false;
+    bool removed = false;
+    bool refetch = false;
   };
 
   struct Mutation {
@@ -251,8 +259,10 @@ struct Engine::Impl {
                                                       : e.freshness.stale_while_revalidate_ms;
     // An invalidated entry may be shown once more while it revalidates, as
     // long as the headers would have allowed serving it stale at all.
-    bool may_serve_stale = !e.freshness.must_revalidate && !validate_always &&
-                           (ev.staleness_ms <= swr_ms || (e.invalidated && swr_ms > 0));
+    // Without stale-while-revalidate nothing stale is served, not even at
+    // age == lifetime (RFC 9111 4.2: fresh only while lifetime > age).
+    bool may_serve_stale = !e.freshness.must_revalidate && !validate_always && swr_ms > 0 &&
+                           (ev.staleness_ms <= swr_ms || e.invalidated);
     if (!WithinMaxStale(policy, ev.staleness_ms)) may_serve_stale = false;
     ev.verdict = may_serve_stale ? Verdict::kServeStale : Verdict::kMustValidate;
     return ev;
@@ -341,13 +351,16 @@ struct Engine::Impl {
     }
     const RoutePolicy& policy = PolicyFor(entry->url);
     Evaluation ev = Evaluate(*entry, policy, now);
+    // `revalidating` only for a revalidation that will complete: one the
+    // revalidate lane's full queue refused is not (its waiters would wait
+    // for a fetch that never comes).
     if (ev.verdict == Verdict::kFresh) {
-      bool revalidate = policy.revalidate_after_serving && !entry->freshness.immutable;
-      if (revalidate) StartBackgroundRevalidation(w.request, entry, source, now);
-      Deliver(w, CacheState::kFresh, source, std::move(entry), now, revalidate);
+      bool revalidating = policy.revalidate_after_serving && !entry->freshness.immutable &&
+                          StartBackgroundRevalidation(w.request, entry, source, now);
+      Deliver(w, CacheState::kFresh, source, std::move(entry), now, revalidating);
     } else if (ev.verdict == Verdict::kServeStale) {
-      StartBackgroundRevalidation(w.request, entry, source, now);
-      Deliver(w, CacheState::kStale, source, std::move(entry), now, true);
+      bool revalidating = StartBackgroundRevalidation(w.request, entry, source, now);
+      Deliver(w, CacheState::kStale, source, std::move(entry), now, revalidating);
     } else {
       w.stale = entry;
       w.stale_source = source;
@@ -358,11 +371,13 @@ struct Engine::Impl {
 
   // ---- network ---------------------------------------------------------------
 
-  void StartBackgroundRevalidation(const CacheRequest& request, const EntryPtr& base,
+  // Whether a request for `base`'s key is on its way: one already in
+  // flight, or one started or queued now (false: the lane's queue is full).
+  bool StartBackgroundRevalidation(const CacheRequest& request, const EntryPtr& base,
                                    Source source, Instant now) {
-    if (flights.count(base->key)) return;  // one request per key
-    StartFlight(base->key, base->url, request.headers, Lane::kRevalidate, base, source, {},
-                now);
+    if (flights.count(base->key)) return true;  // one request per key
+    return StartFlight(base->key, base->url, request.headers, Lane::kRevalidate, base, source,
+                       {}, now);
   }
 
   void JoinOrStartFlight(Waiter w, EntryPtr base, Source base_source, Lane lane,
@@ -387,7 +402,9 @@ struct Engine::Impl {
     StartFlight(key, url, headers, lane, std::move(base), base_source, std::move(waiters), now);
   }
 
-  void StartFlight(const std::string& key, const std::string& url, const Headers& headers,
+  // Starts or queues a request for `key`; false when the lane's queue is
+  // full (its waiters then fail with kLimitReached).
+  bool StartFlight(const std::string& key, const std::string& url, const Headers& headers,
                    Lane lane, EntryPtr base, Source base_source, std::vector<Waiter> waiters,
                    Instant now) {
     Flight f;
@@ -429,7 +446,9 @@ struct Engine::Impl {
       for (Waiter& w : failed.waiters) {
         Fail(w, Status::LimitReached(std::string(LaneName(lane)) + " queue is full"), now);
       }
+      return false;
     }
+    return true;
   }
 
   // Returns false when the lane's queue is full.
@@ -543,16 +562,23 @@ struct Engine::Impl {
         FailFlight(flight, Status::HttpError("304 to an unconditional request"), nullptr, now);
         return;
       }
+      if (!NotModifiedMatches(resp.headers, flight.base->headers)) {
+        // A 304 for another representation (RFC 9111 4.3.4: it must not
+        // update this one): ask again without conditions.
+        metrics.http_errors++;
+        RefetchUnconditionally(std::move(flight), now);
+        return;
+      }
       metrics.not_modified++;
       auto updated = std::make_shared<CacheEntry>(*flight.base);
       UpdateStoredHeadersFrom304(resp.headers, &updated->headers);
       updated->request_time = flight.request_time;
       updated->response_time = now;
-      updated->invalidated = false;
+      updated->invalidated = flight.invalidated;
       updated->Finalize(options.freshness);
       metrics.malformed_headers += updated->freshness.malformed_count;
       EntryPtr entry = updated;
-      Keep(entry, now);
+      if (MayKeep(flight)) Keep(entry, now);
       for (Waiter& w : flight.waiters) {
         if (!VaryMatches(*entry, w.request.headers)) {
           Retry(std::move(w), now);
@@ -561,6 +587,7 @@ struct Engine::Impl {
         Deliver(w, CacheState::kRevalidated, w.stale ? w.stale_source : flight.base_source,
                 entry, now, false);
       }
+      RefetchIfAsked(flight, now);
       return;
     }
     if (resp.status >= 400) metrics.http_errors++;
@@ -573,6 +600,7 @@ struct Engine::Impl {
     fresh->request_time = flight.request_time;
     fresh->response_time = now;
     fresh->prefetched = OnlyPrefetch(flight);
+    fresh->invalidated = flight.invalidated;
     fresh->Finalize(options.freshness);
     fresh->vary_values = SelectVaryValues(fresh->vary, flight.request_headers);
     fresh->tags = ParseTagList(fresh->headers, options.tag_header);
@@ -591,7 +619,9 @@ struct Engine::Impl {
     EntryPtr old = memory.Peek(flight.key);
     if (!old) old = flight.base;
     bool changed = old && !SameRepresentation(*old, *entry);
-    if (storable && !too_large) {
+    if (!MayKeep(flight)) {
+      changed = false;  // what the tiers hold stays as it is
+    } else if (storable && !too_large) {
       Keep(entry, now);
     } else {
       (too_large ? metrics.too_large : metrics.not_stored)++;
@@ -605,6 +635,53 @@ struct Engine::Impl {
         continue;
       }
       Deliver(w, CacheState::kMiss, Source::kNetwork, entry, now, false);
+    }
+    RefetchIfAsked(flight, now);
+  }
+
+  // Whether a flight's response may go into the tiers: not after its key
+  // was removed while it was on the wire, nor after a write was confirmed
+  // meanwhile (a new request follows), nor over the optimistic entry of a
+  // write still in flight: the pre-write version would flash back.
+  bool MayKeep(const Flight& flight) const {
+    if (flight.removed || flight.refetch) return false;
+    EntryPtr current = memory.Peek(flight.key);
+    if (!current) return true;
+    for (const auto& [op, m] : mutations) {
+      if (m.key == flight.key && m.optimistic == current) return false;
+    }
+    return true;
+  }
+
+  // A flight completed whose key a confirmed write invalidated meanwhile:
+  // ask once more (conditionally on the flight's base, if any), unless
+  // another request for the key started since.
+  void RefetchIfAsked(const Flight& flight, Instant now) {
+    if (!flight.refetch || flights.count(flight.key)) return;
+    StartFlight(flight.key, flight.url, flight.request_headers, Lane::kRevalidate, flight.base,
+                flight.base_source, {}, now);
+  }
+
+  // Repeats a conditional flight without its conditions, for its waiters
+  // (each keeps its stale entry for stale-if-error). A 304 to it is an
+  // error (OnFlightDone), so this happens once per flight.
+  void RefetchUnconditionally(Flight flight, Instant now) {
+    Flight again = std::move(flight);
+    EntryPtr base = std::move(again.base);
+    for (Waiter& w : again.waiters) {
+      if (!w.stale) {
+        w.stale = base;
+        w.stale_source = again.base_source;
+      }
+    }
+    again.base_source = Source::kNetwork;
+    bool started = StartFlight(again.key, again.url, again.request_headers, again.lane, nullptr,
+                               Source::kNetwork, std::move(again.waiters), now);
+    if (started) {
+      Flight& f = flights.at(again.key);
+      f.invalidated = again.invalidated;
+      f.removed = again.removed;
+      f.refetch = again.refetch;
     }
   }
 
@@ -942,9 +1019,21 @@ struct Engine::Impl {
     if (ok) {
       // RFC 9111 4.4: a successful unsafe request invalidates the stored
       // response; the optimistic entry stays (marked stale) until the
-      // revalidation brings the origin's version.
+      // revalidation brings the origin's version. Whatever else memory
+      // holds for the key now (a response that arrived during the write)
+      // is marked too, and a request already on the wire, which may have
+      // been answered before the write, is followed by a new one.
       if (StoreUsable()) QueueWrite(m.key, {StoreWrite::Kind::kRemove, nullptr, now}, now);
-      if (current == m.optimistic && !flights.count(m.key)) {
+      if (current && current != m.optimistic && !current->invalidated) {
+        auto marked = std::make_shared<CacheEntry>(*current);
+        marked->invalidated = true;
+        memory.Put(marked);
+      }
+      auto flight = flights.find(m.key);
+      if (flight != flights.end()) {
+        flight->second.invalidated = true;
+        flight->second.refetch = true;
+      } else if (current) {
         StartFlight(m.key, m.optimistic->url, Headers(), Lane::kRevalidate, nullptr,
                     Source::kNetwork, {}, now);
       }
@@ -1166,6 +1255,21 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
                      : key.compare(0, key_or_prefix.size(), key_or_prefix) == 0;
     if (match) read.superseded = true;
   }
+  // So may requests on the wire: what they bring may predate this
+  // invalidation (same matching; a tag's, too, is unknown before the
+  // response arrives).
+  for (auto& [key, flight] : d.flights) {
+    bool match = selector.kind == InvalidateSelector::Kind::kTag
+                     ? key.compare(0, ns_prefix.size(), ns_prefix) == 0
+                 : selector.kind == InvalidateSelector::Kind::kUrl
+                     ? key == key_or_prefix
+                     : key.compare(0, key_or_prefix.size(), key_or_prefix) == 0;
+    if (!match) continue;
+    flight.invalidated = true;
+    bool base_tagged = selector.kind != InvalidateSelector::Kind::kTag ||
+                       (flight.base && matches(*flight.base));
+    if (mode == InvalidateMode::kRemove && base_tagged) flight.removed = true;
+  }
   std::vector<EntryPtr> hits;
   d.memory.ForEach([&](const EntryPtr& e) {
     if (matches(*e)) hits.push_back(e);
@@ -1227,6 +1331,9 @@ void Engine::Mutate(const CacheRequest& target, HttpResponse optimistic, HttpReq
   entry->vary_values = SelectVaryValues(entry->vary, target.headers);
   EntryPtr previous = d.memory.Peek(*key);
   d.memory.Put(entry);  // memory only: an unconfirmed value is never persisted
+  // A request on the wire may be answered before the write is applied.
+  auto flight = d.flights.find(*key);
+  if (flight != d.flights.end()) flight->second.invalidated = true;
   d.metrics.mutations++;
   d.Notify(*key, entry, now);
 

@@ -104,6 +104,23 @@ bool AddConditionalHeaders(const Headers& stored_response, Headers* request) {
   return added;
 }
 
+bool NotModifiedMatches(const Headers& not_modified, const Headers& stored_response) {
+  if (auto etag = not_modified.Get("ETag")) {
+    auto tag = ParseEntityTag(*etag);
+    auto stored_etag = stored_response.Get("ETag");
+    auto stored = stored_etag ? ParseEntityTag(*stored_etag) : std::nullopt;
+    if (!tag || !stored) return false;
+    return tag->weak ? WeakEquals(*tag, *stored) : StrongEquals(*tag, *stored);
+  }
+  if (auto last_modified = not_modified.Get("Last-Modified")) {
+    auto stored_value = stored_response.Get("Last-Modified");
+    auto date = ParseHttpDate(*last_modified);
+    auto stored = stored_value ? ParseHttpDate(*stored_value) : std::nullopt;
+    return date && stored && *date == *stored;
+  }
+  return true;
+}
+
 void UpdateStoredHeadersFrom304(const Headers& not_modified, Headers* stored_response) {
   const std::vector<std::string> connection = ConnectionNames(not_modified);
   auto copied = [&](std::string_view name) {

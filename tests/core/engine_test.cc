@@ -610,6 +610,153 @@ TEST_CASE("engine: metrics export as JSON with latency buckets") {
   CHECK(f.engine->metrics().get_latency.count() == 2);
 }
 
+TEST_CASE("engine: a stale read whose revalidation the full lane refused says it is not revalidating") {
+  EngineOptions options;
+  options.lanes[static_cast<int>(Lane::kRevalidate)].inflight_max = 1;
+  options.lanes[static_cast<int>(Lane::kRevalidate)].queue_max = 1;
+  Fixture f(options);
+  f.cache_control = "max-age=10, stale-while-revalidate=600";
+  f.origin.latency_ms = 100;  // revalidations stay on the wire while the reads run
+  const std::string urls[] = {"https://app.example/issues/1", "https://app.example/issues/2",
+                              "https://app.example/issues/3"};
+  for (const auto& url : urls) f.Get(url);
+  f.Advance(20'000);
+  std::vector<CacheResult> served;
+  for (const auto& url : urls) {
+    auto r = f.Get(url);
+    REQUIRE(r.ok());
+    served.push_back(*r);
+  }
+  CHECK(served[0].state == CacheState::kStale);
+  CHECK(served[0].revalidating);  // on the wire
+  CHECK(served[1].revalidating);  // queued
+  CHECK(served[2].state == CacheState::kStale);
+  CHECK_FALSE(served[2].revalidating);  // refused: no fetch will complete it
+  CHECK(f.engine->metrics().queue_rejected == 1);
+  f.Settle();
+  CHECK(f.origin.CountRequests(urls[2]) == 1);  // only its first fetch
+}
+
+TEST_CASE("engine: a write confirmed while a revalidation was on the wire leaves nothing fresh from before it") {
+  // RFC 9111 4.4: a 2xx to an unsafe request invalidates what is stored,
+  // including a response that arrives while the write is in flight.
+  for (bool revalidation_first : {true, false}) {
+    CAPTURE(revalidation_first);
+    Fixture f;
+    f.Get();            // v1, max-age=60
+    f.Advance(61'000);  // stale: the next get revalidates
+    f.origin.handler = [&f, base = f.origin.handler](const HttpRequest& req, Instant now) {
+      if (req.method == "PATCH") {
+        f.body = "patched";
+        f.etag = "\"p\"";
+        return HttpResponse{204, {}, ""};
+      }
+      return base(req, now);
+    };
+    // A reader revalidates (the origin, before the write, answers 304 for v1)
+    // and the user saves a change in the same instant; the PATCH is answered
+    // after the revalidation or before it.
+    f.origin.latency_ms = revalidation_first ? 10 : 30;
+    f.engine->Get({kUrl}, f.loop.now(), [](Result<CacheResult>) {});
+    f.origin.latency_ms = 20;
+    std::optional<Status> done;
+    HttpRequest write;
+    write.method = "PATCH";
+    write.url = kUrl;
+    f.engine->Mutate({kUrl}, HttpResponse{200, {}, "patched?"}, write, f.loop.now(),
+                     [&](Status s) { done = s; });
+    f.Settle();
+    REQUIRE(done.has_value());
+    REQUIRE(done->ok());
+    auto after = f.Get();
+    REQUIRE(after.ok());
+    CHECK(after->entry->body == "patched");  // the origin's version, fetched after the write
+    CHECK(f.origin.CountRequests(kUrl) == 4);  // v1, the revalidation, the PATCH, the refetch
+  }
+}
+
+TEST_CASE("engine: an invalidation while a request is on the wire is not undone by its answer") {
+  for (InvalidateMode mode : {InvalidateMode::kMarkStale, InvalidateMode::kRemove}) {
+    CAPTURE(static_cast<int>(mode));
+    Fixture f;
+    f.cache_control = "max-age=60, stale-while-revalidate=600";
+    f.Get();            // v1
+    f.Advance(61'000);  // stale: served, revalidated in the background
+    auto stale = f.Get();
+    REQUIRE(stale->revalidating);  // If-None-Match: "v1", answered 304 by the origin as it was
+    // The data changes on the server and the app is told while the 304 is on its way.
+    REQUIRE(f.engine->Invalidate({InvalidateSelector::Kind::kUrl, kUrl, ""}, mode, f.loop.now()).ok());
+    f.body = "v2";
+    f.etag = "\"v2\"";
+    f.Settle();
+    CHECK(f.origin.CountRequests(kUrl) == 2);
+    auto after = f.Get();
+    REQUIRE(after.ok());
+    CHECK(after->state != CacheState::kFresh);  // never v1 as fresh again
+    f.Settle();
+    auto later = f.Get();
+    REQUIRE(later.ok());
+    CHECK(later->entry->body == "v2");
+    CHECK(later->state == CacheState::kFresh);
+  }
+}
+
+TEST_CASE("engine: a 304 naming another representation does not refresh the stored one") {
+  // RFC 9111 4.3.4: a 304 whose strong validator matches no stored response
+  // must not update it (here an origin that answers If-Modified-Since alone).
+  Fixture f;
+  int unconditional = 0;
+  f.origin.handler = [&](const HttpRequest& req, Instant now) {
+    HttpResponse r;
+    r.headers.Set("ETag", f.etag);
+    r.headers.Set("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT");
+    r.headers.Set("Cache-Control", "max-age=60");
+    r.headers.Set("Date", FormatHttpDate(now));
+    if (req.headers.Has("if-modified-since")) {
+      r.status = 304;
+      return r;
+    }
+    unconditional++;
+    r.status = 200;
+    r.body = f.body;
+    return r;
+  };
+  f.Get();  // body v1, ETag "v1"
+  f.body = "v2";
+  f.etag = "\"v2\"";
+  f.Advance(61'000);
+  auto r = f.Get();  // conditional on "v1": 304 with ETag "v2", then asked again without conditions
+  REQUIRE(r.ok());
+  CHECK(r->entry->body == "v2");
+  CHECK(r->entry->headers.Get("etag") == std::string("\"v2\""));
+  CHECK(unconditional == 2);
+  CHECK(f.engine->metrics().not_modified == 0);
+  // A 304 for the stored representation, weak or strong, still refreshes it.
+  f.Advance(61'000);
+  auto again = f.Get();
+  CHECK(again->state == CacheState::kRevalidated);
+  CHECK(unconditional == 2);
+}
+
+TEST_CASE("engine: without stale-while-revalidate, age equal to the lifetime is validated first") {
+  // RFC 9111 4.2: fresh while lifetime > age; serving stale needs permission.
+  Fixture f;
+  f.origin.latency_ms = 0;
+  f.origin.handler = [](const HttpRequest&, Instant) {
+    HttpResponse r;  // no Date: its age is counted from its arrival
+    r.status = 200;
+    r.headers.Set("Cache-Control", "max-age=60");
+    r.body = "v1";
+    return r;
+  };
+  f.Get();
+  f.Advance(60'000);
+  auto r = f.Get();
+  REQUIRE(r.ok());
+  CHECK(r->state != CacheState::kStale);
+  CHECK(f.origin.CountRequests(kUrl) == 2);
+}
+
 TEST_CASE("engine: the first read of a fresh prefetch skips revalidation; later reads do not") {
   Fixture f;
   f.cache_control = "max-age=0, stale-while-revalidate=600";

@@ -122,6 +122,28 @@ TEST_SUITE("validators") {
     }
   }
 
+  TEST_CASE("NotModifiedMatches: a 304 updates only the representation its validators name") {
+    const char* lm = "Sun, 06 Nov 1994 08:49:37 GMT";
+    Headers stored{{"ETag", "\"v1\""}, {"Last-Modified", lm}};
+    // Strong against strong: equal tags only.
+    CHECK(NotModifiedMatches(Headers{{"ETag", "\"v1\""}}, stored));
+    CHECK_FALSE(NotModifiedMatches(Headers{{"ETag", "\"v2\""}}, stored));
+    CHECK_FALSE(NotModifiedMatches(Headers{{"ETag", "\"v1\""}}, Headers{{"ETag", "W/\"v1\""}}));
+    // A weak tag compares weakly.
+    CHECK(NotModifiedMatches(Headers{{"ETag", "W/\"v1\""}}, stored));
+    CHECK(NotModifiedMatches(Headers{{"ETag", "W/\"v1\""}}, Headers{{"ETag", "W/\"v1\""}}));
+    CHECK_FALSE(NotModifiedMatches(Headers{{"ETag", "W/\"v2\""}}, stored));
+    // An ETag where none is stored, or a malformed one: not ours.
+    CHECK_FALSE(NotModifiedMatches(Headers{{"ETag", "\"v1\""}}, Headers{{"Last-Modified", lm}}));
+    CHECK_FALSE(NotModifiedMatches(Headers{{"ETag", "v1"}}, stored));
+    // Without an ETag, Last-Modified decides (as dates).
+    CHECK(NotModifiedMatches(Headers{{"Last-Modified", "Sunday, 06-Nov-94 08:49:37 GMT"}}, stored));
+    CHECK_FALSE(NotModifiedMatches(Headers{{"Last-Modified", "Mon, 07 Nov 1994 08:49:37 GMT"}}, stored));
+    CHECK_FALSE(NotModifiedMatches(Headers{{"Last-Modified", "yesterday"}}, stored));
+    // No validator at all: the request was conditional on ours alone.
+    CHECK(NotModifiedMatches(Headers{{"Cache-Control", "max-age=60"}}, stored));
+  }
+
   TEST_CASE("StorableHeaders drops cookies and hop-by-hop fields") {
     Headers response{{"Content-Type", "text/plain"},
                      {"Set-Cookie", "a=1"},

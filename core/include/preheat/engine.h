@@ -168,7 +168,11 @@ class Engine {
   // both tiers. For kMarkStale, matching entries held only in the store are
   // removed (cheaper than rewriting them; the next get refetches). The
   // store's removal finishes later (Flush waits for it); it is tried on a
-  // degraded store too, which a later session may open again.
+  // degraded store too, which a later session may open again. A request
+  // on the wire for a matching key may have been answered before the
+  // change: its response goes to its waiters, and is kept marked stale
+  // (kMarkStale; for a tag, any request of the namespace, whose tags are
+  // unknown until it is answered) or not kept (kRemove).
   // Returns how many memory entries matched. Errors: kInvalidArgument.
   Result<uint64_t> Invalidate(const InvalidateSelector& selector, InvalidateMode mode,
                               Instant now);
@@ -177,8 +181,10 @@ class Engine {
   // are told), sends `write` (e.g. a PATCH) to the origin in the navigate
   // lane, and on success marks the entry stale and revalidates it; on
   // failure (network error or non-2xx status) restores the previous entry
-  // and tells subscribers. done: OK, or the write's error (kUnavailable,
-  // kTimeout, kHttpError).
+  // and tells subscribers. A GET for the key on the wire meanwhile does not
+  // replace the optimistic entry, and after a success it is followed by a
+  // new revalidation (its answer may predate the write). done: OK, or the
+  // write's error (kUnavailable, kTimeout, kHttpError).
   void Mutate(const CacheRequest& target, HttpResponse optimistic, HttpRequest write,
               Instant now, StatusDone done);
 

@@ -40,6 +40,16 @@ bool AddConditionalHeaders(const Headers& stored_response, Headers* request);
 // Set-Cookie is never copied.
 void UpdateStoredHeadersFrom304(const Headers& not_modified, Headers* stored_response);
 
+// Whether a 304 Not Modified identifies `stored_response` for update (RFC
+// 9111 4.3.4, one stored response): a strong ETag in the 304 must equal the
+// stored one by strong comparison, a weak one by weak comparison; without
+// an ETag, a Last-Modified in the 304 must equal the stored one (as HTTP
+// dates). A 304 that carries no validator identifies it too: the request
+// was conditional on the stored validators alone (AddConditionalHeaders),
+// and some origins leave them out of a 304. False: the 304 describes
+// another representation, and must not refresh this one.
+bool NotModifiedMatches(const Headers& not_modified, const Headers& stored_response);
+
 // Returns a copy without the fields a cache must not store: Set-Cookie,
 // Set-Cookie2, and hop-by-hop fields (Connection and the fields it names,
 // Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade,
