@@ -278,7 +278,8 @@ struct Engine::Impl {
     Evaluation ev = Evaluate(e, policy, now);
     if (ev.verdict == Verdict::kFresh) return true;
     if (e.freshness.must_revalidate || e.freshness.no_cache) return false;
-    return ev.staleness_ms <= e.freshness.stale_if_error_ms &&
+    // Without stale-if-error, nothing: not even at age == lifetime.
+    return e.freshness.stale_if_error_ms > 0 && ev.staleness_ms <= e.freshness.stale_if_error_ms &&
            WithinMaxStale(policy, ev.staleness_ms);
   }
 

@@ -757,6 +757,25 @@ TEST_CASE("engine: without stale-while-revalidate, age equal to the lifetime is 
   CHECK(f.origin.CountRequests(kUrl) == 2);
 }
 
+TEST_CASE("engine: without stale-if-error, an origin error at age equal to the lifetime is not hidden") {
+  Fixture f;
+  f.origin.latency_ms = 0;
+  int requests = 0;
+  f.origin.handler = [&](const HttpRequest&, Instant) {
+    HttpResponse r;  // no Date: its age is counted from its arrival
+    r.status = ++requests == 1 ? 200 : 503;
+    r.headers.Set("Cache-Control", "max-age=60");
+    r.body = requests == 1 ? "v1" : "down";
+    return r;
+  };
+  f.Get();
+  f.Advance(60'000);
+  auto r = f.Get();
+  REQUIRE(r.ok());
+  CHECK(r->state != CacheState::kStaleIfError);
+  CHECK(r->entry->status == 503);
+}
+
 TEST_CASE("engine: the first read of a fresh prefetch skips revalidation; later reads do not") {
   Fixture f;
   f.cache_control = "max-age=0, stale-while-revalidate=600";

@@ -2,7 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "preheat/http_date.h"
 
@@ -22,7 +26,76 @@ FreshnessInfo Compute(const Headers& h, int status = 200, Instant request = kReq
 
 std::string DatePlus(int64_t seconds) { return FormatHttpDate(Instant{kDateMs + seconds * 1000}); }
 
+// One case of tests/testing/freshness_cases.txt (its header says the format).
+struct TableCase {
+  int line = 0;
+  int status = 0;
+  int64_t request_ms = 0, response_ms = 0;
+  int64_t lifetime_ms = 0, initial_age_ms = 0, swr_ms = 0, sie_ms = 0;
+  int no_cache = 0, must_revalidate = 0;
+  Headers headers;
+};
+
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out.push_back(s[i]);
+      continue;
+    }
+    char c = s[++i];
+    out.push_back(c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c);
+  }
+  return out;
+}
+
+std::vector<TableCase> ReadTable(const std::string& path) {
+  std::ifstream in(path);
+  REQUIRE_MESSAGE(in.good(), "cannot read " << path);
+  std::vector<TableCase> cases;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '\t') {
+      REQUIRE_MESSAGE(!cases.empty(), path << ":" << number << ": a field before any case");
+      size_t colon = line.find(": ");
+      REQUIRE_MESSAGE(colon != std::string::npos, path << ":" << number << ": no \": \"");
+      cases.back().headers.Add(line.substr(1, colon - 1), Unescape(line.substr(colon + 2)));
+      continue;
+    }
+    std::istringstream fields(line);
+    TableCase c;
+    c.line = number;
+    std::string word, arrow;
+    fields >> word >> c.status >> c.request_ms >> c.response_ms >> arrow >> c.lifetime_ms >>
+        c.initial_age_ms >> c.no_cache >> c.must_revalidate >> c.swr_ms >> c.sie_ms;
+    REQUIRE_MESSAGE((word == "case" && arrow == "=>" && !fields.fail()),
+                    path << ":" << number << ": not a case line");
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
 TEST_SUITE("freshness") {
+  TEST_CASE("the table the service worker's freshness is checked against holds for the engine") {
+    const std::string path = std::string(PREHEAT_TESTS_DIR) + "/testing/freshness_cases.txt";
+    std::vector<TableCase> cases = ReadTable(path);
+    CHECK(cases.size() >= 40);
+    for (const TableCase& c : cases) {
+      CAPTURE(c.line);
+      FreshnessInfo info = Compute(c.headers, c.status, Instant{c.request_ms}, Instant{c.response_ms});
+      CHECK(info.lifetime_ms == c.lifetime_ms);
+      CHECK(info.initial_age_ms == c.initial_age_ms);
+      CHECK(static_cast<int>(info.no_cache) == c.no_cache);
+      CHECK(static_cast<int>(info.must_revalidate) == c.must_revalidate);
+      CHECK(info.stale_while_revalidate_ms == c.swr_ms);
+      CHECK(info.stale_if_error_ms == c.sie_ms);
+    }
+  }
+
+
   TEST_CASE("max-age gives the lifetime, s-maxage is ignored") {
     FreshnessInfo info = Compute({{"Cache-Control", "max-age=60, s-maxage=9999"}, {"Date", kDate}});
     CHECK(info.lifetime_ms == 60000);

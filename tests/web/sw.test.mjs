@@ -204,6 +204,8 @@ test('hard reload and a new tab send the header, get the shell, render cached th
     await tab.goto(`${server.origin}/issues/42`);
     const app2 = await settled(tab);
     assert.equal(lastNav('/issues/42').header, 'hit', 'a new tab sends the header');
+    // Typed into a new tab: no referrer, and none forwarded (not the worker's URL).
+    assert.equal(lastNav('/issues/42').headers.referer, undefined);
     assert.equal(app2.shell, true);
     assert.deepEqual(app2.renders.map((r) => [r.version, r.source]), [[2, 'store'], [3, 'revalidated']]);
     const st = await status(tab);

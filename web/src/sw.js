@@ -318,46 +318,171 @@ function headerValues(headers, name) {
   return headers.filter(([n]) => n === name).map(([, v]) => v);
 }
 
+// Spaces and tabs trimmed (RFC 9110 OWS), not String.trim()'s wider set.
+function trimOws(s) {
+  return s.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
+// The value of a field that must not repeat (as freshness.cc's SingleValue):
+// the first, unless another disagrees (OWS trimmed): then `conflict`.
 function single(headers, name) {
   const vs = headerValues(headers, name);
   if (vs.length === 0) return { value: undefined };
-  if (vs.some((v) => v.trim() !== vs[0].trim())) return { conflict: true };
+  if (vs.some((v) => trimOws(v) !== trimOws(vs[0]))) return { conflict: true };
   return { value: vs[0] };
+}
+
+// HTTP-dates as the engine reads them (core/src/http_date.cc): the three
+// formats of RFC 9110 5.6.7 only, always GMT, names case-sensitive, days
+// within their month; second 60 reads as the next second. Not Date.parse,
+// which takes many more forms and reads asctime in the local time zone.
+const DAY = 'Sun|Mon|Tue|Wed|Thu|Fri|Sat';
+const LONG_DAY = 'Sunday|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday';
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const MONTH = MONTHS.join('|');
+const TIME = '(\\d\\d):(\\d\\d):(\\d\\d)';
+const IMF_FIXDATE = new RegExp(`^(?:${DAY}), (\\d\\d) (${MONTH}) (\\d{4}) ${TIME} GMT$`);
+const RFC850_DATE = new RegExp(`^(?:${LONG_DAY}), (\\d\\d)-(${MONTH})-(\\d\\d) ${TIME} GMT$`);
+const ASCTIME_DATE = new RegExp(`^(?:${DAY}) (${MONTH}) (\\d\\d| \\d) ${TIME} (\\d{4})$`);
+
+// Days since 1970-01-01 of a proleptic Gregorian date (as http_date.cc).
+function daysFromCivil(y, m, d) {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+function daysInMonth(y, m) {
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  return m === 2 && leap ? 29 : [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
 }
 
 function httpDate(text) {
   if (text === undefined) return undefined;
-  const t = Date.parse(text);
-  return Number.isFinite(t) ? t : undefined;
+  const s = trimOws(text);
+  let year, month, day, hour, minute, second, m;
+  if ((m = IMF_FIXDATE.exec(s))) {
+    [, day, month, year, hour, minute, second] = m;
+  } else if ((m = RFC850_DATE.exec(s))) {
+    [, day, month, year, hour, minute, second] = m;
+    year = Number(year) + (Number(year) < 70 ? 2000 : 1900);
+  } else if ((m = ASCTIME_DATE.exec(s))) {
+    [, month, day, hour, minute, second, year] = m;
+  } else {
+    return undefined;
+  }
+  const y = Number(year);
+  const mo = MONTHS.indexOf(month) + 1;
+  const d = Number(day);
+  const h = Number(hour);
+  const mi = Number(minute);
+  const sec = Number(second);
+  if (d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || sec > 60) return undefined;
+  return ((daysFromCivil(y, mo, d) * 86400) + h * 3600 + mi * 60 + sec) * 1000;
 }
 
-function parseCacheControl(text) {
+// RFC 9110 5.6.2 token characters.
+function isTchar(c) {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) ||
+    '!#$%&\'*+-.^_`|~'.indexOf(String.fromCharCode(c)) >= 0;
+}
+
+// delta-seconds (RFC 9111 1.2.2), clamped to 2^31; undefined when not digits.
+function deltaSeconds(s) {
+  if (!/^[0-9]+$/.test(s)) return undefined;
+  return Math.min(Number(s), 2 ** 31);
+}
+
+// Cache-Control as the engine reads it (core/src/cache_control.cc): a
+// numeric directive that is malformed or repeated with another value is
+// invalid (max-age then 0: stale; stale-while-revalidate and stale-if-error
+// dropped); junk after a directive's value makes it malformed; restrictive
+// directives count even when malformed. { noCache, noStore, mustRevalidate,
+// immutable, maxAge (seconds, -1: invalid), swr, sie }.
+function parseCacheControl(v) {
   const cc = {};
-  for (const part of text.split(',')) {
-    const [rawName, ...rest] = part.split('=');
-    const name = rawName.trim().toLowerCase();
-    if (!name) continue;
-    const arg = rest.length ? rest.join('=').trim().replace(/^"(.*)"$/, '$1') : undefined;
-    const seconds = arg !== undefined && /^\d+$/.test(arg) ? Number(arg) : undefined;
+  const numbers = { 'max-age': {}, 'stale-while-revalidate': {}, 'stale-if-error': {} };
+  const n = v.length;
+  let i = 0;
+  while (i < n) {
+    while (i < n && (v[i] === ' ' || v[i] === '\t' || v[i] === ',')) i++;
+    if (i >= n) break;
+    let start = i;
+    while (i < n && isTchar(v.charCodeAt(i))) i++;
+    const name = v.slice(start, i).toLowerCase();
+    let malformed = name === '';
+    let hasValue = false;
+    let value = '';
+    if (i < n && v[i] === '=') {
+      i++;
+      hasValue = true;
+      if (i < n && v[i] === '"') {
+        let closed = false;
+        for (i++; i < n; i++) {
+          let c = v[i];
+          if (c === '"') {
+            i++;
+            closed = true;
+            break;
+          }
+          if (c === '\\' && i + 1 < n) c = v[++i];
+          if (value.length < 1024) value += c;
+          else malformed = true;
+        }
+        if (!closed) malformed = true;
+      } else {
+        start = i;
+        while (i < n && isTchar(v.charCodeAt(i))) i++;
+        value = v.slice(start, i);
+      }
+    }
+    while (i < n && (v[i] === ' ' || v[i] === '\t')) i++;
+    if (i < n && v[i] !== ',') {
+      malformed = true;
+      let inQuotes = false;
+      for (; i < n; i++) {
+        if (inQuotes && v[i] === '\\') {
+          i++;
+          continue;
+        }
+        if (v[i] === '"') inQuotes = !inQuotes;
+        if (v[i] === ',' && !inQuotes) break;
+      }
+    }
+    const number = numbers[name];
+    if (number !== undefined) {
+      const seconds = hasValue && !malformed ? deltaSeconds(value) : undefined;
+      if (seconds === undefined || (number.value !== undefined && number.value !== seconds)) {
+        number.invalid = true;
+      } else {
+        number.value = seconds;
+      }
+      continue;
+    }
     switch (name) {
       case 'no-cache': cc.noCache = true; break;
       case 'no-store': cc.noStore = true; break;
       case 'must-revalidate': cc.mustRevalidate = true; break;
-      case 'immutable': cc.immutable = true; break;
-      case 'max-age':
-        if (cc.maxAge === undefined) cc.maxAge = seconds === undefined ? -1 : seconds;
-        break;
-      case 'stale-while-revalidate': if (seconds !== undefined) cc.swr = seconds; break;
-      case 'stale-if-error': if (seconds !== undefined) cc.sie = seconds; break;
+      case 'immutable': if (!hasValue && !malformed) cc.immutable = true; break;
       default: break;
     }
   }
+  const maxAge = numbers['max-age'];
+  if (maxAge.invalid) cc.maxAge = -1;
+  else if (maxAge.value !== undefined) cc.maxAge = maxAge.value;
+  const swr = numbers['stale-while-revalidate'];
+  if (!swr.invalid && swr.value !== undefined) cc.swr = swr.value;
+  const sie = numbers['stale-if-error'];
+  if (!sie.invalid && sie.value !== undefined) cc.sie = sie.value;
   return cc;
 }
 
 const HEURISTIC_STATUSES = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]);
 
-function freshnessOf(rec, opts) {
+export function freshnessOf(rec, opts) {
   const h = rec.headers;
   const cc = parseCacheControl(headerValues(h, 'cache-control').join(', '));
   const date = single(h, 'date');
@@ -369,7 +494,8 @@ function freshnessOf(rec, opts) {
     else dateMs = d;
   }
   const age = single(h, 'age');
-  const ageMs = age.value !== undefined && /^\s*\d+\s*$/.test(age.value) ? Number(age.value) * 1000 : 0;
+  const ageSeconds = age.value !== undefined ? deltaSeconds(trimOws(age.value)) : undefined;
+  const ageMs = ageSeconds !== undefined ? ageSeconds * 1000 : 0;
   let lifetimeMs = 0;
   let noCache = false;
   if (cc.noCache) {
@@ -382,7 +508,7 @@ function freshnessOf(rec, opts) {
       const e = httpDate(exp.value);
       if (e !== undefined && dateValid) lifetimeMs = Math.max(0, e - dateMs);
     } else if (HEURISTIC_STATUSES.has(rec.status)) {
-      const lm = httpDate(single(h, 'last-modified').value);
+      const lm = httpDate(headerValues(h, 'last-modified')[0]);  // the first, as freshness.cc
       if (lm !== undefined && dateMs - lm > 0) {
         lifetimeMs = Math.min(opts.heuristicMaxMs, Math.floor(opts.heuristicFraction * (dateMs - lm)));
       }
@@ -424,8 +550,11 @@ export function evaluateRecord(rec, policy, now, opts = DEFAULTS) {
     return { usable: false, reason: 'past max stale', staleMs };
   }
   const swr = policy.staleWhileRevalidateMs != null ? policy.staleWhileRevalidateMs : f.swrMs;
-  if (rec.invalidated ? swr > 0 : staleMs <= swr) return { usable: true, state: 'stale', staleMs };
-  if (staleMs <= f.sieMs) return { usable: true, state: 'stale-if-error', staleMs };
+  // As the engine: nothing stale without stale-while-revalidate (or
+  // stale-if-error), not even at age == lifetime; stale-if-error never for
+  // no-cache data.
+  if (swr > 0 && (rec.invalidated || staleMs <= swr)) return { usable: true, state: 'stale', staleMs };
+  if (!f.noCache && f.sieMs > 0 && staleMs <= f.sieMs) return { usable: true, state: 'stale-if-error', staleMs };
   return { usable: false, reason: 'past max stale', staleMs };
 }
 
@@ -661,6 +790,19 @@ export function installPreheatWorker(config = {}) {
     }
   }
 
+  // The navigation's referrer as a Request made here can carry it: none
+  // stays none (undefined would make it this worker's URL), and one of
+  // another origin, which a Request would also replace by this worker's
+  // URL, is left out.
+  function forwardedReferrer(referrer) {
+    if (referrer === 'about:client') return undefined;
+    try {
+      return referrer && new URL(referrer).origin === self.location.origin ? referrer : '';
+    } catch (_) {
+      return '';
+    }
+  }
+
   function forwardWithHeader(request) {
     const headers = new Headers(request.headers);
     headers.set(c.header, 'hit');
@@ -670,7 +812,7 @@ export function installPreheatWorker(config = {}) {
       mode: 'same-origin',
       credentials: 'include',
       redirect: 'manual',
-      referrer: request.referrer || undefined,
+      referrer: forwardedReferrer(request.referrer),
       referrerPolicy: request.referrerPolicy || undefined,
       integrity: request.integrity || undefined,
     };
