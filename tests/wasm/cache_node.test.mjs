@@ -117,6 +117,37 @@ test('close() rejects a get() still waiting for its answer, with code cancelled'
   await assert.rejects(withHeaders, cancelled);
 });
 
+test('close() settles preheat() and mutate() still waiting; a second close() is the same', async (t) => {
+  const origin = await startOrigin({
+    '/slow': { status: 200, headers: { 'cache-control': 'max-age=60' }, body: 'x', delayMs: 3000 },
+    '/write': { status: 200, headers: {}, body: 'ok', delayMs: 3000 },
+  });
+  t.after(() => origin.close());
+  const cache = await createCacheWith(factory, { name: uniqueName('close-calls') });
+  const preheated = cache.preheat(`${origin.origin}/slow`);
+  const mutated = cache.mutate(`${origin.origin}/m`, { a: 1 }, { write: { url: `${origin.origin}/write`, method: 'POST' } });
+  await until(() => origin.count('/slow') === 1 && origin.count('/write') === 1);
+  const first = cache.close();
+  const second = cache.close();
+  assert.equal(second, first);
+  await Promise.all([first, second]);
+  assert.equal(await preheated, 0, 'no request answered before the close');
+  await assert.rejects(mutated, (e) => e instanceof PreheatError && e.code === Code.cancelled);
+});
+
+test('calls that return promises reject a string that is not a URL; preheat() skips it', async (t) => {
+  const origin = await startOrigin({ '/ok': json({ ok: true }, { 'cache-control': 'max-age=60' }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('bad-url') });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const invalid = (e) => e instanceof PreheatError && e.code === Code.invalidArgument;
+  let pending;
+  assert.doesNotThrow(() => { pending = cache.get('http://exa mple.com/'); });
+  await assert.rejects(pending, invalid);
+  assert.doesNotThrow(() => { pending = cache.mutate('http://exa mple.com/', 1); });
+  await assert.rejects(pending, invalid);
+  assert.equal(await cache.preheat(['http://exa mple.com/', `${origin.origin}/ok`]), 1);
+});
+
 test('entries persist in IndexedDB across cache instances', async (t) => {
   const origin = await startOrigin({ '/p': json({ persisted: true }, { 'cache-control': 'max-age=600' }) });
   t.after(() => origin.close());
@@ -394,6 +425,31 @@ function quotaError() {
   return e;
 }
 
+test('a removal that fails every attempt makes the cache memory-only and says so in events', async (t) => {
+  const origin = await startOrigin({ '/d': json({ d: 1 }, { 'cache-control': 'max-age=600' }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('remove-fails'), indexedDB: new IDBFactory() });
+  const proto = globalThis.IDBObjectStore.prototype;
+  const getAllKeys = proto.getAllKeys;
+  t.after(async () => { proto.getAllKeys = getAllKeys; await cache.close(); await origin.close(); });
+  const events = [];
+  cache.addEventListener('storagechange', (e) => events.push(e.detail.type));
+  await cache.get(`${origin.origin}/d`);
+  await cache.flush();
+  proto.getAllKeys = function (...args) {
+    if (this.name !== 'entries') return getAllKeys.apply(this, args);
+    const e = new Error('disk I/O');
+    e.name = 'UnknownError';
+    throw e;
+  };
+  cache.invalidate({ prefix: `${origin.origin}/` }, { mode: 'remove' });
+  await assert.rejects(cache.flush());
+  proto.getAllKeys = getAllKeys;
+  await until(() => events.includes('memory-only'), 2000, 'the memory-only event');
+  assert.equal(events[0], 'remove-failed');
+  assert.equal(events.filter((e) => e === 'memory-only').length, 1);
+  assert.equal(cache.stats().storage.kind, 'memory');
+});
+
 test('QuotaExceededError: evicts the LRU batch and retries once', async (t) => {
   const idb = new IDBFactory();
   const origin = await startOrigin({
@@ -524,6 +580,70 @@ test('cross-instance (cross-tab) invalidation over BroadcastChannel', async (t) 
   await until(() => b.peek(url)?.state === 'stale', 2000, 'b to see the invalidation');
   a.clear();
   await until(() => b.peek(url) === null, 2000, 'b to see the clear');
+});
+
+test('two instances subscribed to a resource that changes on every request do not refetch it back and forth', async (t) => {
+  let n = 0;
+  const origin = await startOrigin({
+    '/feed': () => json({ n: ++n }, { 'cache-control': 'max-age=600' }),
+  });
+  const name = uniqueName('pingpong');
+  const a = await createCacheWith(factory, { name, storage: 'memory' });
+  const b = await createCacheWith(factory, { name, storage: 'memory' });
+  t.after(async () => { await a.close(); await b.close(); await origin.close(); });
+  const url = `${origin.origin}/feed`;
+  await a.get(url);
+  await b.get(url);
+  let seenByA = 0;
+  let seenByB = 0;
+  a.subscribe(url, () => seenByA++);
+  b.subscribe(url, () => seenByB++);
+  a.invalidate({ url });           // both mark it stale
+  const r = await a.get(url);      // a revalidates: a new version, told to b
+  await r.revalidation;
+  await until(() => seenByB === 1, 2000, 'b to refresh on a\'s word');
+  await sleep(300);                // a bounce would show as more requests by now
+  assert.equal(origin.count('/feed'), 4, 'two first gets, a\'s revalidation, b\'s refresh');
+  assert.equal(seenByA, 1);
+  assert.equal(seenByB, 1);
+});
+
+test('a stale read whose revalidation the full lane refused: revalidating false, its revalidation settles null', async (t) => {
+  let v = 0;
+  const route = () => ({ ...json({ v: ++v }, { 'cache-control': 'max-age=600, stale-while-revalidate=600' }), delayMs: 300 });
+  const origin = await startOrigin({ '/r/1': route, '/r/2': route, '/r/3': route });
+  const cache = await createCacheWith(factory, {
+    name: uniqueName('lane-full'), storage: 'memory',
+    engine: { lanes: [{}, { inflightMax: 1, queueMax: 1 }, {}] },
+  });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const urls = [1, 2, 3].map((i) => `${origin.origin}/r/${i}`);
+  for (const u of urls) await cache.get(u);
+  cache.invalidate({ all: true });
+  const results = await Promise.all(urls.map((u) => cache.get(u)));
+  assert.deepEqual(results.map((r) => r.revalidating), [true, true, false]);
+  const settled = await Promise.all(results.map((r) => r.revalidation));
+  assert.ok(settled[0] && settled[1], 'the two revalidations made bring new data');
+  assert.equal(settled[2], null);
+  assert.equal(cache.stats().queue_rejected, 1);
+});
+
+test('a subscriber unsubscribed by another during a notification is not called', async (t) => {
+  let version = 1;
+  const origin = await startOrigin({
+    '/s': () => json({ version }, { 'cache-control': 'max-age=0, stale-while-revalidate=600' }),
+  });
+  const cache = await createCacheWith(factory, { name: uniqueName('unsub') });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/s`;
+  await cache.get(url);
+  const calls = [];
+  let offB = null;
+  cache.subscribe(url, () => { calls.push('A'); offB(); });
+  offB = cache.subscribe(url, () => calls.push('B'));
+  version = 2;
+  await (await cache.get(url)).revalidation;
+  assert.deepEqual(calls, ['A']);
 });
 
 test('revalidation resolves with the new data without any subscriber; null when unchanged', async (t) => {

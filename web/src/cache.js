@@ -26,6 +26,17 @@ function errorOf(r) {
   return new PreheatError(r.code, r.message, r.codeName);
 }
 
+// The URL resolved (absolute()), or a PreheatError (invalid_argument) for
+// one that is not a URL at all: promise-returning calls reject with it
+// rather than throw.
+function absoluteOrError(url) {
+  try {
+    return absolute(url);
+  } catch (_) {
+    return new PreheatError(Code.invalidArgument, `not a URL: ${String(url)}`);
+  }
+}
+
 const INVALIDATE_KIND = { url: 0, prefix: 1, tag: 2, all: 3 };
 const INVALIDATE_MODE = { stale: 0, remove: 1 };
 
@@ -337,7 +348,13 @@ class Cache {
     this._revalWaiters = new Map();  // normalised url -> Set<{key, resolve}>
     this._revalKeys = new Map();     // key -> number of revalidation waiters
     this._memo = new Map();          // normalised url -> fields (see MEMO_MAX_*)
-    this._openGets = new Set();      // reject() of embind-path gets not answered yet
+    // Calls the engine has not answered yet (embind-path gets, preheats,
+    // mutations): each settles its promise when called with close()'s error.
+    this._unanswered = new Set();
+    // Keys refreshed because another tab reported a change (_onMessage):
+    // their notifications are not reported back (see _notify).
+    this._peerRefreshes = new Map();  // key -> refreshes in progress
+    this._closing = null;
     this._memoBytes = 0;
     // URLs fetched or served in this session that the memo does not hold
     // (bodies too big for it, evicted from it): the memory tier may hold
@@ -390,7 +407,8 @@ class Cache {
   /** Memory, else IndexedDB, else network; serves stale and revalidates. */
   get(url, { headers, lane = 'navigate' } = {}) {
     this._check();
-    const abs = absolute(url);
+    const abs = absoluteOrError(url);
+    if (abs instanceof PreheatError) return Promise.reject(abs);
     const known = this._memo.get(abs);
     const f = this._fast;
     const laneId = typeof lane === 'string' ? FAST_LANE[lane] : undefined;
@@ -403,7 +421,7 @@ class Cache {
       }
     }
     return new Promise((resolve, reject) => {
-      const open = this._openGets;  // settled by close() if the engine never answers
+      const open = this._unanswered;  // settled by close() if the engine never answers
       open.add(reject);
       const done = (r) => {
         open.delete(reject);
@@ -492,12 +510,17 @@ class Cache {
     const list = Array.isArray(urls) ? urls : [urls];
     const started = [];
     for (const u of list) {
-      const url = absolute(u);
+      const url = absoluteOrError(u);
+      if (url instanceof PreheatError) continue;  // as a URL the engine refuses
       const key = this._module.Engine.keyFor(url, this.namespace);
       if (key.code !== 0 || this._engine.hasInMemoryOrInflight(key.key)) continue;
       started.push(new Promise((resolve) => {
-        this._engine.prefetch(url, this.namespace, requestHeaders(headers), Date.now(),
-                              (r) => resolve(r.source === 'network' ? 1 : 0));
+        const cancelled = () => resolve(0);  // close() before the answer
+        this._unanswered.add(cancelled);
+        this._engine.prefetch(url, this.namespace, requestHeaders(headers), Date.now(), (r) => {
+          this._unanswered.delete(cancelled);
+          resolve(r.source === 'network' ? 1 : 0);
+        });
         this._schedule();
       }));
     }
@@ -605,7 +628,10 @@ class Cache {
     if (rollbackOn !== 'failure') {
       return Promise.reject(new TypeError("mutate: only rollbackOn: 'failure' is supported"));
     }
-    const target = absolute(url);
+    const target = absoluteOrError(url);
+    if (target instanceof PreheatError) return Promise.reject(target);
+    const writeUrl = absoluteOrError(write.url || target);
+    if (writeUrl instanceof PreheatError) return Promise.reject(writeUrl);
     this._noteSeen(target);
     const enc = encodeValue(value);
     const optimisticHeaders = headerPairs(headers);
@@ -620,11 +646,16 @@ class Cache {
       writeHeaders.push(['content-type', type]);
     }
     return new Promise((resolve, reject) => {
+      const open = this._unanswered;  // rejected by close() if the engine never answers
+      open.add(reject);
       this._engine.mutate(target, this.namespace, [],
         { status, headers: optimisticHeaders, body: enc.body },
-        { method: write.method || 'PATCH', url: absolute(write.url || target),
-          headers: writeHeaders, body: writeBody },
-        Date.now(), (s) => (s.code === 0 ? resolve() : reject(errorOf(s))));
+        { method: write.method || 'PATCH', url: writeUrl, headers: writeHeaders, body: writeBody },
+        Date.now(), (s) => {
+          open.delete(reject);
+          if (s.code === 0) resolve();
+          else reject(errorOf(s));
+        });
       this._schedule();
     });
   }
@@ -737,9 +768,18 @@ class Cache {
     };
   }
 
-  /** Flushes, then releases the engine, the database and the channel. */
-  async close() {
-    if (this._closed) return;
+  /**
+   * Flushes, then releases the engine, the database and the channel. Calls
+   * still unanswered settle: get() and mutate() reject (cancelled),
+   * preheat() resolves with the requests answered before. A second call
+   * returns the first one's promise.
+   */
+  close() {
+    if (!this._closing) this._closing = this._close();
+    return this._closing;
+  }
+
+  async _close() {
     try { await this.flush(); } catch (_) { /* degraded: nothing to keep */ }
     this._closed = true;
     clearTimeout(this._timer);
@@ -763,8 +803,8 @@ class Cache {
       }
       if (this._storeTarget) this._storeTarget.dead = true;
     }
-    for (const reject of [...this._openGets]) reject(errorOf(closed));
-    this._openGets.clear();
+    for (const settle of [...this._unanswered]) settle(errorOf(closed));
+    this._unanswered.clear();
     this._engine.delete();
   }
 
@@ -942,12 +982,32 @@ class Cache {
     }
     const set = this._subs.get(key);
     if (set) {
-      for (const { fn } of [...set]) {
-        try { fn(result); } catch (e) { queueMicrotask(() => { throw e; }); }
+      for (const entry of [...set]) {
+        if (!set.has(entry)) continue;  // unsubscribed by an earlier subscriber
+        try { entry.fn(result); } catch (e) { queueMicrotask(() => { throw e; }); }
       }
-      // Other tabs hear of changes to keys subscribed here.
-      this._post({ type: 'update', url: result.url, key, bodyHash: result.bodyHash });
+      // Other tabs hear of changes to keys subscribed here, unless the
+      // change came from refreshing on another tab's word: each tab
+      // refetching a resource that changes on every request would
+      // otherwise bounce it between them forever.
+      if (!this._peerRefreshes.has(key)) {
+        this._post({ type: 'update', url: result.url, key, bodyHash: result.bodyHash });
+      }
     }
+  }
+
+  // Refreshes `url` (subscribed here) because another tab saw it change;
+  // until the refresh and its revalidation settle, the key's notifications
+  // stay in this tab (_notify).
+  _refreshForPeer(url, key) {
+    const refreshes = this._peerRefreshes;
+    refreshes.set(key, (refreshes.get(key) || 0) + 1);
+    const done = () => {
+      const n = refreshes.get(key) - 1;
+      if (n > 0) refreshes.set(key, n);
+      else refreshes.delete(key);
+    };
+    this.get(url, { lane: 'revalidate' }).then((r) => r.revalidation).then(done, done);
   }
 
   _post(msg) {
@@ -974,9 +1034,7 @@ class Cache {
         const differs = r.code === 0 && r.bodyHash !== msg.bodyHash;
         if (!differs && !(r.code !== 0 && this._subs.has(msg.key))) return;
         if (differs) this._invalidate({ kind: 'url', value: msg.url }, 'stale');
-        if (this._subs.has(msg.key)) {
-          this.get(msg.url, { lane: 'revalidate' }).catch(() => {});
-        }
+        if (this._subs.has(msg.key)) this._refreshForPeer(msg.url, msg.key);
       }
     } catch (_) {
       // A malformed message from another version of the package: ignore.

@@ -41,6 +41,9 @@ export class FetchDriver {
   }
 
   start(op, request) {
+    // Detached (the cache closed): nothing would take the answer, so the
+    // request is not made.
+    if (this.engine === null) return;
     const controller = new AbortController();
     const flight = { controller, reason: null, timer: null };
     this.inflight.set(op, flight);

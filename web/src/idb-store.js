@@ -239,7 +239,7 @@ export class IdbStore {
     this.engine = null;
     this.afterComplete = () => {};
     // Storage events for the cache: {type: 'lost' | 'reconnected' |
-    // 'reconnect-failed' | 'write-failed', reason}.
+    // 'reconnect-failed' | 'write-failed' | 'remove-failed', reason}.
     this.onchange = null;
     this.queue = Promise.resolve();
     this.running = 0;  // operations started by run() or getNow() and not yet completed
@@ -462,7 +462,11 @@ export class IdbStore {
   removeMatching(op, kind, value) {
     this.run((engine) => this.doRemoveMatching(kind, value).then(
       (n) => engine.storeRemoveDone(op, Date.now(), 0, '', n),
-      (e) => engine.storeRemoveDone(op, Date.now(), codeOf(e), describe(e), 0)));
+      (e) => {
+        engine.storeRemoveDone(op, Date.now(), codeOf(e), describe(e), 0);
+        // As for writes: the cache then says whether it went memory-only.
+        this.emit({ type: 'remove-failed', reason: describe(e) });
+      }));
   }
 
   scan(op, kind, value, startAfter, limit) {

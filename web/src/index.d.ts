@@ -207,10 +207,11 @@ export interface StorageChangeDetail {
   /**
    * lost: the connection went away (see StorageStats.lost); reconnected:
    * the database is open again (re-created when it was deleted);
-   * reconnect-failed, write-failed: what it says; memory-only: the cache
-   * stopped persisting (StorageStats.reason says why).
+   * reconnect-failed, write-failed, remove-failed (an invalidation's or a
+   * clear's removal): what it says; memory-only: the cache stopped
+   * persisting (StorageStats.reason says why).
    */
-  type: 'lost' | 'reconnected' | 'reconnect-failed' | 'write-failed' | 'memory-only';
+  type: 'lost' | 'reconnected' | 'reconnect-failed' | 'write-failed' | 'remove-failed' | 'memory-only';
   reason: string | null;
   storage: StorageStats;
 }
@@ -245,9 +246,16 @@ export interface Cache {
   readonly namespace: string;
   /** Synchronous memory-tier read; null when nothing usable is in memory. */
   peek<T = unknown>(url: string, options?: { headers?: HeadersInit }): CacheResult<T> | null;
-  /** Memory, else IndexedDB, else network; serves stale and revalidates in the background. */
+  /**
+   * Memory, else IndexedDB, else network; serves stale and revalidates in the background.
+   * Rejects (never throws) for a URL that is not one (code `invalid_argument`).
+   */
   get<T = unknown>(url: string, options?: { headers?: HeadersInit; lane?: Lane }): Promise<GetResult<T>>;
-  /** Fetches URLs at the lowest priority unless cached or in flight; resolves with how many started. */
+  /**
+   * Fetches URLs at the lowest priority unless cached or in flight (strings that are not URLs
+   * are skipped); resolves with how many were answered by the network (those answered before
+   * a close(), when the cache closes first).
+   */
   preheat(urls: string | string[], options?: { headers?: HeadersInit }): Promise<number>;
   /** Calls fn whenever the entry changes (revalidation, mutation, rollback). Returns unsubscribe. */
   subscribe<T = unknown>(url: string, fn: (result: CacheResult<T>) => void): () => void;
@@ -256,7 +264,7 @@ export interface Cache {
    * IndexedDB's removal of stored matches finishes later: `flush()` waits for it.
    */
   invalidate(selector: InvalidateSelector, options?: { mode?: 'stale' | 'remove' }): number;
-  /** Optimistic update with rollback on failure. */
+  /** Optimistic update with rollback on failure; rejects with `cancelled` when the cache closes first. */
   mutate(url: string, value: unknown, options?: MutateOptions): Promise<void>;
   /**
    * Removes every entry of the namespace, in every tab. Memory forgets at once; resolves when
@@ -277,7 +285,10 @@ export interface Cache {
   removeEventListener(type: 'storagechange', listener: (event: StorageChangeEvent) => void,
                       options?: boolean | EventListenerOptions): void;
   stats(): CacheStats;
-  /** Flushes, then closes; a get() still unanswered rejects with code `cancelled`. */
+  /**
+   * Flushes, then closes; a get() or mutate() still unanswered rejects with code `cancelled`,
+   * a preheat() resolves. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
   // The preheater (no-ops unless created with `preheat` options).
   /** The user is on pageUrl, whose references are refs; the best uncached ones are preheated. */

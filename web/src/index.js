@@ -23,6 +23,8 @@ function loadModule(moduleArgs) {
       locateFile: (file) => new URL(`../dist/${file}`, import.meta.url).href,
       ...moduleArgs,
     });
+    // A load that failed (offline, say) is tried again by the next createCache.
+    modulePromise.catch(() => { modulePromise = null; });
   }
   return modulePromise;
 }
