@@ -36,6 +36,8 @@ struct Transfer {
   bool headers_too_large = false;
   uint64_t header_bytes = 0;  // of the current (final) response
   uint32_t header_max_bytes = 0;
+  int status = 0;              // of the current response's status line
+  bool header_ended = false;   // its blank line seen: later fields are trailers
   char error[CURL_ERROR_SIZE] = {0};
 
   ~Transfer() {
@@ -44,8 +46,31 @@ struct Transfer {
   }
 };
 
+// A body the response announces over the request's limit: known at the end
+// of the header section, before any of it is read. Not for a 1xx or a 3xx
+// (libcurl skips a redirect's body) nor a HEAD (no body).
+bool AnnouncesBodyOverLimit(const Transfer& t) {
+  uint64_t limit = t.request.max_body_bytes;
+  if (limit == 0 || t.request.method == "HEAD" || t.status < 200 ||
+      (t.status >= 300 && t.status < 400)) {
+    return false;
+  }
+  auto length = t.response.headers.Get("Content-Length");
+  if (!length) return false;
+  std::string_view digits = preheat::TrimOws(*length);
+  uint64_t value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;  // malformed: the body's own check decides
+    if (value > limit) return true;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return !digits.empty() && value > limit;
+}
+
 // Collects the headers of the final response: every status line (a 1xx,
-// each redirect hop) starts the list afresh.
+// each redirect hop) starts the list afresh. Fields after a header
+// section's blank line are chunked trailers: never merged into it (RFC
+// 9110 6.5.1), so ignored.
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
@@ -54,6 +79,22 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   if (line.substr(0, 5) == "HTTP/") {
     t->response.headers = preheat::Headers();
     t->header_bytes = 0;
+    t->header_ended = false;
+    size_t space = line.find(' ');
+    t->status = 0;
+    for (size_t i = space == std::string_view::npos ? line.size() : space + 1;
+         i < line.size() && line[i] >= '0' && line[i] <= '9' && t->status < 1000; ++i) {
+      t->status = t->status * 10 + (line[i] - '0');
+    }
+    return n;
+  }
+  if (t->header_ended) return n;  // a trailer
+  if (line.empty()) {
+    t->header_ended = true;
+    if (AnnouncesBodyOverLimit(*t)) {
+      t->too_large = true;
+      return 0;  // CURLE_WRITE_ERROR, reported as the body's size
+    }
     return n;
   }
   t->header_bytes += n;
@@ -61,7 +102,6 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     t->headers_too_large = true;
     return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
   }
-  if (line.empty()) return n;
   if (line.front() == ' ' || line.front() == '\t') {
     // Obsolete line folding (RFC 9112 5.2): part of the previous value.
     const auto& fields = t->response.headers.fields();
@@ -204,9 +244,9 @@ struct CurlFetcher::Impl {
     int64_t connect_ms = std::min(options.connect_timeout_ms, timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_ms));
-    if (r.max_body_bytes > 0) {
-      curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(r.max_body_bytes));
-    }
+    // The body's limit is checked here (OnHeader, OnBody), not with
+    // CURLOPT_MAXFILESIZE_LARGE: libcurl applies that to every redirect
+    // hop's Content-Length and to HEAD responses, which have no body.
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, OnHeader);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);

@@ -381,6 +381,51 @@ TEST_CASE("CurlFetcher: a faulty origin fails cleanly and never yields a partial
   }
 }
 
+TEST_CASE("CurlFetcher: trailers stay out of the headers; the body limit is the final response's") {
+  FetchHarness h;
+  OpId op = 1;
+  SUBCASE("chunked trailers are not merged into the header section (RFC 9110 6.5.1)") {
+    FaultyOrigin origin([](const std::string&, int) {
+      return FaultyOrigin::Reply{{FaultyOrigin::Bytes(
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nCache-Control: max-age=600\r\n"
+          "Trailer: Cache-Control, X-Trailer\r\n\r\n5\r\nhello\r\n0\r\n"
+          "Cache-Control: no-store\r\nX-Trailer: t\r\n\r\n")}};
+    });
+    auto r = h.Fetch(Req(origin.Url("/t")), op++);
+    REQUIRE(r.ok());
+    CHECK(r->body == "hello");
+    CHECK(r->headers.GetCombined("Cache-Control") == std::string("max-age=600"));
+    CHECK_FALSE(r->headers.Has("X-Trailer"));
+  }
+  SUBCASE("a redirect announcing a body over the limit: its body is never read, the target's is") {
+    FaultyOrigin origin([&](const std::string& request, int) {
+      if (request.find("GET /hop ") == 0) {
+        return FaultyOrigin::Reply{{FaultyOrigin::Bytes(
+            "HTTP/1.1 302 Found\r\nLocation: /target\r\nContent-Length: 5000\r\n\r\n" +
+            std::string(5000, 'r'))}};
+      }
+      return Ok("small");
+    });
+    HttpRequest req = Req(origin.Url("/hop"));
+    req.max_body_bytes = 1000;
+    auto r = h.Fetch(req, op++);
+    REQUIRE(r.ok());
+    CHECK(r->body == "small");
+  }
+  SUBCASE("a final response announcing a body over the limit fails before reading it") {
+    FaultyOrigin origin([](const std::string&, int) {
+      return FaultyOrigin::Reply{{FaultyOrigin::Bytes(
+          "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'b'))}};
+    });
+    HttpRequest req = Req(origin.Url("/big"));
+    req.max_body_bytes = 1000;
+    auto r = h.Fetch(req, op++);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kTooLarge);
+    CHECK(r.status().message().find("body over 1000 bytes") != std::string::npos);
+  }
+}
+
 TEST_CASE("CurlFetcher: slow-loris origins time out and leave the fetcher usable") {
   FetchHarness h;
   // One byte every 40 ms, for far longer than the request's timeout.
