@@ -1031,7 +1031,9 @@ struct SqliteStore::Impl {
     std::vector<Completion> ready;
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
-      cv.wait(lock, [&] { return closing || (!queue.empty() && !inline_active); });
+      // Never beside a Get reading on its caller's thread (TryInlineGet):
+      // the connection is one, opened without SQLite's mutex.
+      cv.wait(lock, [&] { return !inline_active && (closing || !queue.empty()); });
       if (queue.empty()) return;  // closing and drained
       local.swap(queue);
       worker_active = true;
@@ -1091,9 +1093,9 @@ struct SqliteStore::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       inline_active = false;
-      wake = !queue.empty();
+      wake = !queue.empty() || closing;  // the worker, or a Close waiting for this read
     }
-    if (wake) cv.notify_one();
+    if (wake) cv.notify_all();
     return out;
   }
 
@@ -1146,6 +1148,12 @@ void SqliteStore::Close() {
   }
   impl_->cv.notify_all();
   if (impl_->worker.joinable()) impl_->worker.join();
+  {
+    // A Get reading on its caller's thread (TryInlineGet) finishes on the
+    // connection before it is closed.
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->cv.wait(lock, [this] { return !impl_->inline_active; });
+  }
   impl_->CloseDb();
 }
 

@@ -435,6 +435,39 @@ TEST_CASE("SqliteStore: operations after Close complete with kUnavailable") {
   CHECK(h.Get(**opened, "a").status().code() == Code::kUnavailable);
 }
 
+TEST_CASE("SqliteStore: Close waits for a Get reading on its caller's thread") {
+  // A Get on an idle store reads on the calling thread (no lock held while
+  // it steps); Close from another thread must not free the connection
+  // under it (ASan and TSan runs see it when it does).
+  TempDir dir;
+  Harness h;
+  auto opened = h.Open(dir.File("cache.db"));
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  REQUIRE(h.Write(store, {Put("k", std::string(4096, 'v'), 1)}).ok());
+  std::atomic<bool> closed{false};
+  std::atomic<int> started{0};
+  int completed = 0;  // completions run on this thread (the inbox)
+  std::thread reader([&] {
+    for (OpId op = 1; op < 1000000 && !closed.load(); ++op) {
+      store.Get(op, "k", [&completed](OpId, Instant, Result<StoreRecord> r) {
+        CHECK((r.ok() || r.status().code() == Code::kUnavailable));
+        ++completed;
+      });
+      started.fetch_add(1);
+    }
+  });
+  while (started.load() < 200) std::this_thread::yield();
+  store.Close();
+  closed = true;
+  reader.join();
+  // Every Get completed (posted before Close returned): with the record,
+  // or kUnavailable once closed.
+  while (h.inbox.pending() > 0) h.inbox.RunOne();
+  CHECK(completed == started.load());
+  CHECK(h.Get(store, "k").status().code() == Code::kUnavailable);
+}
+
 TEST_CASE("SqliteStore: effects apply in call order") {
   TempDir dir;
   Harness h;
