@@ -335,6 +335,47 @@ struct Engine::Impl {
     done(std::move(status));
   }
 
+  // Stops request `op` of `lane`: cancelled with the fetcher when started
+  // (its completion then only frees the lane slot), else taken out of the
+  // lane's queue.
+  void CancelRequest(OpId op, Lane lane) {
+    if (started_lane_by_op.count(op)) {
+      fetcher->Cancel(op);
+      return;
+    }
+    auto& q = lane_queue[static_cast<int>(lane)];
+    q.erase(std::remove_if(q.begin(), q.end(), [&](const auto& s) { return s.op == op; }),
+            q.end());
+  }
+
+  // Fails with kCancelled (`why`) every waiter of the requests and store
+  // reads of the keys `in_scope` selects; the requests stop (CancelRequest)
+  // and the reads' records will be ignored.
+  template <typename InScope>
+  void CancelWaiters(const InScope& in_scope, const char* why, Instant now) {
+    std::vector<Waiter> cancelled;
+    for (auto it = flights.begin(); it != flights.end();) {
+      if (!in_scope(it->first)) {
+        ++it;
+        continue;
+      }
+      Flight& f = it->second;
+      flight_key_by_op.erase(f.op);
+      CancelRequest(f.op, f.lane);
+      for (auto& w : f.waiters) cancelled.push_back(std::move(w));
+      it = flights.erase(it);
+    }
+    for (auto it = store_reads.begin(); it != store_reads.end();) {
+      if (!in_scope(it->first)) {
+        ++it;
+        continue;
+      }
+      for (auto& w : it->second.waiters) cancelled.push_back(std::move(w));
+      it = store_reads.erase(it);
+    }
+    for (auto& w : cancelled) Fail(w, Status::Cancelled(why), now);
+  }
+
   void ServeStored(Waiter w, EntryPtr entry, Source source, Instant now) {
     if (w.prefetch) {
       // Cache population, not freshness enforcement: what is stored stays.
@@ -1356,37 +1397,28 @@ Status Engine::Clear(const std::string& namespace_name, Instant now) {
   auto removed = Invalidate(all, InvalidateMode::kRemove, now);
   if (!removed.ok()) return removed.status();
   const std::string prefix = NamespaceKeyPrefix(namespace_name);
-  auto in_namespace = [&](const std::string& key) {
-    return key.compare(0, prefix.size(), prefix) == 0;
-  };
-  std::vector<Impl::Waiter> cancelled;
-  for (auto it = d.flights.begin(); it != d.flights.end();) {
-    if (!in_namespace(it->first)) {
-      ++it;
-      continue;
-    }
-    Impl::Flight& f = it->second;
-    d.flight_key_by_op.erase(f.op);
-    if (d.started_lane_by_op.count(f.op)) {
-      d.fetcher->Cancel(f.op);  // its completion only frees the lane slot
-    } else {
-      auto& q = d.lane_queue[static_cast<int>(f.lane)];
-      q.erase(std::remove_if(q.begin(), q.end(), [&](const auto& s) { return s.op == f.op; }),
-              q.end());
-    }
-    for (auto& w : f.waiters) cancelled.push_back(std::move(w));
-    it = d.flights.erase(it);
-  }
-  for (auto it = d.store_reads.begin(); it != d.store_reads.end();) {
-    if (!in_namespace(it->first)) {
-      ++it;
-      continue;
-    }
-    for (auto& w : it->second.waiters) cancelled.push_back(std::move(w));
-    it = d.store_reads.erase(it);
-  }
-  for (auto& w : cancelled) d.Fail(w, Status::Cancelled("namespace cleared"), now);
+  d.CancelWaiters([&](const std::string& key) { return key.compare(0, prefix.size(), prefix) == 0; },
+                  "namespace cleared", now);
   return Status::Ok();
+}
+
+void Engine::CancelAll(Instant now) {
+  Impl& d = *impl_;
+  d.pending_now = now;
+  // Rounds: a waiter's callback may start more (a preheater's next
+  // prefetch, say); bounded all the same.
+  for (int round = 0; round < 8; ++round) {
+    bool any = !d.flights.empty() || !d.store_reads.empty() || !d.mutations.empty();
+    if (!any) return;
+    d.CancelWaiters([](const std::string&) { return true; }, "engine shutting down", now);
+    std::vector<Impl::Mutation> writes;
+    for (auto& [op, m] : d.mutations) {
+      d.CancelRequest(op, Lane::kNavigate);  // the lane of every write (Mutate)
+      writes.push_back(std::move(m));
+    }
+    d.mutations.clear();
+    for (auto& m : writes) d.OnMutationDone(std::move(m), now, Status::Cancelled("engine shutting down"));
+  }
 }
 
 void Engine::Flush(Instant now, StatusDone done) {

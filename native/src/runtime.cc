@@ -120,7 +120,12 @@ Result<std::unique_ptr<Runtime>> Runtime::Create(RuntimeOptions options) {
 Runtime::~Runtime() { Shutdown(); }
 
 void Runtime::Shutdown() {
-  if (shut_down_ || !loop_) return;
+  // Once, whoever calls: a second caller waits for the first to finish.
+  std::call_once(shutdown_once_, [this] { ShutdownOnce(); });
+}
+
+void Runtime::ShutdownOnce() {
+  if (!loop_) return;
   // 1. The preheater's model and everything written so far reach the
   //    database.
   loop_->Post([this] {
@@ -133,10 +138,13 @@ void Runtime::Shutdown() {
   // 3. Drain the store's queue; later operations fail fast.
   if (store_) store_->Close();
   // 4. The engine goes on its own thread, after the completions above, and
-  //    the hooks that point into it go with it.
+  //    the hooks that point into it go with it. What still waits (requests
+  //    the completions above started from the lanes' queues, reads) is
+  //    answered first: destroying the engine would drop it.
   std::promise<void> gone;
   if (loop_->Post([this, &gone] {
         loop_->SetDeadlineHooks({}, {});
+        if (engine_) engine_->CancelAll(loop_->Now());
         preheater_.reset();
         engine_.reset();
         gone.set_value();

@@ -776,6 +776,34 @@ TEST_CASE("engine: without stale-if-error, an origin error at age equal to the l
   CHECK(r->entry->status == 503);
 }
 
+TEST_CASE("engine: CancelAll answers every get, read and write still waiting") {
+  EngineOptions options;
+  options.lanes[static_cast<int>(Lane::kNavigate)].inflight_max = 1;  // the rest queue
+  Fixture f(options);
+  f.Get("https://app.example/stored");
+  REQUIRE(f.Flush().ok());
+  Fixture g(options);  // a new engine on its own store: nothing in memory
+  g.store.mutable_records() = f.store.records();
+  g.origin.latency_ms = 1000;
+  std::vector<Status> answers;
+  for (const char* url : {"https://app.example/a", "https://app.example/b", "https://app.example/stored"}) {
+    g.engine->Get({url}, g.loop.now(), [&](Result<CacheResult> r) { answers.push_back(r.status()); });
+  }
+  HttpRequest write;
+  write.method = "PATCH";
+  write.url = "https://app.example/a";
+  g.engine->Mutate({"https://app.example/c"}, HttpResponse{200, {}, "x"}, write, g.loop.now(),
+                   [&](Status s) { answers.push_back(s); });
+  CHECK(answers.empty());
+  g.engine->CancelAll(g.loop.now());
+  REQUIRE(answers.size() == 4);
+  for (const Status& s : answers) CHECK(s.code() == Code::kCancelled);
+  CHECK_FALSE(g.engine->Peek({"https://app.example/c"}, g.loop.now()).ok());  // rolled back
+  g.Settle();  // late completions change nothing
+  CHECK(answers.size() == 4);
+  CHECK(g.Get("https://app.example/a").ok());  // still usable
+}
+
 TEST_CASE("engine: the first read of a fresh prefetch skips revalidation; later reads do not") {
   Fixture f;
   f.cache_control = "max-age=0, stale-while-revalidate=600";

@@ -4,6 +4,10 @@
 #include "preheat_native/runtime.h"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <atomic>
+#include <thread>
 #include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
@@ -536,6 +540,45 @@ TEST_CASE("Runtime: calls after Shutdown fail with kUnavailable") {
     CHECK(res.status().code() == Code::kUnavailable);
   });
   CHECK(called);
+}
+
+TEST_CASE("Runtime: Shutdown answers every get, queued behind the lanes' limits or on the wire") {
+  // An origin that accepts connections and never answers: the first gets
+  // hold the navigate lane's slots, the rest wait in its queue. Shutdown
+  // cancels those on the wire; their completions start queued ones on a
+  // stopping fetcher; every get must still be answered.
+  int port = 0;
+  int listener = preheat_test::BindLoopback(&port);
+  REQUIRE(listener >= 0);
+  REQUIRE(listen(listener, 1024) == 0);
+  OffsetClock clock;
+  auto rt = MakeRuntime("", clock, false);
+  const int n = 40;
+  std::vector<std::future<Result<CacheResult>>> futures;
+  std::atomic<int> callbacks{0};
+  for (int i = 0; i < n; ++i) {
+    const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/p" + std::to_string(i);
+    futures.push_back(rt->Get(Req(url)));
+    rt->Get(Req(url + "?cb"), [&callbacks](Result<CacheResult> r) {
+      // A callback that takes a moment lets the loop fall behind the shutdown.
+      if (callbacks.fetch_add(r.ok() ? 1000 : 1) == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  CHECK(rt->Flush().wait_for(std::chrono::seconds(20)) == std::future_status::ready);  // the loop took them all
+  std::thread other([&] { rt->Shutdown(); });  // two callers at once: one shutdown
+  rt->Shutdown();
+  other.join();
+  int errors = 0;
+  for (auto& f : futures) {
+    REQUIRE(f.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+    auto r = f.get();  // a broken promise (an unanswered get) would throw
+    errors += r.ok() ? 0 : 1;
+  }
+  CHECK(errors == n);
+  CHECK(callbacks.load() == n);  // each once, each an error
+  close(listener);
 }
 
 TEST_CASE("Runtime: a database deleted while open is recreated; stats report it, writes land") {

@@ -195,6 +195,13 @@ class Engine {
   // Errors: kInvalidArgument for a bad namespace.
   Status Clear(const std::string& namespace_name, Instant now);
 
+  // Answers everything still waiting, before the engine is destroyed (which
+  // would drop it): gets and prefetches fail with kCancelled, their
+  // requests and reads stop; writes of Mutate in flight fail with
+  // kCancelled and roll back. Pending store writes stay (Flush first to
+  // keep them). The engine stays usable.
+  void CancelAll(Instant now);
+
   // Writes every pending write to the store now; `done` runs when they,
   // and the store removals of Invalidate and Clear started before, are
   // durable (OK) or failed (the store's error: a write's, or a removal's

@@ -9,6 +9,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -173,6 +174,8 @@ class Runtime {
   std::unique_ptr<preheat::Preheater> preheater_;  // on the loop; may be null
   preheat::OpId next_op_ = 1ull << 62;      // tool ops, apart from the engine's
   std::atomic<bool> shut_down_{false};
+  std::once_flag shutdown_once_;
+  void ShutdownOnce();
 };
 
 }  // namespace preheat_native
