@@ -1286,27 +1286,24 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
     return false;
   };
 
-  // Reads in flight may return records this invalidation removes. Tags are
-  // unknown until a record is read, so a tag invalidation supersedes every
-  // read of the namespace.
+  // Whether a read or request in flight for `key` may bring what this
+  // invalidation matches. Tags are unknown until a record or response
+  // arrives, so for a tag: everything of the namespace.
+  auto in_flight_match = [&](const std::string& key) {
+    return selector.kind == InvalidateSelector::Kind::kTag
+               ? key.compare(0, ns_prefix.size(), ns_prefix) == 0
+           : selector.kind == InvalidateSelector::Kind::kUrl
+               ? key == key_or_prefix
+               : key.compare(0, key_or_prefix.size(), key_or_prefix) == 0;
+  };
+  // Reads in flight may return records this invalidation removes.
   for (auto& [key, read] : d.store_reads) {
-    bool match = selector.kind == InvalidateSelector::Kind::kTag
-                     ? key.compare(0, ns_prefix.size(), ns_prefix) == 0
-                 : selector.kind == InvalidateSelector::Kind::kUrl
-                     ? key == key_or_prefix
-                     : key.compare(0, key_or_prefix.size(), key_or_prefix) == 0;
-    if (match) read.superseded = true;
+    if (in_flight_match(key)) read.superseded = true;
   }
   // So may requests on the wire: what they bring may predate this
-  // invalidation (same matching; a tag's, too, is unknown before the
-  // response arrives).
+  // invalidation.
   for (auto& [key, flight] : d.flights) {
-    bool match = selector.kind == InvalidateSelector::Kind::kTag
-                     ? key.compare(0, ns_prefix.size(), ns_prefix) == 0
-                 : selector.kind == InvalidateSelector::Kind::kUrl
-                     ? key == key_or_prefix
-                     : key.compare(0, key_or_prefix.size(), key_or_prefix) == 0;
-    if (!match) continue;
+    if (!in_flight_match(key)) continue;
     flight.invalidated = true;
     bool base_tagged = selector.kind != InvalidateSelector::Kind::kTag ||
                        (flight.base && matches(*flight.base));
