@@ -1169,6 +1169,11 @@ class WasmEngine {
     }
   }
 
+  // Engine::CancelAll: everything still waiting is answered (cache.js close()).
+  void cancelAll(double now) {
+    if (engine_) engine_->CancelAll(ToInstant(now));
+  }
+
   // ---- the preheater (optional) ----------------------------------------------
 
   // Creates the preheater (options: camel-case JSON, see
@@ -1350,6 +1355,7 @@ EMSCRIPTEN_BINDINGS(preheat) {
       .function("flush", &WasmEngine::flush)
       .function("nextDeadline", &WasmEngine::nextDeadline)
       .function("onDeadline", &WasmEngine::onDeadline)
+      .function("cancelAll", &WasmEngine::cancelAll)
       .function("enablePreheat", &WasmEngine::enablePreheat)
       .function("hasPreheater", &WasmEngine::hasPreheater)
       .function("surface", &WasmEngine::surface)

@@ -348,9 +348,7 @@ class Cache {
     this._revalWaiters = new Map();  // normalised url -> Set<{key, resolve}>
     this._revalKeys = new Map();     // key -> number of revalidation waiters
     this._memo = new Map();          // normalised url -> fields (see MEMO_MAX_*)
-    // Calls the engine has not answered yet (embind-path gets, preheats,
-    // mutations): each settles its promise when called with close()'s error.
-    this._unanswered = new Set();
+    this._openGets = new Set();      // reject() of embind-path gets not answered yet
     // Keys refreshed because another tab reported a change (_onMessage):
     // their notifications are not reported back (see _notify).
     this._peerRefreshes = new Map();  // key -> refreshes in progress
@@ -421,7 +419,7 @@ class Cache {
       }
     }
     return new Promise((resolve, reject) => {
-      const open = this._unanswered;  // settled by close() if the engine never answers
+      const open = this._openGets;  // settled by close() if the engine never answers
       open.add(reject);
       const done = (r) => {
         open.delete(reject);
@@ -515,12 +513,8 @@ class Cache {
       const key = this._module.Engine.keyFor(url, this.namespace);
       if (key.code !== 0 || this._engine.hasInMemoryOrInflight(key.key)) continue;
       started.push(new Promise((resolve) => {
-        const cancelled = () => resolve(0);  // close() before the answer
-        this._unanswered.add(cancelled);
-        this._engine.prefetch(url, this.namespace, requestHeaders(headers), Date.now(), (r) => {
-          this._unanswered.delete(cancelled);
-          resolve(r.source === 'network' ? 1 : 0);
-        });
+        this._engine.prefetch(url, this.namespace, requestHeaders(headers), Date.now(),
+                              (r) => resolve(r.source === 'network' ? 1 : 0));
         this._schedule();
       }));
     }
@@ -646,16 +640,10 @@ class Cache {
       writeHeaders.push(['content-type', type]);
     }
     return new Promise((resolve, reject) => {
-      const open = this._unanswered;  // rejected by close() if the engine never answers
-      open.add(reject);
       this._engine.mutate(target, this.namespace, [],
         { status, headers: optimisticHeaders, body: enc.body },
         { method: write.method || 'PATCH', url: writeUrl, headers: writeHeaders, body: writeBody },
-        Date.now(), (s) => {
-          open.delete(reject);
-          if (s.code === 0) resolve();
-          else reject(errorOf(s));
-        });
+        Date.now(), (s) => (s.code === 0 ? resolve() : reject(errorOf(s))));
       this._schedule();
     });
   }
@@ -803,8 +791,11 @@ class Cache {
       }
       if (this._storeTarget) this._storeTarget.dead = true;
     }
-    for (const settle of [...this._unanswered]) settle(errorOf(closed));
-    this._unanswered.clear();
+    for (const reject of [...this._openGets]) reject(errorOf(closed));
+    this._openGets.clear();
+    // Everything else still waiting (preheats, mutations) the engine
+    // answers itself (kCancelled) before it goes.
+    this._engine.cancelAll(Date.now());
     this._engine.delete();
   }
 
