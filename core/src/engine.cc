@@ -349,10 +349,10 @@ struct Engine::Impl {
   }
 
   // Fails with kCancelled (`why`) every waiter of the requests and store
-  // reads of the keys `in_scope` selects; the requests stop (CancelRequest)
-  // and the reads' records will be ignored.
-  template <typename InScope>
-  void CancelWaiters(const InScope& in_scope, const char* why, Instant now) {
+  // reads of keys starting with `prefix` ("": all); the requests stop
+  // (CancelRequest) and the reads' records will be ignored.
+  void CancelWaiters(const std::string& prefix, const char* why, Instant now) {
+    auto in_scope = [&](const std::string& key) { return key.compare(0, prefix.size(), prefix) == 0; };
     std::vector<Waiter> cancelled;
     for (auto it = flights.begin(); it != flights.end();) {
       if (!in_scope(it->first)) {
@@ -1393,9 +1393,7 @@ Status Engine::Clear(const std::string& namespace_name, Instant now) {
   InvalidateSelector all{InvalidateSelector::Kind::kAll, "", namespace_name};
   auto removed = Invalidate(all, InvalidateMode::kRemove, now);
   if (!removed.ok()) return removed.status();
-  const std::string prefix = NamespaceKeyPrefix(namespace_name);
-  d.CancelWaiters([&](const std::string& key) { return key.compare(0, prefix.size(), prefix) == 0; },
-                  "namespace cleared", now);
+  d.CancelWaiters(NamespaceKeyPrefix(namespace_name), "namespace cleared", now);
   return Status::Ok();
 }
 
@@ -1407,7 +1405,7 @@ void Engine::CancelAll(Instant now) {
   for (int round = 0; round < 8; ++round) {
     bool any = !d.flights.empty() || !d.store_reads.empty() || !d.mutations.empty();
     if (!any) return;
-    d.CancelWaiters([](const std::string&) { return true; }, "engine shutting down", now);
+    d.CancelWaiters("", "engine shutting down", now);
     std::vector<Impl::Mutation> writes;
     for (auto& [op, m] : d.mutations) {
       d.CancelRequest(op, Lane::kNavigate);  // the lane of every write (Mutate)
