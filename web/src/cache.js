@@ -26,9 +26,7 @@ function errorOf(r) {
   return new PreheatError(r.code, r.message, r.codeName);
 }
 
-// The URL resolved (absolute()), or a PreheatError (invalid_argument) for
-// one that is not a URL at all: promise-returning calls reject with it
-// rather than throw.
+// absolute(), or a PreheatError for what is not a URL (to reject with).
 function absoluteOrError(url) {
   try {
     return absolute(url);
@@ -349,9 +347,7 @@ class Cache {
     this._revalKeys = new Map();     // key -> number of revalidation waiters
     this._memo = new Map();          // normalised url -> fields (see MEMO_MAX_*)
     this._openGets = new Set();      // reject() of embind-path gets not answered yet
-    // Keys refreshed because another tab reported a change (_onMessage):
-    // their notifications are not reported back (see _notify).
-    this._peerRefreshes = new Map();  // key -> refreshes in progress
+    this._peerRefreshes = new Map();  // key -> refreshes on another tab's word (_notify)
     this._closing = null;
     this._memoBytes = 0;
     // URLs fetched or served in this session that the memo does not hold
@@ -756,12 +752,7 @@ class Cache {
     };
   }
 
-  /**
-   * Flushes, then releases the engine, the database and the channel. Calls
-   * still unanswered settle: get() and mutate() reject (cancelled),
-   * preheat() resolves with the requests answered before. A second call
-   * returns the first one's promise.
-   */
+  /** Flushes, then releases the engine, the database and the channel (once). */
   close() {
     if (!this._closing) this._closing = this._close();
     return this._closing;
@@ -793,8 +784,7 @@ class Cache {
     }
     for (const reject of [...this._openGets]) reject(errorOf(closed));
     this._openGets.clear();
-    // Everything else still waiting (preheats, mutations) the engine
-    // answers itself (kCancelled) before it goes.
+    // The engine answers the rest (preheats, mutations).
     this._engine.cancelAll(Date.now());
     this._engine.delete();
   }
@@ -977,19 +967,15 @@ class Cache {
         if (!set.has(entry)) continue;  // unsubscribed by an earlier subscriber
         try { entry.fn(result); } catch (e) { queueMicrotask(() => { throw e; }); }
       }
-      // Other tabs hear of changes to keys subscribed here, unless the
-      // change came from refreshing on another tab's word: each tab
-      // refetching a resource that changes on every request would
-      // otherwise bounce it between them forever.
+      // Other tabs hear of changes to keys subscribed here, unless told by
+      // one (else two would bounce an ever-changing resource forever).
       if (!this._peerRefreshes.has(key)) {
         this._post({ type: 'update', url: result.url, key, bodyHash: result.bodyHash });
       }
     }
   }
 
-  // Refreshes `url` (subscribed here) because another tab saw it change;
-  // until the refresh and its revalidation settle, the key's notifications
-  // stay in this tab (_notify).
+  // Refreshes `url` on another tab's word; its notifications stay here.
   _refreshForPeer(url, key) {
     const refreshes = this._peerRefreshes;
     refreshes.set(key, (refreshes.get(key) || 0) + 1);

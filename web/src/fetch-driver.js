@@ -41,8 +41,7 @@ export class FetchDriver {
   }
 
   start(op, request) {
-    // Detached (the cache closed): nothing would take the answer, so the
-    // request is not made.
+    // Detached (closed): nothing would take the answer.
     if (this.engine === null) return;
     const controller = new AbortController();
     const flight = { controller, reason: null, timer: null };

@@ -1,27 +1,7 @@
 // IndexedDB driver for the engine's persistent tier (preheat::Store).
 //
-// Schema (database version 1, stores and indexes unchanged since the first
-// release; web/src/sw.js reads `entries` only):
-//   entries  keyPath "key": {key, value: Uint8Array, tags: string[],
-//            lastAccess: ms, charge: bytes}; indexes "lastAccess", "tags"
-//            (multiEntry).
-//   meta     "usage" -> {bytes, entries, gen, logChanges};
-//            ["log", gen] -> {gen, snapshot, keys, charges}: the size log,
-//            one record per change of the database (charge -1: removed); a
-//            snapshot record (every key's charge) replaces older records
-//            once they hold over max(4096, 2 x live keys) changes.
-//   sizes    unused (the first release's per-key charges; emptied on
-//            takeover).
-// Sizes cost no request per entry: each IdbStore mirrors every key's charge
-// in memory, so a write batch is one put per entry plus usage get, log put
-// and usage put (it was 3 requests per entry). Other tabs write too: every
-// mutating transaction reads "usage" first (readwrite transactions on these
-// stores are serialized); if usage.gen is not the mirror's generation, the
-// log records since then are applied (one getAll) before computing; the
-// entries, log record and totals then commit together, so totals are exact
-// whatever the interleaving. If the mirror's key count disagrees with
-// usage.entries (e.g. a first-release tab wrote: its usage has no gen), the
-// charges are recounted from `entries` and a snapshot is written.
+// Schema and how sizes stay exact across tabs: web/README.md, "IndexedDB
+// schema" (kept out of the shipped file).
 //
 // The engine calls get/write/removeMatching/scan/evict with an op id; the
 // driver completes each later through engine.store*Done(op, now, code, ...).
@@ -464,7 +444,6 @@ export class IdbStore {
       (n) => engine.storeRemoveDone(op, Date.now(), 0, '', n),
       (e) => {
         engine.storeRemoveDone(op, Date.now(), codeOf(e), describe(e), 0);
-        // As for writes: the cache then says whether it went memory-only.
         this.emit({ type: 'remove-failed', reason: describe(e) });
       }));
   }

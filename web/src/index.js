@@ -23,7 +23,7 @@ function loadModule(moduleArgs) {
       locateFile: (file) => new URL(`../dist/${file}`, import.meta.url).href,
       ...moduleArgs,
     });
-    // A load that failed (offline, say) is tried again by the next createCache.
+    // A failed load is tried again next time.
     modulePromise.catch(() => { modulePromise = null; });
   }
   return modulePromise;
