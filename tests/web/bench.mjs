@@ -14,7 +14,8 @@
 //   PREHEAT_WEB_PACKAGE=<build>/web node tests/web/bench.mjs [--quick] [--pages N] [--out FILE]
 //
 // --quick (the CTest mode) uses few repetitions and only checks that every
-// number is produced and sane; no mode ever fails on a timing target.
+// number is produced and sane; no mode ever fails on a timing target. The
+// size budget (a) is no timing: every mode fails when it is exceeded.
 // --pages N (default 1) repeats (b) in N-1 more browsers, each a fresh
 // profile and page, and pools their reads: one page's ratio moves by about
 // 0.05 from run to run on a busy machine, more than most changes to the
@@ -221,6 +222,9 @@ async function main() {
   }
   for (const r of rows) if (!(Number.isFinite(r.ratio) && r.ratio > 0)) problems.push(`ratio ${r.id} = ${r.ratio}`);
   if (!(size.wasmGzip > 0 && size.wasmGzip < size.wasmBytes)) problems.push('wasm gzip size');
+  if (size.totalGzip > 150 * KB) {
+    problems.push(`size budget (a) exceeded: ${size.totalGzip} bytes gzipped > ${150 * KB} (150 KB)`);
+  }
   if (!size.webSrcFiles.includes(path.join('src', 'cache.js'))) problems.push(`glue files ${size.webSrcFiles}`);
   if (b.read.sources.join() !== 'store') problems.push(`cold reads served from ${b.read.sources}`);
   if (!(b.read.recordBytes > 10 * KB)) problems.push(`record of ${b.read.recordBytes} bytes`);
