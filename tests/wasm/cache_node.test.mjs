@@ -135,6 +135,26 @@ test('close() settles preheat() and mutate() still waiting; a second close() is 
   await assert.rejects(mutated, (e) => e instanceof PreheatError && e.code === Code.cancelled);
 });
 
+test('close() starts no request: gets queued behind a lane limit are cancelled, never fetched', async (t) => {
+  const origin = await startOrigin({
+    '/q1': { status: 200, headers: { 'cache-control': 'max-age=60' }, body: '1', delayMs: 3000 },
+    '/q2': { status: 200, headers: { 'cache-control': 'max-age=60' }, body: '2' },
+    '/q3': { status: 200, headers: { 'cache-control': 'max-age=60' }, body: '3' },
+  });
+  t.after(() => origin.close());
+  const cache = await createCacheWith(factory, {
+    name: uniqueName('close-queued'), crossTab: false, engine: { lanes: [{ inflightMax: 1 }] },
+  });
+  const gets = ['/q1', '/q2', '/q3'].map((p) => cache.get(`${origin.origin}${p}`));
+  await until(() => origin.count('/q1') === 1);
+  await sleep(50);
+  assert.equal(origin.count('/q2') + origin.count('/q3'), 0, 'the lane holds one request at a time');
+  await cache.close();
+  for (const g of gets) await assert.rejects(g, (e) => e instanceof PreheatError && e.code === Code.cancelled);
+  await sleep(200);
+  assert.equal(origin.count('/q2') + origin.count('/q3'), 0, 'no request after close()');
+});
+
 test('calls that return promises reject a string that is not a URL; preheat() skips it', async (t) => {
   const origin = await startOrigin({ '/ok': json({ ok: true }, { 'cache-control': 'max-age=60' }) });
   const cache = await createCacheWith(factory, { name: uniqueName('bad-url') });
