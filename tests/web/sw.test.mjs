@@ -104,6 +104,49 @@ test('stored records: version 1 (FNV-1a 64) and version 2 (XXH32) decode alike; 
   assert.equal(sw.decodeRecord(upper), null);
 });
 
+// A version-1 record (FNV-1a 64 trailer, entry.cc's layout) with these
+// fields, for bounds the sample records do not reach.
+function recordV1({ status = 200, headers = [], vary = [], tags = [] }) {
+  const out = [1];
+  const varint = (v) => {
+    for (; v >= 128; v = Math.floor(v / 128)) out.push((v % 128) | 128);
+    out.push(v);
+  };
+  const str = (s) => {
+    const b = new TextEncoder().encode(s);
+    varint(b.length);
+    out.push(...b);
+  };
+  const pairs = (list) => {
+    varint(list.length);
+    for (const [a, b] of list) { str(a); str(b); }
+  };
+  str(' https://example.test/r');
+  str('https://example.test/r');
+  varint(status);
+  pairs(headers);
+  str('body');
+  for (let i = 0; i < 16; i++) out.push(0);  // request and response times
+  pairs(vary);
+  varint(tags.length);
+  for (const t of tags) str(t);
+  out.push(0);  // flags
+  let h = 0xcbf29ce484222325n;
+  for (const b of out) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  for (let i = 0n; i < 8n; i++) out.push(Number((h >> (8n * i)) & 0xffn));
+  return Uint8Array.from(out);
+}
+
+test('stored records past the engine\'s bounds are rejected, as the engine rejects them', () => {
+  const many = (n) => Array.from({ length: n }, (_, i) => [`x-${i}`, 'v']);
+  assert.equal(sw.decodeRecord(recordV1({ status: 999, headers: many(4096) })).headers.length, 4096);
+  assert.equal(sw.decodeRecord(recordV1({ status: 1000 })), null, 'status above 999');
+  assert.equal(sw.decodeRecord(recordV1({ headers: many(4097) })), null, 'more than 4096 header fields');
+  assert.equal(sw.decodeRecord(recordV1({ vary: many(4097) })), null, 'more than 4096 vary values');
+  assert.equal(sw.decodeRecord(recordV1({ tags: many(4097).map(([n]) => n) })), null, 'more than 4096 tags');
+  assert.equal(sw.decodeRecord(recordV1({ tags: ['a'] })).tags.length, 1);
+});
+
 // ---- Chromium -------------------------------------------------------------------
 
 let browser;

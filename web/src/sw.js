@@ -244,8 +244,13 @@ function checksumOk(bytes, dv, end) {
   return false;  // unknown version
 }
 
+// The engine's bounds (entry.h kEntryRecordBytesMax, entry.cc kFieldsMax,
+// status at most 999): a record past them is one the page's engine rejects.
+const RECORD_BYTES_MAX = 64 * 1024 * 1024;
+const RECORD_FIELDS_MAX = 4096;
+
 // Decodes the fields the worker needs; returns null for a record it cannot
-// trust (unknown version, bad checksum, truncated).
+// trust (unknown version, bad checksum, truncated, past the engine's bounds).
 export function decodeRecord(value) {
   let bytes;
   if (value instanceof Uint8Array) bytes = value;
@@ -253,12 +258,16 @@ export function decodeRecord(value) {
   else if (ArrayBuffer.isView(value)) bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   else return null;
   const n = bytes.length;
-  if (n < 9) return null;
+  if (n < 9 || n > RECORD_BYTES_MAX) return null;
   const end = n - 8;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (!checksumOk(bytes, dv, end)) return null;
   let pos = 1;
   const fail = () => { throw new RangeError('truncated record'); };
+  const count = () => {
+    const c = varint();
+    return c > RECORD_FIELDS_MAX ? fail() : c;
+  };
   const varint = () => {
     let v = 0;
     let mul = 1;
@@ -292,16 +301,17 @@ export function decodeRecord(value) {
     const key = str();
     const url = str();
     const status = varint();
+    if (status > 999) fail();
     const headers = [];
-    for (let i = 0, count = varint(); i < count; i++) headers.push([str().toLowerCase(), str()]);
+    for (let i = 0, c = count(); i < c; i++) headers.push([str().toLowerCase(), str()]);
     const bodyStart = skip();
     const body = bytes.subarray(bodyStart, pos);  // a view: copied only when used
     const requestTime = fixed64();
     const responseTime = fixed64();
     const varyValues = [];
-    for (let i = 0, count = varint(); i < count; i++) varyValues.push([str(), str()]);
+    for (let i = 0, c = count(); i < c; i++) varyValues.push([str(), str()]);
     const tags = [];
-    for (let i = 0, count = varint(); i < count; i++) tags.push(str());
+    for (let i = 0, c = count(); i < c; i++) tags.push(str());
     if (pos >= end) fail();
     const flags = bytes[pos++];
     if (flags > 1 || pos !== end) return null;
