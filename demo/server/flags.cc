@@ -1,9 +1,8 @@
 #include "flags.h"
 
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
 #include <sstream>
+
+#include "preheat/number_text.h"
 
 namespace preheat_demo {
 
@@ -24,13 +23,7 @@ const char kServerFlagsHelp[] =
     "  --threads N           server worker threads (default 256)\n";
 
 bool ParseInt(const std::string& text, int64_t min, int64_t max, int64_t* out) {
-  if (text.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || end != text.c_str() + text.size() || v < min || v > max) return false;
-  *out = v;
-  return true;
+  return preheat::ParseIntText(text, min, max, out);
 }
 
 bool ReadFlag(int argc, char** argv, int* i, std::string* name, std::string* value,
@@ -55,12 +48,7 @@ bool ReadFlag(int argc, char** argv, int* i, std::string* name, std::string* val
 }
 
 bool ParseDouble(const std::string& text, double min, double max, double* out) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  double v = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(v) || v < min || v > max) return false;
-  *out = v;
-  return true;
+  return preheat::ParseRealText(text, min, max, out);
 }
 
 FlagResult ApplyServerFlag(const std::string& name, const std::string& value,

@@ -111,8 +111,10 @@ struct Args {
   uint64_t max_bytes = 0;
   bool json = false;
   bool help = false;
-  std::string purge_key, purge_prefix, purge_tag;
-  bool purge_all = false;
+  // purge's selector: which flag chose it (the value may be empty: an
+  // empty --prefix is every entry of the namespace).
+  enum class Purge { kNone, kKey, kPrefix, kTag, kAll } purge = Purge::kNone;
+  std::string purge_value;
   int purge_modes = 0;
 };
 
@@ -168,12 +170,12 @@ int ParseArgs(int argc, char** argv, Args* a) {
         return Fail(kExitUsage, "--max-bytes needs a positive size such as 100M");
       }
     } else if (s == "--key" || s == "--prefix" || s == "--tag") {
-      std::string* target = s == "--key" ? &a->purge_key
-                            : s == "--prefix" ? &a->purge_prefix : &a->purge_tag;
-      if (!value(s, target)) return Fail(kExitUsage, s + " needs a value");
+      if (!value(s, &a->purge_value)) return Fail(kExitUsage, s + " needs a value");
+      if (a->purge_value.empty() && s != "--prefix") return Fail(kExitUsage, s + " needs a value");
+      a->purge = s == "--key" ? Args::Purge::kKey : s == "--prefix" ? Args::Purge::kPrefix : Args::Purge::kTag;
       a->purge_modes++;
     } else if (s == "--all") {
-      a->purge_all = true;
+      a->purge = Args::Purge::kAll;
       a->purge_modes++;
     } else if (s == "--") {
       for (++i; i < args.size(); ++i) a->positional.push_back(args[i]);
@@ -494,10 +496,11 @@ int CmdPurge(const Args& args) {
   if (args.purge_modes != 1 || !args.positional.empty()) {
     return Fail(kExitUsage, "purge needs exactly one of --key URL, --prefix P, --tag T, --all");
   }
+  using Purge = Args::Purge;
   std::string key;
-  if (!args.purge_key.empty()) {
-    auto k = preheat::Engine::KeyFor(args.purge_key, args.namespace_name);
-    if (!k.ok()) return Fail(kExitInvalid, "invalid URL " + args.purge_key + ": " + k.status().message());
+  if (args.purge == Purge::kKey) {
+    auto k = preheat::Engine::KeyFor(args.purge_value, args.namespace_name);
+    if (!k.ok()) return Fail(kExitInvalid, "invalid URL " + args.purge_value + ": " + k.status().message());
     key = *k;
   }
   Session session(args);
@@ -505,17 +508,17 @@ int CmdPurge(const Args& args) {
   Runtime& rt = session.rt();
   preheat::Result<uint64_t> removed = uint64_t{0};
   using Kind = preheat::StoreSelector::Kind;
-  if (!key.empty()) {
+  if (args.purge == Purge::kKey) {
     removed = rt.RemoveFromStore({Kind::kKey, key}).get();
-  } else if (!args.purge_prefix.empty()) {
-    removed = rt.RemoveFromStore({Kind::kPrefix, session.KeyPrefix() + args.purge_prefix}).get();
-  } else if (args.purge_all) {
+  } else if (args.purge == Purge::kPrefix) {
+    removed = rt.RemoveFromStore({Kind::kPrefix, session.KeyPrefix() + args.purge_value}).get();
+  } else if (args.purge == Purge::kAll) {
     removed = args.namespace_given ? rt.RemoveFromStore({Kind::kPrefix, session.KeyPrefix()}).get()
                                    : rt.RemoveFromStore({Kind::kAll, ""}).get();
   } else {
     // The engine stores tags as "<namespace> <tag>" (see StoreTag in
     // core/src/engine.cc), so a tag selector is already namespace-scoped.
-    removed = rt.RemoveFromStore({Kind::kTag, session.KeyPrefix() + args.purge_tag}).get();
+    removed = rt.RemoveFromStore({Kind::kTag, session.KeyPrefix() + args.purge_value}).get();
   }
   if (!removed.ok()) {
     session.Close();
@@ -532,8 +535,23 @@ int CmdPurge(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The replay harness has options of its own.
-  if (argc >= 2 && std::string(argv[1]) == "replay") return ReplayMain(argc - 1, argv + 1);
+  // The replay harness has options of its own; flags before its name
+  // (`preheat --json replay ...`) are passed on to it.
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "replay") {
+      std::vector<char*> replay_argv{argv[i]};
+      for (int j = 1; j < argc; ++j) {
+        if (j != i) replay_argv.push_back(argv[j]);
+      }
+      return ReplayMain(static_cast<int>(replay_argv.size()), replay_argv.data());
+    }
+    if (a.empty() || a[0] != '-' || a == "--") break;  // another command
+    if (a == "--db" || a == "--namespace" || a == "--max-bytes" || a == "--key" ||
+        a == "--prefix" || a == "--tag") {
+      ++i;  // its value, whatever it says
+    }
+  }
   Args args;
   if (int rc = ParseArgs(argc, argv, &args)) return rc;
   if (args.command.empty() || args.command == "help") {
@@ -550,6 +568,17 @@ int main(int argc, char** argv) {
   }
   if (args.command != "purge" && args.purge_modes > 0) {
     return Fail(kExitUsage, "--key/--prefix/--tag/--all belong to purge");
+  }
+  if (args.namespace_given) {
+    // Every command checks it, not only those that make keys: `ls`, `stat`
+    // and `purge` would otherwise look in a namespace that cannot exist
+    // and report nothing found. KeyFor checks the namespace (the URL is a
+    // valid placeholder).
+    auto checked = preheat::Engine::KeyFor("http://localhost/", args.namespace_name);
+    if (!checked.ok()) {
+      return Fail(kExitInvalid, "invalid namespace '" + args.namespace_name + "': " +
+                                    checked.status().message());
+    }
   }
   if (args.command == "get") return CmdGet(args);
   if (args.command == "warm") return CmdWarm(args);

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "preheat/number_text.h"
 #include "preheat/replay.h"
 #include "replay_command.h"
 
@@ -33,6 +34,14 @@ bool ReadFile(const std::string& path, std::string* out) {
   std::ostringstream ss;
   ss << in.rdbuf();
   *out = ss.str();
+  return true;
+}
+
+// A count option's value: an integer in [min, UINT32_MAX].
+bool Count(const char* text, int64_t min, uint32_t* out) {
+  int64_t n = 0;
+  if (!preheat::ParseIntText(text, min, UINT32_MAX, &n)) return false;
+  *out = static_cast<uint32_t>(n);
   return true;
 }
 
@@ -108,29 +117,36 @@ int ReplayMain(int argc, char** argv) {
       write_trace = v;
     } else if (a == "--train-fraction") {
       if (!(v = value("--train-fraction"))) return Usage("--train-fraction needs a number");
-      train_fraction = std::atof(v);
-      if (!(train_fraction >= 0 && train_fraction < 1)) return Usage("--train-fraction: 0 <= F < 1");
+      if (!preheat::ParseRealText(v, 0, 1, &train_fraction) || train_fraction >= 1) {
+        return Usage("--train-fraction: 0 <= F < 1");
+      }
     } else if (a == "--seed") {
       if (!(v = value("--seed"))) return Usage("--seed needs a number");
-      options.seed = std::strtoull(v, nullptr, 10);
+      int64_t seed = 0;
+      if (!preheat::ParseIntText(v, 0, INT64_MAX, &seed)) return Usage("--seed: an integer >= 0");
+      options.seed = static_cast<uint64_t>(seed);
     } else if (a == "--sessions") {
       if (!(v = value("--sessions"))) return Usage("--sessions needs a number");
-      options.sessions_max = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+      if (!Count(v, 1, &options.sessions_max)) return Usage("--sessions: an integer >= 1");
     } else if (a == "--per-surface-max") {
       if (!(v = value("--per-surface-max"))) return Usage("--per-surface-max needs a number");
-      preheat.per_surface_max = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+      if (!Count(v, 0, &preheat.per_surface_max)) return Usage("--per-surface-max: an integer >= 0");
     } else if (a == "--score-min") {
       if (!(v = value("--score-min"))) return Usage("--score-min needs a number");
-      preheat.score_min = std::atof(v);
+      if (!preheat::ParseRealText(v, 0, 1e9, &preheat.score_min)) return Usage("--score-min: a number >= 0");
     } else if (a == "--prior-backoff") {
       if (!(v = value("--prior-backoff"))) return Usage("--prior-backoff needs a number");
-      options.prior_backoff = std::atof(v);
+      if (!preheat::ParseRealText(v, 0, 1e9, &options.prior_backoff)) {
+        return Usage("--prior-backoff: a number >= 0");
+      }
     } else if (a == "--inflight-max") {
       if (!(v = value("--inflight-max"))) return Usage("--inflight-max needs a number");
-      preheat.inflight_max = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+      if (!Count(v, 1, &preheat.inflight_max)) return Usage("--inflight-max: an integer >= 1");
     } else if (a == "--hover-intent-ms") {
       if (!(v = value("--hover-intent-ms"))) return Usage("--hover-intent-ms needs a number");
-      preheat.hover_intent_ms = std::atoll(v);
+      if (!preheat::ParseIntText(v, 0, 3600000, &preheat.hover_intent_ms)) {
+        return Usage("--hover-intent-ms: milliseconds, 0..3600000");
+      }
     } else if (!a.empty() && a[0] == '-') {
       return Usage(("unknown option " + a).c_str());
     } else if (trace_path.empty()) {
@@ -140,6 +156,9 @@ int ReplayMain(int argc, char** argv) {
     }
   }
   if (trace_path.empty() == wiki_dir.empty()) return Usage("give a TRACE or --wikispeedia DIR");
+  if (wiki_dir.empty() && !(paths_path.empty() && write_trace.empty())) {
+    return Usage("--paths and --write-trace go with --wikispeedia");
+  }
 
   std::string text;
   if (!wiki_dir.empty()) {

@@ -67,6 +67,28 @@ run warm --db "$DB" "$BASE/r/four"
 run purge --db "$DB" --all
 check "purge --all" [ "$OUT" = "removed 1 entries" ]
 
+run warm --db "$DB" "$BASE/r/five" "$BASE/r/six"
+run purge --db "$DB" --prefix ""
+check "purge --prefix '': every entry of the namespace" [ "$OUT" = "removed 2 entries" ]
+run purge --db "$DB" --key ""
+check "purge --key '': usage error" [ "$RC" -eq 1 ]
+for cmd in ls stat "purge --all"; do
+  run $cmd --db "$DB" --namespace "bad ns"
+  check "$cmd with an invalid namespace: exit 2" [ "$RC" -eq 2 ]
+done
+
+# replay: numbers are checked whole; flags before its name reach it.
+: > "$WORK/empty.jsonl"
+run replay "$WORK/empty.jsonl" --sessions 1
+check "replay: exit 0" [ "$RC" -eq 0 ]
+for bad in "--sessions abc" "--sessions 1xyz" "--seed banana" "--per-surface-max -3" \
+           "--train-fraction abc" "--hover-intent-ms 5ms" "--write-trace $WORK/w.jsonl"; do
+  run replay "$WORK/empty.jsonl" $bad
+  check "replay $bad: usage error" [ "$RC" -eq 2 ]
+done
+run --json replay "$WORK/empty.jsonl"
+check "--json replay: the replay's JSON" [ "$RC" -eq 0 ] && check "--json replay: JSON out" grep -q '^{' "$WORK/out"
+
 # Errors: one line on stderr, documented exit codes.
 run get --db "$DB" "$BASE/error"
 check "HTTP error: exit 4" [ "$RC" -eq 4 ]
