@@ -1137,3 +1137,239 @@ test('IdbStore: an eviction on a database never written reports it empty without
   await store.tail();
   assert.deepEqual(events, ['tx readonly meta', 'evict 1 0 0/0']);
 });
+
+// ---- review fixes: size log, forced close, multi-transaction operations, fetch driver ----
+
+const storeModuleUrl = new URL('../../web/src/idb-store.js', import.meta.url).href;
+const logRecords = (db) => new Promise((resolve) => {
+  const r = db.transaction('meta').objectStore('meta').count(IDBKeyRange.bound(['log', -Infinity], ['log', Infinity]));
+  r.onsuccess = () => resolve(r.result);
+});
+
+test('IdbStore: transactions that change no size (touches, same-size puts, removals of nothing) add no size-log record', async (t) => {
+  // Every such record used to stay: the log only compacts by counted changes,
+  // and a session's first write reads all of it.
+  const { IdbStore } = await import(storeModuleUrl);
+  const idb = new IDBFactory();
+  const name = uniqueName('log-bound');
+  const store = await IdbStore.open(name, { indexedDB: idb });
+  t.after(() => store.close());
+  let done = 0;
+  store.attach({ storeWriteDone: () => done++, storeRemoveDone: () => done++ }, () => {});
+  store.write(0, [put('a', 1, 1), put('b', 1, 1)]);
+  const N = 300;
+  for (let i = 1; i <= N; i++) {
+    if (i % 3 === 0) store.write(i, [{ kind: 2, key: 'a', lastAccess: 10 + i }]);
+    else if (i % 3 === 1) store.write(i, [put('b', i & 255, 10 + i)]);
+    else store.removeMatching(i, 2, 'no-such-tag');
+  }
+  await until(() => done === N + 1, 20000);
+  await store.tail();
+  assert.equal(await logRecords(store.db), 1, 'only the first write\'s record');
+  const u = await store.usageRecord();
+  assert.deepEqual([u.bytes, u.entries, u.gen], [20, 2, 1]);
+  // Another tab's mirror still syncs: its write sees exact totals.
+  const other = await IdbStore.open(name, { indexedDB: idb });
+  t.after(() => other.close());
+  let totals = null;
+  other.attach({ storeWriteDone: (op, now, code, msg, bytes, entries) => { totals = [code, bytes, entries]; } }, () => {});
+  other.write(1, [put('c', 3, 3)]);
+  await until(() => totals);
+  assert.deepEqual(totals, [0, 30, 3]);
+});
+
+test('IdbStore: a log left long by an earlier release (records of no change) is compacted by the next write', async (t) => {
+  const { IdbStore } = await import(storeModuleUrl);
+  const idb = new IDBFactory();
+  const name = uniqueName('log-old');
+  const old = await IdbStore.open(name, { indexedDB: idb });
+  let done = 0;
+  old.attach({ storeWriteDone: () => done++ }, () => {});
+  old.write(1, [put('a', 1, 1), put('b', 1, 1)]);
+  await until(() => done === 1);
+  const records = 5000;
+  await new Promise((resolve) => {
+    const tx = old.db.transaction('meta', 'readwrite');
+    const m = tx.objectStore('meta');
+    for (let g = 2; g <= records + 1; g++) m.put({ gen: g, snapshot: false, keys: [], charges: [] }, ['log', g]);
+    m.put({ bytes: 20, entries: 2, gen: records + 1, logChanges: 0 }, 'usage');
+    tx.oncomplete = resolve;
+  });
+  old.close();
+  const store = await IdbStore.open(name, { indexedDB: idb });  // a new session
+  t.after(() => store.close());
+  let totals = null;
+  store.attach({ storeWriteDone: (op, now, code, msg, bytes, entries) => { totals = [code, bytes, entries]; } }, () => {});
+  store.write(1, [{ kind: 2, key: 'a', lastAccess: 5 }]);  // a touch: no change of its own
+  await until(() => totals);
+  await store.tail();
+  assert.deepEqual(totals, [0, 20, 2]);
+  assert.equal(await logRecords(store.db), 1, 'one snapshot replaced them');
+});
+
+// Captures the store's next readwrite transaction; aborts it (no cause of its
+// own) and closes the connection a task later, as Chromium does when site
+// data is cleared (fake-indexeddb's forceCloseDatabase aborts nothing), and
+// as there, the first reopening fails with AbortError.
+function forceCloseDuringNextWrite(store) {
+  const { forceCloseDatabase } = requireDev('fake-indexeddb');
+  const db = store.db;
+  const open = db.transaction.bind(db);
+  db.transaction = (names, mode) => {
+    const tx = open(names, mode);
+    if (mode === 'readwrite') {
+      db.transaction = open;
+      tx.addEventListener('abort', () => setTimeout(() => forceCloseDatabase(db), 0));
+      queueMicrotask(() => tx.abort());
+    }
+    return tx;
+  };
+  const idb = store.openOptions.indexedDB;
+  store.openOptions.indexedDB = {
+    open(...args) {
+      store.openOptions.indexedDB = idb;
+      const req = {};
+      setTimeout(() => {
+        req.error = new DOMException('The connection was closed.', 'AbortError');
+        req.onerror({ preventDefault() {} });
+      }, 0);
+      return req;
+    },
+  };
+}
+
+test('a forced close of the connection during a write: reconnects and retries the batch, the cache stays persistent', async (t) => {
+  const origin = await startOrigin({ '/f/1': json({ f: 1 }, { 'cache-control': 'max-age=600' }) });
+  const name = uniqueName('forced');
+  const cache = await createCacheWith(factory, { name, indexedDB: new IDBFactory() });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await cache.get(`${origin.origin}/f/1`);
+  forceCloseDuringNextWrite(cache._store);
+  await cache.flush();
+  await sleep(0);
+  const s = cache.stats();
+  assert.equal(s.store_degraded, false, `degraded: ${s.storage.reason}`);
+  assert.equal(s.storage.reconnects, 1);
+  assert.equal(s.store.entries, 1, 'the batch was written after reconnecting');
+});
+
+test('IdbStore: a forced close during a write whose reconnection fails reports unavailable, not an I/O error', async (t) => {
+  const { IdbStore, Code: StoreCode } = await import(storeModuleUrl);
+  const store = await IdbStore.open(uniqueName('forced-gone'), { indexedDB: new IDBFactory() });
+  t.after(() => store.close());
+  const codes = [];
+  store.attach({ storeWriteDone: (op, now, code) => codes.push(code),
+                 storeRemoveDone: (op, now, code) => codes.push(code) }, () => {});
+  forceCloseDuringNextWrite(store);
+  store.write(1, [put('a', 1, 1)]);
+  await until(() => codes.length === 1);
+  assert.deepEqual(codes, [StoreCode.ok], 'retried on the reopened connection');
+  assert.equal(store.reconnects, 1);
+  forceCloseDuringNextWrite(store);
+  store.openOptions.indexedDB = { open() { throw new Error('refused'); } };
+  store.removeMatching(2, 0, 'a');
+  await until(() => codes.length === 2);
+  assert.deepEqual(codes, [StoreCode.ok, StoreCode.unavailable]);
+});
+
+test('IdbStore: a deletion between the transactions of one operation (probe then evict; quota retry) reconnects', async (t) => {
+  const { IdbStore } = await import(storeModuleUrl);
+  const idb = new IDBFactory();
+  const name = uniqueName('multi-tx');
+  const a = await IdbStore.open(name, { indexedDB: idb });  // this tab
+  const b = await IdbStore.open(name, { indexedDB: idb });  // another tab
+  t.after(() => { a.close(); b.close(); });
+  const codes = {};
+  const eng = { storeWriteDone: (op, now, code, msg) => { codes[op] = `${code} ${msg}`; },
+                storeEvictDone: (op, now, code, msg) => { codes[op] = `${code} ${msg}`; } };
+  a.attach(eng, () => {});
+  b.attach(eng, () => {});
+  a.write(1, [put('a', 1, 1), put('b', 2, 2), put('c', 3, 3)]);
+  await until(() => 1 in codes);
+  b.write(2, [put('d', 4, 4)]);  // the other tab's readwrite transaction is in flight
+  a.evict(3, 10, 1000);          // over its targets: the look queues behind it
+  idb.deleteDatabase(name);      // versionchange closes a's connection before doEvict
+  await until(() => 3 in codes);
+  assert.equal(codes[3], '0 ');
+  assert.equal(a.reconnects, 1);
+
+  // The quota retry: usage, evict and write again after a deletion.
+  const proto = Object.getPrototypeOf(a.db.transaction('entries').objectStore('entries'));
+  const origPut = proto.put;
+  let quota = 1;
+  proto.put = function (...args) {
+    if (this.name === 'entries' && quota-- > 0) {
+      idb.deleteDatabase(name);
+      throw Object.assign(new Error('quota'), { name: 'QuotaExceededError' });
+    }
+    return origPut.apply(this, args);
+  };
+  t.after(() => { proto.put = origPut; });
+  a.write(4, [put('e', 5, 5)]);
+  await until(() => 4 in codes);
+  proto.put = origPut;
+  assert.equal(codes[4], '0 ');
+  assert.equal(a.quotaEvictions, 1);
+});
+
+async function driverWith(t, fetch) {
+  const { FetchDriver } = await import(new URL('../../web/src/fetch-driver.js', import.meta.url).href);
+  const driver = new FetchDriver({ fetch });
+  const done = [];
+  driver.attach({ fetchDone: (op, now, code, msg, res) => done.push({ op, code, msg, res }) });
+  t.after(() => driver.abortAll());
+  return { driver, done };
+}
+
+const request = (url, extra = {}) =>
+  ({ method: 'GET', url, headers: [], lane: 'navigate', maxBodyBytes: 0, timeoutMs: 1000, ...extra });
+
+const answer = (body = '', headers = {}) => new Response(body, { status: 200, headers });
+
+test('preheat lane: Purpose: prefetch only on same-origin requests (cross-origin it would force a CORS preflight)', async (t) => {
+  const had = Object.getOwnPropertyDescriptor(globalThis, 'location');
+  globalThis.location = { href: 'https://app.example/page', origin: 'https://app.example' };
+  t.after(() => { if (had) Object.defineProperty(globalThis, 'location', had); else delete globalThis.location; });
+  const seen = {};
+  const { driver, done } = await driverWith(t, (url, init) => {
+    seen[url] = init.headers;
+    return Promise.resolve(answer('x'));
+  });
+  driver.start(1, request('https://api.other.example/a', { lane: 'preheat' }));
+  driver.start(2, request('https://app.example/b', { lane: 'preheat' }));
+  driver.start(3, request('/c', { lane: 'preheat' }));
+  await until(() => done.length === 3);
+  assert.equal(seen['https://api.other.example/a'].get('purpose'), null, 'cross-origin: no Purpose');
+  assert.equal(seen['https://api.other.example/a'].get('sec-purpose'), 'prefetch');
+  assert.equal(seen['https://app.example/b'].get('purpose'), 'prefetch');
+  assert.equal(seen['/c'].get('purpose'), 'prefetch', 'a relative URL is same-origin');
+});
+
+test('FetchDriver: a request with no timeout of its own (0) times out after the default 30 s', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { driver, done } = await driverWith(t, (url, init) => new Promise((resolve, reject) => {
+    init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+  }));
+  driver.start(1, request('http://127.0.0.1:1/stall', { timeoutMs: 0 }));
+  const settle = () => new Promise((r) => setImmediate(r));
+  t.mock.timers.tick(29999);
+  await settle();
+  assert.equal(done.length, 0);
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(done.length, 1);
+  assert.equal(done[0].code, Code.timeout);
+  assert.match(done[0].msg, /30000 ms/);
+});
+
+test('FetchDriver: with no readable stream, a Content-Length over maxBodyBytes fails tooLarge without reading the body', async (t) => {
+  let read = false;
+  const { driver, done } = await driverWith(t, () => Promise.resolve({
+    status: 200, headers: new Headers({ 'content-length': '100000' }), body: null,
+    arrayBuffer: () => { read = true; return Promise.resolve(new ArrayBuffer(100000)); },
+  }));
+  driver.start(1, request('http://127.0.0.1:1/big', { maxBodyBytes: 1000 }));
+  await until(() => done.length === 1);
+  assert.equal(done[0].code, Code.tooLarge);
+  assert.equal(read, false, 'the body was not read');
+});

@@ -4,14 +4,8 @@
 // each started request exactly once, later, through
 // engine.fetchDone(op, now, code, message, response).
 //
-// Lanes map to fetch priorities: navigate -> 'high', revalidate -> 'auto',
-// preheat -> 'low'. Preheat requests also carry `Sec-Purpose: prefetch`.
-// Browsers treat `Sec-*` names as forbidden request headers and silently
-// drop them from script fetches, so preheat requests also carry the legacy
-// `Purpose: prefetch` that servers have long recognised (configurable with
-// `prefetchHeaders`). Credentials default to 'same-origin'. The browser's
-// HTTP cache is bypassed (`cache: 'no-store'`): the engine is the cache, and
-// its conditional requests must reach the origin.
+// Lanes, priorities, prefetch headers, credentials, cache mode and the
+// default timeout: web/README.md ("Network").
 
 import { Code } from './idb-store.js';
 
@@ -46,12 +40,12 @@ export class FetchDriver {
     const controller = new AbortController();
     const flight = { controller, reason: null, timer: null };
     this.inflight.set(op, flight);
-    if (request.timeoutMs > 0) {
-      flight.timer = setTimeout(() => {
-        flight.reason = 'timeout';
-        controller.abort();
-      }, request.timeoutMs);
-    }
+    // The engine's 0 or less: the default.
+    flight.ms = request.timeoutMs > 0 ? request.timeoutMs : 30000;
+    flight.timer = setTimeout(() => {
+      flight.reason = 'timeout';
+      controller.abort();
+    }, flight.ms);
     this.run(op, request, flight);
   }
 
@@ -77,7 +71,11 @@ export class FetchDriver {
         try { headers.append(name, value); } catch (_) { /* forbidden or invalid: skip */ }
       }
       if (request.lane === 'preheat') {
+        // Purpose is not CORS-safelisted: cross-origin, it would need a preflight.
+        const loc = globalThis.location;
+        const cors = loc && new URL(request.url, loc.href).origin !== loc.origin;
         for (const [name, value] of this.prefetchHeaders) {
+          if (cors && /^purpose$/i.test(name)) continue;
           try { headers.set(name, value); } catch (_) { /* forbidden: skip */ }
         }
       }
@@ -108,7 +106,7 @@ export class FetchDriver {
         message = 'cancelled';
       } else if (flight.reason === 'timeout') {
         code = Code.timeout;
-        message = `no response within ${request.timeoutMs} ms`;
+        message = `no response within ${flight.ms} ms`;
       } else if (e && e.name === 'TypeError' && /url|scheme/i.test(String(e.message)) &&
                  !/fetch failed/i.test(String(e.message))) {
         code = Code.invalidArgument;
@@ -140,6 +138,10 @@ export class FetchDriver {
 // request is then aborted). max <= 0 means no limit.
 async function readBody(res, max, flight) {
   if (!res.body || typeof res.body.getReader !== 'function') {
+    if (max > 0 && res.headers.get('content-length') > max) {
+      flight.controller.abort();
+      return null;
+    }
     const buf = new Uint8Array(await res.arrayBuffer());
     return max > 0 && buf.length > max ? null : buf;
   }

@@ -20,6 +20,8 @@ export const Code = Object.freeze({
 // For work deferred to a microtask (cheaper than queueMicrotask() in Chromium).
 const RESOLVED = Promise.resolve();
 
+const sleep0 = () => new Promise((r) => setTimeout(r, 0));
+
 // What requestGet returns when no request could be made.
 class RequestFailure {
   constructor(error) {
@@ -145,7 +147,7 @@ function transact(db, mode, names, body) {
     let out;
     let failure = null;
     tx.oncomplete = () => resolve(out === undefined ? undefined : out());
-    tx.onabort = () => reject(failure || tx.error || new Error('transaction aborted'));
+    tx.onabort = () => reject(failure || tx.error || Object.assign(new Error('transaction aborted'), { name: 'AbortError' }));
     tx.onerror = (ev) => {
       // A failing request aborts the transaction; remember the first cause.
       if (!failure) failure = ev.target && ev.target.error;
@@ -239,11 +241,8 @@ export class IdbStore {
     this.connect(db);
   }
 
-  // Another tab deleting (or upgrading) the database sends this connection a
-  // versionchange: it is closed at once so that the other tab is not blocked,
-  // and the next operation opens the database again (re-creating it: writes
-  // land in the new database; a newer version is an error, and the engine
-  // then goes memory-only). The size mirror describes the old database.
+  // On versionchange (another tab deletes or upgrades the database) the
+  // connection closes at once; the next transaction reopens (web/README.md).
   connect(db) {
     this.db = db;
     this.sizes = null;
@@ -269,7 +268,10 @@ export class IdbStore {
         e.name = 'InvalidStateError';
         return Promise.reject(e);
       }
-      this.reconnecting = openDatabase(this.name, this.openOptions).then((db) => {
+      const open = () => openDatabase(this.name, this.openOptions);
+      // Chromium aborts an open made while it force-closes (AbortError); the next one works.
+      this.reconnecting = open().catch((e) => (/AbortError/.test(e.message) ? sleep0().then(open)
+        : Promise.reject(e))).then((db) => {
         this.reconnecting = null;
         if (this.closed) {
           db.close();
@@ -430,8 +432,24 @@ export class IdbStore {
     return this.queue;
   }
 
+  // transact() on the connection, reopened first if lost since run() began.
+  transact(mode, names, body) {
+    return this.lost && !this.closed ? this.reconnect().then(() => transact(this.db, mode, names, body))
+      : transact(this.db, mode, names, body);
+  }
+
+  // Runs fn() again after an abort of no cause of its own (Abort- or
+  // UnknownError) if the connection is lost a task later (a forced close).
+  retryLost(fn) {
+    return fn().catch((e) => (!/^(Abort|Unknown)Error$/.test(e && e.name) || this.closed ? Promise.reject(e)
+      : sleep0().then(() => {
+        if (!this.lost) throw e;
+        return fn();
+      })));
+  }
+
   write(op, batch) {
-    this.run((engine) => this.doWriteWithRetry(batch).then(
+    this.run((engine) => this.retryLost(() => this.doWriteWithRetry(batch)).then(
       (u) => engine.storeWriteDone(op, Date.now(), 0, '', u.bytes, u.entries),
       (e) => {
         engine.storeWriteDone(op, Date.now(), codeOf(e), describe(e), 0, 0);
@@ -440,7 +458,7 @@ export class IdbStore {
   }
 
   removeMatching(op, kind, value) {
-    this.run((engine) => this.doRemoveMatching(kind, value).then(
+    this.run((engine) => this.retryLost(() => this.doRemoveMatching(kind, value)).then(
       (n) => engine.storeRemoveDone(op, Date.now(), 0, '', n),
       (e) => {
         engine.storeRemoveDone(op, Date.now(), codeOf(e), describe(e), 0);
@@ -561,14 +579,10 @@ export class IdbStore {
     }
   }
 
-  // Evicts down to the targets, after a read-only look at the totals (the
-  // usage record): when they are within the targets already, as at nearly
-  // every start-up (Engine::Start), nothing is removed and no readwrite
-  // transaction opens, which reads would queue behind in IndexedDB. Reads
-  // started meanwhile run beside the look (readsNow()); a store over its
-  // targets is then evicted by doEvict, after those reads (store.h, Evict).
-  // Records of the first release (no generation) go through doEvict, which
-  // migrates them; a failed look leaves doEvict to report the error.
+  // Evicts down to the targets after a read-only look at the totals: within
+  // them (nearly every start-up) no readwrite transaction opens, which reads
+  // would queue behind; reads run beside the look (readsNow()). Else, for
+  // first-release records or a failed look: doEvict.
   probeThenEvict(targetBytes, targetEntries) {
     this.probing++;
     return this.usageRecord().then((u) => {
@@ -587,7 +601,7 @@ export class IdbStore {
   // The usage record as stored (undefined: none yet), read-only.
   usageRecord() {
     let record;
-    return transact(this.db, 'readonly', [META], (tx, s) => {
+    return this.transact('readonly', [META], (tx, s) => {
       req(s[META].get(USAGE), (u) => { record = u; });
       return () => record;
     });
@@ -660,6 +674,8 @@ export class IdbStore {
           this.sizes = base;
           this.sizesGen = gen;
           ctx.base = base;
+          // Records of no change (older releases kept them): compact.
+          if (records.length > LOG_MIN) ctx.snapshot = true;
           done();
         });
       }
@@ -719,8 +735,10 @@ export class IdbStore {
     return old;
   }
 
-  // Writes this transaction's log record and the new totals.
+  // Writes this transaction's log record and the new totals; nothing when
+  // no charge changed (touches, same-size puts): the log stays bounded.
   finish(s, ctx) {
+    if (!ctx.changes.size && !ctx.snapshot) return;
     ctx.usage.bytes = Math.max(0, ctx.usage.bytes);
     ctx.usage.entries = Math.max(0, ctx.usage.entries);
     ctx.newGen = ctx.gen + 1;
@@ -769,7 +787,7 @@ export class IdbStore {
   // One transaction: one request per entry (+3, see the header).
   doWrite(batch) {
     let ctx = null;
-    return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s) => {
+    return this.transact('readwrite', [ENTRIES, SIZES, META], (tx, s) => {
       const entries = s[ENTRIES];
       this.sync(s, (c) => {
         ctx = c;
@@ -806,7 +824,7 @@ export class IdbStore {
   doDelete(keysOf) {
     let ctx = null;
     let removed = 0;
-    return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s) => {
+    return this.transact('readwrite', [ENTRIES, SIZES, META], (tx, s) => {
       this.sync(s, (c) => {
         ctx = c;
         keysOf(s, (keys) => {
@@ -828,7 +846,7 @@ export class IdbStore {
     if (kind === SELECT.all) {
       let ctx = null;
       let removed = 0;
-      return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s) => {
+      return this.transact('readwrite', [ENTRIES, SIZES, META], (tx, s) => {
         req(s[META].get(USAGE), (u) => {
           ctx = {
             usage: { bytes: 0, entries: 0 }, gen: u && typeof u.gen === 'number' ? u.gen : 0,
@@ -860,7 +878,7 @@ export class IdbStore {
 
   doScan(kind, value, startAfter, limit) {
     const metas = [];
-    return transact(this.db, 'readonly', [ENTRIES], (tx, s) => {
+    return this.transact('readonly', [ENTRIES], (tx, s) => {
       const KR = IDBKeyRangeOf();
       let range;
       if (kind === SELECT.key) {
@@ -890,7 +908,7 @@ export class IdbStore {
   // the targets; one transaction.
   doEvict(targetBytes, targetEntries) {
     let ctx = null;
-    return transact(this.db, 'readwrite', [ENTRIES, SIZES, META], (tx, s) => {
+    return this.transact('readwrite', [ENTRIES, SIZES, META], (tx, s) => {
       this.sync(s, (c) => {
         ctx = c;
         const over = () => ctx.usage.bytes > targetBytes || ctx.usage.entries > targetEntries;

@@ -80,7 +80,7 @@ export interface CacheOptions {
   openTimeoutMs?: number;
   fetch?: typeof fetch;
   credentials?: RequestCredentials;
-  /** Headers added to preheat-lane requests (default Sec-Purpose and Purpose: prefetch). */
+  /** Headers added to preheat-lane requests (default Sec-Purpose and Purpose: prefetch; Purpose only on same-origin URLs, see README "Network"). */
   prefetchHeaders?: Array<[string, string]>;
   /** Cross-tab BroadcastChannel sync (default true). */
   crossTab?: boolean;
