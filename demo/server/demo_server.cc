@@ -20,6 +20,18 @@ using nlohmann::json;
 
 constexpr double kPi = 3.14159265358979323846;
 
+// Request bodies are title edits ({"title": at most 256 bytes}) or empty.
+// httplib answers 413 to larger ones; a too-large Content-Length body is
+// read past without being buffered.
+constexpr size_t kRequestBodyMaxBytes = 64 * 1024;
+
+// Whether this worker thread's current request was counted in active_ by
+// the pre-routing handler and is still to be uncounted by the logger.
+// httplib serves a connection's requests one after another on one worker
+// thread, and calls the logger also for answers its parser gives before
+// pre-routing runs (400, 414, 416), which must not be uncounted.
+thread_local bool t_request_counted = false;
+
 // httplib 0.11 listens with a backlog of 5: a burst of connects (every
 // session of a replay landing at once) overflows it, the kernel drops SYNs
 // and clients retry after a 1 s timeout, which would show up as fake slow
@@ -62,6 +74,40 @@ std::string IsoTime(int64_t unix_s) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+// IMF-fixdate (RFC 9110 5.6.7), e.g. "Sun, 06 Nov 1994 08:49:37 GMT". The
+// names are spelled out here so that no locale can change them.
+std::string HttpDate(std::time_t t) {
+  static const char kDays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char kMonths[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return buf;
+}
+
+// Every field line named `name`, joined with ", ": a list-valued field may
+// be sent as several lines and means their combination (RFC 9110 5.3);
+// get_header_value reads only the first. "" when absent.
+std::string CombinedHeader(const httplib::Request& req, const char* name) {
+  std::string out;
+  auto lines = req.headers.equal_range(name);
+  for (auto it = lines.first; it != lines.second; ++it) {
+    if (!out.empty()) out += ", ";
+    out += it->second;
+  }
+  return out;
+}
+
+// True when the request's If-None-Match (all of its lines) matches `etag`.
+bool NoneMatchHits(const httplib::Request& req, const std::string& etag) {
+  std::string if_none_match = CombinedHeader(req, "If-None-Match");
+  return !if_none_match.empty() && IfNoneMatchMatches(if_none_match, etag);
 }
 
 std::string HtmlEscape(const std::string& s) {
@@ -339,6 +385,7 @@ std::unique_ptr<DemoServer> DemoServer::Start(DemoServerOptions options, std::st
   s->http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s->http_->set_keep_alive_max_count(100000);
   s->http_->set_keep_alive_timeout(5);
+  s->http_->set_payload_max_length(kRequestBodyMaxBytes);
   // httplib writes headers and body separately: with Nagle's algorithm and
   // the client's delayed ACKs every keep-alive answer would wait ~40 ms
   // (a browser loading a module graph pays it at each level). Accepted
@@ -486,8 +533,7 @@ void DemoServer::SendJson(const httplib::Request& req, httplib::Response& res,
   res.set_header("Cache-Control",
                  "max-age=0, stale-while-revalidate=" + std::to_string(options_.swr_seconds));
   res.set_header("Cache-Tag", tags);
-  if (req.has_header("If-None-Match") &&
-      IfNoneMatchMatches(req.get_header_value("If-None-Match"), etag)) {
+  if (NoneMatchHits(req, etag)) {
     not_modified_++;
     res.status = 304;
     return;
@@ -517,13 +563,30 @@ void DemoServer::InstallRoutes() {
 
   // Counting and the down switch apply to everything but /admin/.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // The request object is not const (the handler's signature only
+    // promises not to change it), and httplib reads the body, serves files
+    // and applies ranges only after this handler.
+    auto& request = const_cast<httplib::Request&>(req);
     // Debian's libcpp-httplib is built with Brotli and compresses every
     // text answer synchronously at maximum quality when the client accepts
     // it (browsers do): about 100 ms for a 60 KB script, and tens of ms for
     // pages and JSON, which would swamp the latency this server models.
-    // Answers go out uncompressed. (The request object is not const; the
-    // handler's signature only promises not to change it.)
-    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+    // Answers go out uncompressed.
+    request.headers.erase("Accept-Encoding");
+    // Range is ignored (RFC 9110 14.2 allows it): every answer is the full
+    // 200. httplib would slice JSON and HTML but keep the status 200 and the
+    // whole body's strong ETag (a cache would store a fragment as the
+    // whole), and would answer files 206 without validators and without
+    // honouring If-Range.
+    request.headers.erase("Range");
+    request.ranges.clear();
+    // A request with neither Content-Length nor Transfer-Encoding has no
+    // body (RFC 9112 6.3). httplib 0.11 would read until the client closes
+    // and answer 400 after its read timeout (`curl -X POST URL` sends
+    // neither).
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      request.headers.emplace("Content-Length", "0");
+    }
     if (req.path.rfind("/admin/", 0) == 0) return httplib::Server::HandlerResponse::Unhandled;
     requests_++;
     const std::string& p = req.path;
@@ -541,6 +604,7 @@ void DemoServer::InstallRoutes() {
     } else {
       static_requests_++;
     }
+    t_request_counted = true;
     uint64_t now_active = ++active_;
     uint64_t seen = max_concurrent_.load();
     while (now_active > seen && !max_concurrent_.compare_exchange_weak(seen, now_active)) {
@@ -551,9 +615,25 @@ void DemoServer::InstallRoutes() {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  // Runs after every answer that was written (including 404s and files).
-  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    if (req.path.rfind("/admin/", 0) == 0) return;
+  // Runs on every answer just before it is written, after httplib added its
+  // own headers.
+  http.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    // An origin server with a clock MUST send Date (RFC 9110 6.6.1).
+    res.headers.erase("Date");
+    res.set_header("Date", HttpDate(std::time(nullptr)));
+    // httplib sets `Content-Length: 0` on every answer without a body; on a
+    // 304 it would claim an empty representation (RFC 9110 8.6 allows only
+    // the 200's length there), and a 204 must carry none.
+    if (res.status == 304 || res.status == 204) res.headers.erase("Content-Length");
+    // httplib advertises `bytes` on HEAD answers; ranges are ignored here.
+    res.headers.erase("Accept-Ranges");
+    res.set_header("Accept-Ranges", "none");
+  });
+  // Runs after every answer that was written (including 404s, files, and
+  // httplib's own 400/414/416 for requests it could not parse).
+  http.set_logger([this](const httplib::Request&, const httplib::Response& res) {
+    if (!t_request_counted) return;  // /admin/, or never reached pre-routing
+    t_request_counted = false;
     body_bytes_ += res.body.size();
     active_--;
   });
@@ -571,8 +651,7 @@ void DemoServer::InstallRoutes() {
     if (res.status != 200) return;
     std::string etag = EtagOf(res.body);
     res.set_header("ETag", etag);
-    if (req.has_header("If-None-Match") &&
-        IfNoneMatchMatches(req.get_header_value("If-None-Match"), etag)) {
+    if (NoneMatchHits(req, etag)) {
       not_modified_++;
       res.status = 304;
       res.body.clear();

@@ -34,6 +34,12 @@
 // after the same delay as a full answer (the server still does the work).
 // HTML answers carry `Vary: Preheat-Cache` and `Cache-Control: no-cache`.
 // Injected failures are 503 with `Cache-Control: no-store`.
+// If-None-Match sent as several lines counts as their combined list; a 304
+// carries no Content-Length. Range is ignored (`Accept-Ranges: none`): every
+// answer, files included, is the full representation. Every answer carries
+// a Date. Request bodies over 64 KiB get 413; a request with neither
+// Content-Length nor Transfer-Encoding has an empty body (so
+// `curl -X POST URL` works).
 #ifndef PREHEAT_DEMO_SERVER_DEMO_SERVER_H_
 #define PREHEAT_DEMO_SERVER_DEMO_SERVER_H_
 

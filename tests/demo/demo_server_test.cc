@@ -1,15 +1,23 @@
 // The demo origin over real HTTP on 127.0.0.1 (a free port, no delays).
 #include "demo_server.h"
 
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "flags.h"
 #include "tracker.h"
@@ -40,6 +48,55 @@ httplib::Client ClientOf(const DemoServer& s) {
   httplib::Client c("127.0.0.1", s.port());
   c.set_keep_alive(false);
   return c;
+}
+
+// Sends each request verbatim on one new connection, reading the answer to
+// each (its head and Content-Length body) before sending the next, and
+// returns the answers ("" for one that never came). For requests httplib's
+// client cannot make: without Content-Length, or not HTTP at all. The
+// receive timeout only keeps a broken server from hanging the test.
+std::vector<std::string> RawExchange(const DemoServer& s,
+                                     const std::vector<std::string>& requests) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval receive_timeout{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(s.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    FAIL("cannot connect to the demo server");
+  }
+  std::vector<std::string> answers;
+  std::string received;
+  char buf[4096];
+  for (const std::string& request : requests) {
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    // An answer is its head and then Content-Length bytes of body.
+    size_t answer_size = std::string::npos;
+    while (received.size() < answer_size) {
+      size_t head_size = received.find("\r\n\r\n");
+      if (answer_size == std::string::npos && head_size != std::string::npos) {
+        head_size += 4;
+        std::string head = received.substr(0, head_size);
+        std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+        size_t field = head.find("\r\ncontent-length:");
+        answer_size =
+            head_size + (field == std::string::npos ? 0 : std::stoul(head.substr(field + 17)));
+        continue;
+      }
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      received.append(buf, static_cast<size_t>(n));
+    }
+    size_t taken = std::min(answer_size, received.size());
+    answers.push_back(received.substr(0, taken));
+    received.erase(0, taken);
+  }
+  ::close(fd);
+  return answers;
 }
 
 // A temporary directory removed on destruction.
@@ -315,4 +372,182 @@ TEST_CASE("two servers on free ports at once; Stop is idempotent") {
   a->Stop();
   auto c = ClientOf(*b);
   CHECK(c.Get("/api/repos")->status == 200);
+}
+
+// Regression: Range was applied to dynamic answers but kept their 200 and
+// the whole body's strong ETag (a cache stored 10 bytes as the issue), and
+// files answered 206 without an ETag.
+TEST_CASE("Range is ignored: JSON, HTML and files answer the full 200 with their ETag") {
+  TempDir dir;
+  std::ofstream(dir.path / "app.js") << "export const answer = 42;\n";
+  auto o = FastOptions();
+  o.static_dir = dir.path.string();
+  auto server = StartServer(o);
+  auto c = ClientOf(*server);
+
+  auto full = c.Get("/api/issues/42");
+  REQUIRE(full);
+  REQUIRE(full->status == 200);
+  for (const char* range : {"bytes=0-9", "bytes=0-9,20-29", "bytes=-5"}) {
+    CAPTURE(range);
+    auto ranged = c.Get("/api/issues/42", {{"Range", range}});
+    REQUIRE(ranged);
+    CHECK(ranged->status == 200);
+    CHECK(ranged->body.size() == full->body.size());
+    CHECK((ranged->body == full->body));
+    CHECK_FALSE(ranged->has_header("Content-Range"));
+    CHECK(ranged->get_header_value("Content-Type") == "application/json");
+    CHECK(ranged->get_header_value("ETag") == full->get_header_value("ETag"));
+  }
+
+  auto page = c.Get("/issues/42");
+  REQUIRE(page);
+  auto ranged_page = c.Get("/issues/42", {{"Range", "bytes=0-9"}});
+  REQUIRE(ranged_page);
+  CHECK(ranged_page->status == 200);
+  CHECK(ranged_page->body.size() == page->body.size());
+  CHECK((ranged_page->body == page->body));
+
+  auto file = c.Get("/app.js");
+  REQUIRE(file);
+  auto ranged_file = c.Get("/app.js", {{"Range", "bytes=0-5"}});
+  REQUIRE(ranged_file);
+  CHECK(ranged_file->status == 200);
+  CHECK(ranged_file->body == "export const answer = 42;\n");
+  CHECK(ranged_file->get_header_value("ETag") == file->get_header_value("ETag"));
+  CHECK_FALSE(ranged_file->get_header_value("ETag").empty());
+
+  // Nor are ranges advertised (httplib says `bytes` on HEAD answers).
+  auto head = c.Head("/api/issues/42");
+  REQUIRE(head);
+  CHECK(head->get_header_value("Accept-Ranges") == "none");
+}
+
+// Regression: any request body was accepted and buffered whole.
+TEST_CASE("a request body over 64 KiB gets 413 and changes nothing") {
+  auto server = StartServer();
+  auto c = ClientOf(*server);
+  std::string title_before = server->tracker().GetIssue(9)->title;
+  std::string huge = R"({"title":")" + std::string(100 * 1024, 'x') + R"("})";
+  auto res = c.Patch("/api/issues/9", huge, "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 413);
+  CHECK(server->tracker().GetIssue(9)->title == title_before);
+  CHECK(server->counters().edits == 0);
+  // Bodies under the limit are still read.
+  auto ok = c.Patch("/api/issues/9", R"({"title":"Small enough"})", "application/json");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+}
+
+// Regression: httplib logs its own 400/414/416 answers, which never passed
+// the pre-routing handler, so the active-request gauge underflowed and
+// max_concurrent read 18446744073709551612.
+TEST_CASE("answers httplib gives before routing leave the concurrency gauge paired") {
+  auto server = StartServer();
+  auto c = ClientOf(*server);
+  const std::string long_path = "/" + std::string(9000, 'a');
+  for (int i = 0; i < 3; i++) {
+    auto res = c.Get(long_path);
+    REQUIRE(res);
+    CHECK(res->status == 414);
+  }
+  auto bad_range = c.Get("/api/repos", {{"Range", "items=0-1"}});
+  REQUIRE(bad_range);
+  CHECK(bad_range->status == 416);
+  CHECK(RawExchange(*server, {"NONSENSE\r\n\r\n"})[0].rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(c.Get("/api/repos")->status == 200);
+  CHECK(server->counters().max_concurrent == 1);
+  auto stats = c.Get("/admin/stats");
+  REQUIRE(stats);
+  CHECK(nlohmann::json::parse(stats->body)["max_concurrent"] == 1);
+}
+
+// Regression: `curl -X POST 'URL/admin/failure?rate=0.2'` (demo/README.md)
+// sends neither Content-Length nor a body; httplib waited for the client to
+// close and answered 400.
+TEST_CASE("POSTs without Content-Length have an empty body: the README's admin commands work") {
+  auto server = StartServer();
+  auto failure = RawExchange(*server, {"POST /admin/failure?rate=0.2 HTTP/1.1\r\nHost: t\r\n\r\n"});
+  CHECK(failure[0].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(server->failure_rate() == doctest::Approx(0.2));
+  // The connection stays usable: the POST's body ended with its head.
+  auto down = RawExchange(*server, {"POST /admin/down?on=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+                                    "GET /admin/stats HTTP/1.1\r\nHost: t\r\n\r\n"});
+  CHECK(down[0].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(server->down());
+  CHECK(down[1].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(down[1].find(R"("down":true)") != std::string::npos);
+}
+
+// Regression: 304s carried `Content-Length: 0`, which RFC 9110 8.6 forbids
+// unless it is the 200's length.
+TEST_CASE("304 answers carry no Content-Length, for JSON and files") {
+  TempDir dir;
+  std::ofstream(dir.path / "app.js") << "export const answer = 42;\n";
+  auto o = FastOptions();
+  o.static_dir = dir.path.string();
+  auto server = StartServer(o);
+  auto c = ClientOf(*server);
+  for (const char* path : {"/api/issues/42", "/app.js"}) {
+    CAPTURE(path);
+    auto full = c.Get(path);
+    REQUIRE(full);
+    auto again = c.Get(path, {{"If-None-Match", full->get_header_value("ETag")}});
+    REQUIRE(again);
+    CHECK(again->status == 304);
+    CHECK_FALSE(again->has_header("Content-Length"));
+  }
+}
+
+// Regression: only the first If-None-Match line was read.
+TEST_CASE("If-None-Match sent as several lines is their combined list") {
+  TempDir dir;
+  std::ofstream(dir.path / "app.js") << "export const answer = 42;\n";
+  auto o = FastOptions();
+  o.static_dir = dir.path.string();
+  auto server = StartServer(o);
+  auto c = ClientOf(*server);
+  for (const char* path : {"/api/issues/42", "/app.js"}) {
+    CAPTURE(path);
+    auto full = c.Get(path);
+    REQUIRE(full);
+    httplib::Headers two_lines{{"If-None-Match", "\"other\""},
+                               {"If-None-Match", full->get_header_value("ETag")}};
+    auto res = c.Get(path, two_lines);
+    REQUIRE(res);
+    CHECK(res->status == 304);
+    httplib::Headers no_match{{"If-None-Match", "\"other\""}, {"If-None-Match", "\"nope\""}};
+    CHECK(c.Get(path, no_match)->status == 200);
+  }
+  CHECK(server->counters().not_modified == 2);
+}
+
+// Regression: no answer had a Date (RFC 9110 6.6.1: an origin server with a
+// clock MUST send one).
+TEST_CASE("every answer carries a Date in IMF-fixdate") {
+  auto server = StartServer();
+  auto c = ClientOf(*server);
+  auto ok = c.Get("/api/issues/42");
+  REQUIRE(ok);
+  auto not_modified = c.Get("/api/issues/42", {{"If-None-Match", ok->get_header_value("ETag")}});
+  REQUIRE(not_modified);
+  REQUIRE(not_modified->status == 304);
+  auto missing = c.Get("/api/issues/999999");
+  REQUIRE(missing);
+  auto page = c.Get("/issues/42");
+  REQUIRE(page);
+  auto stats = c.Get("/admin/stats");
+  REQUIRE(stats);
+  for (const auto* res :
+       {&ok.value(), &not_modified.value(), &missing.value(), &page.value(), &stats.value()}) {
+    CAPTURE(res->status);
+    std::string date = res->get_header_value("Date");
+    CHECK(res->get_header_value_count("Date") == 1);
+    std::tm tm{};
+    const char* end = strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    CHECK(date.size() == 29);  // "Sun, 06 Nov 1994 08:49:37 GMT"
+    REQUIRE(end != nullptr);
+    CHECK(*end == '\0');
+  }
 }
