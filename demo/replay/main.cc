@@ -180,10 +180,15 @@ int main(int argc, char** argv) {
 
   fs::path html = out_dir / "preheat-demo-report.html";
   fs::path json = out_dir / "preheat-demo-report.json";
-  std::ofstream(html) << preheat_demo::RenderHtml(report);
-  std::ofstream(json) << preheat_demo::ReportJson(report);
-  if (!fs::exists(html, ec) || !fs::exists(json, ec)) {
-    return Fail("cannot write the report into " + out_dir.string());
+  // Each file is checked once closed: a path that is a directory, a full
+  // disk or a write error fails the run (a report left by an earlier run
+  // must not pass for this one's).
+  for (const auto& [path, text] : {std::pair{html, preheat_demo::RenderHtml(report)},
+                                   std::pair{json, preheat_demo::ReportJson(report)}}) {
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file) return Fail("cannot write " + path.string());
   }
   std::printf("\nRan in %.1f s. Chart: %s\nNumbers: %s\n",
               static_cast<double>(report.wall_ms) / 1000.0, html.string().c_str(),

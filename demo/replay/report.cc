@@ -60,7 +60,10 @@ std::string FormatTable(const ReplayReport& r) {
     uint64_t n = m.navigations;
     std::vector<std::string> v = {ModeName(m.mode), Pct(m.instant, n), Pct(m.fast, n),
                                   Pct(m.slow, n)};
-    for (double q : kPercentiles) v.push_back(std::to_string(m.Percentile(q)));
+    for (double q : kPercentiles) {
+      // No navigation loaded: no time to show ("0" would read as instant).
+      v.push_back(m.latencies_ms.empty() ? "-" : std::to_string(m.Percentile(q)));
+    }
     v.push_back(Pct(m.hits, n));
     v.push_back(Fmt("%.2f", m.extra_requests_per_navigation()));
     v.push_back(Bytes(m.preheat_bytes));
@@ -115,7 +118,10 @@ std::string ReportJson(const ReplayReport& r) {
   nlohmann::json modes = nlohmann::json::array();
   for (const ModeReport& m : r.modes) {
     nlohmann::json pct;
-    for (double q : kPercentiles) pct["p" + std::to_string(static_cast<int>(q))] = m.Percentile(q);
+    for (double q : kPercentiles) {
+      nlohmann::json& slot = pct["p" + std::to_string(static_cast<int>(q))];
+      if (!m.latencies_ms.empty()) slot = m.Percentile(q);  // else null: nothing loaded
+    }
     modes.push_back({{"mode", ModeName(m.mode)},
                      {"navigations", m.navigations},
                      {"errors", m.errors},
@@ -163,15 +169,18 @@ std::string RenderHtml(const ReplayReport& r) {
   // Stacked bars: instant / fast / slow.
   const int bar_w = 600, bar_h = 28, left = 110;
   int height = 30 + static_cast<int>(r.modes.size()) * (bar_h + 12) + 20;
-  h += "<h2>Instant (&lt;200 ms) / fast (&lt;1 s) / slow</h2><svg width=\"" +
+  h += "<h2>Instant (&lt;200 ms) / fast (&lt;1 s) / slow / failed</h2><svg width=\"" +
        std::to_string(left + bar_w + 20) + "\" height=\"" + std::to_string(height) + "\">";
   int y = 20;
   for (const ModeReport& m : r.modes) {
-    double n = std::max<double>(1, static_cast<double>(m.instant + m.fast + m.slow));
+    // Shares of all navigations, as in the text table: failed ones too.
+    const uint64_t loaded = m.instant + m.fast + m.slow;
+    const uint64_t failed = m.navigations > loaded ? m.navigations - loaded : 0;
+    double n = std::max<double>(1, static_cast<double>(loaded + failed));
     h += "<text x=\"0\" y=\"" + std::to_string(y + 18) + "\">" + ModeName(m.mode) + "</text>";
     double x = left;
     const std::pair<uint64_t, const char*> parts[] = {
-        {m.instant, "#27ae60"}, {m.fast, "#f1c40f"}, {m.slow, "#c0392b"}};
+        {m.instant, "#27ae60"}, {m.fast, "#f1c40f"}, {m.slow, "#c0392b"}, {failed, "#95a5a6"}};
     for (const auto& [count, color] : parts) {
       double w = bar_w * static_cast<double>(count) / n;
       h += "<rect x=\"" + Fmt("%.1f", x) + "\" y=\"" + std::to_string(y) + "\" width=\"" +
@@ -213,8 +222,11 @@ std::string RenderHtml(const ReplayReport& r) {
   for (const ModeReport& m : r.modes) {
     const char* color = kModeColors[static_cast<int>(m.mode) % 3];
     std::string pts;
-    size_t n = m.latencies_ms.size();
-    for (size_t i = 0; i < n; i++) {
+    // Shares of all navigations: failed ones never arrive, so the curve
+    // tops out at the share that loaded.
+    size_t samples = m.latencies_ms.size();
+    double n = static_cast<double>(std::max<uint64_t>({1, m.navigations, samples}));
+    for (size_t i = 0; i < samples; i++) {
       // A step up at each sample.
       double x = X(static_cast<double>(m.latencies_ms[i]));
       pts += Fmt("%.1f", x) + "," + Fmt("%.1f", Y(static_cast<double>(i) / n)) + " ";

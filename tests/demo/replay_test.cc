@@ -4,9 +4,15 @@
 
 #include <doctest/doctest.h>
 
+#include <iterator>
 #include <set>
+#include <sstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "preheat_adapter.h"
+#include "report.h"
 #include "user_model.h"
 
 using preheat_demo::Mode;
@@ -217,4 +223,43 @@ TEST_CASE("the replay rejects bad options") {
   CHECK(modes == std::vector<Mode>{Mode::kSwr, Mode::kNoCache});
   CHECK_FALSE(preheat_demo::ParseModes("swr,turbo", &modes, &error));
   CHECK(error.find("turbo") != std::string::npos);
+}
+
+TEST_CASE("reports count failed navigations alike: the chart's shares, no percentiles when none loaded") {
+  preheat_demo::ReplayReport r;
+  ModeReport half;  // 4 navigations: 1 instant, 1 slow, 2 failed
+  half.mode = Mode::kNoCache;
+  half.navigations = 4;
+  half.errors = 2;
+  half.instant = 1;
+  half.slow = 1;
+  half.latencies_ms = {50, 1500};
+  ModeReport none;  // every navigation failed
+  none.mode = Mode::kSwr;
+  none.navigations = 3;
+  none.errors = 3;
+  r.modes = {half, none};
+
+  std::string html = preheat_demo::RenderHtml(r);
+  // The bar's instant share is of all 4 navigations (25%), as in the table,
+  // not of the 2 that loaded (50%).
+  // The first bar's labels (x = its left edge + 4, y = its row's text line).
+  CHECK(html.find("<text x=\"114.0\" y=\"38\">25%</text>") != std::string::npos);
+  CHECK(html.find(">50%</text>") != std::string::npos);  // the failed share
+  CHECK(html.find("<text x=\"114.0\" y=\"38\">50%</text>") == std::string::npos);
+
+  std::string table = preheat_demo::FormatTable(r);
+  size_t swr_row = table.find("\nswr ");
+  REQUIRE(swr_row != std::string::npos);
+  std::string row = table.substr(swr_row + 1, table.find('\n', swr_row + 1) - swr_row - 1);
+  CAPTURE(row);
+  std::istringstream words(row);
+  std::vector<std::string> cells{std::istream_iterator<std::string>(words),
+                                 std::istream_iterator<std::string>()};
+  REQUIRE(cells.size() > 8);
+  for (size_t i = 4; i <= 8; i++) CHECK(cells[i] == "-");  // P10..P90: "-", not 0 ms
+
+  nlohmann::json j = nlohmann::json::parse(preheat_demo::ReportJson(r));
+  CHECK(j["modes"][1]["percentiles_ms"]["p50"].is_null());
+  CHECK(j["modes"][0]["percentiles_ms"]["p50"] == 50);
 }
