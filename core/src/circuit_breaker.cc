@@ -18,24 +18,29 @@ BreakerState CircuitBreaker::state(Instant now) const {
   return state_;
 }
 
-bool CircuitBreaker::Allow(Instant now) {
+CircuitBreaker::Ticket CircuitBreaker::Allow(Instant now) {
   if (state_ == BreakerState::kOpen) {
-    if (now < open_until_) return false;
+    if (now < open_until_) return 0;
     state_ = BreakerState::kHalfOpen;
-    probe_inflight_ = false;
+    probe_ = 0;
   }
   if (state_ == BreakerState::kHalfOpen) {
-    if (probe_inflight_) return false;
-    probe_inflight_ = true;
-    return true;
+    if (probe_ != 0) return 0;
+    probe_ = ++last_ticket_;
+    return probe_;
   }
-  return true;
+  return ++last_ticket_;
 }
 
-void CircuitBreaker::OnSuccess(Instant now) {
+void CircuitBreaker::OnAbandoned(Ticket ticket) {
+  if (ticket == probe_) probe_ = 0;
+}
+
+void CircuitBreaker::OnSuccess(Instant now, Ticket ticket) {
   if (state_ == BreakerState::kHalfOpen) {
+    if (ticket != probe_) return;  // a straggler: says nothing about now
     state_ = BreakerState::kClosed;
-    probe_inflight_ = false;
+    probe_ = 0;
     current_open_ms_ = 0;
     outcomes_.clear();
     failures_ = 0;
@@ -49,9 +54,10 @@ void CircuitBreaker::OnSuccess(Instant now) {
   }
 }
 
-void CircuitBreaker::OnFailure(Instant now, int64_t retry_after_ms) {
+void CircuitBreaker::OnFailure(Instant now, Ticket ticket, int64_t retry_after_ms) {
   if (state_ == BreakerState::kHalfOpen) {
-    probe_inflight_ = false;
+    if (ticket != probe_) return;  // a straggler: the probe decides
+    probe_ = 0;
     current_open_ms_ = std::min(options_.open_max_ms, std::max(options_.open_ms, current_open_ms_ * 2));
     Open(now, retry_after_ms);
     return;

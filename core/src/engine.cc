@@ -215,6 +215,7 @@ struct Engine::Impl {
 
   std::unordered_map<std::string, std::vector<std::pair<SubscriptionId, Subscriber>>> subs;
   std::unordered_map<SubscriptionId, std::string> sub_keys;
+  std::vector<std::pair<SubscriptionId, ClearWatcher>> clear_watchers;
   SubscriptionId next_sub = 1;
 
   Impl(EngineOptions opts, Store* s, Fetcher* f, uint64_t seed)
@@ -661,7 +662,10 @@ struct Engine::Impl {
     EntryPtr old = memory.Peek(flight.key);
     if (!old) old = flight.base;
     bool changed = old && !SameRepresentation(*old, *entry);
-    if (!MayKeep(flight)) {
+    // A speculative prefetch keeps no error status, though RFC 9111 lets
+    // some be stored (a 429 with max-age): nobody asked for it, and the
+    // user's navigation would then be served it as fresh.
+    if (!MayKeep(flight) || (fresh->prefetched && resp.status >= 400)) {
       changed = false;  // what the tiers hold stays as it is
     } else if (storable && !too_large) {
       Keep(entry, now);
@@ -1220,7 +1224,7 @@ void Engine::GetOrPrefetch(const CacheRequest& request, Instant now, GetDone don
 
 Result<Engine::SubscriptionId> Engine::Subscribe(const std::string& key, Subscriber fn) {
   Impl& d = *impl_;
-  if (d.sub_keys.size() >= d.options.subscribers_max) {
+  if (d.sub_keys.size() + d.clear_watchers.size() >= d.options.subscribers_max) {
     return Status::LimitReached("too many subscriptions");
   }
   SubscriptionId id = d.next_sub++;
@@ -1229,8 +1233,21 @@ Result<Engine::SubscriptionId> Engine::Subscribe(const std::string& key, Subscri
   return id;
 }
 
+Result<Engine::SubscriptionId> Engine::WatchClears(ClearWatcher fn) {
+  Impl& d = *impl_;
+  if (d.sub_keys.size() + d.clear_watchers.size() >= d.options.subscribers_max) {
+    return Status::LimitReached("too many subscriptions");
+  }
+  d.clear_watchers.emplace_back(d.next_sub, std::move(fn));
+  return d.next_sub++;
+}
+
 void Engine::Unsubscribe(SubscriptionId id) {
   Impl& d = *impl_;
+  auto& watchers = d.clear_watchers;
+  watchers.erase(std::remove_if(watchers.begin(), watchers.end(),
+                                [id](const auto& w) { return w.first == id; }),
+                 watchers.end());
   auto it = d.sub_keys.find(id);
   if (it == d.sub_keys.end()) return;
   auto& list = d.subs[it->second];
@@ -1393,6 +1410,9 @@ Status Engine::Clear(const std::string& namespace_name, Instant now) {
   InvalidateSelector all{InvalidateSelector::Kind::kAll, "", namespace_name};
   auto removed = Invalidate(all, InvalidateMode::kRemove, now);
   if (!removed.ok()) return removed.status();
+  // A copy: a watcher may unsubscribe (itself or another) while told.
+  const auto watchers = d.clear_watchers;
+  for (const auto& [id, fn] : watchers) fn(namespace_name);
   d.CancelWaiters(NamespaceKeyPrefix(namespace_name), "namespace cleared", now);
   return Status::Ok();
 }

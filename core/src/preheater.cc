@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
+#include <list>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -46,10 +46,12 @@ struct Preheater::Impl {
     bool intent = false;
     bool strong = false;
   };
+  using TrackedOrder = std::list<std::pair<std::string, Instant>>;  // url, fetched at
   struct Tracked {
     Instant fetched_at;
     uint64_t bytes = 0;
     std::string key;
+    TrackedOrder::iterator order;  // its place in tracked_order
   };
 
   PreheatOptions options;
@@ -68,8 +70,14 @@ struct Preheater::Impl {
   std::unordered_map<std::string, bool> visible;
   std::vector<std::pair<std::string, Instant>> hovers;  // url, started
   uint32_t inflight = 0;
-  std::unordered_map<std::string, Tracked> tracked;  // by URL
-  std::deque<std::pair<std::string, Instant>> tracked_order;
+  // Preheats followed for accounting, by URL, and the same oldest first:
+  // always in step, so both stay within tracked_max.
+  std::unordered_map<std::string, Tracked> tracked;
+  TrackedOrder tracked_order;
+  // The latest `now` the preheater was given: NextDeadline must not answer
+  // from an earlier time than the budgets were last updated at.
+  Instant seen;
+  Engine::SubscriptionId clear_watch = 0;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   Impl(PreheatOptions opts, Engine* e, Instant now)
@@ -147,6 +155,7 @@ struct Preheater::Impl {
   }
 
   void Pump(Instant now) {
+    seen = std::max(seen, now);
     while (enabled && inflight < options.inflight_max && !queue.empty()) {
       auto best = std::max_element(queue.begin(), queue.end(), [](const auto& a, const auto& b) {
         return a.score < b.score;
@@ -172,18 +181,19 @@ struct Preheater::Impl {
       // Budgets first, so a half-open breaker's single probe is not spent
       // on a request that then cannot start.
       if (requests.Available(now) < 1 || bytes.Available(now) < 0) return;
-      if (!breaker.Allow(now)) {
+      CircuitBreaker::Ticket ticket = breaker.Allow(now);
+      if (!ticket) {
         stats.breaker_blocked++;
         return;
       }
       requests.TryTake(1, now);
       Candidate c = std::move(*best);
       queue.erase(best);
-      Issue(std::move(c), now);
+      Issue(std::move(c), ticket, now);
     }
   }
 
-  void Issue(Candidate c, Instant now) {
+  void Issue(Candidate c, CircuitBreaker::Ticket ticket, Instant now) {
     stats.issued++;
     inflight++;
     if (!c.intent) surface_issued++;
@@ -195,43 +205,49 @@ struct Preheater::Impl {
     std::weak_ptr<bool> alive_token = alive;
     std::string url = c.url;
     std::string key = c.key;
-    engine->Prefetch(req, now, [this, alive_token, url, key](Result<CacheResult> result) {
+    engine->Prefetch(req, now, [this, alive_token, url, key, ticket](Result<CacheResult> result) {
       if (alive_token.expired()) return;
-      OnDone(url, key, std::move(result), engine->CurrentTime());
+      OnDone(url, key, ticket, std::move(result), engine->CurrentTime());
     });
   }
 
-  void OnDone(const std::string& url, const std::string& key, Result<CacheResult> result,
-              Instant now) {
+  void OnDone(const std::string& url, const std::string& key, CircuitBreaker::Ticket ticket,
+              Result<CacheResult> result, Instant now) {
     inflight--;
     if (!result.ok()) {
-      if (result.status().code() != Code::kCancelled && result.status().code() != Code::kLimitReached) {
+      Code code = result.status().code();
+      if (code != Code::kCancelled && code != Code::kLimitReached) {
         stats.failures++;
-        breaker.OnFailure(now);
+        breaker.OnFailure(now, ticket);
       } else {
-        breaker.OnAbandoned();
+        breaker.OnAbandoned(ticket);
       }
-      Pump(now);
+      // Cancelled: the namespace was cleared (logout) or the engine is
+      // shutting down; starting the next preheat now would refill it.
+      if (code != Code::kCancelled) Pump(now);
       return;
     }
     const CacheResult& r = *result;
     if (r.source != Source::kNetwork) {
-      stats.skipped_cached++;  // it was in the store after all
-      breaker.OnSuccess(now);
+      // In a tier after all: no request went out, so this says nothing
+      // about the origin (nor may it close a half-open breaker).
+      stats.skipped_cached++;
+      breaker.OnAbandoned(ticket);
       Pump(now);
       return;
     }
     int status = r.entry->status;
-    if (status == 429 || status >= 500) {
+    bool failed = status == 429 || status >= 500;
+    if (failed) {
       stats.failures++;
-      breaker.OnFailure(now, RetryAfterMs(*r.entry, now));
+      breaker.OnFailure(now, ticket, RetryAfterMs(*r.entry, now));
     } else {
-      breaker.OnSuccess(now);
+      breaker.OnSuccess(now, ticket);
     }
     uint64_t body_bytes = r.entry->body.size();
     bytes.TakeDebt(static_cast<double>(body_bytes), now);
     stats.fetched_bytes += body_bytes;
-    if (r.stored) {
+    if (r.stored && !failed) {
       stats.fetched++;
       Track(url, key, body_bytes, now);
     } else {
@@ -243,20 +259,28 @@ struct Preheater::Impl {
   void Track(const std::string& url, const std::string& key, uint64_t body_bytes, Instant now) {
     if (tracked.count(url)) return;
     while (tracked.size() >= options.tracked_max && !tracked_order.empty()) Expire(now, true);
-    tracked[url] = Tracked{now, body_bytes, key};
     tracked_order.emplace_back(url, now);
+    tracked[url] = Tracked{now, body_bytes, key, std::prev(tracked_order.end())};
   }
 
   // Retires the oldest tracked preheat: unused, so its bytes were wasted.
   void Expire(Instant now, bool force) {
-    auto [url, at] = tracked_order.front();
-    if (!force && ElapsedMs(at, now) < options.use_window_ms) return;
-    tracked_order.pop_front();
-    auto it = tracked.find(url);
-    if (it == tracked.end() || it->second.fetched_at != at) return;  // used meanwhile
+    if (!force && ElapsedMs(tracked_order.front().second, now) < options.use_window_ms) return;
+    auto it = tracked.find(tracked_order.front().first);
     stats.wasted_bytes += it->second.bytes;
     if (!engine->HasInMemoryOrInflight(it->second.key)) stats.evicted_unused++;
     tracked.erase(it);
+    tracked_order.pop_front();
+  }
+
+  // The engine is clearing `namespace_name` (logout): what was queued or
+  // hovered for it must not be fetched into it afterwards, and what was
+  // preheated into it is gone unused.
+  void OnClear(const std::string& namespace_name) {
+    if (namespace_name != options.namespace_name) return;
+    queue.clear();
+    hovers.clear();
+    while (!tracked_order.empty()) Expire(engine->CurrentTime(), true);
   }
 
   Instant HoverDeadline() const {
@@ -267,7 +291,7 @@ struct Preheater::Impl {
 };
 
 Preheater::Preheater(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Preheater::~Preheater() = default;
+Preheater::~Preheater() { impl_->engine->Unsubscribe(impl_->clear_watch); }
 
 Result<std::unique_ptr<Preheater>> Preheater::Create(PreheatOptions options, Engine* engine,
                                                      Instant now) {
@@ -285,6 +309,10 @@ Result<std::unique_ptr<Preheater>> Preheater::Create(PreheatOptions options, Eng
     if (!pattern.ok()) return pattern.status();
     impl->routes.emplace_back(std::move(pattern).value(), text);
   }
+  Impl* d = impl.get();
+  auto watch = engine->WatchClears([d](const std::string& ns) { d->OnClear(ns); });
+  if (!watch.ok()) return watch.status();
+  impl->clear_watch = *watch;
   return std::unique_ptr<Preheater>(new Preheater(std::move(impl)));
 }
 
@@ -346,7 +374,9 @@ void Preheater::Visible(const std::string& url, bool visible, Instant now) {
 void Preheater::Intent(const std::string& url, IntentKind kind, Instant now) {
   Impl& d = *impl_;
   auto normalized = Engine::KeyFor(url, d.options.namespace_name);
-  if (!normalized.ok()) return;
+  // Disabled: intents are ignored, not kept for later (a hover that ended
+  // minutes ago says nothing about the next click).
+  if (!normalized.ok() || !d.enabled) return;
   std::string target = normalized->substr(normalized->find(' ') + 1);
   switch (kind) {
     case IntentKind::kHoverStart:
@@ -393,6 +423,7 @@ void Preheater::Navigated(const std::string& from_url, const std::string& to_url
     d.stats.used++;
     d.stats.used_bytes += it->second.bytes;
     d.stats.preheat_to_use_ms.Record(ElapsedMs(it->second.fetched_at, now));
+    d.tracked_order.erase(it->second.order);
     d.tracked.erase(it);
   }
   d.hovers.clear();
@@ -401,7 +432,10 @@ void Preheater::Navigated(const std::string& from_url, const std::string& to_url
 void Preheater::SetSaveData(bool save_data) { impl_->save_data = save_data; }
 void Preheater::SetEnabled(bool enabled) {
   impl_->enabled = enabled;
-  if (!enabled) impl_->queue.clear();
+  if (!enabled) {
+    impl_->queue.clear();
+    impl_->hovers.clear();
+  }
 }
 
 Instant Preheater::NextDeadline() const {
@@ -412,7 +446,7 @@ Instant Preheater::NextDeadline() const {
   }
   if (!d.queue.empty() && d.inflight < d.options.inflight_max && d.enabled &&
       !d.breaker.probe_inflight()) {
-    Instant now = d.engine->CurrentTime();
+    Instant now = std::max(d.engine->CurrentTime(), d.seen);
     Instant ready = std::max(d.requests.WhenAvailable(1, now), d.bytes.WhenAvailable(0, now));
     Instant reopen = d.breaker.reopen_at();
     if (!reopen.IsNever()) ready = std::max(ready, reopen);
@@ -489,6 +523,7 @@ std::string Preheater::StatsJson(Instant now) const {
                    {"breaker_opened", d.breaker.times_opened()},
                    {"queued", d.queue.size()},
                    {"inflight", d.inflight},
+                   {"tracked", d.tracked_order.size()},
                    {"save_data", d.save_data},
                    {"model_pages", d.model.pages()}};
   j["preheat_to_use_ms"] = nlohmann::json::parse(s.preheat_to_use_ms.ToJson(), nullptr, false);

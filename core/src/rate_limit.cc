@@ -40,6 +40,9 @@ Instant TokenBucket::WhenAvailable(double amount, Instant now) {
   if (tokens_ >= amount) return now;
   if (rate_per_ms_ <= 0 || amount > burst_) return Instant::Never();
   double wait_ms = std::ceil((amount - tokens_) / rate_per_ms_);
+  // A wait no int64 holds (a tiny rate, a huge debt) is never: casting it
+  // would be undefined, and on x86 gives a time in the past.
+  if (!(wait_ms < 9.2e18)) return Instant::Never();
   return AddMs(now, static_cast<int64_t>(wait_ms));
 }
 

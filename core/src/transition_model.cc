@@ -10,6 +10,8 @@ namespace preheat {
 namespace {
 constexpr size_t kImportBytesMax = 16u << 20;
 constexpr size_t kKeyBytesMax = 2048;
+// Far above any real count, far below what overflows to inf when added.
+constexpr double kCountMax = 1e9;
 }  // namespace
 
 double TransitionModel::Decayed(double count, Instant from, Instant to) const {
@@ -25,10 +27,10 @@ void TransitionModel::Record(std::string_view from, std::string_view to, Instant
     return;
   }
   Page& page = pages_[std::string(from)];
-  page.total = Decayed(page.total, page.updated, now) + weight;
+  page.total = std::min(kCountMax, Decayed(page.total, page.updated, now) + weight);
   page.updated = now;
   Target& target = page.targets[std::string(to)];
-  target.count = Decayed(target.count, target.updated, now) + weight;
+  target.count = std::min(kCountMax, Decayed(target.count, target.updated, now) + weight);
   target.updated = now;
   if (page.targets.size() > options_.targets_per_page_max) {
     // Forget the weakest target (never the one just recorded).
@@ -75,16 +77,38 @@ double TransitionModel::Total(std::string_view from, Instant now) const {
 }
 
 std::string TransitionModel::Export(Instant now) const {
-  nlohmann::json pages = nlohmann::json::object();
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  // Each page as `"from":{"to":count,...}`, with when it was last updated.
+  std::vector<std::pair<std::string, Instant>> parts;
+  size_t parts_bytes = 0;  // with a comma each
   for (const auto& [from, page] : pages_) {
     nlohmann::json targets = nlohmann::json::object();
     for (const auto& [to, target] : page.targets) {
       targets[to] = Decayed(target.count, target.updated, now);
     }
-    pages[from] = std::move(targets);
+    parts.emplace_back(nlohmann::json(from).dump(-1, ' ', false, kReplace) + ':' +
+                           targets.dump(-1, ' ', false, kReplace),
+                       page.updated);
+    parts_bytes += parts.back().first.size() + 1;
   }
-  nlohmann::json doc{{"v", 1}, {"at", now.unix_ms}, {"pages", std::move(pages)}};
-  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out = "{\"v\":1,\"at\":" + std::to_string(now.unix_ms) + ",\"pages\":{";
+  // Over budget, the least recently updated pages go first, whole: Import
+  // derives a page's total from its targets, so a page cut short would
+  // change its probabilities.
+  while (!parts.empty() && out.size() + parts_bytes + 2 > options_.export_bytes_max) {
+    auto oldest = std::min_element(parts.begin(), parts.end(), [](const auto& a, const auto& b) {
+      return a.second < b.second;
+    });
+    parts_bytes -= oldest->first.size() + 1;
+    parts.erase(oldest);
+  }
+  for (const auto& part : parts) {
+    out += part.first;
+    out += ',';
+  }
+  if (!parts.empty()) out.pop_back();
+  out += "}}";
+  return out;
 }
 
 Status TransitionModel::Import(std::string_view json, Instant now) {

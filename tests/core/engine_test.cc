@@ -4,6 +4,8 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "preheat/http_date.h"
 #include "testing/fake_origin.h"
@@ -828,6 +830,70 @@ TEST_CASE("engine: the first read of a fresh prefetch skips revalidation; later 
   CHECK(from_memory);
   CHECK(f.origin.CountRequests(kUrl) == 2);
   CHECK(f.engine->metrics().prefetches == 2);
+}
+
+// A 429 with explicit freshness (storable under RFC 9111) to a preheat was
+// kept, and the user's navigation was then served it as fresh.
+TEST_CASE("engine: an error status to a prefetch alone is answered but kept in no tier") {
+  for (int status : {429, 404, 503}) {
+    CAPTURE(status);
+    Fixture f;
+    f.status = status;
+    std::optional<Result<CacheResult>> prefetched;
+    f.engine->Prefetch({kUrl, "", {}, Lane::kPreheat}, f.loop.now(),
+                       [&](Result<CacheResult> r) { prefetched = std::move(r); });
+    f.Settle();
+    REQUIRE(prefetched.has_value());
+    REQUIRE(prefetched->ok());
+    CHECK((*prefetched)->entry->status == status);
+    CHECK_FALSE((*prefetched)->stored);
+    CHECK(f.Flush().ok());
+    CHECK(f.store.records().empty());
+    f.status = 200;
+    auto got = f.Get();
+    REQUIRE(got.ok());
+    CHECK(got->entry->status == 200);
+    CHECK(got->source == Source::kNetwork);
+  }
+  // A get that joined the request asked for it: kept as the headers allow.
+  Fixture g;
+  g.status = 429;
+  g.engine->Prefetch({kUrl, "", {}, Lane::kPreheat}, g.loop.now(), [](Result<CacheResult>) {});
+  auto joined = g.Get();
+  REQUIRE(joined.ok());
+  CHECK(joined->entry->status == 429);
+  CHECK(joined->stored);
+}
+
+TEST_CASE("engine: clear watchers hear of every Clear before its waiters are cancelled") {
+  Fixture f;
+  std::vector<std::string> cleared;
+  bool answered_before_watch = false;
+  bool answered = false;
+  f.engine->Get({kUrl, "alice"}, f.loop.now(), [&](Result<CacheResult> r) {
+    answered = true;
+    CHECK(r.status().code() == Code::kCancelled);
+  });
+  auto id = f.engine->WatchClears([&](const std::string& ns) {
+    if (ns == "alice" && cleared.empty()) answered_before_watch = answered;
+    cleared.push_back(ns);
+  });
+  REQUIRE(id.ok());
+  CHECK(f.engine->Clear("alice", f.loop.now()).ok());
+  CHECK(f.engine->Clear("bob", f.loop.now()).ok());
+  CHECK(f.engine->Clear("bad namespace!", f.loop.now()).code() == Code::kInvalidArgument);
+  CHECK(cleared == std::vector<std::string>{"alice", "bob"});
+  CHECK(answered);
+  CHECK_FALSE(answered_before_watch);
+  f.engine->Unsubscribe(*id);
+  CHECK(f.engine->Clear("alice", f.loop.now()).ok());
+  CHECK(cleared.size() == 2);
+  EngineOptions one;
+  one.subscribers_max = 1;
+  Fixture g(one);
+  REQUIRE(g.engine->WatchClears([](const std::string&) {}).ok());
+  CHECK(g.engine->WatchClears([](const std::string&) {}).status().code() == Code::kLimitReached);
+  CHECK(g.engine->Subscribe("k", [](const CacheResult&) {}).status().code() == Code::kLimitReached);
 }
 
 TEST_CASE("engine: no prefetch grace for no-cache responses or after the grace period") {

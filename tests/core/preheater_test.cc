@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "preheat/http_date.h"
 #include "testing/fake_origin.h"
@@ -266,6 +268,291 @@ TEST_CASE("preheater: the transition model persists through the engine's store")
   // Without a store there is nothing to persist to.
   auto memory_only = std::move(Engine::Create({}, nullptr, &origin, 3).value());
   CHECK(memory_only->PutBlob("x", "y", loop.now()).code() == Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace preheat
+
+namespace preheat {
+namespace {
+
+using testing::FakeStore;
+
+HttpResponse Ok200(Instant now) {
+  HttpResponse r;
+  r.status = 200;
+  r.headers.Set("Cache-Control", "max-age=60");
+  r.headers.Set("Date", FormatHttpDate(now));
+  r.body = std::string(100, 'x');
+  return r;
+}
+
+size_t MemoryEntries(const Engine& engine) {
+  size_t n = 0;
+  engine.VisitMemory([&](const CacheEntry&) { n++; });
+  return n;
+}
+
+// Clear (logout) cancelled the in-flight preheats, whose completion pumped
+// the queue at once: the namespace just cleared was refilled with the
+// user's data, sent with their request headers.
+TEST_CASE("preheater: Clear of its namespace is not refilled by queued preheats") {
+  SimLoop loop;
+  FakeOrigin origin(&loop, 1);
+  origin.handler = [](const HttpRequest&, Instant now) { return Ok200(now); };
+  auto engine = std::move(Engine::Create({}, nullptr, &origin, 1).value());
+  PreheatOptions o;
+  o.namespace_name = "alice";
+  o.request_headers.Set("Authorization", "Bearer alice");
+  o.requests_burst = 100;
+  o.requests_per_s = 100;
+  o.per_surface_max = 10;
+  o.hover_intent_ms = 50;
+  auto p = std::move(Preheater::Create(o, engine.get(), loop.now()).value());
+
+  SUBCASE("its own namespace: queue and hovers go, nothing more is fetched") {
+    p->Surface("https://app.example/issues", Fixture::Refs(10), loop.now());
+    p->Intent("https://app.example/issues/77", IntentKind::kHoverStart, loop.now());
+    REQUIRE(engine->InflightCount(Lane::kPreheat) == 2);
+    REQUIRE(engine->Clear("alice", loop.now()).ok());  // logout
+    for (int i = 0; i < 100 && loop.NextTime() < Instant::Never(); ++i) {
+      loop.RunOne();
+      if (p->NextDeadline() <= loop.now()) p->OnDeadline(loop.now());
+    }
+    loop.RunUntil(AddMs(loop.now(), 1000));
+    p->OnDeadline(loop.now());
+    loop.RunAll();
+    CHECK(MemoryEntries(*engine) == 0);
+    CHECK(origin.requests.size() == 2);
+    CHECK(p->StatsJson(loop.now()).find("\"queued\":0") != std::string::npos);
+    // Still usable: the next surface preheats as before.
+    p->Surface("https://app.example/other", Fixture::Refs(1, 50), loop.now());
+    loop.RunAll();
+    CHECK(origin.requests.size() == 3);
+    CHECK(MemoryEntries(*engine) == 1);
+  }
+  SUBCASE("another namespace: nothing of this preheater is dropped") {
+    p->Surface("https://app.example/issues", Fixture::Refs(8), loop.now());
+    REQUIRE(engine->Clear("bob", loop.now()).ok());
+    loop.RunAll();
+    CHECK(origin.requests.size() == 8);
+    CHECK(MemoryEntries(*engine) == 8);
+  }
+}
+
+// Engine::CancelAll (shutdown) cancelled the in-flight preheats, and each
+// cancellation started the next queued one, only to be cancelled in turn:
+// the queue was used up without a request.
+TEST_CASE("preheater: a cancelled preheat starts no other") {
+  PreheatOptions o;
+  o.requests_burst = 100;
+  o.requests_per_s = 100;
+  o.per_surface_max = 10;
+  Fixture f(o);
+  f.preheater->Surface("https://app.example/issues", Fixture::Refs(8), f.loop.now());
+  REQUIRE(f.PreheatRequests() == 2);
+  f.engine->CancelAll(f.loop.now());
+  CHECK(f.preheater->stats().issued == 2);  // not the queued ones, to be cancelled too
+  CHECK(f.PreheatRequests() == 2);
+  CHECK(f.preheater->stats().failures == 0);
+  // What is queued goes out at the next deadline, as usual.
+  f.Run(1000);
+  CHECK(f.PreheatRequests() == 8);
+}
+
+// A half-open probe answered by the store (no request went out) closed the
+// breaker, although the origin had said nothing.
+TEST_CASE("preheater: a store hit does not count as the half-open probe's success") {
+  SimLoop loop;
+  FakeStore store(&loop, 9);
+  FakeOrigin origin(&loop, 1);
+  int status = 200;
+  origin.handler = [&](const HttpRequest&, Instant now) {
+    HttpResponse r = Ok200(now);
+    r.status = status;
+    return r;
+  };
+  {
+    // issues/0 lies in the store only.
+    auto engine = std::move(Engine::Create({}, &store, &origin, 1).value());
+    engine->Start(loop.now());
+    engine->Get({"https://app.example/issues/0"}, loop.now(), [](Result<CacheResult>) {});
+    loop.RunAll();
+    engine->Flush(loop.now(), [](Status) {});
+    loop.RunAll();
+  }
+  auto engine = std::move(Engine::Create({}, &store, &origin, 2).value());
+  engine->Start(loop.now());
+  loop.RunAll();
+  PreheatOptions o;
+  o.inflight_max = 1;
+  o.per_surface_max = 100;
+  o.requests_burst = 100;
+  o.requests_per_s = 100;
+  o.breaker.min_requests = 1;
+  o.breaker.open_ms = 1000;
+  auto p = std::move(Preheater::Create(o, engine.get(), loop.now()).value());
+  status = 503;  // the origin is down
+  p->Surface("https://app.example/issues/99", Fixture::Refs(1, 50), loop.now());
+  loop.RunAll();
+  REQUIRE(p->breaker_state(loop.now()) == BreakerState::kOpen);
+  loop.RunUntil(AddMs(loop.now(), 1000));
+  REQUIRE(p->breaker_state(loop.now()) == BreakerState::kHalfOpen);
+  p->Intent("https://app.example/issues/0", IntentKind::kPointerDown, loop.now());  // in the store
+  loop.RunAll();
+  CHECK(origin.requests.size() == 2);  // the origin was asked nothing new
+  CHECK(p->breaker_state(loop.now()) == BreakerState::kHalfOpen);
+  // The probe's slot was freed: the next preheat is the probe, and the
+  // origin's answer to it decides.
+  status = 200;
+  p->Intent("https://app.example/issues/1", IntentKind::kPointerDown, loop.now());
+  loop.RunAll();
+  CHECK(origin.requests.size() == 3);
+  CHECK(p->breaker_state(loop.now()) == BreakerState::kClosed);
+}
+
+// A 429 with explicit freshness to a preheat was stored, counted as both
+// failure and fetched, and then served to the user's navigation as fresh.
+TEST_CASE("preheater: a 429 to a preheat is neither kept nor counted as fetched") {
+  SimLoop loop;
+  FakeOrigin origin(&loop, 1);
+  int status = 429;
+  origin.handler = [&](const HttpRequest&, Instant now) {
+    HttpResponse r = Ok200(now);
+    r.status = status;
+    r.headers.Set("Retry-After", "1");
+    return r;
+  };
+  auto engine = std::move(Engine::Create({}, nullptr, &origin, 1).value());
+  auto p = std::move(Preheater::Create({}, engine.get(), loop.now()).value());
+  p->Intent("https://app.example/issues/7", IntentKind::kPointerDown, loop.now());
+  loop.RunAll();
+  CHECK(p->stats().failures == 1);
+  CHECK(p->stats().fetched == 0);
+  CHECK(p->StatsJson(loop.now()).find("\"tracked\":0") != std::string::npos);
+  CHECK(MemoryEntries(*engine) == 0);
+  status = 200;
+  int got = 0;
+  engine->Get({"https://app.example/issues/7"}, loop.now(),
+              [&](Result<CacheResult> r) { got = r.ok() ? r->entry->status : -1; });
+  loop.RunAll();
+  CHECK(got == 200);
+  // A navigation joined the preheat's request: the 429 is kept for it (it
+  // asked), yet for the preheater it is a failure, not a fetch.
+  status = 429;
+  loop.RunUntil(AddMs(loop.now(), 30'000));  // the breaker the first 429 opened half-opens
+  p->Intent("https://app.example/issues/8", IntentKind::kPointerDown, loop.now());
+  engine->Get({"https://app.example/issues/8"}, loop.now(),
+              [&](Result<CacheResult> r) { got = r.ok() && r->stored ? r->entry->status : -1; });
+  loop.RunAll();
+  CHECK(got == 429);
+  CHECK(p->stats().failures == 2);
+  CHECK(p->stats().fetched == 0);
+  CHECK(p->StatsJson(loop.now()).find("\"tracked\":0") != std::string::npos);
+}
+
+// NextDeadline computed from the engine's last time, not the preheater's:
+// after a preheater-only entry point it answered a time already past.
+TEST_CASE("preheater: NextDeadline is not in the past after OnDeadline(now)") {
+  SimLoop loop;
+  FakeOrigin origin(&loop, 1);
+  origin.handler = [](const HttpRequest&, Instant now) { return Ok200(now); };
+  auto engine = std::move(Engine::Create({}, nullptr, &origin, 1).value());
+  PreheatOptions o;
+  o.requests_per_s = 1;
+  o.requests_burst = 1;
+  o.per_surface_max = 10;
+  auto p = std::move(Preheater::Create(o, engine.get(), loop.now()).value());
+  p->Surface("https://app.example/issues", Fixture::Refs(2), loop.now());
+  loop.RunAll();  // the first preheat completes at +10 ms; the second waits for a token
+  Instant later = AddMs(loop.now(), 890);
+  p->Visible("https://app.example/issues/1", true, later);
+  p->OnDeadline(later);
+  CHECK(p->NextDeadline() > later);
+  CHECK(p->NextDeadline() <= AddMs(later, 1000));
+}
+
+// A model within its own limits (defaults: 4096 pages x 32 targets) exported
+// to ~6 MB, over PutBlob's 4 MiB: SaveModel failed with kTooLarge for good.
+TEST_CASE("preheater: a full model can still be saved") {
+  SimLoop loop;
+  FakeStore store(&loop, 9);
+  FakeOrigin origin(&loop, 1);
+  auto engine = std::move(Engine::Create({}, &store, &origin, 1).value());
+  auto p = std::move(Preheater::Create({}, engine.get(), loop.now()).value());
+  for (int from = 0; from < 4096; ++from) {
+    for (int to = 0; to < 32; ++to) {
+      p->Navigated("https://app.example/api/issues/" + std::to_string(from),
+                   "https://app.example/api/issues/" + std::to_string(100000 + from * 32 + to),
+                   AddMs(loop.now(), from));
+    }
+  }
+  CHECK(p->SaveModel(AddMs(loop.now(), 4096)).ok());
+  engine->Flush(loop.now(), [](Status) {});
+  loop.RunAll();
+  std::optional<Status> loaded;
+  auto engine2 = std::move(Engine::Create({}, &store, &origin, 2).value());
+  auto p2 = std::move(Preheater::Create({}, engine2.get(), loop.now()).value());
+  p2->LoadModel(loop.now(), [&](Status s) { loaded = s; });
+  loop.RunAll();
+  REQUIRE(loaded.has_value());
+  CHECK(loaded->ok());
+  // The most recently updated pages were kept.
+  CHECK(p2->model().pages() > 1000);
+  CHECK(p2->model().Total("https://app.example/api/issues/4095", loop.now()) > 0);
+}
+
+// Intent() while disabled was queued (and hovers kept), and preheated once
+// enabled again, minutes later.
+TEST_CASE("preheater: intents while disabled are not preheated later") {
+  SimLoop loop;
+  FakeOrigin origin(&loop, 1);
+  origin.handler = [](const HttpRequest&, Instant now) { return Ok200(now); };
+  auto engine = std::move(Engine::Create({}, nullptr, &origin, 1).value());
+  auto p = std::move(Preheater::Create({}, engine.get(), loop.now()).value());
+  p->Intent("https://app.example/issues/6", IntentKind::kHoverStart, loop.now());
+  p->SetEnabled(false);  // drops the hover
+  p->Intent("https://app.example/issues/7", IntentKind::kPointerDown, loop.now());
+  p->Intent("https://app.example/issues/8", IntentKind::kHoverStart, loop.now());
+  p->Intent("https://app.example/issues/9", IntentKind::kFocus, loop.now());
+  loop.RunUntil(AddMs(loop.now(), 600'000));
+  p->SetEnabled(true);
+  p->OnDeadline(loop.now());
+  loop.RunAll();
+  CHECK(origin.requests.empty());
+  CHECK(p->NextDeadline().IsNever());
+}
+
+// Navigated() erased a used preheat from `tracked` but not from its order
+// list, which then grew past tracked_max.
+TEST_CASE("preheater: tracked preheats stay within tracked_max") {
+  SimLoop loop;
+  FakeOrigin origin(&loop, 1);
+  origin.handler = [](const HttpRequest&, Instant now) { return Ok200(now); };
+  auto engine = std::move(Engine::Create({}, nullptr, &origin, 1).value());
+  PreheatOptions o;
+  o.tracked_max = 4;
+  auto p = std::move(Preheater::Create(o, engine.get(), loop.now()).value());
+  for (int i = 0; i < 100; ++i) {
+    std::string u = "https://app.example/issues/" + std::to_string(i);
+    p->Intent(u, IntentKind::kPointerDown, loop.now());
+    loop.RunAll();
+    p->Navigated("https://app.example/", u, loop.now());
+    loop.RunUntil(AddMs(loop.now(), 1000));
+    p->OnDeadline(loop.now());
+  }
+  CHECK(p->stats().used == 100);
+  CHECK(p->StatsJson(loop.now()).find("\"tracked\":0") != std::string::npos);
+  // Unused ones: at most tracked_max, the oldest retired as wasted.
+  for (int i = 0; i < 10; ++i) {
+    p->Intent("https://app.example/unused/" + std::to_string(i), IntentKind::kPointerDown,
+              loop.now());
+    loop.RunAll();
+    loop.RunUntil(AddMs(loop.now(), 1000));  // a request token back
+  }
+  REQUIRE(p->stats().fetched == 110);
+  CHECK(p->StatsJson(loop.now()).find("\"tracked\":4") != std::string::npos);
+  CHECK(p->stats().wasted_bytes == 6 * 100);
 }
 
 }  // namespace

@@ -145,11 +145,8 @@ function defaultSeed() {
 
 const INTENT_KIND = { hoverstart: 0, hoverend: 1, pointerdown: 2, touchstart: 3, focus: 4 };
 
-// The module's fast read path (bindings.cc: preheat_get, preheat_store_get_done,
-// preheat_next_deadline): plain exports instead of embind calls for get()
-// without request headers, the store read's completion and the deadline.
-// Results come back through Module.preheatDeliver(id, result). One per
-// module, shared by its caches; null for a module without the exports.
+// The module's fast read path (bindings.cc: preheat_get & co.): plain
+// exports, results through Module.preheatDeliver(id, result). One per module.
 const FAST_LANE = Object.assign(Object.create(null), { navigate: 0, revalidate: 1, preheat: 2 });
 
 function fastPathOf(Module) {
@@ -427,11 +424,8 @@ class Cache {
     });
   }
 
-  // Settles a get()'s promise with the engine's answer `r`. Runs inside the
-  // module's call (the read's completion): an exception thrown by the
-  // application's `decode` becomes the rejection instead of unwinding
-  // through the engine, which would then not finish its completion (other
-  // waiters of the key, the store read's bookkeeping).
+  // Settles a get() with the engine's answer `r`, inside the module's call:
+  // a throwing `decode` rejects instead of unwinding through the engine.
   _settle(r, abs, known, resolve, reject) {
     if (r.code !== 0) {
       reject(errorOf(r));
@@ -444,19 +438,14 @@ class Cache {
     }
   }
 
-  // get() through the module's fast path (null for a URL it cannot take: not
-  // ASCII), the URL in its scratch buffer. A likely store read starts before
-  // the call; the promise is built after it. A result delivered inside the
-  // call settles the promise at once, any other is awaited through
-  // f.pending.
+  // get() through the fast path (null for a non-ASCII URL). A likely store
+  // read starts before the call, the promise is built after it.
   _fastGet(f, laneId, abs, known) {
     const n = toScratch(f, abs);
     if (n < 0) return null;
     const key = this._keyPrefix + abs;  // the store key, unless normalising changes the URL
-    // Nothing decoded for this URL, not fetched or served in this session:
-    // the memory tier has nothing either, and the engine will read the
-    // store. The read starts first, ahead of the engine's lookups
-    // (IdbStore.readAhead).
+    // Not decoded, fetched or served in this session: the engine will read
+    // the store; the read starts first (IdbStore.readAhead).
     const store = known === undefined && !this._seen.has(abs) ? this._store : null;
     if (store !== null) store.readAhead(key);
     const id = f.nextId++;
@@ -666,11 +655,8 @@ class Cache {
     return this.flush().catch((e) => (e.code === Code.limitReached ? undefined : this._clearDegraded(e)));
   }
 
-  // clear()'s fallback after its flush failed with `e` on a store the
-  // engine no longer trusts (degraded): the namespace's records are removed
-  // once more, straight through the driver; when that fails too, the
-  // database is deleted whole, every namespace with it (it is a cache: what
-  // other namespaces lose is refetched).
+  // clear()'s fallback on a degraded store: the namespace removed once more
+  // through the driver, else the whole database deleted (web/README.md).
   _clearDegraded(e) {
     const store = this._store;
     if (!store || this._closed || !JSON.parse(this._engine.metricsJson()).store_degraded) throw e;

@@ -140,6 +140,8 @@ export interface PreheatStats {
   used: number; evicted_unused: number; wasted_bytes: number; fetched_bytes: number;
   used_bytes: number; breaker: string; breaker_opened: number; queued: number;
   inflight: number; save_data: boolean; model_pages: number;
+  /** Preheats awaiting use or expiry (at most tracked_max). */
+  tracked: number;
   [metric: string]: unknown;
 }
 

@@ -154,7 +154,9 @@ class Engine {
   // either tier holds the entry, at any age, `done` answers from there (no
   // request, no revalidation, source kMemory or kStore); a fetch already in
   // flight is joined; otherwise it fetches in request.lane (kPreheat for
-  // preheats) and answers kMiss from kNetwork. Errors: as Get.
+  // preheats) and answers kMiss from kNetwork. An error status (>= 400)
+  // to a request only prefetches waited for is answered but kept in no
+  // tier (result.stored false). Errors: as Get.
   void Prefetch(const CacheRequest& request, Instant now, GetDone done);
 
   // Calls `fn` each time a revalidation or mutation changes the entry for
@@ -187,6 +189,15 @@ class Engine {
   // write's error (kUnavailable, kTimeout, kHttpError).
   void Mutate(const CacheRequest& target, HttpResponse optimistic, HttpRequest write,
               Instant now, StatusDone done);
+
+  // Calls `fn` with the namespace at the start of every Clear, before that
+  // namespace's waiters are cancelled: for the preheater, whose queued
+  // preheats of a namespace a logout cleared must not go out afterwards.
+  // `fn` may read the engine (CurrentTime, HasInMemoryOrInflight) but must
+  // call nothing that changes it. Unsubscribe(id) removes it.
+  // Errors: kLimitReached past subscribers_max.
+  using ClearWatcher = std::function<void(const std::string& namespace_name)>;
+  Result<SubscriptionId> WatchClears(ClearWatcher fn);
 
   // Removes every entry of a namespace from both tiers (logout). Gets of
   // that namespace waiting on the network complete with kCancelled. The

@@ -65,7 +65,7 @@ struct PreheatStats {
   uint64_t dropped_budget = 0;    // per-surface budget exhausted
   uint64_t breaker_blocked = 0;   // start attempts refused by the breaker
   uint64_t failures = 0;
-  uint64_t fetched = 0;           // preheats that stored a response
+  uint64_t fetched = 0;           // preheats that stored a response (not a failure)
   uint64_t used = 0;              // a navigation later opened a preheated entry
   uint64_t evicted_unused = 0;    // gone from memory before any use
   uint64_t wasted_bytes = 0;      // bytes of preheats never used in use_window_ms
@@ -78,8 +78,12 @@ struct PreheatStats {
 // Call NextDeadline()/OnDeadline(now) like the engine's.
 class Preheater {
  public:
-  // Errors: kInvalidArgument for non-positive limits or a bad namespace.
-  // `engine` must outlive the preheater.
+  // Errors: kInvalidArgument for non-positive limits or a bad namespace;
+  // kLimitReached (Engine::WatchClears) when the engine has no
+  // subscription left. `engine` must outlive the preheater. The preheater
+  // watches the engine's Clear: clearing its namespace (logout) drops its
+  // queued preheats and hovers, and in-flight preheats the clear cancels
+  // start no others.
   static Result<std::unique_ptr<Preheater>> Create(PreheatOptions options, Engine* engine,
                                                    Instant now);
   ~Preheater();
@@ -91,13 +95,15 @@ class Preheater {
   // Visibility of a reference on the current surface (from an
   // IntersectionObserver); visible ones rank higher.
   void Visible(const std::string& url, bool visible, Instant now);
-  // Pointer or focus intent towards `url`.
+  // Pointer or focus intent towards `url`. Ignored while disabled.
   void Intent(const std::string& url, IntentKind kind, Instant now);
   // A navigation happened: teaches the model and accounts preheats used.
   void Navigated(const std::string& from_url, const std::string& to_url, Instant now);
   // Save-Data or a slow connection: only strong intents (pointerdown,
   // touchstart) still preheat.
   void SetSaveData(bool save_data);
+  // Disabling drops queued preheats and hovers; nothing is queued while
+  // disabled.
   void SetEnabled(bool enabled);
 
   Instant NextDeadline() const;
@@ -113,7 +119,7 @@ class Preheater {
   const PreheatStats& stats() const;
   BreakerState breaker_state(Instant now) const;
   TransitionModel& model();
-  // Stats, breaker state and queue as JSON.
+  // Stats, breaker state, queue and tracked preheats as JSON.
   std::string StatsJson(Instant now) const;
 
  private:

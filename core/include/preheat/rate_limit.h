@@ -20,7 +20,8 @@ class TokenBucket {
   // Tokens available at `now` (negative while in debt).
   double Available(Instant now);
   // The earliest time `amount` tokens will be there; `now` if already.
-  // Instant::Never() when the rate is 0 and they never will.
+  // Instant::Never() when they never will (rate 0, `amount` over the
+  // burst) or not within what an Instant can hold.
   Instant WhenAvailable(double amount, Instant now);
 
  private:

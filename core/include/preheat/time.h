@@ -25,11 +25,15 @@ constexpr bool operator<=(Instant a, Instant b) { return a.unix_ms <= b.unix_ms;
 constexpr bool operator>(Instant a, Instant b) { return a.unix_ms > b.unix_ms; }
 constexpr bool operator>=(Instant a, Instant b) { return a.unix_ms >= b.unix_ms; }
 
-// Saturating: adding to Never() stays Never().
+// Saturating: adding to Never() stays Never(); past either end of int64
+// it stops at that end (no overflow, which would be undefined).
 constexpr Instant AddMs(Instant t, int64_t delta_ms) {
   if (t.IsNever()) return t;
   if (delta_ms > 0 && t.unix_ms > std::numeric_limits<int64_t>::max() - delta_ms) {
     return Instant::Never();
+  }
+  if (delta_ms < 0 && t.unix_ms < std::numeric_limits<int64_t>::min() - delta_ms) {
+    return Instant{std::numeric_limits<int64_t>::min()};
   }
   return Instant{t.unix_ms + delta_ms};
 }

@@ -19,6 +19,9 @@ struct TransitionModelOptions {
   uint32_t pages_max = 4096;           // "from" pages kept (least recently updated go)
   uint32_t targets_per_page_max = 32;  // "to" pages kept per page (weakest go)
   int64_t half_life_ms = 7LL * 24 * 3600 * 1000;  // counts halve this often
+  // Export's output stays within this (below Engine::PutBlob's 4 MiB, so
+  // that SaveModel keeps working however much the model has learned).
+  uint32_t export_bytes_max = 3u << 20;
 };
 
 // Counts of transitions `from -> to`, exponentially decayed. Keys are
@@ -36,8 +39,12 @@ class TransitionModel {
   size_t pages() const { return pages_.size(); }
 
   // {"v":1,"at":<ms>,"pages":{"from":{"to":count,...},...}}: counts decayed
-  // to `now`. Import adds the counts of such a document (a prior trained
-  // from a trace, or a persisted model) as if recorded at `now`.
+  // to `now`. At most export_bytes_max bytes (an empty model's ~40 at
+  // least): past it the least recently updated pages are left out, whole,
+  // since Import derives a page's total from its targets. Import
+  // adds the counts of such a document (a prior trained from a trace, or a
+  // persisted model) as if recorded at `now`. Counts are capped at 1e9
+  // (here and in Record), so sums of imports stay finite.
   // Errors (Import): kInvalidArgument for malformed JSON or a wrong
   // version; kTooLarge for documents over 16 MiB. Nothing is imported on
   // error.
