@@ -53,7 +53,8 @@ void AppendUtf8(uint32_t cp, std::string* out) {
 
 // Decodes the character references of an attribute value: numeric ones
 // (&#38; &#x26;, ";" optional) and the named ones a URL plausibly holds.
-// The legacy names (amp, lt, gt, quot, nbsp) also decode without ";"
+// Names are case-sensitive. The legacy names (amp, lt, gt, quot, nbsp and
+// AMP, LT, GT, QUOT) also decode without ";"
 // unless followed by an alphanumeric or "=" (HTML's attribute-value rule,
 // so "?a=1&ampx=2" stays as written). False, with `out` cut short, when
 // the value decodes to more than `max` bytes.
@@ -68,8 +69,9 @@ bool DecodeAttribute(std::string_view in, size_t max, std::string* out) {
       {"quot", '"', true},  {"apos", '\'', false}, {"nbsp", 0xA0, true},
       {"sol", '/', false},  {"quest", '?', false}, {"num", '#', false},
       {"equals", '=', false}, {"colon", ':', false}, {"period", '.', false},
-      {"percnt", '%', false}, {"lowbar", '_', false}, {"tab", '\t', false},
-      {"newline", '\n', false},
+      {"percnt", '%', false}, {"lowbar", '_', false}, {"Tab", '\t', false},
+      {"NewLine", '\n', false}, {"AMP", '&', true},   {"LT", '<', true},
+      {"GT", '>', true},      {"QUOT", '"', true},
   };
   out->clear();
   size_t i = 0;
@@ -637,8 +639,23 @@ void ApplyRule(const Json& doc, const Url& page, const JsonReferenceRule& rule,
       ++report->skipped_bad_url;
       continue;
     }
+    // The id is one literal segment: encode everything but unreserved and
+    // sub-delim characters, '%' included, so "%2e%2e" or "%41" stay as
+    // written instead of decoding into a dot segment or another path.
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string segment;
+    for (const char c : id) {
+      if (IsAlnum(c) || std::string_view("-._~!$&'()*+,;=:@").find(c) != std::string_view::npos) {
+        segment.push_back(c);
+      } else {
+        const auto u = static_cast<unsigned char>(c);
+        segment.push_back('%');
+        segment.push_back(kHex[u >> 4]);
+        segment.push_back(kHex[u & 0xF]);
+      }
+    }
     RoutePattern::Params params;
-    for (const std::string& name : names) params.emplace_back(name, id);
+    for (const std::string& name : names) params.emplace_back(name, segment);
     Result<std::string> path = pattern->Expand(params);
     if (!path.ok()) {
       ++report->skipped_bad_url;

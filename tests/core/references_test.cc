@@ -209,6 +209,21 @@ TEST_CASE("refs: character references in attribute values are decoded") {
                         "https://app.example/n%EF%BF%BD%EF%BF%BD%EF%BF%BD"});
 }
 
+TEST_CASE("refs: named character references are case-sensitive HTML names") {
+  const Strings urls = Html(
+      "<a href=\"/a&Tab;b\">1</a>"
+      "<a href=\"/c&NewLine;d\">2</a>"
+      "<a href=\"/e?x=1&AMP;y=2\">3</a>"
+      "<a href=\"/f?x=&LT;&GT;&QUOT\">4</a>"
+      "<a href=\"/g&tab;h\">lower-case tab is no HTML name</a>"
+      "<a href=\"/i&newline;j\">lower-case newline is no HTML name</a>"
+      "<a href=\"/k?a=1&AMPx=2\">legacy before alnum stays</a>");
+  CHECK(urls == Strings{"https://app.example/ab", "https://app.example/cd",
+                        "https://app.example/e?x=1&y=2", "https://app.example/f?x=%3C%3E%22",
+                        "https://app.example/g&tab;h", "https://app.example/i&newline;j",
+                        "https://app.example/k?a=1&AMPx=2"});
+}
+
 TEST_CASE("refs: nofollow and download links are skipped") {
   ExtractReport report;
   const Strings urls = Html(
@@ -393,6 +408,21 @@ TEST_CASE("refs: json templates with integer and string ids") {
   for (const Reference& r : refs) CHECK(r.route == "/api/issues/:id");
   CHECK(report.malformed == 3);        // 4.5, null, true
   CHECK(report.skipped_bad_url == 2);  // "..", ""
+}
+
+TEST_CASE("refs: json template ids are one literal path segment") {
+  ExtractReport report;
+  const std::vector<Reference> refs = ExtractJsonReferences(
+      R"j({"ids": ["%2e%2e", ".%2e", "%2E", "%41", "50%", "a%2Fb", "~-_.!$&'()*+,;=:@"]})j",
+      Page(), {{"/ids/*", "/api/issues/:id/comments"}}, {}, &report);
+  CHECK(Urls(refs) == Strings{"https://app.example/api/issues/%252e%252e/comments",
+                              "https://app.example/api/issues/.%252e/comments",
+                              "https://app.example/api/issues/%252E/comments",
+                              "https://app.example/api/issues/%2541/comments",
+                              "https://app.example/api/issues/50%25/comments",
+                              "https://app.example/api/issues/a%252Fb/comments",
+                              "https://app.example/api/issues/~-_.!$&'()*+,;=:@/comments"});
+  CHECK(report.skipped_bad_url == 0);
 }
 
 TEST_CASE("refs: json wrong types are counted as malformed") {
