@@ -114,6 +114,14 @@ struct TempDir {
   }
 };
 
+// A server whose static folder (`dir`) holds one file, /app.js.
+std::unique_ptr<DemoServer> StartServerWithAppJs(const TempDir& dir) {
+  std::ofstream(dir.path / "app.js") << "export const answer = 42;\n";
+  auto o = FastOptions();
+  o.static_dir = dir.path.string();
+  return StartServer(o);
+}
+
 }  // namespace
 
 TEST_CASE("the tracker is generated deterministically, with resolvable cross-references") {
@@ -379,10 +387,7 @@ TEST_CASE("two servers on free ports at once; Stop is idempotent") {
 // files answered 206 without an ETag.
 TEST_CASE("Range is ignored: JSON, HTML and files answer the full 200 with their ETag") {
   TempDir dir;
-  std::ofstream(dir.path / "app.js") << "export const answer = 42;\n";
-  auto o = FastOptions();
-  o.static_dir = dir.path.string();
-  auto server = StartServer(o);
+  auto server = StartServerWithAppJs(dir);
   auto c = ClientOf(*server);
 
   auto full = c.Get("/api/issues/42");
@@ -484,10 +489,7 @@ TEST_CASE("POSTs without Content-Length have an empty body: the README's admin c
 // unless it is the 200's length.
 TEST_CASE("304 answers carry no Content-Length, for JSON and files") {
   TempDir dir;
-  std::ofstream(dir.path / "app.js") << "export const answer = 42;\n";
-  auto o = FastOptions();
-  o.static_dir = dir.path.string();
-  auto server = StartServer(o);
+  auto server = StartServerWithAppJs(dir);
   auto c = ClientOf(*server);
   for (const char* path : {"/api/issues/42", "/app.js"}) {
     CAPTURE(path);
@@ -503,10 +505,7 @@ TEST_CASE("304 answers carry no Content-Length, for JSON and files") {
 // Regression: only the first If-None-Match line was read.
 TEST_CASE("If-None-Match sent as several lines is their combined list") {
   TempDir dir;
-  std::ofstream(dir.path / "app.js") << "export const answer = 42;\n";
-  auto o = FastOptions();
-  o.static_dir = dir.path.string();
-  auto server = StartServer(o);
+  auto server = StartServerWithAppJs(dir);
   auto c = ClientOf(*server);
   for (const char* path : {"/api/issues/42", "/app.js"}) {
     CAPTURE(path);
