@@ -9,6 +9,15 @@
 namespace preheat {
 namespace {
 
+// A breaker that opens on its first failure, for `open_ms`.
+BreakerOptions OpensOnFirstFailure(int64_t open_ms) {
+  BreakerOptions o;
+  o.min_requests = 1;
+  o.failure_ratio_max = 0;
+  o.open_ms = open_ms;
+  return o;
+}
+
 TEST_CASE("breaker: opens on failure ratio, half-opens with one probe, closes on success") {
   BreakerOptions o;
   o.window = 10;
@@ -50,11 +59,7 @@ TEST_CASE("breaker: a failed probe doubles the open period, capped") {
 }
 
 TEST_CASE("breaker: an abandoned probe frees the slot for another") {
-  BreakerOptions o;
-  o.min_requests = 1;
-  o.failure_ratio_max = 0;
-  o.open_ms = 10;
-  CircuitBreaker b(o);
+  CircuitBreaker b(OpensOnFirstFailure(10));
   b.OnFailure(Instant{0}, b.Allow(Instant{0}));
   CircuitBreaker::Ticket probe = b.Allow(Instant{10});
   CHECK(probe != 0);
@@ -67,11 +72,7 @@ TEST_CASE("breaker: an abandoned probe frees the slot for another") {
 // outcome of a straggler (allowed before the breaker opened) neither frees
 // the probe's slot nor closes the breaker.
 TEST_CASE("breaker: a straggler's abandon does not admit a second probe") {
-  BreakerOptions o;
-  o.min_requests = 1;
-  o.failure_ratio_max = 0;
-  o.open_ms = 1000;
-  CircuitBreaker b(o);
+  CircuitBreaker b(OpensOnFirstFailure(1000));
   CircuitBreaker::Ticket straggler = b.Allow(Instant{0});
   CHECK(straggler != 0);
   b.OnFailure(Instant{10}, b.Allow(Instant{0}));  // opens
@@ -83,11 +84,7 @@ TEST_CASE("breaker: a straggler's abandon does not admit a second probe") {
 }
 
 TEST_CASE("breaker: a straggler's outcome does not decide a half-open breaker") {
-  BreakerOptions o;
-  o.min_requests = 1;
-  o.failure_ratio_max = 0;
-  o.open_ms = 1000;
-  CircuitBreaker b(o);
+  CircuitBreaker b(OpensOnFirstFailure(1000));
   CircuitBreaker::Ticket straggler = b.Allow(Instant{0});
   CircuitBreaker::Ticket other = b.Allow(Instant{0});
   b.OnFailure(Instant{10}, b.Allow(Instant{0}));  // opens
