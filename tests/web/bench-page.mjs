@@ -74,8 +74,9 @@ async function readCold({ entries = 20, rounds = 8, size = 10 * 1024 } = {}) {
  * (c) 200 entries written through the engine's batched store (pending
  * write-behind writes, one flush) vs the same records written as 200
  * readwrite transactions of one put each, one after another (what the
- * driver's FIFO would do without batching), and as 200 transactions
- * started at once (informational).
+ * driver's FIFO would do without batching), as 200 transactions started
+ * at once and as one raw transaction of the 200 puts, the floor
+ * (informational both).
  */
 async function writeBatch({ count = 200, rounds = 8, size = 1024 } = {}) {
   const cache = await preheat.createCache({
@@ -88,6 +89,7 @@ async function writeBatch({ count = 200, rounds = 8, size = 1024 } = {}) {
   const batched = [];
   const sequential = [];
   const concurrent = [];
+  const oneTx = [];
   let records = null;
   let batchesPerFlush = 0;
   for (let round = 0; round < rounds; round++) {
@@ -121,21 +123,35 @@ async function writeBatch({ count = 200, rounds = 8, size = 1024 } = {}) {
       }
       return now() - t0;
     };
+    // The floor: the same 200 puts in one raw readwrite transaction.
+    const runOneTx = async () => {
+      const t0 = now();
+      await new Promise((resolve, reject) => {
+        const tx = db.transaction('entries', 'readwrite');
+        const os = tx.objectStore('entries');
+        records.forEach((r, i) => os.put({ ...r, key: `one/${round}/${i}` }));
+        tx.oncomplete = () => resolve();
+        tx.onerror = () => reject(tx.error);
+        tx.onabort = () => reject(tx.error || new Error('aborted'));
+      });
+      return now() - t0;
+    };
     const runConcurrent = async () => {
       const t0 = now();
       await Promise.all(records.map((r, i) => rawPut(db, { ...r, key: `con/${round}/${i}` })));
       return now() - t0;
     };
     // The batched run goes first in round 0 (it produces the records).
-    const steps = round % 2 === 0 ? [runBatched, runSequential, runConcurrent]
-                                   : [runConcurrent, runSequential, runBatched];
+    const steps = round % 2 === 0 ? [runBatched, runSequential, runConcurrent, runOneTx]
+                                   : [runOneTx, runConcurrent, runSequential, runBatched];
     const times = [];
     for (const step of steps) times.push(await step());
-    const [b, s, c] = round % 2 === 0 ? times : [times[2], times[1], times[0]];
+    const [b, s, c, o] = round % 2 === 0 ? times : [times[3], times[2], times[1], times[0]];
     if (round > 0) {  // round 0 warms up
       batched.push(b);
       sequential.push(s);
       concurrent.push(c);
+      oneTx.push(o);
     }
   }
   const storedEntries = cache.stats().store.entries;
@@ -143,7 +159,7 @@ async function writeBatch({ count = 200, rounds = 8, size = 1024 } = {}) {
   db.close();
   store.close();
   return {
-    batched, sequential, concurrent, count, recordBytes: records[0].value.length,
+    batched, sequential, concurrent, oneTx, count, recordBytes: records[0].value.length,
     storedEntries, batchesPerFlush,
   };
 }

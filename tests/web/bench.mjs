@@ -166,6 +166,7 @@ async function main() {
   const writeBatched = median(b.write.batched);
   const writeSeq = median(b.write.sequential);
   const writeCon = median(b.write.concurrent);
+  const writeOneTx = median(b.write.oneTx);
   const peek = median(b.peek.peek);
   const enginePeek = median(b.peek.enginePeek);
   const mapGet = median(b.peek.mapGet);
@@ -188,6 +189,8 @@ async function main() {
       measured: `${fmt(writeSeq)} ms vs ${fmt(writeBatched)} ms`, target: '>= 5.00', met: writeSeq / writeBatched >= 5 },
     { id: 'writeBatchConcurrent', name: '    200 txs started at once / batched', ratio: writeCon / writeBatched,
       measured: `${fmt(writeCon)} ms vs ${fmt(writeBatched)} ms`, target: '(info)', met: null },
+    { id: 'writeBatchFloor', name: '    batched / 200 puts in one raw tx', ratio: writeBatched / writeOneTx,
+      measured: `${fmt(writeBatched)} ms vs ${fmt(writeOneTx)} ms`, target: '(info)', met: null },
     { id: 'peek', name: '(d) 4 KB peek / Map.get', ratio: peek / mapGet,
       measured: `${us(peek)} vs ${us(mapGet)}`, target: '(report)', met: null },
     { id: 'enginePeek', name: '    embind engine.peek alone / Map.get', ratio: enginePeek / mapGet,
@@ -203,7 +206,7 @@ async function main() {
     crossOriginIsolated: b.info.crossOriginIsolated,
     params: b.params,
     sizes: size,
-    medians_ms: { readCache, readRaw, firstCache, firstRaw, ...(warm ? { warmCache, warmRaw } : {}), writeBatched, writeSeq, writeCon, peek, enginePeek, mapGet, embindCall },
+    medians_ms: { readCache, readRaw, firstCache, firstRaw, ...(warm ? { warmCache, warmRaw } : {}), writeBatched, writeSeq, writeCon, writeOneTx, peek, enginePeek, mapGet, embindCall },
     samples: {
       readCold: b.read.cache.length, write: b.write.batched.length, peekBatches: b.peek.peek.length,
     },
