@@ -1087,13 +1087,18 @@ struct Engine::Impl {
       return;
     }
     metrics.rollbacks++;
+    // A later write of the key still in flight rolls back to what preceded
+    // this one, never to this one's rejected value.
+    for (auto& [op, other] : mutations) {
+      if (other.previous == m.optimistic) other.previous = m.previous;
+    }
     if (current == m.optimistic) {
       if (m.previous) {
         memory.Put(m.previous);
-        Notify(m.key, m.previous, now);
       } else {
         memory.Erase(m.key);
       }
+      Notify(m.key, m.previous, now);
     }
     Status error = result.ok() ? Status::HttpError("write answered " + std::to_string(result->status))
                                : result.status();
@@ -1313,14 +1318,16 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
                ? key == key_or_prefix
                : key.compare(0, key_or_prefix.size(), key_or_prefix) == 0;
   };
+  const bool memory_only = selector.memory_only;
   // Reads in flight may return records this invalidation removes.
   for (auto& [key, read] : d.store_reads) {
+    if (memory_only) break;
     if (in_flight_match(key)) read.superseded = true;
   }
   // So may requests on the wire: what they bring may predate this
   // invalidation.
   for (auto& [key, flight] : d.flights) {
-    if (!in_flight_match(key)) continue;
+    if (memory_only || !in_flight_match(key)) continue;
     flight.invalidated = true;
     bool base_tagged = selector.kind != InvalidateSelector::Kind::kTag ||
                        (flight.base && matches(*flight.base));
@@ -1350,14 +1357,19 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
   // Tried on a degraded store too (once: no retries there): it serves
   // nothing more this session, but a later one opens it again, and what a
   // logout meant to forget must not be there then.
-  if (d.store) d.RemoveFromStore(store_selector, 1);
+  if (d.store && !memory_only) d.RemoveFromStore(store_selector, 1);
   for (const EntryPtr& e : hits) {
     if (mode == InvalidateMode::kRemove) {
       d.memory.Erase(e->key);
     } else {
       auto marked = std::make_shared<CacheEntry>(*e);
       marked->invalidated = true;
-      d.Keep(marked, now);
+      if (memory_only) {
+        d.Supersede(marked->key);
+        d.memory.Put(marked);
+      } else {
+        d.Keep(marked, now);
+      }
     }
   }
   d.metrics.invalidations++;
@@ -1426,13 +1438,18 @@ void Engine::CancelAll(Instant now) {
     bool any = !d.flights.empty() || !d.store_reads.empty() || !d.mutations.empty();
     if (!any) return;
     d.CancelWaiters("", "engine shutting down", now);
-    std::vector<Impl::Mutation> writes;
-    for (auto& [op, m] : d.mutations) {
+    std::vector<OpId> writes;
+    for (const auto& [op, m] : d.mutations) writes.push_back(op);
+    // One at a time, each taken out of `mutations` before it rolls back:
+    // the writes still there learn what to roll back to (OnMutationDone).
+    for (OpId op : writes) {
+      auto it = d.mutations.find(op);
+      if (it == d.mutations.end()) continue;
+      Impl::Mutation m = std::move(it->second);
+      d.mutations.erase(it);
       d.CancelRequest(op, Lane::kNavigate);  // the lane of every write (Mutate)
-      writes.push_back(std::move(m));
+      d.OnMutationDone(std::move(m), now, Status::Cancelled("engine shutting down"));
     }
-    d.mutations.clear();
-    for (auto& m : writes) d.OnMutationDone(std::move(m), now, Status::Cancelled("engine shutting down"));
   }
 }
 

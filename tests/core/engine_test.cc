@@ -508,6 +508,109 @@ TEST_CASE("engine: mutate is optimistic and rolls back when the write fails") {
   CHECK(f.engine->metrics().rollbacks == 1);
 }
 
+// Two writes of one key in flight, both refused: whichever fails first, the
+// cache ends on the entry before them, never on a value the origin refused.
+TEST_CASE("engine: two failed mutates of one key roll back to the entry before both") {
+  for (bool first_fails_first : {true, false}) {
+    CAPTURE(first_fails_first);
+    Fixture f;
+    f.Get();
+    auto key = *Engine::KeyFor(kUrl, "");
+    std::vector<std::string> seen;
+    f.engine->Subscribe(key, [&](const CacheResult& r) { seen.push_back(r.entry ? r.entry->body : "(none)"); });
+    f.origin.handler = [base = f.origin.handler](const HttpRequest& req, Instant now) {
+      if (req.method == "PATCH") return HttpResponse{500, {}, "nope"};
+      return base(req, now);
+    };
+    HttpRequest write;
+    write.method = "PATCH";
+    write.url = kUrl;
+    int failed = 0;
+    f.origin.latency_ms = first_fails_first ? 10 : 50;
+    f.engine->Mutate({kUrl}, HttpResponse{200, {}, "t1"}, write, f.loop.now(), [&](Status s) { failed += !s.ok(); });
+    f.origin.latency_ms = first_fails_first ? 50 : 10;
+    f.engine->Mutate({kUrl}, HttpResponse{200, {}, "t2"}, write, f.loop.now(), [&](Status s) { failed += !s.ok(); });
+    f.loop.RunAll();
+    CHECK(failed == 2);
+    CHECK(f.engine->Peek({kUrl}, f.loop.now())->entry->body == "v1");
+    REQUIRE_FALSE(seen.empty());
+    CHECK(seen.back() == "v1");
+  }
+}
+
+TEST_CASE("engine: CancelAll rolls two writes of one key back to the entry before both") {
+  Fixture f;
+  f.Get();
+  f.origin.handler = [base = f.origin.handler](const HttpRequest& req, Instant now) {
+    if (req.method == "PATCH") return HttpResponse{204, {}, ""};
+    return base(req, now);
+  };
+  HttpRequest write;
+  write.method = "PATCH";
+  write.url = kUrl;
+  int cancelled = 0;
+  for (const char* value : {"t1", "t2"}) {
+    f.engine->Mutate({kUrl}, HttpResponse{200, {}, value}, write, f.loop.now(),
+                     [&](Status s) { cancelled += s.code() == Code::kCancelled; });
+  }
+  f.engine->CancelAll(f.loop.now());
+  CHECK(cancelled == 2);
+  CHECK(f.engine->Peek({kUrl}, f.loop.now())->entry->body == "v1");
+}
+
+TEST_CASE("engine: a failed mutate of a key not cached before tells subscribers it is gone") {
+  Fixture f;
+  auto key = *Engine::KeyFor(kUrl, "");
+  std::vector<std::string> seen;
+  f.engine->Subscribe(key, [&](const CacheResult& r) { seen.push_back(r.entry ? r.entry->body : "(none)"); });
+  f.origin.handler = [](const HttpRequest&, Instant) { return HttpResponse{500, {}, "nope"}; };
+  HttpRequest write;
+  write.method = "PUT";
+  write.url = kUrl;
+  std::optional<Status> done;
+  f.engine->Mutate({kUrl}, HttpResponse{200, {}, "created"}, write, f.loop.now(), [&](Status s) { done = s; });
+  f.loop.RunAll();
+  REQUIRE(done.has_value());
+  CHECK_FALSE(done->ok());
+  CHECK(f.engine->Peek({kUrl}, f.loop.now()).status().code() == Code::kNotFound);
+  CHECK(seen == std::vector<std::string>{"created", "(none)"});
+}
+
+// A second tab wrote a newer record: this engine changes its memory copy,
+// drops its pending writes, and leaves the shared store alone.
+TEST_CASE("engine: a memory_only invalidation leaves the store's records and drops pending writes") {
+  for (InvalidateMode mode : {InvalidateMode::kMarkStale, InvalidateMode::kRemove}) {
+    CAPTURE(static_cast<int>(mode));
+    EngineOptions options;
+    options.write_delay_ms = 60000;
+    Fixture f(options);
+    f.cache_control = "max-age=600, stale-while-revalidate=600";
+    f.Get();
+    CHECK(f.Flush().ok());
+    auto key = *Engine::KeyFor(kUrl, "");
+    REQUIRE(f.store.records().count(key) == 1);
+    f.store.mutable_records()[key].tags.push_back("newer");  // stands for the other tab's record
+    f.Get("https://app.example/issues/2");                   // pending, not yet written
+    auto key2 = *Engine::KeyFor("https://app.example/issues/2", "");
+    InvalidateSelector peer{InvalidateSelector::Kind::kUrlPrefix, "https://app.example/issues/", ""};
+    peer.memory_only = true;
+    auto n = f.engine->Invalidate(peer, mode, f.loop.now());
+    REQUIRE(n.ok());
+    CHECK(*n == 2);
+    auto peeked = f.engine->Peek({kUrl}, f.loop.now());
+    if (mode == InvalidateMode::kRemove) {
+      CHECK(peeked.status().code() == Code::kNotFound);
+    } else {
+      REQUIRE(peeked.ok());
+      CHECK(peeked->state == CacheState::kStale);
+    }
+    CHECK(f.Flush().ok());
+    REQUIRE(f.store.records().count(key) == 1);
+    CHECK(f.store.records().at(key).tags.back() == "newer");
+    CHECK(f.store.records().count(key2) == 0);  // its pending write was dropped
+  }
+}
+
 TEST_CASE("engine: a successful mutate revalidates and keeps the origin's version") {
   Fixture f;
   f.Get();

@@ -1100,14 +1100,16 @@ class WasmEngine {
     if (engine_) engine_->Unsubscribe(static_cast<Engine::SubscriptionId>(id));
   }
 
-  // kind: 0 url, 1 prefix, 2 tag, 3 all; mode: 0 mark stale, 1 remove.
-  val invalidate(int kind, std::string value, std::string ns, int mode, double now) {
+  // kind: 0 url, 1 prefix, 2 tag, 3 all; mode: 0 mark stale, 1 remove;
+  // memoryOnly: another tab changed the shared store (InvalidateSelector).
+  val invalidate(int kind, std::string value, std::string ns, int mode, bool memory_only,
+                 double now) {
     if (!engine_) return ErrorToJs(error_);
     if (kind < 0 || kind > 3 || mode < 0 || mode > 1) {
       return ErrorToJs(Status::InvalidArgument("invalidate: bad kind or mode"));
     }
     InvalidateSelector sel{static_cast<InvalidateSelector::Kind>(kind), std::move(value),
-                           std::move(ns)};
+                           std::move(ns), memory_only};
     auto n = engine_->Invalidate(sel, static_cast<InvalidateMode>(mode), ToInstant(now));
     if (!n.ok()) return ErrorToJs(n.status());
     val out = val::object();

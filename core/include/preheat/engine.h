@@ -99,6 +99,12 @@ struct InvalidateSelector {
   Kind kind = Kind::kUrl;
   std::string value;  // URL, URL prefix (absolute, normalised form), or tag
   std::string namespace_name;
+  // Another process sharing the store (a second tab) changed the matching
+  // entries there already: the mode applies to this engine's memory copies
+  // only, and its pending writes of them are dropped, so that none lands
+  // over the other's newer records; the store and requests in flight are
+  // left as they are.
+  bool memory_only = false;
 };
 enum class InvalidateMode : uint8_t {
   kMarkStale = 0,  // keep serving (stale), revalidate on next use
@@ -174,7 +180,8 @@ class Engine {
   // on the wire for a matching key may have been answered before the
   // change: its response goes to its waiters, and is kept marked stale
   // (kMarkStale; for a tag, any request of the namespace, whose tags are
-  // unknown until it is answered) or not kept (kRemove).
+  // unknown until it is answered) or not kept (kRemove). memory_only: see
+  // InvalidateSelector.
   // Returns how many memory entries matched. Errors: kInvalidArgument.
   Result<uint64_t> Invalidate(const InvalidateSelector& selector, InvalidateMode mode,
                               Instant now);
@@ -183,7 +190,9 @@ class Engine {
   // are told), sends `write` (e.g. a PATCH) to the origin in the navigate
   // lane, and on success marks the entry stale and revalidates it; on
   // failure (network error or non-2xx status) restores the previous entry
-  // and tells subscribers. A GET for the key on the wire meanwhile does not
+  // (none: the key is forgotten) and tells subscribers (a result without an
+  // entry when there is none). Writes of one key in flight together roll
+  // back in any order to the entry before the first of them. A GET for the key on the wire meanwhile does not
   // replace the optimistic entry, and after a success it is followed by a
   // new revalidation (its answer may predate the write). done: OK, or the
   // write's error (kUnavailable, kTimeout, kHttpError).
