@@ -1373,3 +1373,176 @@ test('FetchDriver: with no readable stream, a Content-Length over maxBodyBytes f
   assert.equal(done[0].code, Code.tooLarge);
   assert.equal(read, false, 'the body was not read');
 });
+
+const within = (p, ms) => Promise.race([p, sleep(ms).then(() => 'never settled')]);
+
+// ---- cross-tab ---------------------------------------------------------------
+
+test('cross-tab update: the receiving tab does not write its older copy over the shared IndexedDB record', async (t) => {
+  let v = 1;
+  const origin = await startOrigin({
+    '/u': () => json({ v }, { 'cache-control': v === 1 ? 'max-age=0, stale-while-revalidate=600' : 'max-age=600' }),
+  });
+  t.after(() => origin.close());
+  const name = uniqueName('xtab-store');
+  const a = await createCacheWith(factory, { name });
+  const b = await createCacheWith(factory, { name });  // another tab, same database
+  const url = `${origin.origin}/u`;
+  await a.get(url);
+  await b.get(url);
+  await a.flush();
+  await b.flush();
+  a.subscribe(url, () => {});        // A posts 'update' for subscribed keys
+  v = 2;
+  const r = await a.get(url);        // stale: A revalidates and gets v2 (fresh for 600 s)
+  assert.deepEqual((await r.revalidation).data, { v: 2 });
+  await sleep(200);                  // B hears of it
+  await a.flush();
+  await b.flush();
+  await a.close();
+  await b.close();
+  const next = await createCacheWith(factory, { name });  // next session
+  t.after(() => next.close());
+  const got = await next.get(url);
+  assert.deepEqual(got.data, { v: 2 }, 'next session serves the newest version A fetched');
+});
+
+test('cross-tab update: a tab subscribed to a URL it does not hold in memory is told of the change', async (t) => {
+  let v = 1;
+  const origin = await startOrigin({ '/f': () => json({ v }, { 'cache-control': 'max-age=600' }) });
+  const name = uniqueName('xtab-sub');
+  const a = await createCacheWith(factory, { name, storage: 'memory' });
+  const b = await createCacheWith(factory, { name, storage: 'memory' });
+  t.after(async () => { await a.close(); await b.close(); await origin.close(); });
+  const url = `${origin.origin}/f`;
+  await a.get(url);
+  const seenByB = [];
+  b.subscribe(url, (res) => seenByB.push(res.data));  // subscribed, entry not (or no longer) in B's memory
+  a.subscribe(url, () => {});
+  v = 2;
+  a.invalidate({ url });
+  await (await a.get(url)).revalidation;               // A: v1 -> v2, posts 'update'
+  await until(() => b.peek(url) !== null, 2000, 'B to refresh');  // B does refetch v2...
+  await sleep(100);
+  assert.deepEqual(seenByB, [{ v: 2 }], '...and its subscriber hears of it');
+});
+
+// ---- invalidate selectors -------------------------------------------------------
+
+test('invalidate({key}) with the key a result carries, in a named namespace', async (t) => {
+  const origin = await startOrigin({ '/k': json({ k: 1 }, { 'cache-control': 'max-age=600, stale-while-revalidate=600' }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('key'), namespace: 'user1', storage: 'memory' });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/k`;
+  const r = await cache.get(url);
+  assert.equal(r.key, `user1 ${url}`);
+  // Node: TypeError "Invalid URL"; a browser resolves "user1 http://..." against
+  // the page (http://page/dir/user1%20http://...) and silently matches nothing.
+  assert.equal(cache.invalidate({ key: r.key }), 1);
+  assert.equal(cache.peek(url).state, 'stale');
+});
+
+test('invalidate({prefix}) matches keys whose URLs the engine normalises ([ ] in a query)', async (t) => {
+  const origin = await startOrigin({ '/list': json({ k: 1 }, { 'cache-control': 'max-age=600' }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('prefix'), storage: 'memory' });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await cache.get(`${origin.origin}/list?filter[state]=open&page=1`);
+  await cache.get(`${origin.origin}/list?filter[state]=open&page=2`);
+  assert.equal(cache.invalidate({ prefix: `${origin.origin}/list?filter[state]=open` }), 2);
+});
+
+// ---- mutate -------------------------------------------------------------------
+
+test('mutate: a write body given as an object is sent as JSON with its content type', async (t) => {
+  const origin = await startOrigin({ '/w': { status: 204 } });
+  const cache = await createCacheWith(factory, { name: uniqueName('wbody'), storage: 'memory' });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await cache.mutate(`${origin.origin}/items/1`, { done: true },
+                     { write: { method: 'POST', url: `${origin.origin}/w`, body: { op: 'done', id: 1 } } });
+  const w = origin.requests.find((r) => r.path === '/w');
+  assert.equal(w.body, '{"op":"done","id":1}');
+  assert.equal(w.headers['content-type'], 'application/json');
+});
+
+test('mutate: two writes of one URL that both fail (first one first) restore the entry before them', async (t) => {
+  const origin = await startOrigin({
+    '/g': (req, rec) => (req.method === 'PATCH'
+      ? { status: 500, delayMs: JSON.parse(rec.body).t === 1 ? 50 : 300 }
+      : json({ t: 0 }, { 'cache-control': 'max-age=600' })),
+  });
+  const cache = await createCacheWith(factory, { name: uniqueName('mm'), storage: 'memory' });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/g`;
+  await cache.get(url);
+  const seen = [];
+  cache.subscribe(url, (r) => seen.push(r.data));
+  const results = await Promise.allSettled([cache.mutate(url, { t: 1 }), cache.mutate(url, { t: 2 })]);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+  assert.deepEqual(cache.peek(url).data, { t: 0 }, 'the server never accepted t: 1');
+  assert.deepEqual(seen.at(-1), { t: 0 });
+});
+
+test('mutate: subscribers are told of the rollback of a failed write to a URL not cached before', async (t) => {
+  const origin = await startOrigin({ '/h': { status: 500 } });
+  const cache = await createCacheWith(factory, { name: uniqueName('mh'), storage: 'memory' });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/h`;
+  const seen = [];
+  cache.subscribe(url, (r) => seen.push(r && r.data));
+  await assert.rejects(cache.mutate(url, { created: true }, { write: { method: 'PUT' } }));
+  assert.equal(cache.peek(url), null, 'rolled back: nothing cached');
+  assert.equal(seen.length, 2, `subscribers saw the optimistic value, then the rollback (saw ${JSON.stringify(seen)})`);
+});
+
+// ---- close() --------------------------------------------------------------------
+
+test('close(): no subscriber callback runs once the cache reports closed', async (t) => {
+  const origin = await startOrigin({
+    '/m': (req) => (req.method === 'PATCH' ? { status: 204, delayMs: 3000 } : json({ v: 1 }, { 'cache-control': 'max-age=600' })),
+  });
+  t.after(() => origin.close());
+  const cache = await createCacheWith(factory, { name: uniqueName('close-sub'), storage: 'memory' });
+  const url = `${origin.origin}/m`;
+  await cache.get(url);
+  const afterClose = [];
+  cache.subscribe(url, (r) => {
+    try { cache.peek(url); } catch (e) { afterClose.push(`${JSON.stringify(r.data)}: ${e.message}`); }
+  });
+  const m = cache.mutate(url, { v: 2 });
+  await until(() => origin.count('/m') === 2);
+  await cache.close();               // cancels the write; its rollback notified the subscriber
+  await m.catch(() => {});
+  assert.deepEqual(afterClose, []);
+});
+
+test('close(): the revalidation of a get() answered while closing settles', async (t) => {
+  const origin = await startOrigin({ '/s': json({ s: 1 }, { 'cache-control': 'max-age=0, stale-while-revalidate=600' }) });
+  t.after(() => origin.close());
+  const name = uniqueName('close-reval');
+  const one = await createCacheWith(factory, { name, crossTab: false });
+  await one.get(`${origin.origin}/s`);
+  await one.close();
+  const two = await createCacheWith(factory, { name, crossTab: false });
+  await until(() => two._store.running === 0);
+  const p = two.get(`${origin.origin}/s`);  // a stale record in IndexedDB
+  const closing = two.close();             // the read completes while close() waits for the store
+  const r = await p.catch((e) => e);
+  await closing;
+  if (r instanceof Error) return;          // cancelled: fine
+  assert.equal(r.revalidating, true);
+  assert.notEqual(await within(r.revalidation, 1500), 'never settled');
+});
+
+// ---- timers --------------------------------------------------------------------
+
+test('a deadline more than 24.8 days away does not spin the timer', async (t) => {
+  const origin = await startOrigin({ '/t': json({ t: 1 }, { 'cache-control': 'max-age=600' }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('timer'), writeDelayMs: 30 * 86400e3 });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  await cache.get(`${origin.origin}/t`);     // a write due in 30 days
+  let wakeups = 0;
+  const onDeadline = cache._engine.onDeadline.bind(cache._engine);
+  cache._engine.onDeadline = (now) => { wakeups++; return onDeadline(now); };
+  await sleep(300);
+  assert.equal(wakeups, 0, 'setTimeout clamps delays over 2^31-1 ms to 1 ms: one wake-up per ms');
+});

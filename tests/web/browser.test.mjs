@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { CHROMIUM_ARGS } from './static-server.mjs';
+import { CHROMIUM_ARGS, startStaticServer } from './static-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, 'package.json'));
@@ -598,4 +598,31 @@ test('the IndexedDB database deleted by another tab: the page keeps working', as
   } finally {
     await context.close();
   }
+});
+
+// An Angular-style page: <base href="/"> and data URLs relative to it.
+const BASE_PAGE = `<!doctype html><meta charset="utf-8"><base href="/">
+<script type="module">
+  import { createCache } from '/pkg/src/index.js';
+  const cache = await createCache({ name: 'base', storage: 'memory' });
+  const viaFetch = await (await fetch('api/issues/1')).json();
+  const r = await cache.get('api/issues/1').catch((e) => ({ error: e.message }));
+  window.result = { viaFetch, viaCache: r.data ?? r.error, url: r.url };
+</script>`;
+
+test('get(relative URL) on a page with <base href>: the URL fetch() would use', async (t) => {
+  const server = await startStaticServer({
+    mounts: { '/pkg/': PACKAGE_DIR },
+    pages: { '/issues/1': BASE_PAGE },
+    routes: { '/api/issues/1': () => ({ status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'max-age=60' }, body: '{"id":1}' }) },
+  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  t.after(async () => { await browser.close(); await server.close(); });
+  const page = await browser.newPage();
+  await page.goto(`${server.origin}/issues/1`);
+  await page.waitForFunction(() => window.result !== undefined, null, { timeout: 10000 });
+  const res = await page.evaluate(() => window.result);
+  assert.deepEqual(res.viaFetch, { id: 1 });
+  assert.equal(res.url, `${server.origin}/api/issues/1`);
+  assert.deepEqual(res.viaCache, { id: 1 });
 });

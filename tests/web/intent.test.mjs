@@ -80,3 +80,30 @@ test('watchIntent: a held hover preheats the link', async (t) => {
   assert.deepEqual(hits.map((h) => h.name), ['one']);
   assert.deepEqual(errors, []);
 });
+
+const REMOVAL_PAGE = `<!doctype html><meta charset="utf-8">
+<div id="list"><a id="one" href="/issues/1">one</a> <a id="two" href="/issues/2">two</a></div>
+<script type="module">
+  import { watchIntent } from '/pkg/src/intent.js';
+  window.calls = [];
+  const fake = { intent: (u, k) => calls.push(['intent', u, k]), visible: (u, v) => calls.push(['visible', new URL(u).pathname, v]) };
+  window.stop = watchIntent(fake);
+  window.ready = true;
+</script>`;
+
+test('watchIntent: a visible link removed from the page is reported not visible', async (t) => {
+  const server = await startStaticServer({ mounts: { '/pkg/': PACKAGE_DIR }, pages: { '/p.html': REMOVAL_PAGE } });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  t.after(async () => { await browser.close(); await server.close(); });
+  const page = await browser.newPage();
+  await page.goto(`${server.origin}/p.html`);
+  await page.waitForFunction(() => window.ready === true);
+  await page.waitForFunction(() => window.calls.filter((c) => c[0] === 'visible').length === 2);
+  // An SPA replaces the list (client-side navigation) without calling surface().
+  await page.evaluate(() => { document.getElementById('list').replaceChildren(); });
+  await page.waitForFunction(() => window.calls.filter((c) => c[0] === 'visible').length >= 4, null, { timeout: 5000 })
+    .catch(() => {});
+  const vis = await page.evaluate(() => window.calls.filter((c) => c[0] === 'visible'));
+  assert.deepEqual(vis, [['visible', '/issues/1', true], ['visible', '/issues/2', true],
+                         ['visible', '/issues/1', false], ['visible', '/issues/2', false]]);
+});

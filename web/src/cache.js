@@ -73,8 +73,8 @@ function encodeValue(value, headers) {
 }
 
 function baseUrl() {
-  const loc = globalThis.location;
-  return loc && loc.href ? loc.href : undefined;
+  const d = globalThis.document, loc = globalThis.location;
+  return d && d.baseURI || (loc && loc.href) || undefined;
 }
 
 // The page's origin never changes (history.pushState keeps it), and a URL
@@ -618,11 +618,11 @@ class Cache {
     if (type && !optimisticHeaders.some(([n]) => n.toLowerCase() === 'content-type')) {
       optimisticHeaders.push(['content-type', type]);
     }
-    const writeBody = write.body === undefined ? enc.body
-      : encodeValue(write.body).body;
+    const wenc = write.body === undefined ? { body: enc.body, type } : encodeValue(write.body);
+    const writeBody = wenc.body;
     const writeHeaders = headerPairs(write.headers);
-    if (type && write.body === undefined && !writeHeaders.some(([n]) => n.toLowerCase() === 'content-type')) {
-      writeHeaders.push(['content-type', type]);
+    if (wenc.type && !writeHeaders.some(([n]) => n.toLowerCase() === 'content-type')) {
+      writeHeaders.push(['content-type', wenc.type]);
     }
     return new Promise((resolve, reject) => {
       this._engine.mutate(target, this.namespace, [],
@@ -789,17 +789,19 @@ class Cache {
 
   _selector(selector) {
     if (!selector || typeof selector !== 'object') throw new TypeError('invalidate: selector object expected');
-    if (selector.url != null || selector.key != null) return { kind: 'url', value: absolute(selector.url ?? selector.key) };
-    if (selector.prefix != null) return { kind: 'prefix', value: absolute(selector.prefix) };
+    if (selector.url != null) return { kind: 'url', value: absolute(selector.url) };
+    if (selector.key != null) return { kind: 'url', value: String(selector.key).replace(/^[^ ]* /, '') };
+    if (selector.prefix != null) return { kind: 'prefix', value: this._key(selector.prefix).slice(this._keyPrefix.length) };
     if (selector.tag != null) return { kind: 'tag', value: String(selector.tag) };
     if (selector.all) return { kind: 'all', value: '' };
     throw new TypeError('invalidate: one of url, key, prefix, tag or all expected');
   }
 
-  _invalidate(sel, mode) {
+  // peer: another tab changed the shared store already (memory only).
+  _invalidate(sel, mode, peer = false) {
     if (!(mode in INVALIDATE_MODE)) throw new TypeError(`invalidate: unknown mode ${mode}`);
     const r = this._engine.invalidate(INVALIDATE_KIND[sel.kind], sel.value, this.namespace,
-                                      INVALIDATE_MODE[mode], Date.now());
+                                      INVALIDATE_MODE[mode], peer, Date.now());
     this._schedule();
     if (r.code !== 0) throw errorOf(r);
     return r.count;
@@ -840,7 +842,7 @@ class Cache {
       bodyHash: f.bodyHash,
     };
     if (withRevalidation) {
-      out.revalidation = r.revalidating ? this._waitRevalidation(f.url, f.key) : RESOLVED_NULL;
+      out.revalidation = r.revalidating && !this._closed ? this._waitRevalidation(f.url, f.key) : RESOLVED_NULL;
     }
     return out;
   }
@@ -928,16 +930,18 @@ class Cache {
   }
 
   _notify(key, raw) {
+    if (this._closed) return;
     // Inside the engine's call (see _settle): a `decode` that throws is
     // reported as an uncaught error, and the update skipped here.
-    let result;
+    let result = null;
     try {
-      result = this._result(raw, false, undefined, undefined);
+      if (raw.token != null) result = this._result(raw, false, undefined, undefined);
     } catch (e) {
       queueMicrotask(() => { throw e; });
       return;
     }
-    const waiters = this._revalWaiters.get(result.url);
+    const url = key.slice(key.indexOf(' ') + 1);
+    const waiters = this._revalWaiters.get(url);
     if (waiters) {
       for (const w of [...waiters]) {
         if (w.key === key) {
@@ -945,7 +949,7 @@ class Cache {
           this._settleWaiter(w, result);
         }
       }
-      if (!waiters.size) this._revalWaiters.delete(result.url);
+      if (!waiters.size) this._revalWaiters.delete(url);
     }
     const set = this._subs.get(key);
     if (set) {
@@ -956,13 +960,15 @@ class Cache {
       // Other tabs hear of changes to keys subscribed here, unless told by
       // one (else two would bounce an ever-changing resource forever).
       if (!this._peerRefreshes.has(key)) {
-        this._post({ type: 'update', url: result.url, key, bodyHash: result.bodyHash });
+        this._post({ type: 'update', url, key, bodyHash: result && result.bodyHash });
       }
     }
   }
 
-  // Refreshes `url` on another tab's word; its notifications stay here.
-  _refreshForPeer(url, key) {
+  // Refreshes `url` on another tab's word (`hash`: its body's); its
+  // notifications stay here. Not `held` here: subscribers are told here of
+  // the other's version (an older one read is revalidated first).
+  _refreshForPeer(url, key, hash, held) {
     const refreshes = this._peerRefreshes;
     refreshes.set(key, (refreshes.get(key) || 0) + 1);
     const done = () => {
@@ -970,7 +976,16 @@ class Cache {
       if (n > 0) refreshes.set(key, n);
       else refreshes.delete(key);
     };
-    this.get(url, { lane: 'revalidate' }).then((r) => r.revalidation).then(done, done);
+    const get = () => this.get(url, { lane: 'revalidate' });
+    get().then((r) => {
+      if (held) return r.revalidation;
+      if (r.bodyHash !== hash) {
+        this._invalidate({ kind: 'url', value: url }, 'stale', true);
+        return get().then((q) => q.revalidation);
+      }
+      for (const e of [...(this._subs.get(key) || [])]) try { e.fn(r); } catch (x) { queueMicrotask(() => { throw x; }); }
+      return r.revalidation;
+    }).then(done, done);
   }
 
   _post(msg) {
@@ -984,7 +999,7 @@ class Cache {
     if (this._closed || !msg || msg.namespace !== this.namespace) return;
     try {
       if (msg.type === 'invalidate') {
-        this._invalidate(msg.selector, msg.mode);
+        this._invalidate(msg.selector, msg.mode, true);
       } else if (msg.type === 'clear') {
         this._engine.clear(this.namespace, Date.now());
         this._resolveAllRevalidations();
@@ -996,8 +1011,8 @@ class Cache {
         const r = this._engine.peek(msg.url, this.namespace, [], Date.now());
         const differs = r.code === 0 && r.bodyHash !== msg.bodyHash;
         if (!differs && !(r.code !== 0 && this._subs.has(msg.key))) return;
-        if (differs) this._invalidate({ kind: 'url', value: msg.url }, 'stale');
-        if (this._subs.has(msg.key)) this._refreshForPeer(msg.url, msg.key);
+        if (differs) this._invalidate({ kind: 'url', value: msg.url }, 'stale', true);
+        if (this._subs.has(msg.key)) this._refreshForPeer(msg.url, msg.key, msg.bodyHash, r.code === 0);
       }
     } catch (_) {
       // A malformed message from another version of the package: ignore.
@@ -1029,6 +1044,6 @@ class Cache {
       if (this._closed) return;
       this._engine.onDeadline(Date.now());
       this._schedule();
-    }, Math.max(0, at - Date.now()));
+    }, Math.min(2 ** 31 - 1, Math.max(0, at - Date.now())));
   }
 }

@@ -1,15 +1,5 @@
-// IndexedDB driver for the engine's persistent tier (preheat::Store).
-//
-// Schema and how sizes stay exact across tabs: web/README.md, "IndexedDB
-// schema" (kept out of the shipped file).
-//
-// The engine calls get/write/removeMatching/scan/evict with an op id; the
-// driver completes each later through engine.store*Done(op, now, code, ...).
-// Operations run one after another (FIFO) so their effects apply in the order
-// they were started, also when a write is retried after a quota error.
-// A write batch is one readwrite transaction. On QuotaExceededError the
-// least recently used records are evicted and the batch is retried once;
-// then it fails with kNoSpace and the engine degrades to memory-only.
+// IndexedDB driver for the engine's persistent tier (preheat::Store): how
+// it works, its schema and sizes: web/README.md (kept out of this file).
 
 export const Code = Object.freeze({
   ok: 0, notFound: 1, invalidArgument: 2, tooLarge: 3, corrupt: 4, unavailable: 5,

@@ -259,8 +259,12 @@ export interface Cache {
    * a close(), when the cache closes first).
    */
   preheat(urls: string | string[], options?: { headers?: HeadersInit }): Promise<number>;
-  /** Calls fn whenever the entry changes (revalidation, mutation, rollback). Returns unsubscribe. */
-  subscribe<T = unknown>(url: string, fn: (result: CacheResult<T>) => void): () => void;
+  /**
+   * Calls fn whenever the entry changes (revalidation, mutation, rollback,
+   * another tab's update); with null when a rolled-back write leaves no
+   * entry. Returns unsubscribe.
+   */
+  subscribe<T = unknown>(url: string, fn: (result: CacheResult<T> | null) => void): () => void;
   /**
    * Marks matching entries stale (default) or removes them, in every tab. Returns memory matches.
    * IndexedDB's removal of stored matches finishes later: `flush()` waits for it.

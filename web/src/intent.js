@@ -56,7 +56,7 @@ export function watchIntent(cache, { root = document, selector = 'a[href]' } = {
     const observed = new WeakSet();
     observer = new IntersectionObserver((entries) => {
       for (const e of entries) {
-        const link = linkOf(e.target, selector, root);
+        const link = linkOf(e.target, selector, e.target);
         if (!link) continue;
         try {
           cache.visible(link.url, e.isIntersecting);
