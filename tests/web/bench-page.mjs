@@ -24,12 +24,14 @@ function rawPut(db, record) {
 /**
  * (b) A 10 KB entry read with the memory tier cold (a new cache on the
  * persisted database: IndexedDB -> wasm -> result object -> decoded body)
- * vs a raw IndexedDB get of the same record.
+ * vs a raw IndexedDB get of the same record. settleMs: a wait between
+ * writing the records and reading them (bench.mjs --settle-ms).
  */
-async function readCold({ entries = 20, rounds = 8, size = 10 * 1024 } = {}) {
+async function readCold({ entries = 20, rounds = 8, size = 10 * 1024, settleMs = 0 } = {}) {
   const name = 'bench-read';
   const { urls, keys, options } = await seedRecords(preheat.createCache,
                                                     { name, prefix: '/bench/read/', entries, size });
+  if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
 
   const db = await openRaw(`preheat:${name}`, false);
   const record = await rawGet(db, keys[0]);
