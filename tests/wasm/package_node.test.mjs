@@ -25,3 +25,32 @@ test('a module that fails to load is loaded again by the next createCache', asyn
     await cache.close();
   }
 });
+
+// The value names a .d.ts declares: `export declare function|const|class X`
+// and `export { X, Y } from` (not `export type`).
+function declaredValues(dts) {
+  const names = [...dts.matchAll(/^export declare (?:function|const|class) (\w+)/gm)].map((m) => m[1]);
+  for (const m of dts.matchAll(/^export \{([^}]*)\} from/gm)) {
+    names.push(...m[1].split(',').map((n) => n.trim()).filter(Boolean));
+  }
+  return [...new Set(names)];
+}
+
+test("package.json: every subpath's types declare only what its module exports, and all of its API", async () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'), 'utf8'));
+  const wrong = [];
+  for (const [sub, e] of Object.entries(manifest.exports)) {
+    if (typeof e !== 'object' || !e.types) continue;
+    const dts = fs.readFileSync(path.join(pkg, e.types), 'utf8');
+    const declared = declaredValues(dts);
+    assert.ok(declared.length > 0, `${sub}: ${e.types} declares nothing`);
+    const mod = await import(pathToFileURL(path.join(pkg, e.import)).href);
+    for (const n of declared) if (!(n in mod)) wrong.push(`${sub}: ${n} declared, not exported`);
+  }
+  assert.deepEqual(wrong, []);
+  // The main entry point's own API is declared.
+  const main = declaredValues(fs.readFileSync(path.join(pkg, manifest.exports['.'].types), 'utf8'));
+  for (const n of ['createCache', 'createCacheWith', 'watchIntent', 'PreheatError', 'Code']) {
+    assert.ok(main.includes(n), `index.d.ts declares ${n}`);
+  }
+});

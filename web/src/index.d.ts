@@ -456,32 +456,5 @@ export interface PreheatWorkerStatus {
   lastVerdict: (PreheatWorkerVerdict & { url: string; dataUrl: string }) | null;
 }
 
-/** In the app's service worker module: installs the fetch/install/activate/message handlers. */
-export declare function installPreheatWorker(config: PreheatWorkerConfig): unknown;
-export declare const PROTOCOL_VERSION: number;
-/** The narrowest service worker scope covering the page routes. */
-export declare function scopeForRoutes(routes: Array<string | { page: string }>): string;
-export declare function cacheKeyFor(url: string, namespace?: string): string;
-
-/** Page side: registers the worker (after load, unless the kill switch is on). */
-export declare function registerPreheatWorker(scriptUrl: string, options?: {
-  routes?: Array<string | { page: string }>;
-  scope?: string;
-  type?: WorkerType;
-  killUrl?: string | null;
-  killHeader?: string;
-  /**
-   * While this worker is registered and controls the page, the kill URL is
-   * asked at most this often (default 5 min, the worker's own interval)
-   * rather than on every page load; 0: on every page load.
-   */
-  killCheckIntervalMs?: number;
-  waitForLoad?: boolean;
-  onError?: (error: unknown) => void;
-}): Promise<ServiceWorkerRegistration | null>;
-export declare function unregisterPreheatWorker(scriptUrl?: string | null): Promise<number>;
-export declare function preheatWorkerStatus(timeoutMs?: number): Promise<PreheatWorkerStatus | null>;
-/** Whether this document is a thin shell (<meta name="preheat-shell">). */
-export declare function isShell(doc?: Document): boolean;
-/** Reload once as a full page (the worker skips the header for that navigation). */
-export declare function reloadWithoutShell(url?: string): Promise<boolean>;
+// The functions of preheat/sw and preheat/sw-register are declared in
+// sw.d.ts and sw-register.d.ts (this module does not export them).
