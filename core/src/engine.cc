@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "preheat/cache_control.h"
+#include "preheat/http_date.h"
 #include "preheat/memory_tier.h"
 #include "preheat/prng.h"
 #include "preheat/route.h"
@@ -156,6 +157,7 @@ struct Engine::Impl {
 
   struct Mutation {
     std::string key;
+    std::string write_key;  // KeyFor(write.url): invalidated on success too
     EntryPtr previous;
     EntryPtr optimistic;
     StatusDone done;
@@ -262,8 +264,10 @@ struct Engine::Impl {
     // long as the headers would have allowed serving it stale at all.
     // Without stale-while-revalidate nothing stale is served, not even at
     // age == lifetime (RFC 9111 4.2: fresh only while lifetime > age).
+    const int64_t past_lifetime_ms =
+        ev.age_ms - (policy.max_age_ms ? *policy.max_age_ms : e.freshness.lifetime_ms);
     bool may_serve_stale = !e.freshness.must_revalidate && !validate_always && swr_ms > 0 &&
-                           (ev.staleness_ms <= swr_ms || e.invalidated);
+                           (e.invalidated ? past_lifetime_ms <= swr_ms : ev.staleness_ms <= swr_ms);
     if (!WithinMaxStale(policy, ev.staleness_ms)) may_serve_stale = false;
     ev.verdict = may_serve_stale ? Verdict::kServeStale : Verdict::kMustValidate;
     return ev;
@@ -298,6 +302,13 @@ struct Engine::Impl {
     if (e.vary.matches_nothing) return false;
     if (e.vary.names.empty()) return true;
     return SelectVaryValues(e.vary, request_headers) == e.vary_values;
+  }
+
+  // Whether a flight's response answers waiter `w`: the request sent had
+  // its headers (whatever Vary says), or Vary selects it.
+  static bool Answers(const CacheEntry& e, const Flight& f, const Waiter& w) {
+    return w.request.headers.fields() == f.request_headers.fields() ||
+           VaryMatches(e, w.request.headers);
   }
 
   // ---- answering ------------------------------------------------------------
@@ -614,16 +625,27 @@ struct Engine::Impl {
       }
       metrics.not_modified++;
       auto updated = std::make_shared<CacheEntry>(*flight.base);
+      // RFC 9110 6.6.1: a response without Date is dated on receipt.
+      if (!resp.headers.Has("Date")) resp.headers.Set("Date", FormatHttpDate(now));
       UpdateStoredHeadersFrom304(resp.headers, &updated->headers);
       updated->request_time = flight.request_time;
       updated->response_time = now;
       updated->invalidated = flight.invalidated;
       updated->Finalize(options.freshness);
+      updated->vary_values = SelectVaryValues(updated->vary, flight.request_headers);
       metrics.malformed_headers += updated->freshness.malformed_count;
       EntryPtr entry = updated;
-      if (MayKeep(flight)) Keep(entry, now);
+      const CacheControl updated_cc =
+          ParseCacheControl(updated->headers.GetCombined("cache-control").value_or(""));
+      if (MayKeep(flight)) {
+        if (IsStorable("GET", updated->status, updated->headers, updated_cc)) {
+          Keep(entry, now);
+        } else {
+          Forget(flight.key, now);
+        }
+      }
       for (Waiter& w : flight.waiters) {
-        if (!VaryMatches(*entry, w.request.headers)) {
+        if (!Answers(*entry, flight, w)) {
           Retry(std::move(w), now);
           continue;
         }
@@ -676,7 +698,7 @@ struct Engine::Impl {
     if (changed && flight.base) metrics.revalidations_changed++;
     if (changed) Notify(flight.key, entry, now);
     for (Waiter& w : flight.waiters) {
-      if (!VaryMatches(*entry, w.request.headers)) {
+      if (!Answers(*entry, flight, w)) {
         Retry(std::move(w), now);
         continue;
       }
@@ -1059,6 +1081,20 @@ struct Engine::Impl {
     }
   }
 
+  // RFC 9111 4.4: marks what is stored for `key` stale, in both tiers, and
+  // a response on the wire for it as possibly predating the write.
+  void InvalidateKey(const std::string& key, Instant now) {
+    if (auto f = flights.find(key); f != flights.end()) f->second.invalidated = true;
+    if (EntryPtr e = memory.Peek(key); e && !e->invalidated) {
+      auto marked = std::make_shared<CacheEntry>(*e);
+      marked->invalidated = true;
+      Keep(marked, now);
+    } else if (!e) {
+      Supersede(key);
+      if (StoreUsable()) QueueWrite(key, {StoreWrite::Kind::kRemove, nullptr, now}, now);
+    }
+  }
+
   void OnMutationDone(Mutation m, Instant now, Result<HttpResponse> result) {
     bool ok = result.ok() && result->status >= 200 && result->status < 300;
     EntryPtr current = memory.Peek(m.key);
@@ -1083,6 +1119,7 @@ struct Engine::Impl {
         StartFlight(m.key, m.optimistic->url, Headers(), Lane::kRevalidate, nullptr,
                     Source::kNetwork, {}, now);
       }
+      if (!m.write_key.empty() && m.write_key != m.key) InvalidateKey(m.write_key, now);
       m.done(Status::Ok());
       return;
     }
@@ -1170,6 +1207,11 @@ Result<CacheResult> Engine::Peek(const CacheRequest& request, Instant now) {
   }
   const RoutePolicy& policy = d.PolicyFor(entry->url);
   Impl::Evaluation ev = d.Evaluate(*entry, policy, now);
+  // RFC 9111 4.2.4: must-revalidate and no-cache forbid serving it stale.
+  if (ev.verdict != Impl::Verdict::kFresh &&
+      (entry->freshness.must_revalidate || entry->freshness.no_cache)) {
+    return Status::NotFound("stale, and its headers require validation");
+  }
   if (ev.verdict != Impl::Verdict::kFresh && !Impl::WithinMaxStale(policy, ev.staleness_ms)) {
     return Status::NotFound("past its maximum stale age");
   }
@@ -1406,7 +1448,9 @@ void Engine::Mutate(const CacheRequest& target, HttpResponse optimistic, HttpReq
   d.Notify(*key, entry, now);
 
   OpId op = d.next_op++;
-  d.mutations[op] = Impl::Mutation{*key, std::move(previous), entry, std::move(done)};
+  auto write_key = KeyFor(write.url, target.namespace_name);
+  d.mutations[op] = Impl::Mutation{*key, write_key.ok() ? *write_key : std::string(),
+                                   std::move(previous), entry, std::move(done)};
   write.lane = Lane::kNavigate;
   write.max_body_bytes = d.options.response_max_bytes;
   write.timeout_ms = d.options.request_timeout_ms;

@@ -1,0 +1,239 @@
+// The engine's HTTP caching rules (RFC 9110 / RFC 9111) where they meet
+// revalidation, Vary, mutations and invalidation: each case was a defect.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "preheat/engine.h"
+#include "preheat/freshness.h"
+#include "preheat/http_date.h"
+#include "preheat/validators.h"
+#include "testing/fake_origin.h"
+#include "testing/sim_loop.h"
+
+namespace preheat {
+namespace {
+
+using testing::FakeOrigin;
+using testing::SimLoop;
+
+constexpr const char* kA = "https://app.example/a";
+constexpr const char* kB = "https://app.example/b";
+
+// A memory-only engine over a fake origin whose handler each test sets.
+struct Rig {
+  SimLoop loop;
+  FakeOrigin origin{&loop, 2};
+  std::unique_ptr<Engine> engine;
+  Rig() {
+    auto created = Engine::Create(EngineOptions{}, nullptr, &origin, 1);
+    REQUIRE(created.ok());
+    engine = std::move(created).value();
+    engine->Start(loop.now());
+  }
+  Result<CacheResult> Get(const std::string& url, Headers headers = {}) {
+    std::optional<Result<CacheResult>> out;
+    engine->Get({url, "", headers}, loop.now(), [&](Result<CacheResult> r) { out = std::move(r); });
+    while (!out && loop.RunOne()) {
+    }
+    REQUIRE(out.has_value());
+    return *out;
+  }
+  void Advance(int64_t ms) { loop.RunUntil(AddMs(loop.now(), ms)); }
+};
+
+TEST_SUITE("engine: HTTP caching rules") {
+
+// RFC 9110 6.6.1 / RFC 9111 4.3.4: a 304 without Date must not leave the
+// stored (old) Date in place, or the refreshed response is stale at once.
+TEST_CASE("a 304 without Date refreshes the entry: fresh afterwards") {
+  Rig r;
+  r.origin.handler = [](const HttpRequest& req, Instant now) {
+    HttpResponse resp;
+    resp.headers.Set("ETag", "\"v1\"");
+    resp.headers.Set("Cache-Control", "max-age=60");
+    if (req.headers.Get("If-None-Match") == "\"v1\"") {
+      resp.status = 304;  // no Date
+      return resp;
+    }
+    resp.status = 200;
+    resp.headers.Set("Date", FormatHttpDate(now));
+    resp.body = "v1";
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(120'000);                       // stale: revalidated with a 304
+  auto revalidated = r.Get(kA);
+  REQUIRE(revalidated.ok());
+  CHECK(revalidated->state == CacheState::kRevalidated);
+  r.Advance(1'000);
+  auto again = r.Get(kA);                   // 1 s after a 304 with max-age=60
+  REQUIRE(again.ok());
+  CHECK(again->state == CacheState::kFresh);
+  CHECK(r.origin.CountRequests(kA) == 2);
+}
+
+// RFC 9111 4.2.4 (must-revalidate, no-cache) and the README ("nothing stale
+// is served without stale-while-revalidate/stale-if-error"): Peek hands out
+// a must-revalidate response an hour past its lifetime, no validation.
+TEST_CASE("Peek does not serve a stale must-revalidate or no-cache response") {
+  Rig r;
+  std::string cc = "max-age=60, must-revalidate";
+  r.origin.handler = [&cc](const HttpRequest&, Instant now) {
+    HttpResponse resp;
+    resp.status = 200;
+    resp.headers.Set("Cache-Control", cc);
+    resp.headers.Set("Date", FormatHttpDate(now));
+    resp.body = "v1";
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(3'600'000);
+  CHECK(r.engine->Peek({kA}, r.loop.now()).status().IsNotFound());
+  cc = "no-cache";
+  REQUIRE(r.Get(kB).ok());
+  r.Advance(3'600'000);
+  CHECK(r.engine->Peek({kB}, r.loop.now()).status().IsNotFound());
+}
+
+// RFC 9111 4.4: a non-error response to an unsafe request MUST invalidate
+// the request's target URI. Mutate invalidates only `target`, so a stored
+// response for the URL actually written stays fresh.
+TEST_CASE("Mutate invalidates the written URL, not only the target") {
+  Rig r;
+  int version = 1;
+  r.origin.handler = [&version](const HttpRequest& req, Instant now) {
+    if (req.method == "PATCH") {
+      version = 2;
+      return HttpResponse{204, {}, ""};
+    }
+    HttpResponse resp;
+    resp.status = 200;
+    resp.headers.Set("Cache-Control", "max-age=600");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    resp.body = "v" + std::to_string(version);
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());  // a list, the optimistic target
+  REQUIRE(r.Get(kB).ok());  // the item the PATCH goes to
+  HttpRequest write;
+  write.method = "PATCH";
+  write.url = kB;
+  std::optional<Status> done;
+  r.engine->Mutate({kA}, HttpResponse{200, {}, "list?"}, write, r.loop.now(),
+                   [&](Status s) { done = s; });
+  r.loop.RunAll();
+  REQUIRE(done.has_value());
+  REQUIRE(done->ok());
+  auto item = r.Get(kB);
+  REQUIRE(item.ok());
+  CHECK(item->state != CacheState::kFresh);
+  CHECK(item->entry->body == "v2");
+}
+
+// RFC 9111 4.3.4: a 304's Vary replaces the stored one. The entry keeps the
+// request values of the old Vary, so the waiter no longer matches it and is
+// retried conditionally on the same base: 304 again, retry again, forever.
+TEST_CASE("a 304 that adds Vary answers the get with one request") {
+  Rig r;
+  r.origin.handler = [](const HttpRequest& req, Instant now) {
+    HttpResponse resp;
+    resp.headers.Set("ETag", "\"v1\"");
+    resp.headers.Set("Cache-Control", "max-age=60");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    if (req.headers.Get("If-None-Match") == "\"v1\"") {
+      resp.status = 304;
+      resp.headers.Set("Vary", "Accept-Encoding");  // the 200 had none
+      return resp;
+    }
+    resp.status = 200;
+    resp.body = "v1";
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(120'000);
+  std::optional<Result<CacheResult>> out;
+  r.engine->Get({kA}, r.loop.now(), [&](Result<CacheResult> res) { out = std::move(res); });
+  r.Advance(5'000);  // 500 round trips of the fake origin's 10 ms
+  CHECK(out.has_value());
+  CHECK(r.origin.CountRequests(kA) == 2);
+}
+
+// RFC 5861 3 (and Engine::Invalidate: "served once more within their
+// stale-while-revalidate window"): an entry past its window is not served;
+// marking it stale must not make it servable again, at any age.
+TEST_CASE("an invalidated entry past its stale-while-revalidate window is not served") {
+  Rig r;
+  r.origin.handler = [](const HttpRequest&, Instant now) {
+    HttpResponse resp;
+    resp.status = 200;
+    resp.headers.Set("Cache-Control", "max-age=60, stale-while-revalidate=30");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    resp.body = "v1";
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(24LL * 3600 * 1000);  // a day old: far past max-age + swr
+  r.origin.down = true;
+  CHECK_FALSE(r.Get(kA).ok());    // not servable: the origin is needed
+  REQUIRE(r.engine->Invalidate({InvalidateSelector::Kind::kUrl, kA}, InvalidateMode::kMarkStale,
+                               r.loop.now()).ok());
+  auto after = r.Get(kA);         // the same entry, now marked stale
+  CHECK_FALSE(after.ok());
+}
+
+// RFC 9111 3 / 5.2.2.5: a 304 whose Cache-Control says no-store updates the
+// stored response's headers to no-store; the cache keeps storing it.
+TEST_CASE("a 304 carrying no-store does not stay stored") {
+  Rig r;
+  r.origin.handler = [](const HttpRequest& req, Instant now) {
+    HttpResponse resp;
+    resp.headers.Set("ETag", "\"v1\"");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    if (req.headers.Get("If-None-Match") == "\"v1\"") {
+      resp.status = 304;
+      resp.headers.Set("Cache-Control", "no-store");
+      return resp;
+    }
+    resp.status = 200;
+    resp.headers.Set("Cache-Control", "max-age=60");
+    resp.body = "secret";
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(120'000);
+  auto revalidated = r.Get(kA);
+  REQUIRE(revalidated.ok());
+  CHECK(revalidated->entry->body == "secret");  // answering this request is fine
+  CHECK_FALSE(revalidated->stored);
+  int stored = 0;
+  r.engine->VisitMemory([&](const CacheEntry&) { ++stored; });
+  CHECK(stored == 0);
+}
+
+// RFC 9111 4.1: "Vary: *" always fails to match a *stored* response; the
+// response itself still answers the request it was fetched for. The engine
+// matches every waiter against it, so none matches and each is retried
+// with a new request, forever.
+TEST_CASE("a response with Vary: * answers its request once") {
+  Rig r;
+  r.origin.handler = [](const HttpRequest&, Instant now) {
+    HttpResponse resp;
+    resp.status = 200;
+    resp.headers.Set("Vary", "*");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    resp.body = "v1";
+    return resp;
+  };
+  std::optional<Result<CacheResult>> out;
+  r.engine->Get({kA}, r.loop.now(), [&](Result<CacheResult> res) { out = std::move(res); });
+  r.Advance(5'000);
+  CHECK(out.has_value());
+  CHECK(r.origin.CountRequests(kA) == 1);
+}
+}
+
+}  // namespace
+}  // namespace preheat
