@@ -38,6 +38,22 @@ struct Transfer {
   uint32_t header_max_bytes = 0;
   int status = 0;              // of the current response's status line
   bool header_ended = false;   // its blank line seen: later fields are trailers
+  // A status line may start a response here: before the first one, and
+  // after the blank line of an interim (1xx) response or of a redirect
+  // libcurl follows. Anywhere else a line starting "HTTP/" is no status line.
+  bool at_boundary = true;
+  // The field line being read: kept apart until the next line, so obsolete
+  // line folding appends to it in place.
+  bool pending = false;
+  std::string pending_name;
+  std::string pending_value;
+  // Who follows redirects: libcurl (GET, HEAD, POST: it turns a POST into a
+  // GET where browsers do) or this fetcher (other methods; see
+  // FollowRedirect), and how many were followed by earlier transfers of
+  // the same request.
+  bool follow_auto = false;
+  bool follow_manual = false;
+  int32_t redirects = 0;
   char error[CURL_ERROR_SIZE] = {0};
 
   ~Transfer() {
@@ -67,19 +83,61 @@ bool AnnouncesBodyOverLimit(const Transfer& t) {
   return !digits.empty() && value > limit;
 }
 
+bool IsRedirectStatus(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+// "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+bool IsTchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return c != '\0' && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+bool IsToken(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), IsTchar); }
+
+// For error messages: control and non-ASCII bytes as \xNN, at most 64 bytes.
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < 64; ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  if (s.size() > 64) out += "...";
+  return out;
+}
+
+// Adds the field line read so far (if any) to the response's headers.
+void FlushPendingField(Transfer* t) {
+  if (!t->pending) return;
+  t->pending = false;
+  t->response.headers.Add(std::move(t->pending_name), std::move(t->pending_value));
+  t->pending_name.clear();
+  t->pending_value.clear();
+}
+
 // Collects the headers of the final response: every status line (a 1xx,
-// each redirect hop) starts the list afresh. Fields after a header
-// section's blank line are chunked trailers: never merged into it (RFC
-// 9110 6.5.1), so ignored.
+// each redirect hop libcurl follows) starts the list afresh. A line
+// starting "HTTP/" is a status line only where a response can start (see
+// Transfer::at_boundary). Fields after a header section's blank line are
+// chunked trailers: never merged into it (RFC 9110 6.5.1), so ignored.
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
   std::string_view line(data, n);
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
-  if (line.substr(0, 5) == "HTTP/") {
+  if (t->at_boundary && line.substr(0, 5) == "HTTP/") {
     t->response.headers = preheat::Headers();
+    t->pending = false;
     t->header_bytes = 0;
     t->header_ended = false;
+    t->at_boundary = false;
     size_t space = line.find(' ');
     t->status = 0;
     for (size_t i = space == std::string_view::npos ? line.size() : space + 1;
@@ -90,7 +148,12 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   }
   if (t->header_ended) return n;  // a trailer
   if (line.empty()) {
+    FlushPendingField(t);
     t->header_ended = true;
+    // Another response follows an interim one, or a redirect libcurl follows.
+    t->at_boundary = (t->status >= 100 && t->status < 200) ||
+                     (t->follow_auto && IsRedirectStatus(t->status) &&
+                      t->response.headers.Has("Location"));
     if (AnnouncesBodyOverLimit(*t)) {
       t->too_large = true;
       return 0;  // CURLE_WRITE_ERROR, reported as the body's size
@@ -103,29 +166,38 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
   }
   if (line.front() == ' ' || line.front() == '\t') {
-    // Obsolete line folding (RFC 9112 5.2): part of the previous value.
-    const auto& fields = t->response.headers.fields();
-    if (!fields.empty()) {
-      std::string name = fields.back().first;
-      std::string value = fields.back().second + " " + std::string(preheat::TrimOws(line));
-      // Replace the last field in place by rebuilding the list.
-      preheat::Headers rebuilt;
-      for (size_t i = 0; i + 1 < fields.size(); ++i) rebuilt.Add(fields[i].first, fields[i].second);
-      rebuilt.Add(std::move(name), std::move(value));
-      t->response.headers = std::move(rebuilt);
+    // Obsolete line folding (RFC 9112 5.2): part of the previous field
+    // line's value, appended in place. The continuation of a line that was
+    // ignored (not a field) is ignored with it.
+    if (t->pending) {
+      t->pending_value += ' ';
+      t->pending_value += preheat::TrimOws(line);
     }
     return n;
   }
+  FlushPendingField(t);
   size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) return n;  // not a field; ignore
-  t->response.headers.Add(std::string(line.substr(0, colon)),
-                          std::string(preheat::TrimOws(line.substr(colon + 1))));
+  if (colon == std::string_view::npos) return n;  // not a field; ignore
+  // RFC 9112 5.1 forbids whitespace between the name and the colon; a
+  // proxy must remove it, and so does this client, or "Cache-Control :"
+  // would hide the field from every lookup. A name that is still not a
+  // token is not a field: ignored.
+  std::string_view name = line.substr(0, colon);
+  while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+  if (!IsToken(name)) return n;
+  t->pending = true;
+  t->pending_name.assign(name);
+  t->pending_value.assign(preheat::TrimOws(line.substr(colon + 1)));
   return n;
 }
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
+  // The body of a redirect this fetcher follows itself is not the answer.
+  if (t->follow_manual && IsRedirectStatus(t->status) && t->response.headers.Has("Location")) {
+    return n;
+  }
   uint64_t limit = t->request.max_body_bytes;
   if (limit > 0 && t->response.body.size() + n > limit) {
     t->too_large = true;
@@ -171,10 +243,51 @@ Status MapError(CURLcode rc, const Transfer& t) {
   }
 }
 
+// "scheme://host:port" of an absolute URL (the port made explicit), or ""
+// when libcurl cannot parse it.
+std::string OriginOf(const std::string& url) {
+  CURLU* u = curl_url();
+  if (u == nullptr) return "";
+  std::string origin;
+  char* scheme = nullptr;
+  char* host = nullptr;
+  char* port = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    origin = preheat::ToLowerAscii(scheme) + "://" + preheat::ToLowerAscii(host) + ":" + port;
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return origin;
+}
+
 std::once_flag g_curl_init_once;
 CURLcode g_curl_init_result = CURLE_OK;
 
 }  // namespace
+
+preheat::Status CheckRequestHead(std::string_view method, const preheat::Headers& headers) {
+  if (!method.empty() && !IsToken(method)) {
+    return Status::InvalidArgument("request method '" + Printable(method) +
+                                   "' is not an HTTP token");
+  }
+  for (const auto& [name, value] : headers.fields()) {
+    if (!IsToken(name)) {
+      return Status::InvalidArgument("request header name '" + Printable(name) +
+                                     "' is not an HTTP token");
+    }
+    // (The value is not quoted: it may be a credential.)
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      return Status::InvalidArgument("request header " + name +
+                                     " has a CR, LF or NUL byte in its value");
+    }
+  }
+  return Status::Ok();
+}
 
 struct CurlFetcher::Impl {
   CurlFetcherOptions options;
@@ -220,6 +333,13 @@ struct CurlFetcher::Impl {
         return;
       }
     }
+    // libcurl sends the method and header lines as given: a CR or LF would
+    // split the request or inject fields.
+    if (Status head = CheckRequestHead(r.method, r.headers); !head.ok()) {
+      Deliver(std::move(t), Status::InvalidArgument("cannot fetch '" + r.url + "': " +
+                                                    head.message()));
+      return;
+    }
     t->easy = curl_easy_init();
     if (t->easy == nullptr) {
       Deliver(std::move(t), Status::Internal("curl_easy_init failed"));
@@ -232,8 +352,8 @@ struct CurlFetcher::Impl {
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, options.redirects_max > 0 ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(options.redirects_max));
+    // A proxy's answer to CONNECT is not the origin's response.
+    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // prefer multiplexing over a new connection
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -252,13 +372,30 @@ struct CurlFetcher::Impl {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
 
+    // Redirects as browsers' fetch() follows them: 303 with a GET whatever
+    // the method, 301 and 302 with a GET for a POST, anything else with the
+    // same method and body. libcurl does that for a POST it knows as one
+    // (CURLOPT_POST); with CURLOPT_CUSTOMREQUEST it would send the custom
+    // method on every hop, without its body after a 301, 302 or 303. So
+    // other methods follow their redirects here (FollowRedirect).
+    const bool libcurl_follows = r.method.empty() || r.method == "GET" ||
+                                 r.method == "HEAD" || r.method == "POST";
+    t->follow_auto = options.redirects_max > 0 && libcurl_follows;
+    t->follow_manual = options.redirects_max > 0 && !libcurl_follows;
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, t->follow_auto ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS,
+                     static_cast<long>(std::max<int32_t>(options.redirects_max - t->redirects, 0)));
     if (r.method == "GET" || r.method.empty()) {
       curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (r.method == "HEAD") {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (r.method == "POST") {
+      curl_easy_setopt(e, CURLOPT_POST, 1L);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+      curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r.body.c_str());
     } else {
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
-      if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
+      if (!r.body.empty() || r.method == "PUT" || r.method == "PATCH") {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
         curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r.body.c_str());
       }
@@ -300,11 +437,69 @@ struct CurlFetcher::Impl {
       Deliver(std::move(t), std::move(s));
       return;
     }
+    FlushPendingField(t.get());  // a header section cut short of its blank line
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    if (t->follow_manual && IsRedirectStatus(status)) {
+      // Where libcurl would have gone (resolved against the URL); null
+      // without a Location.
+      char* location = nullptr;
+      curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location);
+      if (location != nullptr) {
+        FollowRedirect(std::move(t), status, location);
+        return;
+      }
+    }
     t->response.status = static_cast<int>(status);
     HttpResponse response = std::move(t->response);
     Deliver(std::move(t), std::move(response));
+  }
+
+  // A redirect of a request whose method libcurl cannot follow correctly
+  // (see Begin): the next hop goes out as a new transfer of the same op, as
+  // fetch() does it (RFC 9110 15.4): a GET without the body and its
+  // Content-* fields after a 303 (or a 301 or 302 of a POST), else the same
+  // method and body; credentials (Authorization, Cookie) only to the same
+  // origin. Past redirects_max, or to another scheme, kUnavailable as when
+  // libcurl follows.
+  void FollowRedirect(std::unique_ptr<Transfer> t, long status, std::string location) {
+    const std::string& from = t->request.url;
+    if (t->redirects >= options.redirects_max) {
+      std::string msg = from + ": Maximum (" + std::to_string(options.redirects_max) +
+                        ") redirects followed";
+      Deliver(std::move(t), Status::Unavailable(std::move(msg)));
+      return;
+    }
+    std::string to_origin = OriginOf(location);
+    if (to_origin.rfind("http://", 0) != 0 && to_origin.rfind("https://", 0) != 0) {
+      std::string msg = from + ": redirect (" + std::to_string(status) + ") to '" +
+                        Printable(location) + "', not an http or https URL";
+      Deliver(std::move(t), Status::Unavailable(std::move(msg)));
+      return;
+    }
+    auto next = std::make_unique<Transfer>();
+    next->op = t->op;
+    next->done = std::move(t->done);
+    next->header_max_bytes = t->header_max_bytes;
+    next->redirects = t->redirects + 1;
+    next->request = std::move(t->request);
+    HttpRequest& r = next->request;
+    if (status == 303 || ((status == 301 || status == 302) && r.method == "POST")) {
+      r.method = "GET";
+      r.body.clear();
+      for (const char* name : {"Content-Type", "Content-Length", "Content-Encoding",
+                               "Content-Language", "Content-Location"}) {
+        r.headers.Remove(name);
+      }
+    }
+    if (OriginOf(r.url) != to_origin) {
+      for (const char* name : {"Authorization", "Cookie", "Proxy-Authorization"}) {
+        r.headers.Remove(name);
+      }
+    }
+    r.url = std::move(location);
+    t.reset();  // the hop's handle goes before the next one starts
+    Begin(std::move(next));
   }
 
   void CancelOne(OpId op, const char* why) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 #include <random>
+#include <string_view>
 #include <utility>
 
 namespace preheat_native {
@@ -24,6 +25,14 @@ using preheat::StoreWrite;
 namespace {
 
 Status Stopped() { return Status::Unavailable("the runtime is shut down"); }
+
+// What the fetcher would refuse (CheckRequestHead), refused up front with
+// the same code and a message that says which request.
+Status CheckHead(const char* what, std::string_view method, const preheat::Headers& headers) {
+  Status s = CheckRequestHead(method, headers);
+  if (s.ok()) return s;
+  return Status::InvalidArgument(std::string("invalid ") + what + ": " + s.message());
+}
 
 }  // namespace
 
@@ -158,6 +167,9 @@ void Runtime::ShutdownOnce() {
 void Runtime::Get(CacheRequest request, GetDone done) {
   if (shut_down_ || !loop_->Post([this, request = std::move(request), done]() mutable {
         if (!engine_) return done(Stopped());
+        if (Status head = CheckHead("request", "GET", request.headers); !head.ok()) {
+          return done(std::move(head));
+        }
         engine_->Get(request, loop_->Now(), done);
       })) {
     done(Stopped());
@@ -168,6 +180,9 @@ std::future<Result<CacheResult>> Runtime::Get(CacheRequest request) {
   using R = Result<CacheResult>;
   return OnLoop<R>(
       [this, request = std::move(request)](std::shared_ptr<std::promise<R>> p) {
+        if (Status head = CheckHead("request", "GET", request.headers); !head.ok()) {
+          return p->set_value(R(std::move(head)));
+        }
         engine_->Get(request, loop_->Now(), [p](R r) { p->set_value(std::move(r)); });
       },
       R(Stopped()));
@@ -283,6 +298,9 @@ std::future<Status> Runtime::Mutate(CacheRequest target, preheat::HttpResponse o
   return OnLoop<Status>(
       [this, target = std::move(target), optimistic = std::move(optimistic),
        write = std::move(write)](std::shared_ptr<std::promise<Status>> p) mutable {
+        Status head = CheckHead("mutate target", "GET", target.headers);
+        if (head.ok()) head = CheckHead("mutate write", write.method, write.headers);
+        if (!head.ok()) return p->set_value(std::move(head));
         engine_->Mutate(target, std::move(optimistic), std::move(write), loop_->Now(),
                         [p](Status s) { p->set_value(std::move(s)); });
       },

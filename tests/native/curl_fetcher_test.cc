@@ -2,7 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <mutex>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "faulty_origin.h"
 #include "test_util.h"
@@ -460,5 +465,216 @@ TEST_CASE("CurlFetcher: slow-loris origins time out and leave the fetcher usable
     auto next = h.Fetch(Req(good.Url("/ok")), op++);
     REQUIRE(next.ok());
     CHECK(next->body == "fine");
+  }
+}
+
+TEST_CASE("CurlFetcher: redirected writes are followed as fetch() does: GET after a 303 or a POST's "
+          "301/302, else the same method and body") {
+  TestServer origin;
+  std::mutex mu;
+  std::vector<std::string> arrivals;  // "METHOD body" of each request reaching /to
+  std::atomic<int> writes{0};
+  auto from = [&](const httplib::Request& req, httplib::Response& res) {
+    writes++;
+    res.set_redirect("/to", std::stoi(req.matches[1].str()));
+  };
+  auto to = [&](const httplib::Request& req, httplib::Response& res) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      arrivals.push_back(req.method + " " + req.body);
+    }
+    res.set_content("arrived", "text/plain");
+  };
+  httplib::Server& s = origin.server();
+  s.Post(R"(/from/(\d+))", from).Put(R"(/from/(\d+))", from);
+  s.Patch(R"(/from/(\d+))", from).Delete(R"(/from/(\d+))", from);
+  s.Get("/to", to).Post("/to", to).Put("/to", to).Patch("/to", to).Delete("/to", to);
+  s.Patch("/loop", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/loop", 307);
+  });
+  FetchHarness h;
+  OpId op = 1;
+  const std::string body = "{\"title\":\"x\"}";
+  for (const std::string method : {"POST", "PUT", "PATCH", "DELETE"}) {
+    for (int code : {301, 302, 303, 307, 308}) {
+      CAPTURE(method);
+      CAPTURE(code);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        arrivals.clear();
+      }
+      HttpRequest req = Req(origin.Url("/from/" + std::to_string(code)));
+      req.method = method;
+      req.body = body;
+      auto r = h.Fetch(req, op++);
+      REQUIRE(r.ok());
+      CHECK(r->status == 200);
+      CHECK(r->body == "arrived");
+      const bool as_get = code == 303 || (method == "POST" && (code == 301 || code == 302));
+      std::lock_guard<std::mutex> lock(mu);
+      CHECK(arrivals == std::vector<std::string>{as_get ? "GET " : method + " " + body});
+    }
+  }
+  CHECK(writes.load() == 20);  // each write reached the origin once
+
+  HttpRequest looping = Req(origin.Url("/loop"));
+  looping.method = "PATCH";
+  looping.body = body;
+  auto r = h.Fetch(looping, op++);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kUnavailable);
+  CHECK(r.status().message().find("redirects") != std::string::npos);
+
+  CurlFetcherOptions no_follow;
+  no_follow.redirects_max = 0;
+  FetchHarness unfollowed(no_follow);
+  HttpRequest patch = Req(origin.Url("/from/303"));
+  patch.method = "PATCH";
+  patch.body = body;
+  auto answered = unfollowed.Fetch(patch, op++);
+  REQUIRE(answered.ok());
+  CHECK(answered->status == 303);
+}
+
+TEST_CASE("CurlFetcher: a method or header field that could split the request is refused, nothing "
+          "sent") {
+  FaultyOrigin origin([](const std::string&, int) { return Ok("ok"); });
+  FetchHarness h;
+  struct Case {
+    const char* name;
+    std::string method;
+    std::string field;
+    std::string value;
+  } const cases[] = {
+      {"CR LF in a value", "GET", "X-Trace", "abc\r\nX-Injected: 1"},
+      {"LF in a value", "GET", "X-Trace", "abc\nX-Injected: 1"},
+      {"CR in a value", "GET", "X-Trace", "abc\rdef"},
+      {"NUL in a value", "GET", "X-Trace", std::string("abc\0def", 7)},
+      {"a space in a name", "GET", "X Trace", "abc"},
+      {"a colon and CR LF in a name", "GET", "X-Trace: 1\r\nX-Injected", "abc"},
+      {"an empty name", "GET", "", "abc"},
+      {"CR LF in the method", "GET / HTTP/1.1\r\nX-Injected: 1\r\nX-Pad:", "X-Ok", "1"},
+      {"a space in the method", "PO ST", "X-Ok", "1"},
+  };
+  OpId op = 1;
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    HttpRequest req = Req(origin.Url("/x"));
+    req.method = c.method;
+    req.headers.Add(c.field, c.value);
+    auto r = h.Fetch(req, op++);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kInvalidArgument);
+  }
+  CHECK(origin.requests() == 0);
+  // Every tchar in a name, tabs and non-ASCII bytes in a value: sent.
+  HttpRequest fine = Req(origin.Url("/x"));
+  fine.headers.Add("X-!#$%&'*+-.^_`|~09az", "tab\tand \xe2\x82\xac");
+  auto r = h.Fetch(fine, op++);
+  REQUIRE(r.ok());
+  CHECK(r->body == "ok");
+  CHECK(origin.requests() == 1);
+}
+
+TEST_CASE("CurlFetcher: whitespace before a response field's colon is removed; lines that are not "
+          "fields are ignored") {
+  // RFC 9112 5.1: a proxy must remove such whitespace. Kept in the name,
+  // "Cache-Control " would hide the no-store from every lookup.
+  FaultyOrigin origin([](const std::string&, int) {
+    return FaultyOrigin::Reply{
+        {FaultyOrigin::Bytes("HTTP/1.1 200 OK\r\nCache-Control : no-store\r\nETag\t: \"v1\"\r\n"
+                             "Bad Name: x\r\n(not-a-token): y\r\nX-Ok: 1\r\n"
+                             "Content-Length: 6\r\n\r\nsecret")},
+        true};
+  });
+  FetchHarness h;
+  auto r = h.Fetch(Req(origin.Url("/private")));
+  REQUIRE(r.ok());
+  CHECK(r->body == "secret");
+  CHECK(r->headers.Get("Cache-Control") == std::optional<std::string>("no-store"));
+  CHECK(r->headers.Get("ETag") == std::optional<std::string>("\"v1\""));
+  CHECK(r->headers.Get("X-Ok") == std::optional<std::string>("1"));
+  for (const auto& [name, value] : r->headers.fields()) {
+    CAPTURE(name);
+    CHECK(name.find_first_of(" \t()") == std::string::npos);
+  }
+}
+
+TEST_CASE("CurlFetcher: a line starting with HTTP/ starts a response only where one can start") {
+  FetchHarness h;
+  auto fetch = [&](const std::string& bytes) {
+    FaultyOrigin origin([&](const std::string&, int) {
+      return FaultyOrigin::Reply{{FaultyOrigin::Bytes(bytes)}, true};
+    });
+    return h.Fetch(Req(origin.Url("/x")));
+  };
+  SUBCASE("in a chunked trailer: the header section is kept") {
+    auto r = fetch(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nCache-Control: no-store\r\n"
+        "Content-Type: text/html\r\n\r\n5\r\nhello\r\n0\r\nHTTP/2: x\r\n\r\n");
+    REQUIRE(r.ok());
+    CHECK(r->body == "hello");
+    CHECK(r->headers.GetCombined("Cache-Control") == std::optional<std::string>("no-store"));
+    CHECK(r->headers.Get("Content-Type") == std::optional<std::string>("text/html"));
+  }
+  SUBCASE("inside the header section: not a field, ignored; the fields around it kept") {
+    // (libcurl itself refuses a header line without a colon.)
+    auto r = fetch(
+        "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nHTTP/2: x\r\n"
+        "Content-Type: text/html\r\nContent-Length: 5\r\n\r\nhello");
+    REQUIRE(r.ok());
+    CHECK(r->body == "hello");
+    CHECK(r->headers.Get("Cache-Control") == std::optional<std::string>("no-store"));
+    CHECK(r->headers.Get("Content-Type") == std::optional<std::string>("text/html"));
+  }
+  SUBCASE("after an interim response: the final response's fields only") {
+    auto r = fetch(
+        "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok");
+    REQUIRE(r.ok());
+    CHECK(r->status == 200);
+    CHECK(r->body == "ok");
+    CHECK_FALSE(r->headers.Has("Link"));
+    CHECK(r->headers.Get("Cache-Control") == std::optional<std::string>("max-age=60"));
+  }
+}
+
+TEST_CASE("CurlFetcher: obsolete line folding appends to its own field line, however many folds") {
+  FetchHarness h;
+  SUBCASE("thousands of fields and folds, within header_max_bytes") {
+    std::string head = "HTTP/1.1 200 OK\r\n";
+    for (int i = 0; i < 6000; ++i) head += "a:x\r\n";
+    for (int i = 0; i < 8000; ++i) head += " y\r\n";
+    head += "Content-Length: 2\r\n\r\nok";
+    FaultyOrigin origin([&](const std::string&, int) {
+      return FaultyOrigin::Reply{{FaultyOrigin::Bytes(head)}, true};
+    });
+    auto r = h.Fetch(Req(origin.Url("/folds")));
+    REQUIRE(r.ok());
+    CHECK(r->body == "ok");
+    std::string folded = "x";
+    for (int i = 0; i < 8000; ++i) folded += " y";
+    const auto& fields = r->headers.fields();
+    REQUIRE(fields.size() == 6001);
+    CHECK(fields[0] == std::make_pair(std::string("a"), std::string("x")));
+    CHECK(fields[5998] == std::make_pair(std::string("a"), std::string("x")));
+    CHECK(fields[5999].first == "a");
+    CHECK(fields[5999].second == folded);
+    CHECK(fields[6000] == std::make_pair(std::string("Content-Length"), std::string("2")));
+  }
+  SUBCASE("the continuation of a line that is not a field is not appended to the field before it") {
+    // ": x" has no field name: ignored, and its continuation with it.
+    // (libcurl itself refuses a header line without a colon.)
+    FaultyOrigin origin([](const std::string&, int) {
+      return FaultyOrigin::Reply{
+          {FaultyOrigin::Bytes("HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n: x\r\n"
+                               " no-store\r\nX-Folded: a\r\n\tb\r\n  c\r\n"
+                               "Content-Length: 2\r\n\r\nok")},
+          true};
+    });
+    auto r = h.Fetch(Req(origin.Url("/fold")));
+    REQUIRE(r.ok());
+    CHECK(r->headers.GetCombined("Cache-Control") == std::optional<std::string>("max-age=60"));
+    CHECK(r->headers.Get("X-Folded") == std::optional<std::string>("a b c"));
   }
 }

@@ -139,3 +139,33 @@ TEST_CASE("Runtime: a faulty origin never replaces the stored body; stale-if-err
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().code() == Code::kUnavailable);
 }
+
+TEST_CASE("Runtime: a no-store with whitespace before its colon is honoured: served, never stored") {
+  // Read as a field named "Cache-Control " the no-store would be lost and
+  // the body written to the database.
+  FaultyOrigin origin([](const std::string&, int) {
+    return FaultyOrigin::Reply{{FaultyOrigin::Bytes(FaultyOrigin::Head(
+                                    "HTTP/1.1 200 OK",
+                                    "Cache-Control : no-store\r\nContent-Length: 6\r\n") +
+                                "secret")},
+                               true};
+  });
+  TempDir dir;
+  RuntimeOptions options;
+  options.db_path = dir.File("cache.db");
+  options.require_store = true;
+  options.seed = 1;
+  auto created = Runtime::Create(options);
+  REQUIRE(created.ok());
+  Runtime& rt = **created;
+  CacheRequest request;
+  request.url = origin.Url("/account");
+  auto got = rt.Get(request).get();
+  REQUIRE(got.ok());
+  CHECK(got->entry->body == "secret");
+  CHECK_FALSE(got->stored);
+  REQUIRE(rt.Flush().get().ok());
+  auto stored = rt.ScanStore({preheat::StoreSelector::Kind::kAll, ""}, "", 100).get();
+  REQUIRE(stored.ok());
+  CHECK(stored->empty());
+}

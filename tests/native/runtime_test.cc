@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <atomic>
+#include <future>
 #include <thread>
 #include <sqlite3.h>
 
@@ -419,6 +420,76 @@ TEST_CASE("Runtime: mutate serves the optimistic body, then the origin's; a fail
     CHECK(heard.Bodies() == std::vector<std::string>{"body-optimistic", "body-v1"});
     CHECK(Stats(*rt)["engine"]["rollbacks"] == 1);
   }
+}
+
+TEST_CASE("Runtime: a mutate whose write is answered 303 (post/redirect/get) succeeds; the origin "
+          "takes the write once") {
+  TestServer origin;
+  std::atomic<int> posts{0};
+  origin.server().Get("/list", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "max-age=60");
+    res.set_content("items: " + std::to_string(posts.load()), "text/plain");
+  });
+  origin.server().Post("/items", [&](const httplib::Request&, httplib::Response& res) {
+    posts++;
+    res.status = 303;
+    res.set_header("Location", "/list");
+  });
+  TempDir dir;
+  OffsetClock clock;
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  const std::string list = origin.Url("/list");
+  REQUIRE(GetNow(*rt, list).ok());
+  preheat::HttpResponse optimistic;
+  optimistic.status = 200;
+  optimistic.body = "items: 1";
+  preheat::HttpRequest write;
+  write.method = "POST";
+  write.url = origin.Url("/items");
+  write.body = "new item";
+  preheat::Status done = rt->Mutate(Req(list), optimistic, write).get();
+  CHECK_MESSAGE(done.ok(), done.ToString());
+  CHECK(posts.load() == 1);
+}
+
+TEST_CASE("Runtime: get and mutate refuse a method or header that could split the request; nothing "
+          "is sent or served") {
+  Origin origin;
+  TempDir dir;
+  OffsetClock clock;
+  auto rt = MakeRuntime(dir.File("cache.db"), clock);
+  const std::string url = origin.Url("inject");
+
+  CacheRequest bad = Req(url);
+  bad.headers.Add("X-Trace", "abc\r\nX-Injected: 1");
+  auto got = rt->Get(bad).get();
+  REQUIRE_FALSE(got.ok());
+  CHECK(got.status().code() == Code::kInvalidArgument);
+  CHECK(got.status().message().find("X-Trace") != std::string::npos);
+  std::promise<Result<CacheResult>> called_back;
+  rt->Get(bad, [&](Result<CacheResult> r) { called_back.set_value(std::move(r)); });
+  auto got_back = called_back.get_future().get();
+  REQUIRE_FALSE(got_back.ok());
+  CHECK(got_back.status().code() == Code::kInvalidArgument);
+  CHECK(origin.requests == 0);
+
+  REQUIRE(GetNow(*rt, url).ok());
+  preheat::HttpResponse optimistic;
+  optimistic.status = 200;
+  optimistic.body = "body-optimistic";
+  preheat::HttpRequest write;
+  write.method = "PATCH";
+  write.url = url;
+  write.body = "body-written";
+  write.headers.Add("X-Trace", "abc\r\nX-Injected: 1");
+  CHECK(rt->Mutate(Req(url), optimistic, write).get().code() == Code::kInvalidArgument);
+  write.headers = preheat::Headers();
+  write.method = "PATCH /r/other HTTP/1.1\r\nX-Pad:";
+  CHECK(rt->Mutate(Req(url), optimistic, write).get().code() == Code::kInvalidArgument);
+  CHECK(origin.writes == 0);
+  auto now = rt->Peek(Req(url)).get();
+  REQUIRE(now.ok());
+  CHECK(now->entry->body == "body-v1");  // the optimistic body was never served
 }
 
 TEST_CASE("Runtime: clear removes one namespace from memory and the database") {

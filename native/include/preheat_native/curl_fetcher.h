@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "preheat/fetcher.h"
+#include "preheat/headers.h"
 #include "preheat/status.h"
 #include "preheat_native/sqlite_store.h"  // PostFn, ClockFn
 
@@ -22,7 +24,11 @@ struct CurlFetcherOptions {
   // Used when a request has timeout_ms <= 0.
   int64_t default_timeout_ms = 30000;
   // Redirects followed (only to http/https); the headers reported are the
-  // final response's. Past this the request fails with kUnavailable.
+  // final response's. Past this the request fails with kUnavailable; 0
+  // follows none (a 3xx is the answer). Followed as browsers' fetch() does:
+  // a 303 with a GET (no body), a 301 or 302 with a GET for a POST and
+  // with the same method and body for others, a 307 or 308 with the same
+  // method and body; Authorization and Cookie go only to the same origin.
   int32_t redirects_max = 5;
   // Transfers on the wire at once; the core already limits per lane, this
   // is a backstop. Further Starts wait in the fetcher's queue.
@@ -39,20 +45,32 @@ struct CurlFetcherOptions {
   bool verify_tls = true;
 };
 
+// What CurlFetcher checks before sending a request: the method (empty means
+// GET) and every header name must be RFC 9110 tokens, and no header value
+// may contain CR, LF or NUL (they would split the request or inject
+// fields). Errors: kInvalidArgument saying what is wrong.
+preheat::Status CheckRequestHead(std::string_view method, const preheat::Headers& headers);
+
 // One thread drives a curl multi handle (curl_multi_poll, woken by
 // curl_multi_wakeup on Start/Cancel). Connections are reused across requests
 // through the multi handle's connection cache; HTTP/2 is used when the
 // server offers it over TLS (CURL_HTTP_VERSION_2TLS).
 //
 // Behaviour per preheat::Fetcher: `Sec-Purpose: prefetch` is added to
-// kPreheat requests; a body over max_body_bytes (0: no limit) fails with
-// kTooLarge, and so do response headers over header_max_bytes; timeout_ms
-// bounds the whole transfer (kTimeout), so a slow-loris origin cannot hold a
-// request longer; a URL libcurl cannot parse or a scheme other than
-// http/https is kInvalidArgument; DNS, connect, reset and protocol failures
-// (a truncated body, a malformed chunk, a status line that is not HTTP, a
-// redirect to another scheme) are kUnavailable, never a partial body. An HTTP error
-// status is a successful HttpResponse.
+// kPreheat requests; a request whose method or header names are not tokens,
+// or whose header values hold CR, LF or NUL, is kInvalidArgument before
+// anything is sent (CheckRequestHead); a body over max_body_bytes (0: no
+// limit) fails with kTooLarge, and so do response headers over
+// header_max_bytes; timeout_ms bounds the whole transfer (kTimeout), so a
+// slow-loris origin cannot hold a request longer; a URL libcurl cannot
+// parse or a scheme other than http/https is kInvalidArgument; DNS,
+// connect, reset and protocol failures (a truncated body, a malformed
+// chunk, a status line that is not HTTP, a header line without a colon, a
+// redirect to another scheme) are kUnavailable, never a partial body. An
+// HTTP error status is a successful HttpResponse. Response field names
+// lose any whitespace before the colon (RFC 9112 5.1); lines whose name is
+// not a token are ignored, and so are trailers and "HTTP/" lines where no
+// response can start; folded lines (obs-fold) join their field's value.
 //
 // Thread-safety: Start/Cancel may be called from any one thread at a time
 // (the core's loop). Shutdown() and the destructor must not be called from

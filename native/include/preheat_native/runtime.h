@@ -69,7 +69,9 @@ class Runtime {
   const std::string& db_path() const { return options_.db_path; }
 
   // Engine::Get. `done` runs on the loop thread; after Shutdown it runs at
-  // once, on the calling thread, with kUnavailable.
+  // once, on the calling thread, with kUnavailable. Request headers the
+  // fetcher would refuse (CheckRequestHead: a name that is not a token, a
+  // value with CR, LF or NUL) fail with kInvalidArgument, nothing fetched.
   void Get(preheat::CacheRequest request, GetDone done);
   std::future<preheat::Result<preheat::CacheResult>> Get(preheat::CacheRequest request);
 
@@ -100,7 +102,10 @@ class Runtime {
   // comes back (subscribers are told again). The future: OK, or the
   // write's error (kUnavailable, kTimeout, kHttpError for a non-2xx
   // status; kLimitReached when the navigate lane's queue is full;
-  // kInvalidArgument), kUnavailable after Shutdown.
+  // kInvalidArgument, also at once, nothing served or sent, for a method or
+  // headers CheckRequestHead refuses), kUnavailable after Shutdown. A write
+  // answered with a redirect is followed as fetch() does (see
+  // CurlFetcherOptions::redirects_max); the final answer decides.
   std::future<preheat::Status> Mutate(preheat::CacheRequest target,
                                       preheat::HttpResponse optimistic,
                                       preheat::HttpRequest write);
