@@ -58,15 +58,23 @@ void EventLoop::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   bool fired = false;
   preheat::Instant fired_at;
+  std::deque<std::function<void()>> batch;
   while (true) {
-    while (!tasks_.empty()) {
-      std::deque<std::function<void()>> batch;
+    // One batch per turn: the tasks queued when it began. What they post
+    // waits for the next turn, after the deadline check below, so a steady
+    // stream of work (completions starting more work) cannot starve the
+    // timers.
+    if (!tasks_.empty()) {
       batch.swap(tasks_);
       lock.unlock();
       for (auto& fn : batch) fn();
+      batch.clear();  // the tasks' captures go outside the lock
       lock.lock();
     }
-    if (stopping_) return;  // every task posted before Stop has run
+    if (stopping_) {
+      if (tasks_.empty()) return;  // every task posted before Stop has run
+      continue;
+    }
     int64_t wait_ms = kMaxWaitMs;
     if (next_deadline_) {
       lock.unlock();

@@ -18,9 +18,11 @@ namespace preheat_native {
 preheat::Instant SystemNow();
 
 // Runs posted tasks in order on its own thread and drives an inverted timer:
-// after each round of tasks it asks next_deadline() and calls
-// on_deadline(now) once that time has come. Both hooks run on the loop
-// thread, so they may touch the core directly.
+// after each round of tasks (those queued when the round began; tasks they
+// post run in the next round) it asks next_deadline() and calls
+// on_deadline(now) once that time has come, so a due deadline fires even
+// while tasks keep arriving. Both hooks run on the loop thread, so they may
+// touch the core directly.
 //
 // Thread-safety: Post and Stop may be called from any thread. The hooks
 // must be set (SetDeadlineHooks) from the loop thread or before any task
