@@ -330,6 +330,17 @@ struct SqliteStore::Impl {
     rc = Exec(db, options.synchronous_full ? "PRAGMA synchronous=FULL"
                                            : "PRAGMA synchronous=NORMAL");
     if (rc != SQLITE_OK) return FromSqlite(rc, db, "set synchronous on " + path);
+    // Without a limit the -wal file keeps the size of the largest batch
+    // ever written for as long as the connection lives; with one, SQLite
+    // truncates it to the limit when it restarts the log after a checkpoint.
+    {
+      std::string sql = "PRAGMA journal_size_limit=" +
+                        std::to_string(options.journal_size_limit_bytes < 0
+                                           ? int64_t{-1}
+                                           : options.journal_size_limit_bytes);
+      rc = Exec(db, sql.c_str());
+      if (rc != SQLITE_OK) return FromSqlite(rc, db, "set journal_size_limit on " + path);
+    }
 
     Status s = Migrate(corrupt, notes);
     if (!s.ok()) return s;
@@ -341,7 +352,53 @@ struct SqliteStore::Impl {
     }
     s = PrepareStatements();
     if (!s.ok()) return s;
-    return RefreshUsage();
+    return LoadUsage(notes);
+  }
+
+  // Reads the usage totals. When their row is gone (a tool, a partial
+  // restore) while every entry is intact, rebuilds it from the entries, in
+  // a write transaction (another process may rebuild it first), and says so
+  // in *notes; a read-only store counts them without writing.
+  Status LoadUsage(std::string* notes) {
+    Status s = RefreshUsage();
+    if (!s.IsNotFound()) return s;
+    const std::string what = "rebuild the missing usage totals of " + path;
+    if (options.read_only) {
+      Stmt total;
+      int rc = total.Prepare(db, "SELECT COALESCE(SUM(charge), 0), COUNT(*) FROM entries");
+      if (rc == SQLITE_OK) rc = sqlite3_step(total.Use());
+      if (rc != SQLITE_ROW) return FromSqlite(rc, db, what);
+      usage_bytes.store(static_cast<uint64_t>(sqlite3_column_int64(total.get(), 0)));
+      usage_entries.store(static_cast<uint64_t>(sqlite3_column_int64(total.get(), 1)));
+      *notes += "the usage totals were missing from " + path + "; counted " +
+                std::to_string(usage_entries.load()) + " entries (" +
+                std::to_string(usage_bytes.load()) + " bytes) from its entries (read-only: "
+                "not written back); ";
+      return Status::Ok();
+    }
+    int rc = Begin();
+    if (rc != SQLITE_OK) return FromSqlite(rc, db, what);
+    rc = Exec(db,
+              "INSERT OR IGNORE INTO usage(id, bytes, entries)"
+              " SELECT 0, COALESCE(SUM(charge), 0), COUNT(*) FROM entries");
+    const bool rebuilt = rc == SQLITE_OK && sqlite3_changes(db) == 1;
+    if (rc == SQLITE_OK) {
+      commit.Use();
+      rc = StepDone(commit);
+    }
+    if (rc != SQLITE_OK) {
+      Status st = FromSqlite(rc, db, what);
+      RollbackIfOpen();
+      return st;
+    }
+    s = RefreshUsage();
+    if (!s.ok()) return s.IsNotFound() ? Status::IoError(what + ": " + s.message()) : s;
+    if (rebuilt) {
+      *notes += "the usage totals were missing from " + path + "; rebuilt them from its " +
+                std::to_string(usage_entries.load()) + " entries (" +
+                std::to_string(usage_bytes.load()) + " bytes); ";
+    }
+    return Status::Ok();
   }
 
   // TryOpen, and when the file is not a database (or fails quick_check),
@@ -592,9 +649,14 @@ struct SqliteStore::Impl {
 
   // ---- Worker-side operations -------------------------------------------
 
+  // Errors: kNotFound when the usage row is missing; else as FromSqlite.
   Status RefreshUsage() {
     sqlite3_stmt* s = read_usage.Use();
     int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      sqlite3_reset(s);
+      return Status::NotFound("the usage row of " + path + " is missing");
+    }
     if (rc != SQLITE_ROW) {
       Status st = FromSqlite(rc, db, "read usage");
       sqlite3_reset(s);

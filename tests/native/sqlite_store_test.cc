@@ -426,6 +426,81 @@ TEST_CASE("SqliteStore: a full disk fails the whole batch with kNoSpace") {
   CHECK(h.Write(store, {Put("after", "1", 3)}).ok());
 }
 
+TEST_CASE("SqliteStore: the -wal file shrinks back to journal_size_limit once a large batch is "
+          "checkpointed") {
+  // The WAL is outside max_page_count: left at its peak, a daemon's disk
+  // use would stay at about twice the budget after one large batch.
+  TempDir dir;
+  Harness h;
+  const std::string path = dir.File("cache.db");
+  SqliteStoreOptions options = h.Options();
+  const int64_t limit = options.journal_size_limit_bytes;
+  REQUIRE(limit > 0);
+  auto opened = SqliteStore::Open(path, options);
+  REQUIRE(opened.ok());
+  SqliteStore& store = **opened;
+  std::vector<StoreWrite> big;
+  for (int i = 0; i < 64; ++i) {
+    big.push_back(Put("big" + std::to_string(i), std::string(256 * 1024, 'x'), i));
+  }
+  REQUIRE(h.Write(store, big).ok());  // 16 MiB in one transaction
+  std::error_code ec;
+  CHECK(std::filesystem::file_size(path + "-wal", ec) > static_cast<uint64_t>(limit));
+  REQUIRE(h.Remove(store, Sel(StoreSelector::Kind::kAll)).ok());
+  for (int i = 0; i < 50; ++i) REQUIRE(h.Write(store, {Put("small", "v", 100 + i)}).ok());
+  const uint64_t wal = std::filesystem::file_size(path + "-wal", ec);
+  REQUIRE_FALSE(ec);
+  CHECK(wal <= static_cast<uint64_t>(limit));
+  CHECK(store.usage().entries == 1);
+}
+
+TEST_CASE("SqliteStore: a database whose usage row is gone opens with the totals rebuilt from its "
+          "entries, and says so") {
+  TempDir dir;
+  Harness h;
+  const std::string path = dir.File("cache.db");
+  auto delete_usage_row = [&] {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "DELETE FROM usage", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  };
+  StoreUsage before;
+  {
+    auto opened = h.Open(path);
+    REQUIRE(opened.ok());
+    auto usage = h.Write(**opened, {Put("a", "alpha", 1, {"t"}), Put("b", "beta", 2)});
+    REQUIRE(usage.ok());
+    before = *usage;
+  }
+  // The totals' one row lost (a tool, a partial restore); every entry intact.
+  delete_usage_row();
+  {
+    auto reopened = h.Open(path);
+    if (!reopened.ok()) MESSAGE(reopened.status().ToString());
+    REQUIRE(reopened.ok());
+    SqliteStore& store = **reopened;
+    CHECK(store.usage().entries == 2);
+    CHECK(store.usage().bytes == before.bytes);
+    CHECK(store.open_report().find("usage totals were missing") != std::string::npos);
+    CHECK(SqliteOneString(path, "SELECT entries FROM usage WHERE id = 0") == "2");
+    auto usage = h.Write(store, {Put("c", "gamma", 3)});
+    REQUIRE(usage.ok());
+    CHECK(usage->entries == 3);
+    CHECK(h.Get(store, "a").ok());
+  }
+  // Read-only: counted, not written back.
+  delete_usage_row();
+  SqliteStoreOptions read_only = h.Options();
+  read_only.read_only = true;
+  auto inspected = SqliteStore::Open(path, read_only);
+  if (!inspected.ok()) MESSAGE(inspected.status().ToString());
+  REQUIRE(inspected.ok());
+  CHECK((*inspected)->usage().entries == 3);
+  CHECK((*inspected)->open_report().find("read-only") != std::string::npos);
+  CHECK(SqliteOneString(path, "SELECT entries FROM usage WHERE id = 0") == "<error>");
+}
+
 TEST_CASE("SqliteStore: operations after Close complete with kUnavailable") {
   TempDir dir;
   Harness h;

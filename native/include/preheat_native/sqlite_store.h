@@ -43,6 +43,11 @@ struct SqliteStoreOptions {
   // SQLite's default. Past it writes fail with kNoSpace. For quotas and for
   // tests that need a full disk.
   int64_t max_page_count = 0;
+  // PRAGMA journal_size_limit: after a checkpoint the -wal file is
+  // truncated back to this many bytes when SQLite restarts it, instead of
+  // keeping the size of the largest batch for the connection's life (the
+  // WAL is outside max_page_count). Negative: no limit.
+  int64_t journal_size_limit_bytes = 4 << 20;
   // Operations queued beyond this fail at once with kUnavailable, so a stuck
   // disk cannot grow the queue without bound.
   uint32_t queue_max = 1u << 16;
@@ -132,7 +137,8 @@ class SqliteStore : public preheat::Store {
   // kSqliteSchemaVersion. A file that is not a database or fails
   // PRAGMA quick_check is renamed aside to "<path>.corrupt-<n>" (with its
   // -wal and -shm files; never deleted) and a fresh database is created;
-  // open_report() then says so.
+  // open_report() then says so. A database whose usage row is missing (its
+  // entries intact) gets it rebuilt from the entries, also reported.
   // Errors: kInvalidArgument (empty path, options without post/clock);
   // kIoError (cannot create or open the file, e.g. its directory is missing
   // or unwritable; a read-only file unless options.read_only; a schema newer
@@ -151,7 +157,8 @@ class SqliteStore : public preheat::Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   // Human-readable notes from Open (a corrupt file renamed aside, a
-  // migration); empty when nothing noteworthy happened.
+  // migration, usage totals rebuilt); empty when nothing noteworthy
+  // happened.
   const std::string& open_report() const;
   const std::string& path() const;
   // The totals after the last completed operation. Thread-safe.
