@@ -2,9 +2,11 @@
 // cache, warms it, inspects and purges the SQLite file.
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -36,6 +38,7 @@ enum Exit : int {
   kExitHttp = 4,      // origin answered with an HTTP error status (>= 400)
   kExitDatabase = 5,  // cache database cannot be opened, written or flushed
   kExitInternal = 6,  // anything else (a bug)
+  kExitOutput = 7,    // the output cannot be written (stdout: disk full, closed)
 };
 
 const char kExitCodesHelp[] =
@@ -47,7 +50,8 @@ const char kExitCodesHelp[] =
     "  4  the origin answered with an HTTP error status (400 or more); the body is\n"
     "     still written\n"
     "  5  the cache database cannot be opened, created, written or flushed\n"
-    "  6  internal error\n";
+    "  6  internal error\n"
+    "  7  the output cannot be written (stdout: disk full, a closed pipe)\n";
 
 const char kCommonOptionsHelp[] =
     "Options:\n"
@@ -532,9 +536,22 @@ int CmdPurge(const Args& args) {
   return session.Close();
 }
 
-}  // namespace
+// Output that cannot be written is a failure, never a silent truncation:
+// what is still buffered is written now, and an error on stdout at any
+// point (a full disk, a closed pipe) turns success, or an HTTP error whose
+// body was to be written, into kExitOutput.
+int FinishOutput(int rc) {
+  errno = 0;
+  bool failed = std::fflush(stdout) != 0;
+  int err = errno;
+  std::cout.flush();
+  failed = failed || std::ferror(stdout) != 0 || std::cout.fail();
+  if (!failed) return rc;
+  std::fprintf(stderr, "preheat: cannot write output: %s\n", std::strerror(err != 0 ? err : EIO));
+  return rc == kExitOk || rc == kExitHttp ? kExitOutput : rc;
+}
 
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   // The replay harness has options of its own; flags before its name
   // (`preheat --json replay ...`) are passed on to it.
   for (int i = 1; i < argc; ++i) {
@@ -586,3 +603,7 @@ int main(int argc, char** argv) {
   if (args.command == "ls") return CmdLs(args);
   return CmdPurge(args);
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return FinishOutput(Run(argc, argv)); }

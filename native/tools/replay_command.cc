@@ -13,12 +13,15 @@
 // --sweep (also replay preheat variants: per_surface_max x score_min),
 // --per-surface-max N, --score-min X, --hover-intent-ms N, --inflight-max N (override the
 // replay's preheat configuration), --prior-backoff X (see ReplayOptions).
-// Exit status: 0, or 2 for bad usage or unreadable files.
+// Exit status: 0, or 2 for bad usage, unreadable files (a directory
+// included) or a --write-trace file that cannot be written.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,12 +31,21 @@
 
 namespace {
 
+// False when `path` cannot be read whole: missing, unreadable, a directory
+// (which opens, then fails to read), or a read error part way. An empty
+// file is fine.
 bool ReadFile(const std::string& path, std::string* out) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return false;
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
+  std::string text;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof(buf)), in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) return false;
+  *out = std::move(text);
   return true;
 }
 
@@ -96,7 +108,8 @@ int ReplayMain(int argc, char** argv) {
                    "options: --seed N --sessions N --paths FILE --write-trace FILE --sweep\n"
                    "         --per-surface-max N --score-min X --hover-intent-ms N --inflight-max N\n"
                    "         --prior-backoff X\n"
-                   "exit status: 0, or 2 for bad usage or unreadable files\n";
+                   "exit status: 0, 2 for bad usage, unreadable files or a --write-trace\n"
+                   "file that cannot be written, 7 when stdout cannot be written\n";
       return 0;
     }
     if (a == "--json") {
@@ -176,10 +189,14 @@ int ReplayMain(int argc, char** argv) {
               << ws.sessions << " sessions, " << ws.malformed_lines << " malformed lines, "
               << ws.bad_back_clicks << " bad back clicks\n";
     if (!write_trace.empty()) {
+      errno = 0;
       std::ofstream out(write_trace, std::ios::binary);
-      out << text;
+      if (out) out << text;
+      if (out) out.close();  // the last bytes reach the file here (or fail: a full disk)
       if (!out) {
-        std::cerr << "preheat replay: cannot write " << write_trace << "\n";
+        std::cerr << "preheat replay: cannot write " << write_trace
+                  << (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string())
+                  << "\n";
         return 2;
       }
     }

@@ -3,7 +3,8 @@
 #define PREHEAT_NATIVE_TOOLS_REPLAY_COMMAND_H_
 
 // argv[0] is "replay"; the options follow. Returns the exit status: 0, or 2
-// for bad usage or unreadable files.
+// for bad usage, unreadable files or a --write-trace file that cannot be
+// written (the caller checks stdout: 7 when it cannot be written).
 int ReplayMain(int argc, char** argv);
 
 #endif  // PREHEAT_NATIVE_TOOLS_REPLAY_COMMAND_H_

@@ -54,6 +54,25 @@ check "stat --json: three entries" grep -q '"entries":3' "$WORK/out"
 run stat --db "$DB"
 check "stat: table" grep -q "^entries *3" "$WORK/out"
 
+# Output that cannot be written is a failure (exit 7, one line saying so),
+# never exit 0 with a truncated or empty file.
+full_output() {  # full_output NAME ARGS...: runs preheat ARGS with stdout on a full disk
+  local name=$1; shift
+  "$PREHEAT" "$@" > /dev/full 2> "$WORK/err"
+  RC=$?
+  check "$name > /dev/full: exit 7" [ "$RC" -eq 7 ]
+  check "$name > /dev/full: says so" grep -q "cannot write output" "$WORK/err"
+}
+if [ -w /dev/full ]; then
+  : > "$WORK/empty.jsonl"
+  full_output "get" get --db "$DB" "$BASE/r/one"
+  full_output "get --json" get --json --db "$DB" "$BASE/r/one"
+  full_output "ls" ls --db "$DB"
+  full_output "stat" stat --db "$DB"
+  full_output "stat --json" stat --json --db "$DB"
+  full_output "replay" replay "$WORK/empty.jsonl"
+fi
+
 run get --db "$DB" "$BASE/nostore"
 check "no-store: served" [ "$OUT" = "secret" ]
 run ls --db "$DB" "$BASE/nostore"
@@ -88,6 +107,22 @@ for bad in "--sessions abc" "--sessions 1xyz" "--seed banana" "--per-surface-max
 done
 run --json replay "$WORK/empty.jsonl"
 check "--json replay: the replay's JSON" [ "$RC" -eq 0 ] && check "--json replay: JSON out" grep -q '^{' "$WORK/out"
+# Unreadable input and an unsaved --write-trace: exit 2, as documented.
+mkdir -p "$WORK/wiki"
+printf 'A\nB\n' > "$WORK/wiki/articles.tsv"
+printf 'A\tB\n' > "$WORK/wiki/links.tsv"
+printf 'x\t1\t10\tA;B\t\n' > "$WORK/wiki/paths-dev.tsv"
+run replay "$WORK/wiki"
+check "replay of a directory: exit 2" [ "$RC" -eq 2 ]
+run replay --prior "$WORK/wiki" "$WORK/empty.jsonl"
+check "replay --prior of a directory: exit 2" [ "$RC" -eq 2 ]
+if [ -w /dev/full ]; then
+  run replay --wikispeedia "$WORK/wiki" --write-trace /dev/full
+  check "replay --write-trace to a full disk: exit 2" [ "$RC" -eq 2 ]
+  check "replay --write-trace to a full disk: says so" grep -q "cannot write /dev/full" "$WORK/err"
+fi
+run replay --wikispeedia "$WORK/wiki" --write-trace "$WORK/wiki/trace.jsonl"
+check "replay --write-trace: saved" [ "$RC" -eq 0 ] && check "replay --write-trace: not empty" [ -s "$WORK/wiki/trace.jsonl" ]
 
 # Errors: one line on stderr, documented exit codes.
 run get --db "$DB" "$BASE/error"
