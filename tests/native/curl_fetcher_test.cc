@@ -594,7 +594,8 @@ TEST_CASE("CurlFetcher: whitespace before a response field's colon is removed; l
   CHECK(r->headers.Get("Cache-Control") == std::optional<std::string>("no-store"));
   CHECK(r->headers.Get("ETag") == std::optional<std::string>("\"v1\""));
   CHECK(r->headers.Get("X-Ok") == std::optional<std::string>("1"));
-  for (const auto& [name, value] : r->headers.fields()) {
+  for (const auto& field : r->headers.fields()) {
+    const std::string& name = field.first;
     CAPTURE(name);
     CHECK(name.find_first_of(" \t()") == std::string::npos);
   }
