@@ -8,7 +8,6 @@
 #include <utility>
 
 #include "preheat/cache_control.h"
-#include "preheat/http_date.h"
 #include "preheat/memory_tier.h"
 #include "preheat/prng.h"
 #include "preheat/route.h"
@@ -625,9 +624,12 @@ struct Engine::Impl {
       }
       metrics.not_modified++;
       auto updated = std::make_shared<CacheEntry>(*flight.base);
-      // RFC 9110 6.6.1: a response without Date is dated on receipt.
-      if (!resp.headers.Has("Date")) resp.headers.Set("Date", FormatHttpDate(now));
       UpdateStoredHeadersFrom304(resp.headers, &updated->headers);
+      // RFC 9110 6.6.1: a response without Date is dated on receipt. The
+      // stored Date (the earlier response's) goes: without one, the date
+      // is response_time, to the millisecond (a Date header added here
+      // would round it down to the second, up to 999 ms of age at once).
+      if (!resp.headers.Has("Date")) updated->headers.Remove("Date");
       updated->request_time = flight.request_time;
       updated->response_time = now;
       updated->invalidated = flight.invalidated;

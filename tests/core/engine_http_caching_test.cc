@@ -75,6 +75,29 @@ TEST_CASE("a 304 without Date refreshes the entry: fresh afterwards") {
   CHECK(r.origin.CountRequests(kA) == 2);
 }
 
+// Dated on receipt to the millisecond, as a 200 without Date is: a Date
+// header made on receipt would round the time down to the second and give
+// the refreshed entry up to 999 ms of age at once (a 400 ms lifetime, 700
+// ms past a second, was stale right after its 304).
+TEST_CASE("a 304 without Date: the refreshed entry's age starts at zero") {
+  Rig r;
+  r.Advance(700);  // the clock 700 ms past a whole second
+  r.origin.handler = [](const HttpRequest& req, Instant) {
+    HttpResponse resp;
+    resp.headers.Set("ETag", "\"v1\"");
+    resp.headers.Set("Cache-Control", "max-age=1");
+    resp.status = req.headers.Get("If-None-Match") == "\"v1\"" ? 304 : 200;
+    if (resp.status == 200) resp.body = "v1";
+    return resp;  // never a Date
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(5'000);
+  auto revalidated = r.Get(kA);
+  REQUIRE(revalidated.ok());
+  CHECK(revalidated->state == CacheState::kRevalidated);
+  CHECK(revalidated->age_ms < 100);  // the fake origin's latency, not 700
+}
+
 // RFC 9111 4.2.4 (must-revalidate, no-cache) and the README ("nothing stale
 // is served without stale-while-revalidate/stale-if-error"): Peek hands out
 // a must-revalidate response an hour past its lifetime, no validation.
