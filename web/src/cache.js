@@ -951,18 +951,25 @@ class Cache {
       }
       if (!waiters.size) this._revalWaiters.delete(url);
     }
-    const set = this._subs.get(key);
-    if (set) {
-      for (const entry of [...set]) {
-        if (!set.has(entry)) continue;  // unsubscribed by an earlier subscriber
-        try { entry.fn(result); } catch (e) { queueMicrotask(() => { throw e; }); }
-      }
+    if (this._tell(key, result)) {
       // Other tabs hear of changes to keys subscribed here, unless told by
       // one (else two would bounce an ever-changing resource forever).
       if (!this._peerRefreshes.has(key)) {
         this._post({ type: 'update', url, key, bodyHash: result && result.bodyHash });
       }
     }
+  }
+
+  // Calls the subscribers of `key` with `result` (a throw is reported as an
+  // uncaught error); false when there are none.
+  _tell(key, result) {
+    const set = this._subs.get(key);
+    if (!set) return false;
+    for (const entry of [...set]) {
+      if (!set.has(entry)) continue;  // unsubscribed by an earlier subscriber
+      try { entry.fn(result); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+    return true;
   }
 
   // Refreshes `url` on another tab's word (`hash`: its body's); its
@@ -983,7 +990,7 @@ class Cache {
         this._invalidate({ kind: 'url', value: url }, 'stale', true);
         return get().then((q) => q.revalidation);
       }
-      for (const e of [...(this._subs.get(key) || [])]) try { e.fn(r); } catch (x) { queueMicrotask(() => { throw x; }); }
+      this._tell(key, r);
       return r.revalidation;
     }).then(done, done);
   }
