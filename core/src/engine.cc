@@ -36,6 +36,26 @@ const char* SourceName(Source source) {
   return "unknown";
 }
 
+const char* CacheModeName(CacheMode mode) {
+  switch (mode) {
+    case CacheMode::kDefault: return "default";
+    case CacheMode::kNoCache: return "no-cache";
+    case CacheMode::kReload: return "reload";
+    case CacheMode::kForceCache: return "force-cache";
+    case CacheMode::kOnlyIfCached: return "only-if-cached";
+  }
+  return "unknown";
+}
+
+Result<CacheMode> ParseCacheMode(const std::string& name) {
+  for (CacheMode mode : {CacheMode::kDefault, CacheMode::kNoCache, CacheMode::kReload,
+                         CacheMode::kForceCache, CacheMode::kOnlyIfCached}) {
+    if (name == CacheModeName(mode)) return mode;
+  }
+  return Status::InvalidArgument("unknown cache mode '" + name +
+                                 "' (default, no-cache, reload, force-cache, only-if-cached)");
+}
+
 const char* LaneName(Lane lane) {
   switch (lane) {
     case Lane::kNavigate: return "navigate";
@@ -393,7 +413,16 @@ struct Engine::Impl {
       Deliver(w, CacheState::kFresh, source, std::move(entry), now, false);
       return;
     }
-    if (entry->prefetched && PrefetchGraceAllows(*entry, now)) {
+    const CacheMode mode = w.request.mode;
+    if (mode == CacheMode::kForceCache || mode == CacheMode::kOnlyIfCached) {
+      // Whatever is held, at any age, labelled by its freshness; nothing
+      // revalidates (fetch()'s force-cache).
+      bool fresh = Evaluate(*entry, PolicyFor(entry->url), now).verdict == Verdict::kFresh;
+      Deliver(w, fresh ? CacheState::kFresh : CacheState::kStale, source, std::move(entry), now,
+              false);
+      return;
+    }
+    if (mode != CacheMode::kNoCache && entry->prefetched && PrefetchGraceAllows(*entry, now)) {
       // The first read of a just-preheated entry: it left the origin moments
       // ago, so revalidating now would only double the request.
       auto used = std::make_shared<CacheEntry>(*entry);
@@ -404,6 +433,8 @@ struct Engine::Impl {
     }
     const RoutePolicy& policy = PolicyFor(entry->url);
     Evaluation ev = Evaluate(*entry, policy, now);
+    // kNoCache: validated first, as a stored response that must be.
+    if (mode == CacheMode::kNoCache) ev.verdict = Verdict::kMustValidate;
     // `revalidating` only for a revalidation that will complete: one the
     // revalidate lane's full queue refused is not (its waiters would wait
     // for a fetch that never comes).
@@ -431,6 +462,18 @@ struct Engine::Impl {
     if (flights.count(base->key)) return true;  // one request per key
     return StartFlight(base->key, base->url, request.headers, Lane::kRevalidate, base, source,
                        {}, now);
+  }
+
+  // Nothing held answers `w`: the origin's answer, or for kOnlyIfCached
+  // kNotFound.
+  void ServeMiss(Waiter w, Instant now) {
+    if (w.request.mode == CacheMode::kOnlyIfCached) {
+      if (!w.prefetch) metrics.misses++;
+      Fail(w, Status::NotFound("not cached (only-if-cached): " + w.request.url), now);
+      return;
+    }
+    Lane lane = w.request.lane;
+    JoinOrStartFlight(std::move(w), nullptr, Source::kNetwork, lane, now);
   }
 
   void JoinOrStartFlight(Waiter w, EntryPtr base, Source base_source, Lane lane,
@@ -784,6 +827,10 @@ struct Engine::Impl {
       if (!stale && flight.base && VaryMatches(*flight.base, w.request.headers)) {
         stale = flight.base;
       }
+      // The request asked for the origin's answer (CacheMode): no stand-in.
+      if (w.request.mode == CacheMode::kNoCache || w.request.mode == CacheMode::kReload) {
+        stale = nullptr;
+      }
       if (stale && StaleIfErrorAllows(*stale, now)) {
         Deliver(w, CacheState::kStaleIfError, w.stale ? w.stale_source : flight.base_source,
                 stale, now, false);
@@ -1058,8 +1105,7 @@ struct Engine::Impl {
       if (entry && VaryMatches(*entry, w.request.headers)) {
         ServeStored(std::move(w), entry, Source::kStore, now);
       } else {
-        Lane lane = w.request.lane;
-        JoinOrStartFlight(std::move(w), nullptr, Source::kNetwork, lane, now);
+        ServeMiss(std::move(w), now);
       }
     }
     Pump();
@@ -1249,6 +1295,12 @@ void Engine::GetOrPrefetch(const CacheRequest& request, Instant now, GetDone don
     d.Fail(w, key.status(), now);
     return;
   }
+  if (prefetch) {
+    w.request.mode = CacheMode::kDefault;  // a prefetch has its own rules
+  } else if (request.mode == CacheMode::kReload) {
+    d.JoinOrStartFlight(std::move(w), nullptr, Source::kNetwork, request.lane, now);
+    return;
+  }
   if (EntryPtr entry = d.memory.Get(*key); entry && Impl::VaryMatches(*entry, request.headers)) {
     d.ServeStored(std::move(w), std::move(entry), Source::kMemory, now);
     return;
@@ -1268,7 +1320,7 @@ void Engine::GetOrPrefetch(const CacheRequest& request, Instant now, GetDone don
       return;
     }
   }
-  d.JoinOrStartFlight(std::move(w), nullptr, Source::kNetwork, request.lane, now);
+  d.ServeMiss(std::move(w), now);
 }
 
 Result<Engine::SubscriptionId> Engine::Subscribe(const std::string& key, Subscriber fn) {

@@ -39,6 +39,7 @@ enum Exit : int {
   kExitDatabase = 5,  // cache database cannot be opened, written or flushed
   kExitInternal = 6,  // anything else (a bug)
   kExitOutput = 7,    // the output cannot be written (stdout: disk full, closed)
+  kExitNotCached = 8, // get --cache only-if-cached: nothing held for the URL
 };
 
 const char kExitCodesHelp[] =
@@ -51,7 +52,8 @@ const char kExitCodesHelp[] =
     "     still written\n"
     "  5  the cache database cannot be opened, created, written or flushed\n"
     "  6  internal error\n"
-    "  7  the output cannot be written (stdout: disk full, a closed pipe)\n";
+    "  7  the output cannot be written (stdout: disk full, a closed pipe)\n"
+    "  8  get --cache only-if-cached: the cache holds nothing for the URL\n";
 
 const char kCommonOptionsHelp[] =
     "Options:\n"
@@ -69,7 +71,12 @@ const std::map<std::string, std::string>& CommandHelp() {
        "Fetches URL through the cache. The body goes to stdout; where it came from\n"
        "(memory/store/network), its state (fresh/stale/stale-if-error/revalidated/\n"
        "miss), its age and the time taken go to stderr. With --json one JSON object\n"
-       "(including the body) goes to stdout instead.\n"},
+       "(including the body) goes to stdout instead.\n"
+       "  --cache MODE      how the cache may be used, as fetch()'s option: default\n"
+       "                    (the HTTP rules), no-cache (validate with the origin\n"
+       "                    first), reload (ask the origin, store its answer),\n"
+       "                    force-cache (anything held, at any age), only-if-cached\n"
+       "                    (anything held; never the network: exit 8 if nothing)\n"},
       {"warm",
        "Usage: preheat warm [options] URL...\n"
        "Fetches each URL into the cache at preheat priority (Sec-Purpose: prefetch),\n"
@@ -120,6 +127,8 @@ struct Args {
   enum class Purge { kNone, kKey, kPrefix, kTag, kAll } purge = Purge::kNone;
   std::string purge_value;
   int purge_modes = 0;
+  preheat::CacheMode cache_mode = preheat::CacheMode::kDefault;  // get --cache
+  bool cache_mode_given = false;
 };
 
 int Fail(int code, const std::string& message) {
@@ -178,6 +187,12 @@ int ParseArgs(int argc, char** argv, Args* a) {
       if (a->purge_value.empty() && s != "--prefix") return Fail(kExitUsage, s + " needs a value");
       a->purge = s == "--key" ? Args::Purge::kKey : s == "--prefix" ? Args::Purge::kPrefix : Args::Purge::kTag;
       a->purge_modes++;
+    } else if (s == "--cache") {
+      if (!value(s, &v)) return Fail(kExitUsage, "--cache needs a mode");
+      auto mode = preheat::ParseCacheMode(v);
+      if (!mode.ok()) return Fail(kExitUsage, "--cache: " + mode.status().message());
+      a->cache_mode = *mode;
+      a->cache_mode_given = true;
     } else if (s == "--all") {
       a->purge = Args::Purge::kAll;
       a->purge_modes++;
@@ -345,6 +360,7 @@ int CmdGet(const Args& args) {
   preheat::CacheRequest req;
   req.url = url;
   req.namespace_name = args.namespace_name;
+  req.mode = args.cache_mode;
   auto start = std::chrono::steady_clock::now();
   auto result = session.rt().Get(req).get();
   int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -352,7 +368,11 @@ int CmdGet(const Args& args) {
                            .count();
   if (!result.ok()) {
     session.Close();
-    return Fail(ExitFor(result.status()), "get " + url + ": " + result.status().message());
+    int code = ExitFor(result.status());
+    if (result.status().IsNotFound() && req.mode == preheat::CacheMode::kOnlyIfCached) {
+      code = kExitNotCached;
+    }
+    return Fail(code, "get " + url + ": " + result.status().message());
   }
   const preheat::CacheResult& r = *result;
   if (r.revalidating) WaitIdle(session.rt());
@@ -565,7 +585,7 @@ int Run(int argc, char** argv) {
     }
     if (a.empty() || a[0] != '-' || a == "--") break;  // another command
     if (a == "--db" || a == "--namespace" || a == "--max-bytes" || a == "--key" ||
-        a == "--prefix" || a == "--tag") {
+        a == "--prefix" || a == "--tag" || a == "--cache") {
       ++i;  // its value, whatever it says
     }
   }
@@ -585,6 +605,9 @@ int Run(int argc, char** argv) {
   }
   if (args.command != "purge" && args.purge_modes > 0) {
     return Fail(kExitUsage, "--key/--prefix/--tag/--all belong to purge");
+  }
+  if (args.command != "get" && args.cache_mode_given) {
+    return Fail(kExitUsage, "--cache belongs to get");
   }
   if (args.namespace_given) {
     // Every command checks it, not only those that make keys: `ls`, `stat`

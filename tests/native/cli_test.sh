@@ -73,6 +73,22 @@ if [ -w /dev/full ]; then
   full_output "replay" replay "$WORK/empty.jsonl"
 fi
 
+# get --cache MODE (fetch()'s cache modes).
+run get --db "$DB" --cache only-if-cached "$BASE/r/one"
+check "get --cache only-if-cached: held, served" [ "$RC" -eq 0 ] && check "get --cache only-if-cached: from the store" grep -q "store" "$WORK/err"
+run get --db "$DB" --cache only-if-cached "$BASE/r/never-fetched"
+check "get --cache only-if-cached, nothing held: exit 8" [ "$RC" -eq 8 ]
+run ls --db "$DB" "$BASE/r/never-fetched"
+check "get --cache only-if-cached: nothing fetched" [ -z "$OUT" ]
+run get --db "$DB" --cache reload "$BASE/r/one"
+check "get --cache reload: from the network" grep -q "network miss" "$WORK/err"
+run get --db "$DB" --cache no-cache "$BASE/r/one"
+check "get --cache no-cache: validated with the origin (304)" grep -q "store revalidated status=200" "$WORK/err"
+run get --db "$DB" --cache sometimes "$BASE/r/one"
+check "get --cache with an unknown mode: usage error" [ "$RC" -eq 1 ]
+run ls --db "$DB" --cache reload
+check "--cache on another command: usage error" [ "$RC" -eq 1 ]
+
 run get --db "$DB" "$BASE/nostore"
 check "no-store: served" [ "$OUT" = "secret" ]
 run ls --db "$DB" "$BASE/nostore"

@@ -1546,3 +1546,48 @@ test('a deadline more than 24.8 days away does not spin the timer', async (t) =>
   await sleep(300);
   assert.equal(wakeups, 0, 'setTimeout clamps delays over 2^31-1 ms to 1 ms: one wake-up per ms');
 });
+
+test('get({cache}): no-cache validates, reload refetches, force-cache and only-if-cached stay local', async (t) => {
+  let version = 1;
+  const origin = await startOrigin({
+    '/m': (req) => {
+      const etag = `"m${version}"`;
+      if (req.headers['if-none-match'] === etag) return { status: 304, headers: { etag, 'cache-control': 'max-age=1' } };
+      return json({ version }, { etag, 'cache-control': 'max-age=1' });
+    },
+  });
+  const name = uniqueName('modes');
+  const cache = await createCacheWith(factory, { name });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/m`;
+  await cache.get(url);
+
+  const validated = await cache.get(url, { cache: 'no-cache' });
+  assert.equal(validated.state, 'revalidated');
+  assert.equal(origin.requests.at(-1).headers['if-none-match'], '"m1"');
+
+  version = 2;
+  const reloaded = await cache.get(url, { cache: 'reload' });
+  assert.equal(reloaded.state, 'miss');
+  assert.deepEqual(reloaded.data, { version: 2 });
+  assert.equal(origin.requests.at(-1).headers['if-none-match'], undefined);
+  assert.equal(origin.count('/m'), 3);
+
+  await sleep(1100);  // stale: the default would revalidate, these do not
+  const forced = await cache.get(url, { cache: 'force-cache' });
+  assert.equal(forced.state, 'stale');
+  assert.equal(forced.revalidating, false);
+  assert.deepEqual(forced.data, { version: 2 });
+  await cache.flush();
+  const other = await createCacheWith(factory, { name });
+  t.after(() => other.close());
+  const offline = await other.get(url, { cache: 'only-if-cached' });
+  assert.equal(offline.source, 'store');
+  assert.deepEqual(offline.data, { version: 2 });
+  await assert.rejects(other.get(`${origin.origin}/never`, { cache: 'only-if-cached' }),
+                       (e) => e instanceof PreheatError && e.code === Code.notFound);
+  await assert.rejects(cache.get(url, { cache: 'no-store' }),
+                       (e) => e instanceof PreheatError && e.code === Code.invalidArgument);
+  assert.equal(origin.count('/m'), 3);
+  assert.equal(origin.count('/never'), 0);
+});

@@ -1023,13 +1023,21 @@ class WasmEngine {
   // `callback(result)` runs once: inside this call on a memory hit, later
   // otherwise. result is a cache result object or {code, message}.
   // `known`: as for peekKnown.
-  void getKnown(std::string url, std::string ns, val headers, std::string lane, double now,
-                val callback, val known) {
+  // `mode`: a CacheMode name (ParseCacheMode); an unknown one answers
+  // kInvalidArgument.
+  void getKnown(std::string url, std::string ns, val headers, std::string lane, std::string mode,
+                double now, val callback, val known) {
     if (!engine_) {
       callback(ErrorToJs(error_));
       return;
     }
-    CacheRequest req{std::move(url), std::move(ns), HeadersFromJs(headers), LaneFromJs(lane)};
+    Result<CacheMode> cache_mode = ParseCacheMode(mode);
+    if (!cache_mode.ok()) {
+      callback(ErrorToJs(cache_mode.status()));
+      return;
+    }
+    CacheRequest req{std::move(url), std::move(ns), HeadersFromJs(headers), LaneFromJs(lane),
+                     *cache_mode};
     double token = KnownToken(known);
     engine_->Get(req, ToInstant(now), [callback, token](Result<CacheResult> r) {
       val result = r.ok() ? ResultToJs(*r, token) : ErrorToJs(r.status());
@@ -1295,7 +1303,7 @@ EMSCRIPTEN_KEEPALIVE uint8_t* preheat_scratch(uint32_t size) {
   return reinterpret_cast<uint8_t*>(buf.data());
 }
 
-// engine.getKnown(url, namespace, null, lane, now, callback, token) with the
+// engine.getKnown(url, namespace, null, lane, 'default', now, callback, token) with the
 // URL's `url_len` bytes in the scratch buffer, lane 0 navigate, 1 revalidate,
 // 2 preheat; the result (or error) goes to Module.preheatDeliver(id, r).
 // Returns preheat_next_deadline() after the call (one crossing fewer).

@@ -395,15 +395,20 @@ class Cache {
     return this._result(r, false, abs, known);
   }
 
-  /** Memory, else IndexedDB, else network; serves stale and revalidates. */
-  get(url, { headers, lane = 'navigate' } = {}) {
+  /**
+   * Memory, else IndexedDB, else network; serves stale and revalidates.
+   * `cache`: how the tiers may be used, as fetch()'s option of that name
+   * (index.d.ts, CacheMode).
+   */
+  get(url, { headers, lane = 'navigate', cache = 'default' } = {}) {
     this._check();
     const abs = absoluteOrError(url);
     if (abs instanceof PreheatError) return Promise.reject(abs);
     const known = this._memo.get(abs);
     const f = this._fast;
     const laneId = typeof lane === 'string' ? FAST_LANE[lane] : undefined;
-    if (f !== null && !headers && laneId !== undefined && this.namespace === this._fastNs) {
+    if (f !== null && !headers && laneId !== undefined && cache === 'default' &&
+        this.namespace === this._fastNs) {
       try {
         const p = this._fastGet(f, laneId, abs, known);
         if (p !== null) return p;
@@ -418,7 +423,8 @@ class Cache {
         open.delete(reject);
         this._settle(r, abs, known, resolve, reject);
       };
-      this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, Date.now(), done,
+      this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, String(cache),
+                            Date.now(), done,
                             known ? known.token : null);
       this._schedule();
     });

@@ -18,6 +18,17 @@ export declare class PreheatError extends Error {
 export type CacheState = 'fresh' | 'stale' | 'stale-if-error' | 'revalidated' | 'miss';
 export type Source = 'memory' | 'store' | 'network';
 export type Lane = 'navigate' | 'revalidate' | 'preheat';
+/**
+ * How get() may use what the cache holds, as fetch()'s `cache` option:
+ * default: the HTTP rules (fresh, stale-while-revalidate, else the network);
+ * no-cache: a held entry is validated with the origin first, fresh or not;
+ * reload: the network's answer (then stored), the cache not read;
+ * force-cache: any held entry at any age, not revalidated, else the network;
+ * only-if-cached: any held entry at any age, never the network (rejects with
+ * code `not_found` when none is held). With no-cache and reload a failed
+ * request rejects; no stale entry is served in its place.
+ */
+export type CacheMode = 'default' | 'no-cache' | 'reload' | 'force-cache' | 'only-if-cached';
 export type HeadersInit = Record<string, string> | Array<[string, string]> | Headers;
 
 export interface RoutePolicy {
@@ -250,9 +261,10 @@ export interface Cache {
   peek<T = unknown>(url: string, options?: { headers?: HeadersInit }): CacheResult<T> | null;
   /**
    * Memory, else IndexedDB, else network; serves stale and revalidates in the background.
-   * Rejects (never throws) for a URL that is not one (code `invalid_argument`).
+   * Rejects (never throws) for a URL that is not one or an unknown `cache` mode (code
+   * `invalid_argument`).
    */
-  get<T = unknown>(url: string, options?: { headers?: HeadersInit; lane?: Lane }): Promise<GetResult<T>>;
+  get<T = unknown>(url: string, options?: { headers?: HeadersInit; lane?: Lane; cache?: CacheMode }): Promise<GetResult<T>>;
   /**
    * Fetches URLs at the lowest priority unless cached or in flight (strings that are not URLs
    * are skipped); resolves with how many were answered by the network (those answered before

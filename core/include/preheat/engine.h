@@ -86,11 +86,27 @@ struct CacheResult {
   bool stored = false;                      // the response is kept in a tier
 };
 
+// How a Get may use what the tiers hold: fetch()'s RequestCache modes
+// (and the request directives they stand for, RFC 9111 5.2.1), for a
+// "refresh" that must reach the origin or an offline read that must not.
+enum class CacheMode : uint8_t {
+  kDefault = 0,       // the HTTP rules: fresh, stale-while-revalidate, else the origin
+  kNoCache = 1,       // a held entry is validated with the origin before it is
+                      // served (conditional request), fresh or not
+  kReload = 2,        // the origin's response, the tiers not read (it is stored)
+  kForceCache = 3,    // any held entry at any age, nothing revalidated; else the origin
+  kOnlyIfCached = 4,  // any held entry at any age; never the origin
+};
+const char* CacheModeName(CacheMode mode);  // "default", "no-cache", ...
+// Errors: kInvalidArgument for a name CacheModeName does not give.
+Result<CacheMode> ParseCacheMode(const std::string& name);
+
 struct CacheRequest {
   std::string url;             // absolute http(s) URL; normalised by the engine
   std::string namespace_name;  // [A-Za-z0-9_.-]{0,64}; "" is the default
   Headers headers;             // sent to the origin; select Vary variants
   Lane lane = Lane::kNavigate;
+  CacheMode mode = CacheMode::kDefault;  // Get only (Peek and Prefetch ignore it)
 };
 
 // Which entries Invalidate applies to, inside one namespace.
@@ -149,11 +165,15 @@ class Engine {
   // Answers from memory, else the store, else the network; starts a
   // background revalidation when it serves stale. `done` runs exactly once:
   // inside this call when the memory tier answers, later otherwise.
-  // Errors (through done): kInvalidArgument, kUnavailable / kTimeout (the
-  // origin failed and nothing stale could be served), kTooLarge,
-  // kLimitReached (the lane's queue is full), kCancelled (namespace
-  // cleared). An HTTP error status from the origin is not an error: it is a
-  // kMiss result with that status.
+  // request.mode changes which of these it may use (CacheMode); with
+  // kNoCache and kReload a failed origin is the error, no stale entry is
+  // served in its place (stale-if-error), as the request asked for the
+  // origin's answer. Errors (through done): kInvalidArgument,
+  // kUnavailable / kTimeout (the origin failed and nothing stale could be
+  // served), kTooLarge, kLimitReached (the lane's queue is full),
+  // kCancelled (namespace cleared), kNotFound (kOnlyIfCached and no tier
+  // holds a matching entry). An HTTP error status from the origin is not an
+  // error: it is a kMiss result with that status.
   void Get(const CacheRequest& request, Instant now, GetDone done);
 
   // For the preheater: fills the cache without enforcing freshness. When
