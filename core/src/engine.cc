@@ -1129,14 +1129,20 @@ struct Engine::Impl {
     }
   }
 
+  // A copy of `e` marked invalidated (entries are shared and immutable):
+  // served at most within its stale-while-revalidate window, then revalidated.
+  static EntryPtr MarkedStale(const CacheEntry& e) {
+    auto marked = std::make_shared<CacheEntry>(e);
+    marked->invalidated = true;
+    return marked;
+  }
+
   // RFC 9111 4.4: marks what is stored for `key` stale, in both tiers, and
   // a response on the wire for it as possibly predating the write.
   void InvalidateKey(const std::string& key, Instant now) {
     if (auto f = flights.find(key); f != flights.end()) f->second.invalidated = true;
     if (EntryPtr e = memory.Peek(key); e && !e->invalidated) {
-      auto marked = std::make_shared<CacheEntry>(*e);
-      marked->invalidated = true;
-      Keep(marked, now);
+      Keep(MarkedStale(*e), now);
     } else if (!e) {
       Supersede(key);
       if (StoreUsable()) QueueWrite(key, {StoreWrite::Kind::kRemove, nullptr, now}, now);
@@ -1155,9 +1161,7 @@ struct Engine::Impl {
       // been answered before the write, is followed by a new one.
       if (StoreUsable()) QueueWrite(m.key, {StoreWrite::Kind::kRemove, nullptr, now}, now);
       if (current && current != m.optimistic && !current->invalidated) {
-        auto marked = std::make_shared<CacheEntry>(*current);
-        marked->invalidated = true;
-        memory.Put(marked);
+        memory.Put(MarkedStale(*current));
       }
       auto flight = flights.find(m.key);
       if (flight != flights.end()) {
@@ -1458,8 +1462,7 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
     if (mode == InvalidateMode::kRemove) {
       d.memory.Erase(e->key);
     } else {
-      auto marked = std::make_shared<CacheEntry>(*e);
-      marked->invalidated = true;
+      EntryPtr marked = Impl::MarkedStale(*e);
       if (memory_only) {
         d.Supersede(marked->key);
         d.memory.Put(marked);
