@@ -216,8 +216,12 @@ struct Preheater::Impl {
     inflight--;
     if (!result.ok()) {
       Code code = result.status().code();
-      if (code != Code::kCancelled && code != Code::kLimitReached) {
-        stats.failures++;
+      if (code != Code::kCancelled && code != Code::kLimitReached) stats.failures++;
+      // Only what tells of the origin's health counts against it (the
+      // breaker's contract: network errors, timeouts, error statuses): a
+      // body too large to keep (kTooLarge) or a URL the driver refuses
+      // (kInvalidArgument) is this request's, and must not stop preheating.
+      if (code == Code::kUnavailable || code == Code::kTimeout || code == Code::kHttpError) {
         breaker.OnFailure(now, ticket);
       } else {
         breaker.OnAbandoned(ticket);

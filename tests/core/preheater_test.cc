@@ -557,3 +557,60 @@ TEST_CASE("preheater: tracked preheats stay within tracked_max") {
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+// Answers every request with kTooLarge, as a driver does once a body goes
+// past the request's max_body_bytes, except those for "/ok" paths.
+class OversizeFetcher : public Fetcher {
+ public:
+  explicit OversizeFetcher(SimLoop* loop) : loop_(loop) {}
+  void Start(OpId op, const HttpRequest& request, Done done) override {
+    requests.push_back(request.url);
+    bool ok = request.url.find("/ok") != std::string::npos;
+    loop_->After(10, [this, op, ok, done]() {
+      if (!ok) return done(op, loop_->now(), Status::TooLarge("body over max_body_bytes"));
+      HttpResponse r;
+      r.status = 200;
+      r.headers.Set("Cache-Control", "max-age=60");
+      r.body = "x";
+      done(op, loop_->now(), std::move(r));
+    });
+  }
+  void Cancel(OpId) override {}
+  std::vector<std::string> requests;
+
+ private:
+  SimLoop* loop_;
+};
+
+// A response too large to keep (kTooLarge) opened the breaker like an
+// origin outage: a surface of a few big exports stopped every preheat for
+// open_ms, though the origin answered each request.
+TEST_CASE("preheater: responses too large to keep do not open the breaker") {
+  SimLoop loop;
+  OversizeFetcher fetcher(&loop);
+  auto engine = std::move(Engine::Create({}, nullptr, &fetcher, 1).value());
+  PreheatOptions o;
+  o.requests_burst = 100;
+  o.requests_per_s = 100;
+  o.per_surface_max = 100;
+  auto p = std::move(Preheater::Create(o, engine.get(), loop.now()).value());
+  std::vector<Reference> big;
+  for (int i = 0; i < 8; ++i) {
+    big.push_back({"https://app.example/exports/" + std::to_string(i), static_cast<uint32_t>(i)});
+  }
+  p->Surface("https://app.example/exports", big, loop.now());
+  loop.RunAll();
+  CHECK(fetcher.requests.size() == 8);
+  CHECK(p->breaker_state(loop.now()) == BreakerState::kClosed);
+  p->Intent("https://app.example/ok/1", IntentKind::kPointerDown, loop.now());
+  loop.RunAll();
+  CHECK(fetcher.requests.size() == 9);
+  CHECK(p->stats().fetched == 1);
+  CHECK(p->stats().breaker_blocked == 0);
+}
+
+}  // namespace
+}  // namespace preheat
