@@ -234,8 +234,12 @@ struct Preheater::Impl {
     const CacheResult& r = *result;
     if (r.source != Source::kNetwork) {
       // In a tier after all: no request went out, so this says nothing
-      // about the origin (nor may it close a half-open breaker).
+      // about the origin (nor may it close a half-open breaker), and its
+      // request token goes back: the budget is for requests, and a warm
+      // store must not hold back the references that need the network.
       stats.skipped_cached++;
+      stats.issued--;
+      requests.GiveBack(1, now);
       breaker.OnAbandoned(ticket);
       Pump(now);
       return;

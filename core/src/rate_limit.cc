@@ -30,6 +30,11 @@ void TokenBucket::TakeDebt(double amount, Instant now) {
   tokens_ -= amount;
 }
 
+void TokenBucket::GiveBack(double amount, Instant now) {
+  Refill(now);
+  tokens_ = std::min(burst_, tokens_ + std::max(0.0, amount));
+}
+
 double TokenBucket::Available(Instant now) {
   Refill(now);
   return tokens_;

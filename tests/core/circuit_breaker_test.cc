@@ -146,3 +146,18 @@ TEST_CASE("time: AddMs saturates at both ends") {
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+TEST_CASE("token bucket: what is given back never goes past the burst") {
+  TokenBucket t(1, 2, Instant{0});
+  CHECK(t.TryTake(1, Instant{0}));
+  t.GiveBack(1, Instant{500});
+  CHECK(t.Available(Instant{500}) == doctest::Approx(2));
+  t.GiveBack(-3, Instant{500});  // a negative amount takes nothing
+  CHECK(t.Available(Instant{500}) == doctest::Approx(2));
+}
+
+}  // namespace
+}  // namespace preheat

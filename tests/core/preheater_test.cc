@@ -614,3 +614,53 @@ TEST_CASE("preheater: responses too large to keep do not open the breaker") {
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+// A preheat the store answered (no request went out) still spent a token
+// of the request budget: after a restart, with the surface's top
+// references in the store but not in memory, those reads used up the burst
+// and the one reference that needed the network waited for the slow
+// refill.
+TEST_CASE("preheater: preheats the store answers cost no request token") {
+  SimLoop loop;
+  FakeStore store(&loop, 9);
+  FakeOrigin origin(&loop, 1);
+  origin.handler = [](const HttpRequest&, Instant now) { return Ok200(now); };
+  {
+    auto engine = std::move(Engine::Create({}, &store, &origin, 1).value());
+    engine->Start(loop.now());
+    for (int i = 0; i < 4; ++i) {
+      engine->Get({"https://app.example/issues/" + std::to_string(i)}, loop.now(),
+                  [](Result<CacheResult>) {});
+    }
+    loop.RunAll();
+    engine->Flush(loop.now(), [](Status) {});
+    loop.RunAll();
+  }
+  origin.requests.clear();
+  auto engine = std::move(Engine::Create({}, &store, &origin, 2).value());
+  engine->Start(loop.now());
+  loop.RunAll();
+  PreheatOptions o;
+  o.inflight_max = 1;
+  o.per_surface_max = 100;
+  o.requests_burst = 2;
+  o.requests_per_s = 0.001;  // one token per 1000 s
+  auto p = std::move(Preheater::Create(o, engine.get(), loop.now()).value());
+  // issues/0..3 lie in the store; issues/4 is nowhere yet.
+  p->Surface("https://app.example/issues", Fixture::Refs(5), loop.now());
+  for (int i = 0; i < 1000 && loop.NextTime() < Instant::Never(); ++i) {
+    loop.RunOne();
+    if (p->NextDeadline() <= loop.now()) p->OnDeadline(loop.now());
+  }
+  CHECK(p->stats().skipped_cached == 4);
+  REQUIRE(origin.requests.size() == 1);
+  CHECK(origin.requests[0].url == "https://app.example/issues/4");
+  CHECK(p->stats().issued == 1);
+  CHECK(p->stats().fetched == 1);
+}
+
+}  // namespace
+}  // namespace preheat

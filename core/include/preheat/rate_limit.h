@@ -17,6 +17,9 @@ class TokenBucket {
   bool TryTake(double amount, Instant now);
   // Takes `amount` unconditionally (tokens may go negative).
   void TakeDebt(double amount, Instant now);
+  // Gives back `amount` taken for something that then cost nothing (a
+  // request that never went out); never past the burst.
+  void GiveBack(double amount, Instant now);
   // Tokens available at `now` (negative while in debt).
   double Available(Instant now);
   // The earliest time `amount` tokens will be there; `now` if already.
