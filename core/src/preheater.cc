@@ -4,6 +4,7 @@
 #include <cmath>
 #include <list>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -353,6 +354,13 @@ void Preheater::Surface(const std::string& page_url, const std::vector<Reference
   // top candidate uses its place rather than passing it to a weaker one.
   std::stable_sort(ranked.begin(), ranked.end(),
                    [](const auto& a, const auto& b) { return a.score > b.score; });
+  // The app's references may name one URL more than once (the extractors
+  // keep each once): the best-ranked stays, and a duplicate takes no place
+  // of the budget.
+  std::unordered_set<std::string> ranked_keys;
+  ranked.erase(std::remove_if(ranked.begin(), ranked.end(),
+                              [&](const auto& c) { return !ranked_keys.insert(c.key).second; }),
+               ranked.end());
   for (size_t i = 0; i < ranked.size(); ++i) {
     if (i >= d.options.per_surface_max) {
       d.stats.dropped_budget += ranked.size() - i;

@@ -664,3 +664,29 @@ TEST_CASE("preheater: preheats the store answers cost no request token") {
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+// References given by the app (not by the extractors, which keep each URL
+// once) that name one URL twice, here with different fragments, took two
+// places of the surface budget: the next reference was dropped.
+TEST_CASE("preheater: a surface's duplicate references take one budget place") {
+  PreheatOptions o;
+  o.per_surface_max = 2;
+  o.requests_burst = 100;
+  o.requests_per_s = 100;
+  Fixture f(o);
+  std::vector<Reference> refs = {{"https://app.example/issues/1#top", 0},
+                                 {"https://app.example/issues/1#comments", 1},
+                                 {"https://app.example/issues/2", 2}};
+  f.preheater->Surface("https://app.example/issues", refs, f.loop.now());
+  f.Run(1000);
+  REQUIRE(f.PreheatRequests() == 2);
+  CHECK(f.origin.requests[0].url == "https://app.example/issues/1");
+  CHECK(f.origin.requests[1].url == "https://app.example/issues/2");
+  CHECK(f.preheater->stats().dropped_budget == 0);
+}
+
+}  // namespace
+}  // namespace preheat
