@@ -348,7 +348,15 @@ void Preheater::Surface(const std::string& page_url, const std::vector<Reference
       d.stats.skipped_low_score++;
       continue;
     }
-    if (auto c = d.MakeCandidate(ref.url, score, false, false)) ranked.push_back(std::move(*c));
+    auto c = d.MakeCandidate(ref.url, score, false, false);
+    if (!c) continue;
+    // The page itself (a "#main" skip link, a title linking to its page)
+    // is not what the user opens next: it is what they are on.
+    if (c->url == d.current_page) {
+      d.stats.skipped_cached++;
+      continue;
+    }
+    ranked.push_back(std::move(*c));
   }
   // The budget is the surface's top candidates, cached or not: a cached
   // top candidate uses its place rather than passing it to a weaker one.

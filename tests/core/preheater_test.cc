@@ -690,3 +690,27 @@ TEST_CASE("preheater: a surface's duplicate references take one budget place") {
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+// A page's references often name the page itself (a "#main" skip link,
+// first on the page; a title linking to itself): it ranked first and was
+// preheated, a request for the page the user is already on, which took
+// the top place of the surface's budget.
+TEST_CASE("preheater: the page being viewed is not preheated from its own references") {
+  PreheatOptions o;
+  o.per_surface_max = 1;
+  o.requests_burst = 100;
+  o.requests_per_s = 100;
+  Fixture f(o);
+  std::vector<Reference> refs = {{"https://app.example/issues/1", 0},
+                                 {"https://app.example/issues/2", 1}};
+  f.preheater->Surface("https://app.example/issues/1#comments", refs, f.loop.now());
+  f.Run(1000);
+  REQUIRE(f.PreheatRequests() == 1);
+  CHECK(f.origin.requests[0].url == "https://app.example/issues/2");
+}
+
+}  // namespace
+}  // namespace preheat

@@ -57,7 +57,7 @@ struct PreheatOptions {
 struct PreheatStats {
   uint64_t candidates = 0;        // references offered by surfaces and intents
   uint64_t issued = 0;            // requests started (not those a tier answered)
-  uint64_t skipped_cached = 0;    // already in a tier (or on its way)
+  uint64_t skipped_cached = 0;    // already in a tier (or on its way), or the page being viewed
   uint64_t skipped_low_score = 0;
   uint64_t skipped_save_data = 0;
   uint64_t dropped_left_surface = 0;
