@@ -48,7 +48,9 @@ Instant TokenBucket::WhenAvailable(double amount, Instant now) {
   // A wait no int64 holds (a tiny rate, a huge debt) is never: casting it
   // would be undefined, and on x86 gives a time in the past.
   if (!(wait_ms < 9.2e18)) return Instant::Never();
-  return AddMs(now, static_cast<int64_t>(wait_ms));
+  // The refill counts from the latest time the bucket saw: after the clock
+  // went back, from there, not from `now` (nothing refills before it).
+  return AddMs(std::max(now, updated_), static_cast<int64_t>(wait_ms));
 }
 
 }  // namespace preheat

@@ -161,3 +161,27 @@ TEST_CASE("token bucket: what is given back never goes past the burst") {
 
 }  // namespace
 }  // namespace preheat
+
+namespace preheat {
+namespace {
+
+// The driver's clock went back (a wall clock corrected; the browser's
+// Date.now()): the bucket does not refill until time passes the latest
+// instant it saw, yet WhenAvailable counted the refill from the earlier
+// `now`, answering a time at which the tokens were not there: a driver
+// woke for nothing, again and again, until the clock caught up.
+TEST_CASE("token bucket: after the clock went back, WhenAvailable is when the tokens are there") {
+  TokenBucket t(1, 1, Instant{0});  // 1 per second
+  CHECK(t.TryTake(1, Instant{10'000}));
+  Instant when = t.WhenAvailable(1, Instant{4'000});
+  CHECK_FALSE(t.TryTake(1, Instant{5'000}));
+  CHECK(when == Instant{11'000});
+  CHECK_FALSE(t.TryTake(1, AddMs(when, -1)));
+  CHECK(t.TryTake(1, when));
+  // In debt: the same for the time it is repaid.
+  t.TakeDebt(2, Instant{11'000});
+  CHECK(t.WhenAvailable(0, Instant{1'000}) == Instant{13'000});
+}
+
+}  // namespace
+}  // namespace preheat

@@ -24,7 +24,8 @@ class TokenBucket {
   double Available(Instant now);
   // The earliest time `amount` tokens will be there; `now` if already.
   // Instant::Never() when they never will (rate 0, `amount` over the
-  // burst) or not within what an Instant can hold.
+  // burst) or not within what an Instant can hold. Time going back refills
+  // nothing until it passes the latest instant the bucket saw again.
   Instant WhenAvailable(double amount, Instant now);
 
  private:
