@@ -449,6 +449,9 @@ class HtmlScanner {
     if (attrs.has_preheat) {
       std::string hint;
       fits = Clean(attrs.preheat, &hint);
+      // An opt-out, as rel=nofollow: "false" and "0" are flags, not URLs
+      // (a link to /logout marked so must never be fetched ahead).
+      if (fits && (hint == "false" || hint == "0")) return;
       if (!fits || (!hint.empty() && hint != "true" && hint != "1")) {
         text = std::move(hint);
         have = true;

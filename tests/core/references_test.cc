@@ -248,7 +248,9 @@ TEST_CASE("refs: data-preheat values") {
       "<a href=/ignored data-preheat=\"/four\">4</a>"
       "<span data-preheat>nothing to fetch</span>"
       "<span data-preheat=true>nothing to fetch</span>"
-      "<link data-preheat href=/five>",
+      "<link data-preheat href=/five>"
+      "<a href=/logout data-preheat=false>opted out</a>"
+      "<a href=/delete data-preheat=\"0\">opted out</a>",
       Page(), {}, nullptr);
   REQUIRE(refs.size() == 6);
   CHECK(Urls(refs) == Strings{"https://app.example/api/prefetch", "https://app.example/one",

@@ -107,3 +107,31 @@ test('watchIntent: a visible link removed from the page is reported not visible'
   assert.deepEqual(vis, [['visible', '/issues/1', true], ['visible', '/issues/2', true],
                          ['visible', '/issues/1', false], ['visible', '/issues/2', false]]);
 });
+
+const OPT_OUT_PAGE = `<!doctype html><meta charset="utf-8">
+<a id="ok" href="/issues/1">kept</a>
+<a id="false" href="/logout" data-preheat="false">out</a>
+<a id="zero" href="/delete" data-preheat="0">out</a>
+<a id="nofollow" href="/signout" rel="noopener NoFollow">out</a>
+<script type="module">
+  import { watchIntent } from '/pkg/src/intent.js';
+  window.calls = [];
+  const fake = { intent: (u, k) => calls.push([new URL(u).pathname, k]), visible: () => {} };
+  window.stop = watchIntent(fake);
+  window.ready = true;
+</script>`;
+
+test('watchIntent: links opted out (data-preheat="false" or "0", rel=nofollow) report no intent', async (t) => {
+  const server = await startStaticServer({ mounts: { '/pkg/': PACKAGE_DIR }, pages: { '/o.html': OPT_OUT_PAGE } });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  t.after(async () => { await browser.close(); await server.close(); });
+  const page = await browser.newPage();
+  await page.goto(`${server.origin}/o.html`);
+  await page.waitForFunction(() => window.ready === true);
+  await page.evaluate(() => {
+    for (const id of ['false', 'zero', 'nofollow', 'ok']) {
+      document.getElementById(id).dispatchEvent(new PointerEvent('pointerdown', { bubbles: true }));
+    }
+  });
+  assert.deepEqual(await page.evaluate(() => window.calls), [['/issues/1', 'pointerdown']]);
+});

@@ -16,6 +16,11 @@ function linkOf(target, selector, root) {
     return null;
   }
   if (url.origin !== location.origin || el.hasAttribute('download')) return null;
+  // The opt-outs the HTML reference extractor honours too (references.h):
+  // data-preheat="false" or "0", rel="nofollow".
+  const hint = el.getAttribute('data-preheat');
+  if (hint === 'false' || hint === '0') return null;
+  if (/(^|\s)nofollow(\s|$)/i.test(el.getAttribute('rel') || '')) return null;
   url.hash = '';
   return { el, url: url.href };
 }

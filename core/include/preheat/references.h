@@ -47,7 +47,8 @@ struct ExtractOptions {
 // comments, <script>/<style> raw text, and <base href> (the first one
 // changes the base for later references). Relative URLs resolve against
 // the page URL; fragments are dropped; each URL is kept once, at its first
-// position; links with rel="nofollow" or a download attribute are skipped.
+// position; links with rel="nofollow", a download attribute or
+// data-preheat="false" (or "0") are skipped.
 // HTML character references in attribute values (&amp; &#38; &#x26;) are
 // decoded.
 std::vector<Reference> ExtractHtmlReferences(std::string_view html, const Url& page,
