@@ -336,13 +336,19 @@ void Preheater::Surface(const std::string& page_url, const std::vector<Reference
   d.surface_issued = 0;
   d.visible.clear();
   std::vector<Impl::Candidate> ranked;
-  for (const Reference& ref : refs) {
+  for (const Reference& given : refs) {
     d.stats.candidates++;
     if (!d.enabled) continue;
     if (d.save_data) {
       d.stats.skipped_save_data++;
       continue;
     }
+    // Scored by its normalised URL, the form the model records navigations
+    // and Visible its URLs in: an app's "…/7#comments" is the model's "…/7".
+    Result<std::string> key = Engine::KeyFor(given.url, d.options.namespace_name);
+    if (!key.ok()) continue;
+    Reference ref = given;
+    ref.url = key->substr(key->find(' ') + 1);
     double score = d.Score(ref, now);
     if (score < d.options.score_min) {
       d.stats.skipped_low_score++;
@@ -384,8 +390,12 @@ void Preheater::Surface(const std::string& page_url, const std::vector<Reference
   d.Pump(now);
 }
 
-void Preheater::Visible(const std::string& url, bool visible, Instant now) {
+void Preheater::Visible(const std::string& given_url, bool visible, Instant now) {
   Impl& d = *impl_;
+  // Matched by the normalised URL, as the queue's candidates and Score are.
+  Result<std::string> key = Engine::KeyFor(given_url, d.options.namespace_name);
+  if (!key.ok()) return;
+  const std::string url = key->substr(key->find(' ') + 1);
   if (d.visible.size() >= kVisibleMax && !d.visible.count(url)) return;
   bool was = d.visible.count(url) ? d.visible[url] : false;
   d.visible[url] = visible;

@@ -451,6 +451,53 @@ TEST_CASE("preheater: a 429 to a preheat is neither kept nor counted as fetched"
   CHECK(p->StatsJson(loop.now()).find("\"tracked\":0") != std::string::npos);
 }
 
+// The model records navigations by normalised URL; references and
+// visibility given as the app wrote them ("#comments", an upper-case host)
+// missed it: the reference the user always takes ranked by position only.
+TEST_CASE("preheater: references and visibility are matched by their normalised URL") {
+  SimLoop loop;
+  FakeOrigin origin(&loop, 1);
+  origin.handler = [](const HttpRequest&, Instant now) { return Ok200(now); };
+  auto engine = std::move(Engine::Create({}, nullptr, &origin, 1).value());
+  PreheatOptions o;
+  o.per_surface_max = 1;
+  o.inflight_max = 1;
+  auto p = std::move(Preheater::Create(o, engine.get(), loop.now()).value());
+  for (int i = 0; i < 10; ++i) {
+    p->Navigated("https://app.example/list", "https://app.example/issues/2", loop.now());
+  }
+  std::vector<Reference> refs(2);
+  refs[0].url = "https://app.example/issues/1";
+  refs[0].position = 0;
+  refs[1].url = "https://APP.example:443/issues/2#comments";
+  refs[1].position = 1;
+  p->Surface("https://app.example/list", refs, loop.now());
+  loop.RunAll();
+  REQUIRE(origin.requests.size() == 1);
+  CHECK(origin.requests[0].url == "https://app.example/issues/2");
+
+  // Visibility: two equal references; the one reported visible (as the app
+  // wrote it) goes first.
+  std::vector<Reference> two(2);
+  two[0].url = "https://app.example/issues/3";
+  two[1].url = "https://app.example/issues/4";
+  o.per_surface_max = 2;
+  o.requests_per_s = 0.001;  // one token: the second preheat waits in the queue
+  o.requests_burst = 1;
+  auto q = std::move(Preheater::Create(o, engine.get(), loop.now()).value());
+  q->Surface("https://app.example/other", two, loop.now());  // issues/3 goes; 4 waits
+  loop.RunAll();
+  two[0].url = "https://app.example/issues/5";
+  two[1].url = "https://app.example/issues/6";
+  two[1].position = 1;
+  q->Surface("https://app.example/other2", two, loop.now());
+  q->Visible("https://app.example/issues/6#top", true, loop.now());
+  q->OnDeadline(AddMs(loop.now(), 1'000'000));
+  loop.RunAll();
+  REQUIRE(origin.requests.size() >= 3);
+  CHECK(origin.requests[2].url == "https://app.example/issues/6");
+}
+
 // NextDeadline computed from the engine's last time, not the preheater's:
 // after a preheater-only entry point it answered a time already past.
 TEST_CASE("preheater: NextDeadline is not in the past after OnDeadline(now)") {

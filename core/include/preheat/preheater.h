@@ -89,8 +89,10 @@ class Preheater {
   ~Preheater();
 
   // The user is now on `page_url`, whose references are `refs` (from
-  // ExtractHtmlReferences / ExtractJsonReferences or the app). Queued
-  // preheats of the previous surface are dropped: the user left it.
+  // ExtractHtmlReferences / ExtractJsonReferences or the app; URLs the
+  // engine does not take are skipped, the others are normalised as its
+  // keys are, fragment dropped). Queued preheats of the previous surface
+  // are dropped: the user left it.
   void Surface(const std::string& page_url, const std::vector<Reference>& refs, Instant now);
   // Visibility of a reference on the current surface (from an
   // IntersectionObserver); visible ones rank higher.
