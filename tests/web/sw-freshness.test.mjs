@@ -69,3 +69,20 @@ test('no stale-if-error for no-cache data, even under a route max age (as the en
   const plain = record([['cache-control', 'max-age=0, stale-if-error=86400']], t0);
   assert.equal(sw.evaluateRecord(plain, null, t0 + 1100).state, 'stale-if-error');
 });
+
+test('an invalidated record past its stale-while-revalidate window is no hit (as the engine)', () => {
+  // engine.cc Evaluate: an invalidated entry is served once more only while
+  // it is within stale-while-revalidate of its own lifetime. The worker sent
+  // "hit" (and inlined the data) for a day-old invalidated record the page's
+  // engine then refused to serve without the origin.
+  const t0 = Date.UTC(2025, 0, 10, 12);
+  const rec = { ...record([['cache-control', 'max-age=60, stale-while-revalidate=30']], t0), invalidated: true };
+  assert.equal(sw.evaluateRecord(rec, null, t0 + 10000).state, 'stale', 'fresh by its headers: shown once more');
+  assert.equal(sw.evaluateRecord(rec, null, t0 + 90000).state, 'stale', 'at the end of its window');
+  assert.equal(sw.evaluateRecord(rec, null, t0 + 90001).usable, false, 'past its window');
+  assert.equal(sw.evaluateRecord(rec, null, t0 + 24 * 3600 * 1000).usable, false, 'a day old');
+  // A route max age replaces the lifetime the window counts from.
+  const policy = { maxAgeMs: 1000, staleWhileRevalidateMs: 5000 };
+  assert.equal(sw.evaluateRecord(rec, policy, t0 + 6000).state, 'stale');
+  assert.equal(sw.evaluateRecord(rec, policy, t0 + 6001).usable, false);
+});

@@ -561,9 +561,11 @@ export function evaluateRecord(rec, policy, now, opts = DEFAULTS) {
   }
   const swr = policy.staleWhileRevalidateMs != null ? policy.staleWhileRevalidateMs : f.swrMs;
   // As the engine: nothing stale without stale-while-revalidate (or
-  // stale-if-error), not even at age == lifetime; stale-if-error never for
-  // no-cache data.
-  if (swr > 0 && (rec.invalidated || staleMs <= swr)) return { usable: true, state: 'stale', staleMs };
+  // stale-if-error), not even at age == lifetime; an invalidated record
+  // only while within that window of its own lifetime; stale-if-error never
+  // for no-cache data.
+  const pastLifetimeMs = ageMs - (policy.maxAgeMs != null ? policy.maxAgeMs : f.lifetimeMs);
+  if (swr > 0 && (rec.invalidated ? pastLifetimeMs : staleMs) <= swr) return { usable: true, state: 'stale', staleMs };
   if (!f.noCache && f.sieMs > 0 && staleMs <= f.sieMs) return { usable: true, state: 'stale-if-error', staleMs };
   return { usable: false, reason: 'past max stale', staleMs };
 }
