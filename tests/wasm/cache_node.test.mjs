@@ -1362,6 +1362,25 @@ test('FetchDriver: a request with no timeout of its own (0) times out after the 
   assert.match(done[0].msg, /30000 ms/);
 });
 
+test('FetchDriver: a timeout past the timers\' 32-bit range does not fire at once', async (t) => {
+  // setTimeout takes a signed 32-bit delay: 2^31 ms or more overflows and
+  // fires at once (Node: after 1 ms). A requestTimeoutMs meant as "a month"
+  // failed every request with kTimeout before it could be answered.
+  const { driver, done } = await driverWith(t, (url, init) => new Promise((resolve, reject) => {
+    init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+  }));
+  driver.start(1, request('http://127.0.0.1:1/long', { timeoutMs: 2 ** 31 }));
+  driver.start(2, request('http://127.0.0.1:1/huge', { timeoutMs: 1e12 }));
+  driver.start(3, request('http://127.0.0.1:1/short', { timeoutMs: 20 }));
+  await until(() => done.length > 0);
+  await sleep(0);
+  assert.deepEqual(done.map((d) => [d.op, d.code]), [[3, Code.timeout]], 'only the 20 ms request timed out');
+  driver.cancel(1);
+  driver.cancel(2);
+  await until(() => done.length === 3);
+  assert.deepEqual(done.slice(1).map((d) => d.code), [Code.cancelled, Code.cancelled]);
+});
+
 test('FetchDriver: with no readable stream, a Content-Length over maxBodyBytes fails tooLarge without reading the body', async (t) => {
   let read = false;
   const { driver, done } = await driverWith(t, () => Promise.resolve({

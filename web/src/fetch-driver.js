@@ -11,6 +11,10 @@ import { Code } from './idb-store.js';
 
 const PRIORITY = { navigate: 'high', revalidate: 'auto', preheat: 'low' };
 
+// setTimeout's delay is a signed 32-bit number: 2^31 ms or more fires at
+// once. A longer timeout (24.8 days) waits this long instead.
+const TIMER_MAX_MS = 2 ** 31 - 1;
+
 export class FetchDriver {
   constructor({
     fetch = globalThis.fetch && globalThis.fetch.bind(globalThis),
@@ -45,7 +49,7 @@ export class FetchDriver {
     flight.timer = setTimeout(() => {
       flight.reason = 'timeout';
       controller.abort();
-    }, flight.ms);
+    }, Math.min(flight.ms, TIMER_MAX_MS));
     this.run(op, request, flight);
   }
 
