@@ -327,6 +327,26 @@ test('IndexedDB unavailable: memory-only, reported, still serving', async (t) =>
   }
 });
 
+test('openTimeoutMs past the timers\' 32-bit range (or Infinity) does not time the open out at once', async (t) => {
+  // setTimeout fires a delay of 2^31 ms or more at once: an open slower
+  // than a millisecond made the cache memory-only ("timed out").
+  const real = new IDBFactory();
+  const slow = { open(...args) {
+    const req = real.open(...args);
+    const late = {};
+    req.onsuccess = () => setTimeout(() => { late.result = req.result; late.onsuccess(); }, 20);
+    req.onupgradeneeded = () => { late.result = req.result; late.onupgradeneeded(); };
+    req.onerror = (ev) => late.onerror(ev);
+    return late;
+  } };
+  for (const openTimeoutMs of [2 ** 31, Infinity]) {
+    const cache = await createCacheWith(factory, { name: uniqueName('open-timeout'), indexedDB: slow, openTimeoutMs });
+    t.after(() => cache.close());
+    const s = cache.stats().storage;
+    assert.equal(s.kind, 'indexeddb', `openTimeoutMs ${openTimeoutMs}: ${s.reason}`);
+  }
+});
+
 test('createCache opens IndexedDB while the module loads, and closes it when the module fails', async () => {
   const idb = new IDBFactory();
   const events = [];

@@ -7,13 +7,9 @@
 // Lanes, priorities, prefetch headers, credentials, cache mode and the
 // default timeout: web/README.md ("Network").
 
-import { Code } from './idb-store.js';
+import { Code, timerDelay } from './idb-store.js';
 
 const PRIORITY = { navigate: 'high', revalidate: 'auto', preheat: 'low' };
-
-// setTimeout's delay is a signed 32-bit number: 2^31 ms or more fires at
-// once. A longer timeout (24.8 days) waits this long instead.
-const TIMER_MAX_MS = 2 ** 31 - 1;
 
 export class FetchDriver {
   constructor({
@@ -49,7 +45,7 @@ export class FetchDriver {
     flight.timer = setTimeout(() => {
       flight.reason = 'timeout';
       controller.abort();
-    }, Math.min(flight.ms, TIMER_MAX_MS));
+    }, timerDelay(flight.ms));
     this.run(op, request, flight);
   }
 

@@ -12,6 +12,10 @@ const RESOLVED = Promise.resolve();
 
 const sleep0 = () => new Promise((r) => setTimeout(r, 0));
 
+// A delay setTimeout keeps: it takes a signed 32-bit number, and fires a
+// longer one (2^31 ms or more, Infinity) at once; those wait 24.8 days.
+export const timerDelay = (ms) => Math.min(ms, 2 ** 31 - 1);
+
 // What requestGet returns when no request could be made.
 class RequestFailure {
   constructor(error) {
@@ -53,7 +57,7 @@ function describe(e) {
 export function deleteDatabase(name, { indexedDB = globalThis.indexedDB, timeoutMs = 5000 } = {}) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`IndexedDB deletion blocked for ${timeoutMs} ms`)), timeoutMs);
+      () => reject(new Error(`IndexedDB deletion blocked for ${timeoutMs} ms`)), timerDelay(timeoutMs));
     const done = (fn, value) => {
       clearTimeout(timer);
       fn(value);
@@ -86,7 +90,7 @@ export function openDatabase(name, { indexedDB = globalThis.indexedDB, timeoutMs
       fn(value);
     };
     const timer = setTimeout(
-      () => finish(reject, new Error(`IndexedDB open timed out after ${timeoutMs} ms`)), timeoutMs);
+      () => finish(reject, new Error(`IndexedDB open timed out after ${timeoutMs} ms`)), timerDelay(timeoutMs));
     let req;
     try {
       req = indexedDB.open(name, DB_VERSION);
