@@ -160,8 +160,14 @@ export { scopeForRoutes };
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
+// As url.cc NormalizeComponent: encoded unreserved characters decoded,
+// other encodings upper-cased, and what a path or query may not hold raw
+// encoded. The WHATWG parser leaves some of those raw (in queries
+// [ ] { } | ^ `, in paths [ ] | ^): "?filter[state]=open" is keyed as
+// "?filter%5Bstate%5D=open".
 function normalizePercent(s) {
-  return s.replace(/%([0-9a-fA-F]{2})/g, (m, hex) => {
+  return s.replace(/%([0-9a-fA-F]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]/g, (m, hex) => {
+    if (hex === undefined) return '%' + m.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0');
     const c = String.fromCharCode(parseInt(hex, 16));
     return UNRESERVED.test(c) ? c : '%' + hex.toUpperCase();
   });
