@@ -1131,6 +1131,47 @@ test('IdbStore: an eviction within its targets only reads the totals; reads run 
   assert.equal(events.filter((e) => e.startsWith('tx readwrite')).length, 1, "only the write's");
 });
 
+test('IdbStore: operations queued behind a read run one after another, not all at once when it completes', async (t) => {
+  // FIFO (web/README.md): a write retried after a quota error lands before
+  // a removal started after it. Every operation queued while a read that
+  // started at once (getNow) ran used to wait for that read only, and all
+  // started together when it completed: the removal committed between the
+  // write's failed attempt and its retry, which then stored the record the
+  // engine had removed.
+  const { store } = await recordedStore(t, 'fifo-behind-read');
+  const done = [];
+  store.attach({
+    storeGetDone: (op, now, code) => done.push(`get ${op} ${code}`),
+    storeWriteDone: (op, now, code) => done.push(`write ${op} ${code}`),
+    storeRemoveDone: (op, now, code, msg, n) => done.push(`remove ${op} ${code} ${n}`),
+  }, () => {});
+  store.write(1, [put('k', 1, 1), put('old', 2, 0)]);
+  await until(() => done.length === 1);
+  await store.tail();
+
+  const proto = globalThis.IDBObjectStore.prototype;
+  const origPut = proto.put;
+  let quota = 1;
+  proto.put = function (...args) {
+    if (this.name === 'entries' && quota-- > 0) throw quotaError();
+    return origPut.apply(this, args);
+  };
+  t.after(() => { proto.put = origPut; });
+  store.get(2, 'x');                             // starts at once
+  store.write(3, [put('k', 3, 5)]);              // quota error, eviction, retry
+  store.removeMatching(4, 0, 'k');               // then k removed
+  await until(() => done.length === 4);
+  await store.tail();
+  proto.put = origPut;
+  assert.deepEqual(done.slice(1), ['get 2 1', 'write 3 0', 'remove 4 0 1']);
+  assert.equal(store.quotaEvictions, 1);
+  const got = [];
+  store.attach({ storeGetDone: (op, now, code) => got.push(code) }, () => {});
+  store.get(5, 'k');
+  await until(() => got.length === 1);
+  assert.equal(got[0], 1, 'k stays removed (notFound)');
+});
+
 test('IdbStore: an eviction over its targets removes the least recently used records after the look', async (t) => {
   const { store, events, done } = await recordedStore(t, 'probe-over');
   store.write(1, [put('a', 7, 1), put('b', 8, 2), put('c', 9, 3)]);

@@ -222,7 +222,9 @@ export class IdbStore {
     // Of those, evictions still looking at the totals (probeThenEvict):
     // reads do not wait for them.
     this.probing = 0;
-    this.direct = null;  // getNow()'s read while it runs: {wake, promise} (see tail())
+    // getNow()'s read while it runs and nothing queued behind it: {wake,
+    // promise} (see tail())
+    this.direct = null;
     this.ahead = null;  // readAhead()'s {key, request} until get() or dropReadAhead()
     this.quotaEvictions = 0;
     this.lastError = null;
@@ -512,6 +514,10 @@ export class IdbStore {
       }
     } else {
       p = this.tail().then(start);
+      // The next operation queues behind this one (this.queue), which waits
+      // for the read: were it to wait for the read too, both would start
+      // together when it completes.
+      this.direct = null;
     }
     this.queue = p.then(() => {
       finish();
