@@ -1,5 +1,7 @@
 #include "preheat/metrics.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 namespace preheat {
@@ -35,11 +37,14 @@ void LatencyHistogram::Record(int64_t latency_ms) {
 
 int64_t LatencyHistogram::Percentile(double p) const {
   if (count_ == 0) return 0;
-  if (p < 0) p = 0;
+  if (!(p >= 0)) p = 0;  // NaN too: it would make the rank undefined
   if (p > 100) p = 100;
-  // The smallest value with at least p% of samples at or below it.
-  uint64_t rank = static_cast<uint64_t>(p / 100.0 * static_cast<double>(count_) + 0.5);
-  if (rank == 0) rank = 1;
+  // The smallest value with at least p% of samples at or below it: the
+  // nearest rank, ceil(p% of count) (rounding to the nearest rank instead
+  // would answer a sample with fewer than p% at or below it, e.g. the 2nd
+  // of 3 for p75). p * count is exact for whole p, so whole ranks stay whole.
+  double exact_rank = std::ceil(p * static_cast<double>(count_) / 100.0);
+  uint64_t rank = exact_rank < 1 ? 1 : static_cast<uint64_t>(exact_rank);
   uint64_t seen = 0;
   for (int i = 0; i < kBuckets; ++i) {
     seen += buckets_[i];

@@ -31,6 +31,30 @@ TEST_CASE("histogram: small values are exact") {
   CHECK(h.Percentile(50) == 7);
 }
 
+TEST_CASE("histogram: percentiles are nearest-rank (at least p% of samples at or below)") {
+  // Small values have a bucket each, so the answers are exact samples.
+  LatencyHistogram three;
+  for (int v : {10, 20, 30}) three.Record(v);
+  // 75% of 3 samples is 2.25: only the third has at least that many at or
+  // below it (the second has 66.7%).
+  CHECK(three.Percentile(75) == 30);
+  CHECK(three.Percentile(50) == 20);
+  CHECK(three.Percentile(25) == 10);
+  CHECK(three.Percentile(100) == 30);
+  CHECK(three.Percentile(0) == 10);
+  LatencyHistogram five;
+  for (int v = 1; v <= 5; ++v) five.Record(v);
+  CHECK(five.Percentile(25) == 2);  // 1.25 of 5: the second sample
+  CHECK(five.Percentile(10) == 1);  // 0.5: the first
+  CHECK(five.Percentile(90) == 5);  // 4.5: the fifth
+  CHECK(five.Percentile(40) == 2);  // exactly 2 of 5: the second, not the third
+  LatencyHistogram ten;
+  for (int v = 1; v <= 10; ++v) ten.Record(v);
+  CHECK(ten.Percentile(10) == 1);
+  CHECK(ten.Percentile(14) == 2);  // 1.4 of 10: the first has only 10%
+  CHECK(ten.Percentile(90) == 9);
+}
+
 TEST_CASE("prng: same seed, same sequence; bounded draws") {
   Prng a(123), b(123), c(124);
   bool differs = false;
