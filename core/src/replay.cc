@@ -315,7 +315,11 @@ class SessionRun : public Fetcher {
         report_->failed_navigations++;
         return;
       }
-      if (result->state != CacheState::kMiss) report_->cache_hits++;
+      // A hit is an answer that did not wait on the network: kRevalidated
+      // waited for the origin's 304 (as long as a miss), so it is none.
+      if (result->state != CacheState::kMiss && result->state != CacheState::kRevalidated) {
+        report_->cache_hits++;
+      }
       // The page is on screen: surface it, outside the engine's callback.
       if (generation == generation_) {
         queue_.Schedule(now_, [this, generation, i] {

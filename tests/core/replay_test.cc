@@ -113,6 +113,22 @@ TEST_CASE("RunReplay: SWR serves the back navigation from the cache") {
   CHECK(swr.latency.instant() >= Get(r, "no_cache").latency.instant());
 }
 
+TEST_CASE("RunReplay: a navigation that waited for a 304 is not a cache hit") {
+  // Without stale-while-revalidate the back navigation to /a finds its
+  // entry stale and waits for the origin's 304 (CacheState::kRevalidated):
+  // it waited on the network like a miss, so it is no hit.
+  Trace t = ParseTrace(kTrace);
+  ReplayOptions o;
+  o.cache_control = "max-age=0";
+  ReplayReport r = RunReplay(t, {}, o);
+  const PolicyReport& swr = Get(r, "swr");
+  CHECK(swr.navigations == 6);
+  CHECK(swr.requests == 6);  // the revisit still went to the origin
+  CHECK(swr.revalidation_requests == 0);  // in the navigate lane, not behind
+  CHECK(swr.cache_hits == 0);
+  CHECK(swr.hit_ratio() == 0);
+}
+
 TEST_CASE("RunReplay: prefetching every link costs more than the preheater") {
   Trace t = ParseTrace(kTrace);
   ReplayOptions o;
