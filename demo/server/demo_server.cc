@@ -1,13 +1,18 @@
 #include "demo_server.h"
 
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -32,13 +37,127 @@ constexpr size_t kRequestBodyMaxBytes = 64 * 1024;
 // pre-routing runs (400, 414, 416), which must not be uncounted.
 thread_local bool t_request_counted = false;
 
-// httplib 0.11 listens with a backlog of 5: a burst of connects (every
-// session of a replay landing at once) overflows it, the kernel drops SYNs
-// and clients retry after a 1 s timeout, which would show up as fake slow
-// navigations. Listening again on the bound socket raises the backlog.
+// Milliseconds of a (seconds, microseconds) timeout, for poll().
+int TimeoutMs(time_t sec, time_t usec) {
+  int64_t ms = static_cast<int64_t>(sec) * 1000 + static_cast<int64_t>(usec) / 1000;
+  return static_cast<int>(std::min<int64_t>(std::max<int64_t>(ms, 0), 24 * 3600 * 1000));
+}
+
+// poll() for `events` on `fd` up to `timeout_ms`: true when ready (or the
+// peer hung up / errored, which the next read or write reports).
+bool PollFor(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  int n;
+  do {
+    n = ::poll(&p, 1, timeout_ms);
+  } while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
+// One connection's bytes, buffered across all of its requests. httplib
+// 0.11 reads each request through a new buffered stream, so the bytes of
+// a pipelined request that arrived in the same read as the one before it
+// were dropped with that stream (the client waited for an answer that never
+// came, and a pipelined write was lost). Same timeouts as httplib's.
+class ConnectionStream : public httplib::Stream {
+ public:
+  ConnectionStream(int sock, int read_timeout_ms, int write_timeout_ms)
+      : sock_(sock), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
+
+  bool buffered() const { return begin_ < end_; }
+  bool is_readable() const override {
+    return buffered() || PollFor(sock_, POLLIN, read_timeout_ms_);
+  }
+  bool is_writable() const override { return PollFor(sock_, POLLOUT, write_timeout_ms_); }
+  // Up to `size` bytes: buffered ones first, else one recv (-1 on timeout).
+  ssize_t read(char* ptr, size_t size) override {
+    if (!buffered()) {
+      if (!PollFor(sock_, POLLIN, read_timeout_ms_)) return -1;
+      ssize_t n;
+      do {
+        n = ::recv(sock_, buf_, sizeof buf_, 0);
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) return n;
+      begin_ = 0;
+      end_ = static_cast<size_t>(n);
+    }
+    size_t k = std::min(size, end_ - begin_);
+    std::memcpy(ptr, buf_ + begin_, k);
+    begin_ += k;
+    return static_cast<ssize_t>(k);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    ssize_t n;
+    do {
+      n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    Address(::getpeername, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    Address(::getsockname, ip, port);
+  }
+  ::socket_t socket() const override { return sock_; }
+
+ private:
+  void Address(int (*name)(int, sockaddr*, socklen_t*), std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    if (name(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+        ::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, serv,
+                      sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+      ip = host;
+      port = std::atoi(serv);
+    }
+  }
+
+  int sock_;
+  int read_timeout_ms_, write_timeout_ms_;
+  char buf_[CPPHTTPLIB_RECV_BUFSIZ];
+  size_t begin_ = 0, end_ = 0;
+};
+
 class Server : public httplib::Server {
  public:
+  // httplib 0.11 listens with a backlog of 5: a burst of connects (every
+  // session of a replay landing at once) overflows it, the kernel drops
+  // SYNs and clients retry after a 1 s timeout, which would show up as fake
+  // slow navigations. Listening again on the bound socket raises it.
   bool RaiseBacklog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
+
+ private:
+  // httplib's keep-alive loop, over one ConnectionStream for the whole
+  // connection (see there). The next request starts at once when its bytes
+  // are already buffered; otherwise the connection waits up to the
+  // keep-alive timeout for them, giving up early when the server stops.
+  bool process_and_close_socket(::socket_t sock) override {
+    ConnectionStream strm(sock, TimeoutMs(read_timeout_sec_, read_timeout_usec_),
+                          TimeoutMs(write_timeout_sec_, write_timeout_usec_));
+    bool ok = false;
+    for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; left--) {
+      if (!strm.buffered() && !WaitForRequest(sock)) break;
+      bool connection_closed = false;
+      ok = process_request(strm, /*close_connection=*/left == 1, connection_closed, nullptr);
+      if (!ok || connection_closed) break;
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ok;
+  }
+
+  bool WaitForRequest(int sock) const {
+    const auto give_up = std::chrono::steady_clock::now() +
+                         std::chrono::seconds(std::max<time_t>(keep_alive_timeout_sec_, 0));
+    while (svr_sock_ != INVALID_SOCKET) {
+      if (PollFor(sock, POLLIN, 50)) return true;
+      if (std::chrono::steady_clock::now() >= give_up) return false;
+    }
+    return false;
+  }
 };
 
 std::string Trim(const std::string& s) {

@@ -550,3 +550,26 @@ TEST_CASE("every answer carries a Date in IMF-fixdate") {
     CHECK(*end == '\0');
   }
 }
+
+// Regression: httplib 0.11 reads a connection through a new buffered stream
+// per request, so the bytes of a pipelined request that arrived with the
+// one before it (RFC 9112 9.3.2: a server must answer them in order) were
+// dropped with that stream: the client got its first answer, then nothing
+// until the keep-alive timeout closed the connection.
+TEST_CASE("pipelined requests on one connection are all answered, in order") {
+  auto server = StartServer();
+  const std::string first = "GET /api/issues/1 HTTP/1.1\r\nHost: t\r\n\r\n";
+  const std::string second = "GET /api/issues/2 HTTP/1.1\r\nHost: t\r\n\r\n";
+  const std::string third =
+      "PATCH /api/issues/3 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "Content-Length: 21\r\n\r\n{\"title\":\"Pipelined\"}";
+  // All three in one send; the empty "requests" only read the next answers.
+  auto answers = RawExchange(*server, {first + second + third, "", ""});
+  REQUIRE(answers.size() == 3);
+  CHECK(answers[0].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(answers[0].find("\"id\":1,") != std::string::npos);
+  CHECK(answers[1].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(answers[1].find("\"id\":2,") != std::string::npos);
+  CHECK(answers[2].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(server->tracker().GetIssue(3)->title == "Pipelined");
+}
