@@ -29,6 +29,14 @@ constexpr double kPi = 3.14159265358979323846;
 // httplib answers 413 to larger ones; a too-large Content-Length body is
 // read past without being buffered.
 constexpr size_t kRequestBodyMaxBytes = 64 * 1024;
+// Request heads: the request line (httplib answers 414 itself to targets
+// over 8 KiB), each header line (httplib's own limit, which it answered
+// with a bare 400) and the whole head including the request line (httplib
+// 0.11 has no limit on the number of header lines). Over these the server
+// answers 414 / 431 and closes, without reading the rest.
+constexpr size_t kRequestLineMaxBytes = 16 * 1024;
+constexpr size_t kHeaderLineMaxBytes = CPPHTTPLIB_HEADER_MAX_LENGTH;  // with its CRLF
+constexpr size_t kRequestHeadMaxBytes = 64 * 1024;
 
 // Whether this worker thread's current request was counted in active_ by
 // the pre-routing handler and is still to be uncounted by the logger.
@@ -36,6 +44,8 @@ constexpr size_t kRequestBodyMaxBytes = 64 * 1024;
 // thread, and calls the logger also for answers its parser gives before
 // pre-routing runs (400, 414, 416), which must not be uncounted.
 thread_local bool t_request_counted = false;
+
+std::string HttpDate(std::time_t t);
 
 // Milliseconds of a (seconds, microseconds) timeout, for poll().
 int TimeoutMs(time_t sec, time_t usec) {
@@ -65,12 +75,24 @@ class ConnectionStream : public httplib::Stream {
       : sock_(sock), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
 
   bool buffered() const { return begin_ < end_; }
+  // A new request starts: its head is measured from here.
+  void StartRequest() {
+    in_head_ = true;
+    first_line_ = true;
+    head_bytes_ = 0;
+    line_bytes_ = 0;
+  }
+  // True once an oversized head was answered (414 or 431) by this stream:
+  // reads fail from then on, and the answer httplib then tries to write (a
+  // 400, its reaction to a failed read) is dropped.
+  bool rejected() const { return rejected_; }
   bool is_readable() const override {
     return buffered() || PollFor(sock_, POLLIN, read_timeout_ms_);
   }
   bool is_writable() const override { return PollFor(sock_, POLLOUT, write_timeout_ms_); }
   // Up to `size` bytes: buffered ones first, else one recv (-1 on timeout).
   ssize_t read(char* ptr, size_t size) override {
+    if (rejected_) return -1;
     if (!buffered()) {
       if (!PollFor(sock_, POLLIN, read_timeout_ms_)) return -1;
       ssize_t n;
@@ -82,11 +104,15 @@ class ConnectionStream : public httplib::Stream {
       end_ = static_cast<size_t>(n);
     }
     size_t k = std::min(size, end_ - begin_);
+    // httplib reads the head a byte at a time, so every byte is measured
+    // before httplib sees it.
+    if (in_head_ && !MeasureHead(buf_ + begin_, k)) return -1;
     std::memcpy(ptr, buf_ + begin_, k);
     begin_ += k;
     return static_cast<ssize_t>(k);
   }
   ssize_t write(const char* ptr, size_t size) override {
+    if (rejected_) return static_cast<ssize_t>(size);
     if (!is_writable()) return -1;
     ssize_t n;
     do {
@@ -103,6 +129,44 @@ class ConnectionStream : public httplib::Stream {
   ::socket_t socket() const override { return sock_; }
 
  private:
+  // Counts head bytes about to be handed out; false (after answering 414 or
+  // 431) when they take the head over a limit. An empty line ends the head.
+  bool MeasureHead(const char* p, size_t n) {
+    for (size_t i = 0; i < n && in_head_; i++) {
+      head_bytes_++;
+      line_bytes_++;
+      size_t line_max = first_line_ ? kRequestLineMaxBytes : kHeaderLineMaxBytes;
+      if (line_bytes_ > line_max || head_bytes_ > kRequestHeadMaxBytes) {
+        Reject(first_line_ ? "414 URI Too Long" : "431 Request Header Fields Too Large");
+        return false;
+      }
+      if (p[i] == '\n') {
+        // "\r\n" or "\n" alone: the head's end.
+        if (line_bytes_ == 1 || (line_bytes_ == 2 && last_ == '\r')) in_head_ = false;
+        first_line_ = false;
+        line_bytes_ = 0;
+      }
+      last_ = p[i];
+    }
+    return true;
+  }
+
+  void Reject(const std::string& status) {
+    rejected_ = true;
+    const std::string body = status.substr(4) + "\n";
+    const std::string answer = "HTTP/1.1 " + status + "\r\nConnection: close\r\n" +
+                               "Content-Length: " + std::to_string(body.size()) +
+                               "\r\nContent-Type: text/plain\r\nDate: " +
+                               HttpDate(std::time(nullptr)) + "\r\n\r\n" + body;
+    for (size_t sent = 0; sent < answer.size();) {
+      if (!is_writable()) return;
+      ssize_t n = ::send(sock_, answer.data() + sent, answer.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      sent += static_cast<size_t>(n);
+    }
+  }
+
   void Address(int (*name)(int, sockaddr*, socklen_t*), std::string& ip, int& port) const {
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
@@ -119,6 +183,9 @@ class ConnectionStream : public httplib::Stream {
   int read_timeout_ms_, write_timeout_ms_;
   char buf_[CPPHTTPLIB_RECV_BUFSIZ];
   size_t begin_ = 0, end_ = 0;
+  bool in_head_ = false, first_line_ = true, rejected_ = false;
+  size_t head_bytes_ = 0, line_bytes_ = 0;
+  char last_ = 0;  // the head byte measured before
 };
 
 class Server : public httplib::Server {
@@ -140,13 +207,38 @@ class Server : public httplib::Server {
     bool ok = false;
     for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; left--) {
       if (!strm.buffered() && !WaitForRequest(sock)) break;
+      strm.StartRequest();
       bool connection_closed = false;
       ok = process_request(strm, /*close_connection=*/left == 1, connection_closed, nullptr);
+      if (strm.rejected()) {
+        ok = false;
+        LingeringClose(sock);
+        break;
+      }
       if (!ok || connection_closed) break;
     }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     return ok;
+  }
+
+  // After answering a request whose head was not read to its end: closing
+  // with unread bytes would reset the connection, and the client could lose
+  // the answer before reading it. Ends the sending side, then reads and
+  // drops what comes (up to 1 MiB, and 1 s) so the answer gets through.
+  static void LingeringClose(int sock) {
+    ::shutdown(sock, SHUT_WR);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    char sink[4096];
+    for (size_t dropped = 0; dropped < (1u << 20);) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          give_up - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !PollFor(sock, POLLIN, static_cast<int>(left.count()))) return;
+      ssize_t n = ::recv(sock, sink, sizeof sink, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      dropped += static_cast<size_t>(n);
+    }
   }
 
   bool WaitForRequest(int sock) const {

@@ -37,9 +37,11 @@
 // If-None-Match sent as several lines counts as their combined list; a 304
 // carries no Content-Length. Range is ignored (`Accept-Ranges: none`): every
 // answer, files included, is the full representation. Every answer carries
-// a Date. Request bodies over 64 KiB get 413; a request with neither
-// Content-Length nor Transfer-Encoding has an empty body (so
-// `curl -X POST URL` works).
+// a Date. Request heads over 64 KiB or with a header line over 8 KiB get
+// 431, request lines over 16 KiB 414 (then the connection closes);
+// pipelined requests are answered in order. Request bodies over 64 KiB get
+// 413; a request with neither Content-Length nor Transfer-Encoding has an
+// empty body (so `curl -X POST URL` works).
 #ifndef PREHEAT_DEMO_SERVER_DEMO_SERVER_H_
 #define PREHEAT_DEMO_SERVER_DEMO_SERVER_H_
 

@@ -573,3 +573,27 @@ TEST_CASE("pipelined requests on one connection are all answered, in order") {
   CHECK(answers[2].rfind("HTTP/1.1 200", 0) == 0);
   CHECK(server->tracker().GetIssue(3)->title == "Pipelined");
 }
+
+// Regression: httplib 0.11 bounds neither the number of header lines nor
+// their total size (a 32 MB head was read into memory and answered 200), and
+// answers a header line over 8 KiB with a bare 400. A head over 64 KiB or
+// a header line over 8 KiB now gets 431 (RFC 6585 5), a request line over
+// 16 KiB 414, each before the rest is read; the server goes on serving.
+TEST_CASE("oversized request heads get 431, oversized request lines 414") {
+  auto server = StartServer();
+  std::string many = "GET /api/issues/1 HTTP/1.1\r\nHost: t\r\n";
+  for (int i = 0; i < 40; i++) many += "X-Filler-" + std::to_string(i) + ": " + std::string(2000, 'a') + "\r\n";
+  many += "\r\n";
+  auto answers = RawExchange(*server, {many});
+  CHECK(answers[0].rfind("HTTP/1.1 431", 0) == 0);
+  const std::string long_line =
+      "GET /api/issues/1 HTTP/1.1\r\nHost: t\r\nX-Long: " + std::string(9000, 'a') + "\r\n\r\n";
+  CHECK(RawExchange(*server, {long_line})[0].rfind("HTTP/1.1 431", 0) == 0);
+  const std::string long_target = "GET /api/issues/1?q=" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n";
+  CHECK(RawExchange(*server, {long_target})[0].rfind("HTTP/1.1 414", 0) == 0);
+  // Heads within the limits are served, on the same server.
+  std::string fine = "GET /api/issues/1 HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(8000, 'a') + "\r\n";
+  for (int i = 0; i < 20; i++) fine += "X-Filler-" + std::to_string(i) + ": " + std::string(2000, 'a') + "\r\n";
+  fine += "\r\n";
+  CHECK(RawExchange(*server, {fine})[0].rfind("HTTP/1.1 200", 0) == 0);
+}
