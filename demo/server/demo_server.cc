@@ -1016,6 +1016,27 @@ void DemoServer::InstallRoutes() {
              SendHtml(res, html + kPageFoot);
            });
 
+  // Methods a resource does not support: 405 with Allow (RFC 9110 15.5.6),
+  // not httplib's 404, which says the resource does not exist (and is
+  // cacheable by default).
+  auto not_allowed = [](const char* allow) {
+    return [allow](const httplib::Request&, httplib::Response& res) {
+      res.status = 405;
+      res.set_header("Allow", allow);
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(std::string("method not allowed; allowed: ") + allow + "\n", "text/plain");
+    };
+  };
+  for (const char* route : {"/api/repos", R"(/api/repos/([a-z0-9-]+)/issues)", "/",
+                            R"(/repos/([a-z0-9-]+)/issues)", R"(/issues/(\d+))"}) {
+    http.Post(route, not_allowed("GET, HEAD"));
+    http.Put(route, not_allowed("GET, HEAD"));
+    http.Patch(route, not_allowed("GET, HEAD"));
+    http.Delete(route, not_allowed("GET, HEAD"));
+  }
+  http.Put(R"(/api/issues/(\d+))", not_allowed("GET, HEAD, PATCH, POST"));
+  http.Delete(R"(/api/issues/(\d+))", not_allowed("GET, HEAD, PATCH, POST"));
+
   // Admin: switches and counters.
   http.Get("/admin/stats", [this](const httplib::Request&, httplib::Response& res) {
     res.set_header("Cache-Control", "no-store");

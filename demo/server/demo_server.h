@@ -13,6 +13,7 @@
 //   GET  /admin/stats, POST /admin/reset (zeroes the counters),
 //   POST /admin/down?on=0|1, POST /admin/failure?rate=R
 //        controls for demos and tests; never delayed, never counted.
+//   Other methods on the routes above: 405 with Allow.
 //   Anything else: a file from options.mounts (URL prefix -> directory, e.g.
 //   /preheat/ -> the built web package) or options.static_dir (mounted at
 //   "/", so a service worker there may control the whole origin), else 404.

@@ -597,3 +597,34 @@ TEST_CASE("oversized request heads get 431, oversized request lines 414") {
   fine += "\r\n";
   CHECK(RawExchange(*server, {fine})[0].rfind("HTTP/1.1 200", 0) == 0);
 }
+
+// Regression: a method a resource does not support (PUT or DELETE of an
+// issue, POST to a list) got httplib's 404, which says the resource does
+// not exist (and is cacheable by default). RFC 9110 15.5.6: 405 with Allow.
+TEST_CASE("unsupported methods on existing resources get 405 with Allow, and change nothing") {
+  auto server = StartServer();
+  auto c = ClientOf(*server);
+  std::string title_before = server->tracker().GetIssue(3)->title;
+  auto put = c.Put("/api/issues/3", R"({"title":"Put"})", "application/json");
+  REQUIRE(put);
+  CHECK(put->status == 405);
+  CHECK(put->get_header_value("Allow") == "GET, HEAD, PATCH, POST");
+  auto del = c.Delete("/api/issues/3");
+  REQUIRE(del);
+  CHECK(del->status == 405);
+  CHECK(server->tracker().GetIssue(3)->title == title_before);
+  CHECK(server->counters().edits == 0);
+  for (const char* path : {"/api/repos", "/api/repos/engine/issues?page=1", "/", "/issues/3",
+                           "/repos/engine/issues?page=1"}) {
+    CAPTURE(path);
+    auto post = c.Post(path, "{}", "application/json");
+    REQUIRE(post);
+    CHECK(post->status == 405);
+    CHECK(post->get_header_value("Allow") == "GET, HEAD");
+    CHECK(c.Delete(path)->status == 405);
+  }
+  // What does not exist is still 404, and the supported methods still work.
+  CHECK(c.Delete("/api/nothing")->status == 404);
+  CHECK(c.Get("/api/issues/3")->status == 200);
+  CHECK(c.Patch("/api/issues/3", R"({"title":"Patched"})", "application/json")->status == 200);
+}
