@@ -44,6 +44,10 @@ constexpr size_t kRequestHeadMaxBytes = 64 * 1024;
 // thread, and calls the logger also for answers its parser gives before
 // pre-routing runs (400, 414, 416), which must not be uncounted.
 thread_local bool t_request_counted = false;
+// Set by the pre-routing handler when this worker thread's current request
+// must end its connection (its body's end is unknown); read and cleared by
+// the connection loop (Server::process_and_close_socket) after the answer.
+thread_local bool t_close_connection = false;
 
 std::string HttpDate(std::time_t t);
 
@@ -209,8 +213,10 @@ class Server : public httplib::Server {
       if (!strm.buffered() && !WaitForRequest(sock)) break;
       strm.StartRequest();
       bool connection_closed = false;
+      t_close_connection = false;
       ok = process_request(strm, /*close_connection=*/left == 1, connection_closed, nullptr);
-      if (strm.rejected()) {
+      if (strm.rejected() || t_close_connection) {
+        t_close_connection = false;
         ok = false;
         LingeringClose(sock);
         break;
@@ -778,6 +784,35 @@ void DemoServer::InstallRoutes() {
     // promises not to change it), and httplib reads the body, serves files
     // and applies ranges only after this handler.
     auto& request = const_cast<httplib::Request&>(req);
+    // Framing (RFC 9112 6): every Content-Length line is 1*DIGIT, and the
+    // only transfer coding read is chunked. Otherwise 400 / 501 at once,
+    // and the connection closes, since where the body ends is unknown.
+    // httplib read "-1" as 2^64 - 1 (413 after its read timeout) and
+    // `Transfer-Encoding: gzip` as a body up to the client's close (400
+    // after the timeout).
+    int framing_status = 0;
+    auto lengths = req.headers.equal_range("Content-Length");
+    for (auto it = lengths.first; it != lengths.second; ++it) {
+      std::string v = Trim(it->second);
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) framing_status = 400;
+    }
+    if (framing_status == 0 && req.has_header("Transfer-Encoding") &&
+        !EqualsIgnoreCase(Trim(CombinedHeader(req, "Transfer-Encoding")), "chunked")) {
+      framing_status = 501;
+    }
+    if (framing_status != 0) {
+      t_close_connection = true;
+      // httplib then answers with `Connection: close`.
+      request.headers.erase("Connection");
+      request.headers.emplace("Connection", "close");
+      bool bad = framing_status == 400;
+      res.status = framing_status;
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(bad ? "Content-Length must be a decimal number\n"
+                          : "only the chunked transfer coding is supported\n",
+                      "text/plain");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // Debian's libcpp-httplib is built with Brotli and compresses every
     // text answer synchronously at maximum quality when the client accepts
     // it (browsers do): about 100 ms for a 60 KB script, and tens of ms for

@@ -40,8 +40,9 @@
 // answer, files included, is the full representation. Every answer carries
 // a Date. Request heads over 64 KiB or with a header line over 8 KiB get
 // 431, request lines over 16 KiB 414 (then the connection closes);
-// pipelined requests are answered in order. Request bodies over 64 KiB get
-// 413; a request with neither Content-Length nor Transfer-Encoding has an
+// pipelined requests are answered in order. A Content-Length that is not
+// digits gets 400, a transfer coding other than chunked 501 (then the
+// connection closes). Request bodies over 64 KiB get 413; a request with neither Content-Length nor Transfer-Encoding has an
 // empty body (so `curl -X POST URL` works).
 #ifndef PREHEAT_DEMO_SERVER_DEMO_SERVER_H_
 #define PREHEAT_DEMO_SERVER_DEMO_SERVER_H_

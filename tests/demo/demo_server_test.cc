@@ -628,3 +628,31 @@ TEST_CASE("unsupported methods on existing resources get 405 with Allow, and cha
   CHECK(c.Get("/api/issues/3")->status == 200);
   CHECK(c.Patch("/api/issues/3", R"({"title":"Patched"})", "application/json")->status == 200);
 }
+
+// Regression: httplib read `Content-Length: -1` as 2^64 - 1 (413 after its
+// 5 s read timeout) and a body with a transfer coding other than chunked
+// until the client closed (400 after the timeout). RFC 9112 6: a length
+// that is not digits is a 400, an unknown transfer coding a 501; either way
+// the body's end is unknown, so the connection closes.
+TEST_CASE("bad request framing gets 400 or 501 at once, and the connection closes") {
+  auto server = StartServer();
+  std::string title_before = server->tracker().GetIssue(5)->title;
+  auto negative = RawExchange(
+      *server, {"PATCH /api/issues/5 HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n"});
+  CHECK(negative[0].rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(negative[0].find("Connection: close\r\n") != std::string::npos);
+  auto plus = RawExchange(
+      *server, {"PATCH /api/issues/5 HTTP/1.1\r\nHost: t\r\nContent-Length: +3\r\n\r\nabc"});
+  CHECK(plus[0].rfind("HTTP/1.1 400", 0) == 0);
+  auto gzip = RawExchange(*server, {"PATCH /api/issues/5 HTTP/1.1\r\nHost: t\r\n"
+                                    "Transfer-Encoding: gzip\r\n\r\n"});
+  CHECK(gzip[0].rfind("HTTP/1.1 501", 0) == 0);
+  CHECK(gzip[0].find("Connection: close\r\n") != std::string::npos);
+  CHECK(server->tracker().GetIssue(5)->title == title_before);
+  // Well-framed bodies still work: a length, or chunked in any letter case.
+  auto chunked = RawExchange(*server, {"PATCH /api/issues/5 HTTP/1.1\r\nHost: t\r\n"
+                                       "Transfer-Encoding: Chunked\r\n\r\n"
+                                       "13\r\n{\"title\":\"Chunked\"}\r\n0\r\n\r\n"});
+  CHECK(chunked[0].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(server->tracker().GetIssue(5)->title == "Chunked");
+}
