@@ -306,10 +306,12 @@ class SessionRun : public Fetcher {
     uint64_t generation = ++generation_;
     int64_t started = now_;
     report_->navigations++;
+    navigations_pending_++;
     CacheRequest req;
     req.url = v.url;
     req.lane = Lane::kNavigate;
     engine_->Get(req, At(now_), [this, generation, started, i](Result<CacheResult> result) {
+      navigations_pending_--;
       report_->latency.Record(now_ - started);
       if (!result.ok()) {
         report_->failed_navigations++;
@@ -362,7 +364,11 @@ class SessionRun : public Fetcher {
       // A deadline that stays due after being run must not stall the clock.
       if (td == now_ && spin_at == now_ && spins >= kDeadlineSpinsMax) td = now_ + 1;
       int64_t t = std::min(te, td);
-      if (t == kNoTime || t > plan_.end_ms) return;
+      // The drain bounds background work, not navigations: one still
+      // waiting keeps the session running until its answer (latencies are
+      // capped, events_per_session_max bounds the rest), so that every
+      // navigation lands in a latency bucket.
+      if (t == kNoTime || (t > plan_.end_ms && navigations_pending_ == 0)) return;
       if (td <= te) {
         if (spin_at != td) spins = 0;
         spin_at = td;
@@ -401,6 +407,7 @@ class SessionRun : public Fetcher {
   EventQueue queue_;
   int64_t now_ = 0;
   uint64_t generation_ = 0;
+  uint64_t navigations_pending_ = 0;  // Gets of clicks not answered yet
   std::unordered_map<OpId, Done> pending_;
   std::unordered_map<std::string, uint32_t> requests_by_url_;
   std::vector<std::pair<std::string, int64_t>> prefetched_;  // URL, request time

@@ -129,6 +129,22 @@ TEST_CASE("RunReplay: a navigation that waited for a 304 is not a cache hit") {
   CHECK(swr.hit_ratio() == 0);
 }
 
+TEST_CASE("RunReplay: every navigation is measured, however short the drain") {
+  // drain_ms bounds the background work after the last visit; the last
+  // navigation itself (a miss, hundreds of ms) must still be answered and
+  // land in a latency bucket, or the shares stop adding up to 1.
+  Trace t = ParseTrace(kTrace);
+  ReplayOptions o;
+  o.drain_ms = 0;
+  ReplayReport r = RunReplay(t, {}, o);
+  for (const PolicyReport& p : r.policies) {
+    CAPTURE(p.name);
+    CHECK(p.navigations == 6);
+    CHECK(p.latency.count() == 6);
+    CHECK(p.instant_share() + p.fast_share() + p.slow_share() == doctest::Approx(1.0));
+  }
+}
+
 TEST_CASE("RunReplay: prefetching every link costs more than the preheater") {
   Trace t = ParseTrace(kTrace);
   ReplayOptions o;

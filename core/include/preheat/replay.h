@@ -167,7 +167,8 @@ struct ReplayOptions {
   int64_t other_hover_extra_mean_ms = 135;  // exponential, added to the minimum
   int64_t hover_only_delay_ms = 65;
   // After the last visit the session runs this much longer (last page's
-  // prefetches and revalidations), then stops.
+  // prefetches and revalidations), then stops; a navigation not answered
+  // by then keeps it running until its answer (every navigation is timed).
   int64_t drain_ms = 30000;
   uint32_t sessions_max = 1000000;  // replay at most this many sessions
   uint64_t events_per_session_max = 1000000;
