@@ -144,11 +144,6 @@ TEST_CASE("time: AddMs saturates at both ends") {
   CHECK(AddMs(Instant{1000}, -300) == Instant{700});
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 TEST_CASE("token bucket: what is given back never goes past the burst") {
   TokenBucket t(1, 2, Instant{0});
@@ -159,11 +154,6 @@ TEST_CASE("token bucket: what is given back never goes past the burst") {
   CHECK(t.Available(Instant{500}) == doctest::Approx(2));
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 // The driver's clock went back (a wall clock corrected; the browser's
 // Date.now()): the bucket does not refill until time passes the latest

@@ -179,11 +179,6 @@ TEST_CASE("entry: charge counts body, headers and key") {
   CHECK(e.ChargeBytes() == before + 1000);
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 TEST_CASE("entry: body hash tells bodies apart, including their last bytes") {
   std::string a(1000, 'a');

@@ -223,11 +223,6 @@ TEST_CASE("preheater: options are validated") {
   CHECK(!Preheater::Create({}, nullptr, loop.now()).ok());
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 TEST_CASE("preheater: the transition model persists through the engine's store") {
   SimLoop loop;
@@ -270,11 +265,6 @@ TEST_CASE("preheater: the transition model persists through the engine's store")
   CHECK(memory_only->PutBlob("x", "y", loop.now()).code() == Code::kUnavailable);
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 using testing::FakeStore;
 
@@ -602,11 +592,6 @@ TEST_CASE("preheater: tracked preheats stay within tracked_max") {
   CHECK(p->stats().wasted_bytes == 6 * 100);
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 // Answers every request with kTooLarge, as a driver does once a body goes
 // past the request's max_body_bytes, except those for "/ok" paths.
@@ -659,11 +644,6 @@ TEST_CASE("preheater: responses too large to keep do not open the breaker") {
   CHECK(p->stats().breaker_blocked == 0);
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 // A preheat the store answered (no request went out) still spent a token
 // of the request budget: after a restart, with the surface's top
@@ -709,11 +689,6 @@ TEST_CASE("preheater: preheats the store answers cost no request token") {
   CHECK(p->stats().fetched == 1);
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 // References given by the app (not by the extractors, which keep each URL
 // once) that name one URL twice, here with different fragments, took two
@@ -735,11 +710,6 @@ TEST_CASE("preheater: a surface's duplicate references take one budget place") {
   CHECK(f.preheater->stats().dropped_budget == 0);
 }
 
-}  // namespace
-}  // namespace preheat
-
-namespace preheat {
-namespace {
 
 // A page's references often name the page itself (a "#main" skip link,
 // first on the page; a title linking to itself): it ranked first and was
