@@ -4,6 +4,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <utility>
 
@@ -225,6 +226,13 @@ struct Engine::Impl {
   std::map<std::string, PendingWrite> pending;  // ordered: deterministic batches
   Instant pending_since = Instant::Never();
   bool write_inflight = false;
+  // Keys whose stored record this session knows to be wrong (a removal or
+  // an invalidation's mark was queued for it) until a batch writing the key
+  // succeeds: what ForgetOnDegrade removes if the store fails first. A
+  // later put of the key (the version fetched after a confirmed write)
+  // takes the removal's place in `pending`, not its place here.
+  std::set<std::string> forget_on_degrade;
+  std::vector<std::string> batch_keys;  // of the batch in flight
   // Store removals (Invalidate, Clear) started and not yet finished, retries
   // included: Flush waits for them too, so that an app awaiting it after a
   // logout's Clear knows the store no longer holds the entries.
@@ -868,6 +876,9 @@ struct Engine::Impl {
   }
 
   void QueueWrite(const std::string& key, PendingWrite write, Instant now) {
+    const bool known_wrong = write.kind == StoreWrite::Kind::kRemove ||
+                             (write.kind == StoreWrite::Kind::kPut && write.entry &&
+                              write.entry->invalidated);
     // One descent of the tree: the position found also places a new write.
     auto it = pending.lower_bound(key);
     if (it == pending.end() || it->first != key) {
@@ -889,6 +900,7 @@ struct Engine::Impl {
     } else {
       it->second = std::move(write);
     }
+    if (known_wrong) forget_on_degrade.insert(key);
     if (pending_since.IsNever()) pending_since = now;
     if (pending.size() >= options.write_batch_max) StartBatch(now);
   }
@@ -921,6 +933,7 @@ struct Engine::Impl {
         w.record.key = node.key();
         w.record.last_access = node.mapped().touch;
       }
+      batch_keys.push_back(w.record.key);
       batch.push_back(std::move(w));
     }
     pending_since = pending.empty() ? Instant::Never() : now;
@@ -941,6 +954,10 @@ struct Engine::Impl {
       Degrade(usage.status());
       return;
     }
+    for (const std::string& key : batch_keys) {
+      if (!pending.count(key)) forget_on_degrade.erase(key);  // the store has this session's
+    }
+    batch_keys.clear();
     metrics.batches_written++;
     metrics.records_written += count;
     SetStoreUsage(*usage);
@@ -998,9 +1015,40 @@ struct Engine::Impl {
     metrics.store_errors++;
     metrics.store_degraded = true;
     metrics.store_degraded_reason = why.ToString();
+    ForgetOnDegrade();
     pending.clear();
     pending_since = Instant::Never();
     ResolveFlushWaiters(why);
+  }
+
+  // The writes a degraded store will not get are dropped. Most may go: the
+  // store keeps an older version, which the next session serves by its own
+  // freshness, as HTTP allows. Not a record this session knew to be wrong
+  // (forget_on_degrade: a confirmed write's target, an invalidation's
+  // mark, a removal): the next session would serve it, as fresh if its
+  // lifetime says so. Those keys go from the store in one last batch of
+  // removals only (a disk or quota that is full still takes deletions).
+  // Tried once, counted in store_errors when it fails.
+  void ForgetOnDegrade() {
+    batch_keys.clear();
+    if (forget_on_degrade.empty() || !store) return;
+    std::vector<StoreWrite> batch;
+    batch.reserve(forget_on_degrade.size());
+    for (const std::string& key : forget_on_degrade) {
+      StoreWrite w;
+      w.kind = StoreWrite::Kind::kRemove;
+      w.record.key = key;
+      batch.push_back(std::move(w));
+    }
+    forget_on_degrade.clear();
+    metrics.degrade_removals += batch.size();
+    std::weak_ptr<bool> alive_token = alive;
+    store->Write(next_op++, std::move(batch),
+                 [this, alive_token](OpId, Instant done_now, Result<StoreUsage> usage) {
+                   if (alive_token.expired()) return;
+                   pending_now = done_now;
+                   if (!usage.ok()) metrics.store_errors++;
+                 });
   }
 
   void ResolveFlushWaiters(Status status) {

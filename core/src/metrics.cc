@@ -103,6 +103,7 @@ std::string Metrics::ToJson() const {
   j["bad_requests"] = bad_requests;
   j["store_reads"] = store_reads;
   j["store_errors"] = store_errors;
+  j["degrade_removals"] = degrade_removals;
   j["corrupt_records"] = corrupt_records;
   j["batches_written"] = batches_written;
   j["records_written"] = records_written;

@@ -444,6 +444,47 @@ TEST_CASE("engine: a failing store degrades to memory-only and keeps serving") {
   CHECK(r->source == Source::kMemory);
 }
 
+// Degrading dropped the pending writes: after a confirmed write, the put of
+// the version fetched after it (which had taken the place of the target's
+// removal) was lost, and the next session served the version before the
+// write, as fresh, from the store.
+TEST_CASE("engine: a store that degrades is told to forget what this session replaced") {
+  Fixture f;
+  f.cache_control = "max-age=600";
+  REQUIRE(f.Get().ok());
+  REQUIRE(f.Flush().ok());
+  f.store.faults.disk_full = true;  // puts fail from now on; removals still apply
+  f.body = "v2";                    // the origin after the write
+  f.etag = "\"v2\"";
+  HttpRequest write;
+  write.method = "PATCH";
+  write.url = kUrl;
+  std::optional<Status> done;
+  f.engine->Mutate({kUrl}, HttpResponse{200, {}, "v2"}, write, f.loop.now(),
+                   [&](Status s) { done = s; });
+  f.loop.RunAll();
+  REQUIRE(done.has_value());
+  REQUIRE(done->ok());
+  CHECK(f.Flush().code() == Code::kNoSpace);
+  CHECK(f.engine->metrics().store_degraded);
+  f.Settle();
+  CHECK(f.engine->metrics().degrade_removals == 1);
+
+  f.store.faults.disk_full = false;  // the next session
+  auto next = Engine::Create(EngineOptions{}, &f.store, &f.origin, 43);
+  REQUIRE(next.ok());
+  std::unique_ptr<Engine> engine = std::move(next).value();
+  engine->Start(f.loop.now());
+  std::optional<Result<CacheResult>> out;
+  engine->Get({kUrl}, f.loop.now(), [&](Result<CacheResult> r) { out = std::move(r); });
+  while (!out && f.loop.RunOne()) {
+  }
+  REQUIRE(out.has_value());
+  REQUIRE(out->ok());
+  CHECK((*out)->entry->body == "v2");  // not v1, the version before the write
+  CHECK((*out)->source == Source::kNetwork);
+}
+
 TEST_CASE("engine: memory budget holds; oversized entries are served but not kept") {
   EngineOptions options;
   options.memory_max_bytes = 4000;

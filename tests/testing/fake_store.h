@@ -26,6 +26,7 @@ class FakeStore : public Store {
     double write_error = 0;  // chance a Write fails (kNoSpace), applying nothing
     double remove_error = 0; // chance a RemoveMatching fails (kIoError), removing nothing
     int remove_failures = 0; // the next this many RemoveMatching fail, whatever the chance
+    bool disk_full = false;  // a Write holding a put fails (kNoSpace); removals alone apply
     int64_t latency_ms = 1;
     int64_t latency_jitter_ms = 0;
   };
@@ -45,7 +46,9 @@ class FakeStore : public Store {
 
   void Write(OpId op, std::vector<StoreWrite> batch, WriteDone done) override {
     Enqueue([this, op, batch = std::move(batch), done]() {
-      if (prng_.Chance(faults.write_error)) {
+      bool has_put = std::any_of(batch.begin(), batch.end(),
+                                 [](const StoreWrite& w) { return w.kind == StoreWrite::Kind::kPut; });
+      if (prng_.Chance(faults.write_error) || (faults.disk_full && has_put)) {
         return done(op, loop_->now(), Status::NoSpace("injected: disk full"));
       }
       for (const StoreWrite& w : batch) {

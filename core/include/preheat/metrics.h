@@ -73,6 +73,9 @@ struct Metrics {
   // Persistent tier.
   uint64_t store_reads = 0;
   uint64_t store_errors = 0;
+  // Removals sent to a store as it degraded, so that no removed or
+  // invalidated record outlives the failure (tried once).
+  uint64_t degrade_removals = 0;
   uint64_t corrupt_records = 0;   // dropped on decode
   uint64_t batches_written = 0;
   uint64_t records_written = 0;
