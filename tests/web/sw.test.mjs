@@ -34,6 +34,12 @@ test('route patterns, data URLs, scopes and keys', () => {
   assert.equal(sw.scopeForRoutes([{ page: '/issues/:id' }]), '/issues/');
   assert.equal(sw.scopeForRoutes(['/org/:o/issues/:id', '/org/:o/pulls/:id']), '/org/');
   assert.equal(sw.scopeForRoutes(['/dashboard']), '/');
+  // "/docs/*" matches "/docs" itself: the scope must cover it.
+  assert.deepEqual(sw.matchPattern(sw.compilePattern('/docs/*'), '/docs'), { '*': '' });
+  assert.equal(sw.scopeForRoutes(['/docs/*']), '/docs');
+  assert.equal(sw.scopeForRoutes(['/docs/*', '/docs/api/:id']), '/docs');
+  assert.equal(sw.scopeForRoutes(['/docs/api/*', '/docs/guide/:id']), '/docs/');
+  assert.equal(sw.scopeForRoutes(['/*']), '/');
   assert.equal(sw.cacheKeyFor('HTTP://Example.COM:80/a/%7euser/%2f?q=1#frag'),
                ' http://example.com/a/~user/%2F?q=1');
 });

@@ -17,6 +17,9 @@ const KILL_URL = '/.well-known/preheat-worker';
 
 // Same rule as scopeForRoutes in sw.js (kept here so the page does not load
 // the worker module).
+// A route ending in "/*" also matches its bare folder ("/docs/*" matches
+// "/docs"), which a scope of "/docs/" would not cover: such a route's folder
+// is the scope without its last slash.
 export function scopeForRoutes(routes) {
   const statics = routes.map((r) => {
     const p = typeof r === 'string' ? r : r.page;
@@ -27,15 +30,17 @@ export function scopeForRoutes(routes) {
       fixed.push(s);
     }
     if (fixed.length === segs.length) fixed.pop();
-    return fixed;
+    return { fixed, bare: segs[fixed.length] === '*' };
   });
   if (statics.length === 0) return '/';
-  let common = statics[0];
+  let common = statics[0].fixed;
   for (const s of statics.slice(1)) {
     let i = 0;
-    while (i < common.length && i < s.length && common[i] === s[i]) i++;
+    while (i < common.length && i < s.fixed.length && common[i] === s.fixed[i]) i++;
     common = common.slice(0, i);
   }
+  const bare = statics.some((s) => s.bare && s.fixed.length === common.length);
+  if (bare && common.length > 0) return '/' + common.join('/');
   return '/' + common.map((s) => s + '/').join('');
 }
 
