@@ -275,6 +275,24 @@ test('hard reload and a new tab send the header, get the shell, render cached th
   }
 });
 
+// setTimeout fires a delay of 2^31 ms or more at once: every cache check
+// "timed out" and no navigation ever got the header.
+test('a check timeout of 2^31 ms still waits for the check: the reload gets the header', async () => {
+  server.workerOptions = { timeoutMs: 2 ** 31 };
+  try {
+    const { context, page } = await warmed('31', { title: 'Issue 31', body: 'long timeout', version: 1 });
+    try {
+      await page.reload();
+      await settled(page);
+      assert.equal(lastNav('/issues/31').header, 'hit');
+    } finally {
+      await context.close();
+    }
+  } finally {
+    server.workerOptions = {};
+  }
+});
+
 test('a record stored before format 2 (FNV-1a 64) still gives a hit, renders, and is rewritten as format 2', async () => {
   const { context, page } = await warmed('61', { title: 'Issue 61', body: 'old format', version: 1 });
   try {

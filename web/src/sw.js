@@ -578,12 +578,15 @@ export function evaluateRecord(rec, policy, now, opts = DEFAULTS) {
 
 // ---- IndexedDB (read-only; never creates the database) ----------------------
 
+// `ms` over 2^31-1 (or Infinity) waits 2^31-1 ms: setTimeout takes a signed
+// 32-bit delay and fires a longer one at once.
 function withTimeout(promise, ms, what) {
   let timer;
   return Promise.race([
     promise,
     new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)),
+                         Math.min(ms, 2 ** 31 - 1));
     }),
   ]).finally(() => clearTimeout(timer));
 }
