@@ -151,8 +151,12 @@ struct Preheater::Impl {
                                          bool strong) {
     auto key = Engine::KeyFor(url, options.namespace_name);
     if (!key.ok()) return std::nullopt;
-    auto normalized = key->substr(key->find(' ') + 1);
-    return Candidate{normalized, *key, score, intent, strong};
+    return CandidateOfKey(std::move(*key), score, intent, strong);
+  }
+  // `key`: Engine::KeyFor's, made already.
+  static Candidate CandidateOfKey(std::string key, double score, bool intent, bool strong) {
+    std::string normalized = key.substr(key.find(' ') + 1);
+    return Candidate{std::move(normalized), std::move(key), score, intent, strong};
   }
 
   void Pump(Instant now) {
@@ -354,15 +358,14 @@ void Preheater::Surface(const std::string& page_url, const std::vector<Reference
       d.stats.skipped_low_score++;
       continue;
     }
-    auto c = d.MakeCandidate(ref.url, score, false, false);
-    if (!c) continue;
+    auto c = Impl::CandidateOfKey(std::move(*key), score, false, false);
     // The page itself (a "#main" skip link, a title linking to its page)
     // is not what the user opens next: it is what they are on.
-    if (c->url == d.current_page) {
+    if (c.url == d.current_page) {
       d.stats.skipped_cached++;
       continue;
     }
-    ranked.push_back(std::move(*c));
+    ranked.push_back(std::move(c));
   }
   // The budget is the surface's top candidates, cached or not: a cached
   // top candidate uses its place rather than passing it to a weaker one.
