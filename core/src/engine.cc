@@ -232,7 +232,9 @@ struct Engine::Impl {
   // later put of the key (the version fetched after a confirmed write)
   // takes the removal's place in `pending`, not its place here.
   std::set<std::string> forget_on_degrade;
-  std::vector<std::string> batch_keys;  // of the batch in flight
+  // Those of forget_on_degrade's keys the batch in flight writes (most
+  // batches: none, and nothing is copied).
+  std::vector<std::string> batch_keys;
   // Store removals (Invalidate, Clear) started and not yet finished, retries
   // included: Flush waits for them too, so that an app awaiting it after a
   // logout's Clear knows the store no longer holds the entries.
@@ -933,7 +935,9 @@ struct Engine::Impl {
         w.record.key = node.key();
         w.record.last_access = node.mapped().touch;
       }
-      batch_keys.push_back(w.record.key);
+      if (!forget_on_degrade.empty() && forget_on_degrade.count(w.record.key)) {
+        batch_keys.push_back(w.record.key);
+      }
       batch.push_back(std::move(w));
     }
     pending_since = pending.empty() ? Instant::Never() : now;
