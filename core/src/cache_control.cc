@@ -68,7 +68,8 @@ void CountArgument(const Directive& d, int* malformed) {
 
 CacheControl ParseCacheControl(std::string_view v) {
   CacheControl cc;
-  NumberState max_age, swr, sie;
+  NumberState max_age, swr, sie, min_fresh, max_stale;
+  bool max_stale_any = false;
   std::string quoted;  // storage for the current unescaped quoted value
   size_t i = 0;
   const size_t n = v.size();
@@ -133,6 +134,17 @@ CacheControl ParseCacheControl(std::string_view v) {
       RecordNumber(d, &swr, &cc.malformed_count);
     } else if (EqualsIgnoreCase(name, "stale-if-error")) {
       RecordNumber(d, &sie, &cc.malformed_count);
+    } else if (EqualsIgnoreCase(name, "min-fresh")) {
+      RecordNumber(d, &min_fresh, &cc.malformed_count);
+    } else if (EqualsIgnoreCase(name, "max-stale")) {
+      if (d.has_value || d.malformed) {
+        RecordNumber(d, &max_stale, &cc.malformed_count);
+      } else {
+        max_stale_any = true;
+      }
+    } else if (EqualsIgnoreCase(name, "only-if-cached")) {
+      cc.only_if_cached = true;
+      CountArgument(d, &cc.malformed_count);
     } else if (EqualsIgnoreCase(name, "no-store")) {
       // Restrictive directives take effect even when malformed.
       cc.no_store = true;
@@ -174,6 +186,33 @@ CacheControl ParseCacheControl(std::string_view v) {
   // Invalid stale-* extensions are dropped: never serve stale on a guess.
   if (!swr.invalid) cc.stale_while_revalidate_s = swr.value;
   if (!sie.invalid) cc.stale_if_error_s = sie.value;
+  // The same for the request's: an invalid min-fresh asks nothing, an
+  // invalid max-stale accepts nothing (a valueless one wins: any age).
+  if (!min_fresh.invalid) cc.min_fresh_s = min_fresh.value;
+  if (max_stale_any) {
+    cc.max_stale_s = kDeltaSecondsMax;
+  } else if (!max_stale.invalid) {
+    cc.max_stale_s = max_stale.value;
+  }
+  return cc;
+}
+
+CacheControl RequestCacheControl(const Headers& request) {
+  if (auto field = request.GetCombined("cache-control")) return ParseCacheControl(*field);
+  CacheControl cc;
+  if (auto pragma = request.GetCombined("pragma")) {
+    // Pragma's only defined directive; other pragma-directives are ignored.
+    size_t i = 0;
+    const std::string_view v = *pragma;
+    while (i < v.size()) {
+      while (i < v.size() && (IsOws(v[i]) || v[i] == ',')) ++i;
+      size_t start = i;
+      while (i < v.size() && v[i] != ',') ++i;
+      std::string_view item = v.substr(start, i - start);
+      while (!item.empty() && IsOws(item.back())) item.remove_suffix(1);
+      if (EqualsIgnoreCase(item, "no-cache")) cc.no_cache = true;
+    }
+  }
   return cc;
 }
 

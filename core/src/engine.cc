@@ -42,6 +42,7 @@ const char* CacheModeName(CacheMode mode) {
     case CacheMode::kDefault: return "default";
     case CacheMode::kNoCache: return "no-cache";
     case CacheMode::kReload: return "reload";
+    case CacheMode::kNoStore: return "no-store";
     case CacheMode::kForceCache: return "force-cache";
     case CacheMode::kOnlyIfCached: return "only-if-cached";
   }
@@ -49,7 +50,7 @@ const char* CacheModeName(CacheMode mode) {
 }
 
 Result<CacheMode> ParseCacheMode(const std::string& name) {
-  for (CacheMode mode : {CacheMode::kDefault, CacheMode::kNoCache, CacheMode::kReload,
+  for (CacheMode mode : {CacheMode::kDefault, CacheMode::kNoCache, CacheMode::kReload, CacheMode::kNoStore,
                          CacheMode::kForceCache, CacheMode::kOnlyIfCached}) {
     if (name == CacheModeName(mode)) return mode;
   }
@@ -144,6 +145,19 @@ bool SameRepresentation(const CacheEntry& a, const CacheEntry& b) {
 
 struct Engine::Impl {
   // A Get waiting for an answer.
+  // What a get's Cache-Control (or Pragma) asks of the tiers beyond its
+  // CacheMode (RFC 9111 5.2.1); nothing for a prefetch. Times < 0: absent.
+  struct RequestLimits {
+    int64_t max_age_ms = -1;     // nothing older without the origin
+    int64_t min_fresh_ms = -1;   // nothing fresh for less than this longer
+    int64_t max_stale_ms = -1;   // stale this much served (then revalidated)
+    bool no_store = false;       // the origin's answer is kept in no tier
+    bool only_if_cached = false; // never the origin
+    // A limit sent the get to the origin: it asked for a newer answer than
+    // the held one, so that one does not stand in when the origin fails.
+    bool origin_required = false;
+  };
+
   struct Waiter {
     CacheRequest request;
     std::string key;  // KeyFor(request), computed once
@@ -152,6 +166,7 @@ struct Engine::Impl {
     EntryPtr stale;  // what may be served under stale-if-error
     Source stale_source = Source::kNetwork;
     bool prefetch = false;  // answer from any stored entry, never revalidate
+    RequestLimits limits;
   };
 
   // One request per key on the wire or queued (coalescing).
@@ -173,6 +188,8 @@ struct Engine::Impl {
     bool invalidated = false;
     bool removed = false;
     bool refetch = false;
+    // Started for a no-store get: its response is kept in no tier.
+    bool no_store = false;
   };
 
   struct Mutation {
@@ -417,6 +434,32 @@ struct Engine::Impl {
     for (auto& w : cancelled) Fail(w, Status::Cancelled(why), now);
   }
 
+  // Reads a get's Cache-Control (or Pragma, RFC 9111 5.4) into its mode and
+  // limits: no-cache makes a default get kNoCache; only-if-cached makes
+  // force-cache kOnlyIfCached and keeps a default or no-cache get from the
+  // origin (reload and no-store, which ask for the origin, ignore it);
+  // max-age, min-fresh, max-stale and no-store become RequestLimits (an
+  // explicit force-cache or only-if-cached mode ignores the times).
+  // Malformed directives are counted in malformed_headers.
+  void ReadRequestDirectives(Waiter* w) {
+    const CacheControl cc = RequestCacheControl(w->request.headers);
+    metrics.malformed_headers += cc.malformed_count;
+    CacheMode& mode = w->request.mode;
+    RequestLimits& l = w->limits;
+    if (cc.no_cache && mode == CacheMode::kDefault) mode = CacheMode::kNoCache;
+    if (cc.only_if_cached) {
+      if (mode == CacheMode::kForceCache) {
+        mode = CacheMode::kOnlyIfCached;
+      } else if (mode == CacheMode::kDefault || mode == CacheMode::kNoCache) {
+        l.only_if_cached = true;
+      }
+    }
+    if (cc.max_age_s) l.max_age_ms = *cc.max_age_s * 1000;
+    if (cc.min_fresh_s) l.min_fresh_ms = *cc.min_fresh_s * 1000;
+    if (cc.max_stale_s) l.max_stale_ms = *cc.max_stale_s * 1000;
+    l.no_store = cc.no_store;
+  }
+
   void ServeStored(Waiter w, EntryPtr entry, Source source, Instant now) {
     if (w.prefetch) {
       // Cache population, not freshness enforcement: what is stored stays.
@@ -432,7 +475,9 @@ struct Engine::Impl {
               false);
       return;
     }
-    if (mode != CacheMode::kNoCache && entry->prefetched && PrefetchGraceAllows(*entry, now)) {
+    const bool limited = w.limits.max_age_ms >= 0 || w.limits.min_fresh_ms >= 0;
+    if (mode != CacheMode::kNoCache && !limited && entry->prefetched &&
+        PrefetchGraceAllows(*entry, now)) {
       // The first read of a just-preheated entry: it left the origin moments
       // ago, so revalidating now would only double the request.
       auto used = std::make_shared<CacheEntry>(*entry);
@@ -445,6 +490,19 @@ struct Engine::Impl {
     Evaluation ev = Evaluate(*entry, policy, now);
     // kNoCache: validated first, as a stored response that must be.
     if (mode == CacheMode::kNoCache) ev.verdict = Verdict::kMustValidate;
+    ApplyRequestLimits(w, *entry, policy, &ev);
+    if (w.limits.only_if_cached) {
+      // Never the origin, not even to revalidate in the background.
+      if (ev.verdict == Verdict::kMustValidate) {
+        metrics.misses++;
+        Fail(w, Status::NotFound("cached but not usable without the origin (only-if-cached): " +
+                                 w.request.url), now);
+        return;
+      }
+      Deliver(w, ev.verdict == Verdict::kFresh ? CacheState::kFresh : CacheState::kStale, source,
+              std::move(entry), now, false);
+      return;
+    }
     // `revalidating` only for a revalidation that will complete: one the
     // revalidate lane's full queue refused is not (its waiters would wait
     // for a fetch that never comes).
@@ -463,6 +521,30 @@ struct Engine::Impl {
     }
   }
 
+  // A get's request directives (RFC 9111 5.2.1) on the verdict for `e`:
+  // max-age and min-fresh narrow what is served without the origin (which
+  // then must answer: origin_required); max-stale widens it to stale
+  // entries the response lets be served stale at all (not no-cache or
+  // must-revalidate ones, and within the route's maximum stale age).
+  static void ApplyRequestLimits(Waiter& w, const CacheEntry& e, const RoutePolicy& policy,
+                                 Evaluation* ev) {
+    RequestLimits& l = w.limits;
+    if ((l.max_age_ms >= 0 && ev->age_ms > l.max_age_ms) ||
+        (l.min_fresh_ms >= 0 &&
+         (ev->verdict != Verdict::kFresh || ev->staleness_ms + l.min_fresh_ms > 0))) {
+      ev->verdict = Verdict::kMustValidate;
+      l.origin_required = true;
+      return;
+    }
+    const bool validate_always = e.freshness.no_cache && !policy.max_age_ms;
+    if (l.max_stale_ms >= 0 && ev->verdict == Verdict::kMustValidate &&
+        w.request.mode == CacheMode::kDefault && !e.freshness.must_revalidate &&
+        !validate_always && ev->staleness_ms <= l.max_stale_ms &&
+        WithinMaxStale(policy, ev->staleness_ms)) {
+      ev->verdict = Verdict::kServeStale;
+    }
+  }
+
   // ---- network ---------------------------------------------------------------
 
   // Whether a request for `base`'s key is on its way: one already in
@@ -477,7 +559,7 @@ struct Engine::Impl {
   // Nothing held answers `w`: the origin's answer, or for kOnlyIfCached
   // kNotFound.
   void ServeMiss(Waiter w, Instant now) {
-    if (w.request.mode == CacheMode::kOnlyIfCached) {
+    if (w.request.mode == CacheMode::kOnlyIfCached || w.limits.only_if_cached) {
       if (!w.prefetch) metrics.misses++;
       Fail(w, Status::NotFound("not cached (only-if-cached): " + w.request.url), now);
       return;
@@ -503,9 +585,17 @@ struct Engine::Impl {
     }
     std::string url = key.substr(key.find(' ') + 1);
     Headers headers = w.request.headers;
+    // A no-store get's request is unconditional: a 304 would be answered
+    // from (and update) what is stored.
+    const bool no_store = w.limits.no_store;
+    if (no_store) base = nullptr;
     std::vector<Waiter> waiters;
     waiters.push_back(std::move(w));
-    StartFlight(key, url, headers, lane, std::move(base), base_source, std::move(waiters), now);
+    if (StartFlight(key, url, headers, lane, std::move(base), base_source, std::move(waiters),
+                    now) &&
+        no_store) {
+      flights.at(key).no_store = true;
+    }
   }
 
   // Starts or queues a request for `key`; false when the lane's queue is
@@ -742,7 +832,7 @@ struct Engine::Impl {
     // A speculative prefetch keeps no error status, though RFC 9111 lets
     // some be stored (a 429 with max-age): nobody asked for it, and the
     // user's navigation would then be served it as fresh.
-    if (!MayKeep(flight) || (fresh->prefetched && resp.status >= 400)) {
+    if (!MayKeep(flight) || flight.no_store || (fresh->prefetched && resp.status >= 400)) {
       changed = false;  // what the tiers hold stays as it is
     } else if (storable && !too_large) {
       Keep(entry, now);
@@ -805,6 +895,7 @@ struct Engine::Impl {
       f.invalidated = again.invalidated;
       f.removed = again.removed;
       f.refetch = again.refetch;
+      f.no_store = again.no_store;
     }
   }
 
@@ -838,7 +929,8 @@ struct Engine::Impl {
         stale = flight.base;
       }
       // The request asked for the origin's answer (CacheMode): no stand-in.
-      if (w.request.mode == CacheMode::kNoCache || w.request.mode == CacheMode::kReload) {
+      if (w.request.mode == CacheMode::kNoCache || w.request.mode == CacheMode::kReload ||
+          w.request.mode == CacheMode::kNoStore || w.limits.origin_required) {
         stale = nullptr;
       }
       if (stale && StaleIfErrorAllows(*stale, now)) {
@@ -1353,9 +1445,13 @@ void Engine::GetOrPrefetch(const CacheRequest& request, Instant now, GetDone don
   }
   if (prefetch) {
     w.request.mode = CacheMode::kDefault;  // a prefetch has its own rules
-  } else if (request.mode == CacheMode::kReload) {
-    d.JoinOrStartFlight(std::move(w), nullptr, Source::kNetwork, request.lane, now);
-    return;
+  } else {
+    if (!request.headers.empty()) d.ReadRequestDirectives(&w);
+    if (w.request.mode == CacheMode::kReload || w.request.mode == CacheMode::kNoStore) {
+      w.limits.no_store = w.limits.no_store || w.request.mode == CacheMode::kNoStore;
+      d.JoinOrStartFlight(std::move(w), nullptr, Source::kNetwork, request.lane, now);
+      return;
+    }
   }
   if (EntryPtr entry = d.memory.Get(*key); entry && Impl::VaryMatches(*entry, request.headers)) {
     d.ServeStored(std::move(w), std::move(entry), Source::kMemory, now);

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "preheat/engine.h"
+#include "preheat/headers.h"
 #include "preheat/status.h"
 #include "replay_command.h"
 #include "preheat_native/runtime.h"
@@ -39,7 +40,7 @@ enum Exit : int {
   kExitDatabase = 5,  // cache database cannot be opened, written or flushed
   kExitInternal = 6,  // anything else (a bug)
   kExitOutput = 7,    // the output cannot be written (stdout: disk full, closed)
-  kExitNotCached = 8, // get --cache only-if-cached: nothing held for the URL
+  kExitNotCached = 8, // get, only-if-cached: nothing usable held for the URL
 };
 
 const char kExitCodesHelp[] =
@@ -53,7 +54,8 @@ const char kExitCodesHelp[] =
     "  5  the cache database cannot be opened, created, written or flushed\n"
     "  6  internal error\n"
     "  7  the output cannot be written (stdout: disk full, a closed pipe)\n"
-    "  8  get --cache only-if-cached: the cache holds nothing for the URL\n";
+    "  8  get --cache only-if-cached (or Cache-Control: only-if-cached): the cache\n"
+    "     holds nothing it may serve for the URL\n";
 
 const char kCommonOptionsHelp[] =
     "Options:\n"
@@ -76,7 +78,13 @@ const std::map<std::string, std::string>& CommandHelp() {
        "                    (the HTTP rules), no-cache (validate with the origin\n"
        "                    first), reload (ask the origin, store its answer),\n"
        "                    force-cache (anything held, at any age), only-if-cached\n"
-       "                    (anything held; never the network: exit 8 if nothing)\n"},
+       "                    (anything held; never the network: exit 8 if nothing),\n"
+       "                    no-store (ask the origin, keep its answer nowhere)\n"
+       "  -H, --header 'NAME: VALUE'\n"
+       "                    a request header (repeatable), sent to the origin; its\n"
+       "                    Cache-Control directives apply to the cache too:\n"
+       "                    no-cache, max-age=N, min-fresh=N, max-stale[=N],\n"
+       "                    no-store, only-if-cached (RFC 9111 5.2.1)\n"},
       {"warm",
        "Usage: preheat warm [options] URL...\n"
        "Fetches each URL into the cache at preheat priority (Sec-Purpose: prefetch),\n"
@@ -129,6 +137,7 @@ struct Args {
   int purge_modes = 0;
   preheat::CacheMode cache_mode = preheat::CacheMode::kDefault;  // get --cache
   bool cache_mode_given = false;
+  preheat::Headers headers;  // get --header
 };
 
 int Fail(int code, const std::string& message) {
@@ -154,6 +163,26 @@ bool ParseBytes(const std::string& text, uint64_t* out) {
   if (shift > 0 && value > (UINT64_MAX >> shift)) return false;
   *out = value << shift;
   return true;
+}
+
+// Adds "NAME: VALUE" to `headers`; returns why it cannot (no colon, a name
+// that is not a token, a CR, LF or NUL in the value), else "".
+std::string AddHeader(const std::string& line, preheat::Headers* headers) {
+  const size_t colon = line.find(':');
+  if (colon == std::string::npos) return "'" + line + "' is not NAME: VALUE";
+  const std::string name = line.substr(0, colon);
+  if (name.empty()) return "an empty header name";
+  for (unsigned char c : name) {
+    if (c <= 32 || c >= 127 || std::strchr("\"(),/:;<=>?@[\\]{}", c) != nullptr) {
+      return "'" + name + "' is not a header name";
+    }
+  }
+  const std::string value(preheat::TrimOws(std::string_view(line).substr(colon + 1)));
+  if (value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+    return "a header value may not hold CR, LF or NUL";
+  }
+  headers->Add(name, value);
+  return "";
 }
 
 // Returns kExitOk or kExitUsage (after printing why).
@@ -193,6 +222,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
       if (!mode.ok()) return Fail(kExitUsage, "--cache: " + mode.status().message());
       a->cache_mode = *mode;
       a->cache_mode_given = true;
+    } else if (s == "--header" || s == "-H") {
+      if (!value(s, &v)) return Fail(kExitUsage, s + " needs 'NAME: VALUE'");
+      std::string error = AddHeader(v, &a->headers);
+      if (!error.empty()) return Fail(kExitUsage, s + ": " + error);
     } else if (s == "--all") {
       a->purge = Args::Purge::kAll;
       a->purge_modes++;
@@ -361,6 +394,7 @@ int CmdGet(const Args& args) {
   req.url = url;
   req.namespace_name = args.namespace_name;
   req.mode = args.cache_mode;
+  req.headers = args.headers;
   auto start = std::chrono::steady_clock::now();
   auto result = session.rt().Get(req).get();
   int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -369,7 +403,8 @@ int CmdGet(const Args& args) {
   if (!result.ok()) {
     session.Close();
     int code = ExitFor(result.status());
-    if (result.status().IsNotFound() && req.mode == preheat::CacheMode::kOnlyIfCached) {
+    // kNotFound only answers an only-if-cached get (the mode or the directive).
+    if (result.status().IsNotFound()) {
       code = kExitNotCached;
     }
     return Fail(code, "get " + url + ": " + result.status().message());
@@ -585,7 +620,7 @@ int Run(int argc, char** argv) {
     }
     if (a.empty() || a[0] != '-' || a == "--") break;  // another command
     if (a == "--db" || a == "--namespace" || a == "--max-bytes" || a == "--key" ||
-        a == "--prefix" || a == "--tag" || a == "--cache") {
+        a == "--prefix" || a == "--tag" || a == "--cache" || a == "--header" || a == "-H") {
       ++i;  // its value, whatever it says
     }
   }
@@ -608,6 +643,9 @@ int Run(int argc, char** argv) {
   }
   if (args.command != "get" && args.cache_mode_given) {
     return Fail(kExitUsage, "--cache belongs to get");
+  }
+  if (args.command != "get" && !args.headers.empty()) {
+    return Fail(kExitUsage, "--header belongs to get");
   }
   if (args.namespace_given) {
     // Every command checks it, not only those that make keys: `ls`, `stat`

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "preheat/headers.h"
+
 namespace preheat {
 namespace {
 
@@ -162,6 +164,51 @@ TEST_SUITE("cache_control") {
     CHECK(ParseCacheControl("x=\"\\").malformed_count == 1);
     CHECK(ParseCacheControl("=").malformed_count == 1);
     CHECK(ParseCacheControl(std::string("max-age=1\0", 10)).max_age_invalid);
+  }
+
+  TEST_CASE("request directives: max-stale with or without a value, min-fresh, only-if-cached") {
+    CacheControl cc = ParseCacheControl("max-stale=30, min-fresh=5, only-if-cached");
+    CHECK(cc.max_stale_s == 30);
+    CHECK(cc.min_fresh_s == 5);
+    CHECK(cc.only_if_cached);
+    CHECK(cc.malformed_count == 0);
+    CHECK(ParseCacheControl("MAX-STALE").max_stale_s == kClamp);
+    CHECK(ParseCacheControl("max-stale=10, max-stale").max_stale_s == kClamp);
+    CacheControl none = ParseCacheControl("max-age=60");
+    CHECK_FALSE(none.max_stale_s.has_value());
+    CHECK_FALSE(none.min_fresh_s.has_value());
+    CHECK_FALSE(none.only_if_cached);
+  }
+
+  TEST_CASE("request directives: invalid max-stale accepts nothing, invalid min-fresh asks nothing") {
+    CacheControl cc = ParseCacheControl("max-stale=soon, min-fresh=-1");
+    CHECK_FALSE(cc.max_stale_s.has_value());
+    CHECK_FALSE(cc.min_fresh_s.has_value());
+    CHECK(cc.malformed_count == 2);
+    CHECK_FALSE(ParseCacheControl("max-stale=5, max-stale=6").max_stale_s.has_value());
+    CacheControl arg = ParseCacheControl("only-if-cached=1");
+    CHECK(arg.only_if_cached);  // restrictive: kept, counted
+    CHECK(arg.malformed_count == 1);
+  }
+
+  TEST_CASE("RequestCacheControl: Cache-Control fields joined; Pragma: no-cache only without them") {
+    Headers two;
+    two.Add("Cache-Control", "max-age=5");
+    two.Add("cache-control", "no-store");
+    CacheControl joined = RequestCacheControl(two);
+    CHECK(joined.max_age_s == 5);
+    CHECK(joined.no_store);
+    Headers pragma;
+    pragma.Add("Pragma", "foo=1, NO-CACHE ");
+    CHECK(RequestCacheControl(pragma).no_cache);
+    Headers other;
+    other.Add("Pragma", "no-cache-please");
+    CHECK_FALSE(RequestCacheControl(other).no_cache);
+    Headers both;
+    both.Add("Pragma", "no-cache");
+    both.Add("Cache-Control", "max-stale");
+    CHECK_FALSE(RequestCacheControl(both).no_cache);
+    CHECK(RequestCacheControl(Headers{}).malformed_count == 0);
   }
 }
 

@@ -1,4 +1,5 @@
-// CacheRequest::mode: fetch()'s RequestCache modes on Engine::Get.
+// CacheRequest::mode: fetch()'s RequestCache modes on Engine::Get, and the
+// request directives of a get's Cache-Control (RFC 9111 5.2.1).
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -68,8 +69,23 @@ struct ModeRig {
     Open();
   }
   Result<CacheResult> Get(CacheMode mode, const std::string& url = kA) {
+    return GetWith({}, mode, url);
+  }
+  // A get whose request carries `cache_control` (a Pragma line when it
+  // starts with "Pragma:").
+  Result<CacheResult> Ask(const std::string& cache_control, CacheMode mode = CacheMode::kDefault,
+                          const std::string& url = kA) {
+    Headers headers;
+    if (cache_control.rfind("Pragma:", 0) == 0) {
+      headers.Add("Pragma", cache_control.substr(8));
+    } else {
+      headers.Add("Cache-Control", cache_control);
+    }
+    return GetWith(headers, mode, url);
+  }
+  Result<CacheResult> GetWith(const Headers& headers, CacheMode mode, const std::string& url) {
     std::optional<Result<CacheResult>> out;
-    CacheRequest req{url, "", {}};
+    CacheRequest req{url, "", headers};
     req.mode = mode;
     engine->Get(req, loop.now(), [&](Result<CacheResult> r) { out = std::move(r); });
     while (!out && loop.RunOne()) {
@@ -85,12 +101,12 @@ TEST_SUITE("engine: cache modes") {
 
 TEST_CASE("mode names round-trip; an unknown name is kInvalidArgument") {
   for (CacheMode mode : {CacheMode::kDefault, CacheMode::kNoCache, CacheMode::kReload,
-                         CacheMode::kForceCache, CacheMode::kOnlyIfCached}) {
+                         CacheMode::kForceCache, CacheMode::kOnlyIfCached, CacheMode::kNoStore}) {
     auto parsed = ParseCacheMode(CacheModeName(mode));
     REQUIRE(parsed.ok());
     CHECK(*parsed == mode);
   }
-  CHECK(ParseCacheMode("no-store").status().code() == Code::kInvalidArgument);
+  CHECK(ParseCacheMode("No-Store").status().code() == Code::kInvalidArgument);
   CHECK(ParseCacheMode("").status().code() == Code::kInvalidArgument);
 }
 
@@ -133,7 +149,7 @@ TEST_CASE("no-cache and reload: a failed origin is the error, nothing stale stan
   r.cc = "max-age=60, stale-if-error=3600";
   REQUIRE(r.Get(CacheMode::kDefault).ok());
   r.origin.down = true;
-  for (CacheMode mode : {CacheMode::kNoCache, CacheMode::kReload}) {
+  for (CacheMode mode : {CacheMode::kNoCache, CacheMode::kReload, CacheMode::kNoStore}) {
     CAPTURE(CacheModeName(mode));
     auto failed = r.Get(mode);
     REQUIRE_FALSE(failed.ok());
@@ -164,6 +180,29 @@ TEST_CASE("reload asks the origin without conditions and stores the answer") {
   REQUIRE(stored.ok());
   CHECK(stored->source == Source::kStore);
   CHECK(stored->entry->body == "v2");
+}
+
+TEST_CASE("no-store asks the origin without conditions and keeps the answer nowhere") {
+  ModeRig r;
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.version = 2;
+  auto fetched = r.Get(CacheMode::kNoStore);
+  REQUIRE(fetched.ok());
+  CHECK(fetched->state == CacheState::kMiss);
+  CHECK(fetched->entry->body == "v2");
+  CHECK_FALSE(fetched->stored);
+  REQUIRE(r.origin.requests.size() == 2);
+  CHECK_FALSE(r.origin.requests.back().headers.Has("If-None-Match"));
+  // What the tiers held is untouched, in memory and in the store.
+  auto held = r.Get(CacheMode::kDefault);
+  REQUIRE(held.ok());
+  CHECK(held->state == CacheState::kFresh);
+  CHECK(held->entry->body == "v1");
+  r.Reopen();
+  auto stored = r.Get(CacheMode::kDefault);
+  REQUIRE(stored.ok());
+  CHECK(stored->source == Source::kStore);
+  CHECK(stored->entry->body == "v1");
 }
 
 TEST_CASE("force-cache serves a held entry at any age, with no request") {
@@ -203,6 +242,181 @@ TEST_CASE("only-if-cached answers from memory or the store, never the origin") {
   r.loop.RunAll();
   CHECK(r.origin.requests.size() == 1);
   CHECK(r.engine->metrics().misses == 1);
+}
+
+TEST_CASE("request no-cache, and Pragma: no-cache without Cache-Control, validate first") {
+  ModeRig r;
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  for (const char* asked : {"no-cache", "Pragma: no-cache", "Pragma: x, No-Cache"}) {
+    CAPTURE(asked);
+    auto validated = r.Ask(asked);
+    REQUIRE(validated.ok());
+    CHECK(validated->state == CacheState::kRevalidated);
+  }
+  CHECK(r.not_modified == 3);
+  // A Cache-Control field present: Pragma is not read (RFC 9111 5.4).
+  Headers both;
+  both.Add("Cache-Control", "max-stale");
+  both.Add("Pragma", "no-cache");
+  auto fresh = r.GetWith(both, CacheMode::kDefault, kA);
+  REQUIRE(fresh.ok());
+  CHECK(fresh->state == CacheState::kFresh);
+  CHECK(r.Requests() == 4);
+}
+
+TEST_CASE("request max-age: an older entry goes to the origin, a younger one is served") {
+  ModeRig r;
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(10'000);  // 10 s old, fresh for 50 s more
+  auto young_enough = r.Ask("max-age=20");
+  REQUIRE(young_enough.ok());
+  CHECK(young_enough->state == CacheState::kFresh);
+  CHECK(r.Requests() == 1);
+  auto too_old = r.Ask("max-age=5");
+  REQUIRE(too_old.ok());
+  CHECK(too_old->state == CacheState::kRevalidated);
+  CHECK(r.Requests() == 2);
+  // The 304 made it new: age 0 now.
+  r.Advance(1'000);
+  auto zero = r.Ask("max-age=0");
+  REQUIRE(zero.ok());
+  CHECK(zero->state == CacheState::kRevalidated);
+  CHECK(r.Requests() == 3);
+}
+
+TEST_CASE("request min-fresh: an entry fresh for less than that goes to the origin") {
+  ModeRig r;
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(40'000);  // fresh for 20 s more
+  auto enough = r.Ask("min-fresh=15");
+  REQUIRE(enough.ok());
+  CHECK(enough->state == CacheState::kFresh);
+  auto too_little = r.Ask("min-fresh=30");
+  REQUIRE(too_little.ok());
+  CHECK(too_little->state == CacheState::kRevalidated);
+  CHECK(r.Requests() == 2);
+}
+
+TEST_CASE("request max-age and min-fresh: a failed origin is the error, no stale-if-error") {
+  ModeRig r;
+  r.cc = "max-age=60, stale-if-error=3600";
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(30'000);
+  r.origin.down = true;
+  for (const char* asked : {"max-age=10", "min-fresh=45"}) {
+    CAPTURE(asked);
+    auto failed = r.Ask(asked);
+    REQUIRE_FALSE(failed.ok());
+    CHECK(failed.status().code() == Code::kUnavailable);
+  }
+  // Without the directives the entry is served, fresh; once stale, the
+  // origin's failure lets stale-if-error serve it.
+  auto held = r.Get(CacheMode::kDefault);
+  REQUIRE(held.ok());
+  CHECK(held->state == CacheState::kFresh);
+  r.Advance(60'000);
+  auto stale = r.Get(CacheMode::kDefault);
+  REQUIRE(stale.ok());
+  CHECK(stale->state == CacheState::kStaleIfError);
+}
+
+TEST_CASE("request max-stale serves a stale entry and revalidates it, within its bound") {
+  ModeRig r;
+  REQUIRE(r.Get(CacheMode::kDefault).ok());  // no stale-while-revalidate
+  r.Advance(90'000);  // 30 s stale
+  auto past_bound = r.Ask("max-stale=10");
+  REQUIRE(past_bound.ok());
+  CHECK(past_bound->state == CacheState::kRevalidated);
+  CHECK(r.Requests() == 2);
+  r.Advance(90'000);  // 30 s stale again
+  r.version = 2;
+  auto within = r.Ask("max-stale=60");
+  REQUIRE(within.ok());
+  CHECK(within->state == CacheState::kStale);
+  CHECK(within->entry->body == "v1");
+  CHECK(within->revalidating);
+  r.loop.RunAll();
+  CHECK(r.Requests() == 3);
+  r.Advance(3'600'000);  // an hour stale: max-stale without a value takes any
+  auto any = r.Ask("max-stale");
+  REQUIRE(any.ok());
+  CHECK(any->state == CacheState::kStale);
+  CHECK(any->entry->body == "v2");
+}
+
+TEST_CASE("request max-stale does not serve must-revalidate, no-cache or malformed-bound entries") {
+  for (const char* response_cc : {"max-age=60, must-revalidate", "no-cache"}) {
+    CAPTURE(response_cc);
+    ModeRig r;
+    r.cc = response_cc;
+    REQUIRE(r.Get(CacheMode::kDefault).ok());
+    r.Advance(90'000);
+    auto validated = r.Ask("max-stale");
+    REQUIRE(validated.ok());
+    CHECK(validated->state == CacheState::kRevalidated);
+  }
+  ModeRig r;
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(90'000);
+  const uint64_t malformed = r.engine->metrics().malformed_headers;
+  auto bad = r.Ask("max-stale=soon");  // dropped: nothing stale accepted
+  REQUIRE(bad.ok());
+  CHECK(bad->state == CacheState::kRevalidated);
+  CHECK(r.engine->metrics().malformed_headers == malformed + 1);
+}
+
+TEST_CASE("request no-store: a fresh entry still answers; the origin's answer is kept nowhere") {
+  ModeRig r;
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  auto held = r.Ask("no-store");
+  REQUIRE(held.ok());
+  CHECK(held->state == CacheState::kFresh);
+  CHECK(r.Requests() == 1);
+  r.Advance(90'000);  // stale: the origin answers, unconditionally
+  r.version = 2;
+  auto fetched = r.Ask("no-store");
+  REQUIRE(fetched.ok());
+  CHECK(fetched->state == CacheState::kMiss);
+  CHECK(fetched->entry->body == "v2");
+  CHECK_FALSE(fetched->stored);
+  CHECK_FALSE(r.origin.requests.back().headers.Has("If-None-Match"));
+  auto absent = r.Ask("no-store", CacheMode::kDefault, "https://app.example/new");
+  REQUIRE(absent.ok());
+  CHECK_FALSE(absent->stored);
+  r.Reopen();
+  auto only = r.Get(CacheMode::kOnlyIfCached, "https://app.example/new");
+  CHECK(only.status().code() == Code::kNotFound);
+  auto old = r.Get(CacheMode::kForceCache);
+  REQUIRE(old.ok());
+  CHECK(old->entry->body == "v1");
+}
+
+TEST_CASE("request only-if-cached: usable entries only, never the origin, no revalidation") {
+  ModeRig r;
+  r.cc = "max-age=60, stale-while-revalidate=60";
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  auto fresh = r.Ask("only-if-cached");
+  REQUIRE(fresh.ok());
+  CHECK(fresh->state == CacheState::kFresh);
+  r.Advance(90'000);  // within stale-while-revalidate: served, not revalidated
+  auto stale = r.Ask("only-if-cached");
+  REQUIRE(stale.ok());
+  CHECK(stale->state == CacheState::kStale);
+  CHECK_FALSE(stale->revalidating);
+  r.Advance(60'000);  // past it: not usable without the origin
+  auto past = r.Ask("only-if-cached");
+  REQUIRE_FALSE(past.ok());
+  CHECK(past.status().code() == Code::kNotFound);
+  auto past_any = r.Ask("only-if-cached, max-stale");  // unless max-stale allows it
+  REQUIRE(past_any.ok());
+  CHECK(past_any->state == CacheState::kStale);
+  auto absent = r.Ask("only-if-cached", CacheMode::kDefault, "https://app.example/absent");
+  CHECK(absent.status().code() == Code::kNotFound);
+  // With force-cache it is the only-if-cached mode: any age.
+  auto forced = r.Ask("only-if-cached", CacheMode::kForceCache);
+  REQUIRE(forced.ok());
+  r.loop.RunAll();
+  CHECK(r.Requests() == 1);
 }
 
 TEST_CASE("a mode does not change what Prefetch does") {

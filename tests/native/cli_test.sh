@@ -88,6 +88,26 @@ run get --db "$DB" --cache sometimes "$BASE/r/one"
 check "get --cache with an unknown mode: usage error" [ "$RC" -eq 1 ]
 run ls --db "$DB" --cache reload
 check "--cache on another command: usage error" [ "$RC" -eq 1 ]
+run get --db "$DB" --cache no-store "$BASE/r/kept-nowhere"
+check "get --cache no-store: from the network, not stored" grep -q "network miss status=200 .*not-stored" "$WORK/err"
+run ls --db "$DB" "$BASE/r/kept-nowhere"
+check "get --cache no-store: nothing written" [ -z "$OUT" ]
+
+# get --header: request directives (RFC 9111 5.2.1).
+run get --db "$DB" -H "Cache-Control: max-age=0" "$BASE/r/one"
+check "get -H 'Cache-Control: max-age=0': validated (304)" grep -q "store revalidated status=200" "$WORK/err"
+run get --db "$DB" --header "Pragma: no-cache" "$BASE/r/one"
+check "get --header 'Pragma: no-cache': validated (304)" grep -q "store revalidated status=200" "$WORK/err"
+run get --db "$DB" -H "Cache-Control: no-store" "$BASE/r/header-no-store"
+check "get -H 'Cache-Control: no-store': not stored" grep -q "network miss status=200 .*not-stored" "$WORK/err"
+run get --db "$DB" -H "cache-control: only-if-cached" "$BASE/r/header-no-store"
+check "get -H 'Cache-Control: only-if-cached', nothing held: exit 8" [ "$RC" -eq 8 ]
+run get --db "$DB" -H "no colon here" "$BASE/r/one"
+check "get -H without a colon: usage error" [ "$RC" -eq 1 ] && check "get -H without a colon: says so" grep -q "is not NAME: VALUE" "$WORK/err"
+run get --db "$DB" -H "Bad Name: x" "$BASE/r/one"
+check "get -H with a bad name: usage error" [ "$RC" -eq 1 ]
+run stat --db "$DB" -H "Cache-Control: no-cache"
+check "--header on another command: usage error" [ "$RC" -eq 1 ]
 
 run get --db "$DB" "$BASE/nostore"
 check "no-store: served" [ "$OUT" = "secret" ]

@@ -1666,10 +1666,46 @@ test('get({cache}): no-cache validates, reload refetches, force-cache and only-i
   assert.deepEqual(offline.data, { version: 2 });
   await assert.rejects(other.get(`${origin.origin}/never`, { cache: 'only-if-cached' }),
                        (e) => e instanceof PreheatError && e.code === Code.notFound);
-  await assert.rejects(cache.get(url, { cache: 'no-store' }),
+  await assert.rejects(cache.get(url, { cache: 'sometimes' }),
                        (e) => e instanceof PreheatError && e.code === Code.invalidArgument);
   assert.equal(origin.count('/m'), 3);
   assert.equal(origin.count('/never'), 0);
+
+  // no-store: the network's answer, kept in no tier.
+  version = 3;
+  const unkept = await cache.get(url, { cache: 'no-store' });
+  assert.equal(unkept.state, 'miss');
+  assert.deepEqual(unkept.data, { version: 3 });
+  assert.equal(unkept.stored, false);
+  assert.equal(origin.requests.at(-1).headers['if-none-match'], undefined);
+  assert.deepEqual((await cache.get(url, { cache: 'force-cache' })).data, { version: 2 });
+  assert.equal(origin.count('/m'), 4);
+});
+
+test("get({headers}): the request's Cache-Control directives apply to the cache too", async (t) => {
+  const origin = await startOrigin({
+    '/d': (req) => {
+      if (req.headers['if-none-match'] === '"d1"') return { status: 304, headers: { etag: '"d1"', 'cache-control': 'max-age=600' } };
+      return json({ d: 1 }, { etag: '"d1"', 'cache-control': 'max-age=600' });
+    },
+  });
+  const cache = await createCacheWith(factory, { name: uniqueName('directives'), crossTab: false });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/d`;
+  await cache.get(url);
+  await sleep(5);  // older than 0 s
+  const young = await cache.get(url, { headers: { 'cache-control': 'max-age=60' } });
+  assert.equal(young.state, 'fresh');
+  assert.equal(origin.count('/d'), 1);
+  const validated = await cache.get(url, { headers: { 'Cache-Control': 'max-age=0' } });
+  assert.equal(validated.state, 'revalidated');
+  assert.equal(origin.requests.at(-1).headers['cache-control'], 'max-age=0', 'sent on to the origin');
+  const pragma = await cache.get(url, { headers: [['Pragma', 'no-cache']] });
+  assert.equal(pragma.state, 'revalidated');
+  await assert.rejects(cache.get(`${origin.origin}/absent`, { headers: { 'cache-control': 'only-if-cached' } }),
+                       (e) => e instanceof PreheatError && e.code === Code.notFound);
+  assert.equal(origin.count('/d'), 3);
+  assert.equal(origin.count('/absent'), 0);
 });
 
 // ---- the service worker's twin ---------------------------------------------------

@@ -25,10 +25,17 @@ export type Lane = 'navigate' | 'revalidate' | 'preheat';
  * reload: the network's answer (then stored), the cache not read;
  * force-cache: any held entry at any age, not revalidated, else the network;
  * only-if-cached: any held entry at any age, never the network (rejects with
- * code `not_found` when none is held). With no-cache and reload a failed
- * request rejects; no stale entry is served in its place.
+ * code `not_found` when none is held);
+ * no-store: the network's answer, the cache neither read nor written.
+ * With no-cache, reload and no-store a failed request rejects; no stale
+ * entry is served in its place.
+ *
+ * get()'s `headers` may carry request directives too (RFC 9111 5.2.1):
+ * `Cache-Control: no-cache` (or `Pragma: no-cache`), `max-age=N`,
+ * `min-fresh=N`, `max-stale[=N]`, `no-store` and `only-if-cached` apply to
+ * the cache as well as being sent to the origin (see web/README.md).
  */
-export type CacheMode = 'default' | 'no-cache' | 'reload' | 'force-cache' | 'only-if-cached';
+export type CacheMode = 'default' | 'no-cache' | 'reload' | 'force-cache' | 'only-if-cached' | 'no-store';
 export type HeadersInit = Record<string, string> | Array<[string, string]> | Headers;
 
 export interface RoutePolicy {

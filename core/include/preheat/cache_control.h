@@ -1,5 +1,5 @@
-// Cache-Control response directives, parsed for a private cache (RFC 9111 5.2,
-// RFC 5861).
+// Cache-Control directives, parsed for a private cache (RFC 9111 5.2,
+// RFC 5861): a response's, and a request's (5.2.1).
 #ifndef PREHEAT_CACHE_CONTROL_H_
 #define PREHEAT_CACHE_CONTROL_H_
 
@@ -29,10 +29,23 @@ struct CacheControl {
   bool immutable = false;
   std::optional<int64_t> stale_while_revalidate_s;  // RFC 5861 3
   std::optional<int64_t> stale_if_error_s;          // RFC 5861 4
+  // Request directives (RFC 9111 5.2.1), read from a request's field and
+  // ignored in a response's. max-stale without a value accepts any
+  // staleness (kDeltaSecondsMax); an invalid max-stale or min-fresh is
+  // dropped (nothing stale accepted, no extra freshness asked), counted.
+  std::optional<int64_t> max_stale_s;
+  std::optional<int64_t> min_fresh_s;
+  bool only_if_cached = false;
   // Malformed pieces seen (bad numbers, bad quoting, duplicates with
   // conflicting values, overlong values). Counted by the engine.
   int malformed_count = 0;
 };
+
+// A request's cache directives: its Cache-Control fields joined, or, when it
+// has none, `Pragma: no-cache` read as `Cache-Control: no-cache` (RFC 9111
+// 5.4). For a response's use ParseCacheControl on its field.
+class Headers;
+CacheControl RequestCacheControl(const Headers& request);
 
 // Parses one Cache-Control field value (several fields must be joined with
 // ", " first, see Headers::GetCombined). Never fails: malformed input gives

@@ -96,6 +96,7 @@ enum class CacheMode : uint8_t {
   kReload = 2,        // the origin's response, the tiers not read (it is stored)
   kForceCache = 3,    // any held entry at any age, nothing revalidated; else the origin
   kOnlyIfCached = 4,  // any held entry at any age; never the origin
+  kNoStore = 5,       // the origin's response, the tiers neither read nor written
 };
 const char* CacheModeName(CacheMode mode);  // "default", "no-cache", ...
 // Errors: kInvalidArgument for a name CacheModeName does not give.
@@ -106,7 +107,24 @@ struct CacheRequest {
   std::string namespace_name;  // [A-Za-z0-9_.-]{0,64}; "" is the default
   Headers headers;             // sent to the origin; select Vary variants
   Lane lane = Lane::kNavigate;
-  CacheMode mode = CacheMode::kDefault;  // Get only (Peek and Prefetch ignore it)
+  // Get only (Peek and Prefetch ignore it and the directives below).
+  // A Get also reads the request directives in `headers` (RFC 9111 5.2.1):
+  //   Cache-Control: no-cache (or, without Cache-Control, Pragma: no-cache)
+  //     is kNoCache for a kDefault get;
+  //   max-age=N: nothing older than N s is served without the origin;
+  //   min-fresh=N: nothing fresh for less than N s more;
+  //   max-stale[=N]: a stale entry (at most N s past its lifetime, or any)
+  //     is served and revalidated, unless its response said no-cache or
+  //     must-revalidate, or the route's max stale age is exceeded;
+  //   no-store: the origin's answer is kept in no tier (what is held may
+  //     still answer; the request is then unconditional);
+  //   only-if-cached: never the origin (kNotFound when nothing held may be
+  //     served; kForceCache becomes kOnlyIfCached; kReload and kNoStore
+  //     ignore it).
+  // When max-age or min-fresh sent a get to the origin and it fails, the
+  // held entry does not stand in (no stale-if-error), as with kNoCache.
+  // An explicit kForceCache or kOnlyIfCached ignores the time directives.
+  CacheMode mode = CacheMode::kDefault;
 };
 
 // Which entries Invalidate applies to, inside one namespace.
@@ -166,7 +184,7 @@ class Engine {
   // background revalidation when it serves stale. `done` runs exactly once:
   // inside this call when the memory tier answers, later otherwise.
   // request.mode changes which of these it may use (CacheMode); with
-  // kNoCache and kReload a failed origin is the error, no stale entry is
+  // kNoCache, kReload and kNoStore a failed origin is the error, no stale entry is
   // served in its place (stale-if-error), as the request asked for the
   // origin's answer. Errors (through done): kInvalidArgument,
   // kUnavailable / kTimeout (the origin failed and nothing stale could be
