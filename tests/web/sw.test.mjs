@@ -386,6 +386,36 @@ test('cleared IndexedDB, or data past its maximum stale age: no header, full pag
   }
 });
 
+test("a record stored under another URL's key is no hit: the page's engine would drop it", async () => {
+  const { context, page } = await warmed('70', { title: 'Issue 70', body: 'b', version: 1 });
+  try {
+    // Issue 70's record, copied under issue 71's key (an app or tool that
+    // moved records): its checksum is intact, its key field says 70.
+    server.issues['71'] = { title: 'Issue 71', body: 'b', version: 1 };
+    await page.evaluate(async (origin) => {
+      const m = await import('/preheat/src/sw.js');
+      const db = await new Promise((f, r) => { const q = indexedDB.open('preheat:issues'); q.onsuccess = () => f(q.result); q.onerror = () => r(q.error); });
+      const row = await new Promise((f) => { const q = db.transaction('entries').objectStore('entries').get(m.cacheKeyFor(`${origin}/api/issues/70`)); q.onsuccess = () => f(q.result); });
+      await new Promise((f, r) => {
+        const tx = db.transaction('entries', 'readwrite');
+        tx.objectStore('entries').put({ ...row, key: m.cacheKeyFor(`${origin}/api/issues/71`) });
+        tx.oncomplete = f;
+        tx.onerror = () => r(tx.error);
+      });
+      db.close();
+    }, server.origin);
+    await page.goto(`${server.origin}/issues/71`);
+    const app = await settled(page);
+    assert.equal(lastNav('/issues/71').header, null);
+    assert.equal(app.shell, false);
+    assert.equal(app.main.title, 'Issue 71');
+    assert.equal((await status(page)).lastVerdict.reason, 'corrupt');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('API failing, then the whole server down: the cached page still shows (stale-if-error)', async () => {
   const cacheControl = 'max-age=0, stale-while-revalidate=1, stale-if-error=86400';
   const { context, page } = await warmed('7', { title: 'Issue 7', body: 'cached', version: 1, cacheControl });

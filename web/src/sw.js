@@ -799,7 +799,10 @@ export function installPreheatWorker(config = {}) {
     try {
       const value = await withTimeout(readRecord(c.dbName, key), c.timeoutMs, 'cache check');
       if (!value) return { usable: false, reason: 'miss' };
-      const rec = decodeRecord(value.value);
+      const decoded = decodeRecord(value.value);
+      // A record that names another key is one the page's engine drops as
+      // corrupt (engine.cc OnStoreRead): no hit for it.
+      const rec = decoded && decoded.key === key ? decoded : null;
       const verdict = evaluateRecord(rec, policyFor(c, dataUrl), Date.now(), c);
       // Not enumerable: stays out of lastVerdict copies and status replies.
       if (verdict.usable) Object.defineProperty(verdict, 'record', { value: rec });
