@@ -84,16 +84,26 @@ std::vector<std::pair<std::string, std::string>> SelectVaryValues(const VarySpec
   out.reserve(spec.names.size());
   for (const std::string& name : spec.names) {
     // Each field is trimmed before joining, so a field's trailing OWS does
-    // not leave a space before the ", " separator.
+    // not leave a space before the ", " separator. An empty field adds no
+    // list member (RFC 9110 5.6.1) and is not joined: "gzip" alone and
+    // "gzip" plus an empty field select alike.
     std::string combined;
-    bool first = true;
+    bool present = false;
     for (const auto& field : request.fields()) {
       if (!EqualsIgnoreCase(field.first, name)) continue;
-      if (!first) combined.append(", ");
-      combined.append(TrimOws(field.second));
-      first = false;
+      present = true;
+      const std::string_view field_value = TrimOws(field.second);
+      if (field_value.empty()) continue;
+      if (!combined.empty()) combined.append(", ");
+      combined.append(field_value);
     }
-    out.emplace_back(name, FoldOws(combined));
+    std::string value = FoldOws(combined);
+    // RFC 9111 4.1: an absent field matches only absence. An empty field
+    // is present ("Accept-Encoding:" asks for no content coding at all), so
+    // it gets a value no field's value folds to; absence keeps "", as the
+    // records stored before this distinction have it.
+    if (present && value.empty()) value = kVaryValuePresentEmpty;
+    out.emplace_back(name, std::move(value));
   }
   return out;
 }

@@ -236,6 +236,33 @@ TEST_CASE("a 304 carrying no-store does not stay stored") {
   CHECK(stored == 0);
 }
 
+// RFC 9111 4.1: a request field absent when the response was stored
+// matches only absence. A get with an empty Accept-Encoding (no content
+// coding wanted) was served the response stored for a get without one.
+TEST_CASE("Vary: an empty request field does not match the stored absent one") {
+  Rig r;
+  r.origin.handler = [](const HttpRequest& req, Instant now) {
+    HttpResponse resp;
+    resp.status = 200;
+    resp.headers.Set("Vary", "Accept-Encoding");
+    resp.headers.Set("Cache-Control", "max-age=600");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    resp.body = req.headers.Has("Accept-Encoding") ? "identity" : "any";
+    return resp;
+  };
+  auto first = r.Get(kA);
+  REQUIRE(first.ok());
+  CHECK(first->entry->body == "any");
+  auto again = r.Get(kA);  // absent again: the stored response
+  REQUIRE(again.ok());
+  CHECK(again->state == CacheState::kFresh);
+  CHECK(r.origin.CountRequests(kA) == 1);
+  auto empty = r.Get(kA, Headers{{"Accept-Encoding", ""}});
+  REQUIRE(empty.ok());
+  CHECK(empty->entry->body == "identity");
+  CHECK(r.origin.CountRequests(kA) == 2);
+}
+
 // RFC 9111 4.1: "Vary: *" always fails to match a *stored* response; the
 // response itself still answers the request it was fetched for. The engine
 // matches every waiter against it, so none matches and each is retried

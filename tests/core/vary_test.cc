@@ -78,6 +78,25 @@ TEST_SUITE("vary") {
           SelectVaryValues(spec, {{"Accept-Language", "fr"}}));
     CHECK(SelectVaryValues(spec, {}) == SelectVaryValues(spec, {{"X", "y"}}));
   }
+
+  TEST_CASE("an empty field is present: it does not select what absence selects") {
+    // RFC 9111 4.1: a field absent from a request matches only absence.
+    // "Accept-Encoding:" (empty) asks for no content coding; a response
+    // stored for a request without the field may be coded.
+    VarySpec spec = ParseVary({{"Vary", "Accept-Encoding"}});
+    const Values absent = SelectVaryValues(spec, {});
+    CHECK(absent == Values{{"accept-encoding", ""}});  // as stored records have it
+    CHECK(SelectVaryValues(spec, {{"Accept-Encoding", ""}}) != absent);
+    CHECK(SelectVaryValues(spec, {{"Accept-Encoding", " \t "}}) != absent);
+    // Empty spellings are alike, and unlike any value.
+    CHECK(SelectVaryValues(spec, {{"Accept-Encoding", ""}}) ==
+          SelectVaryValues(spec, {{"accept-encoding", "  "}, {"Accept-Encoding", ""}}));
+    CHECK(SelectVaryValues(spec, {{"Accept-Encoding", ""}}) !=
+          SelectVaryValues(spec, {{"Accept-Encoding", " "}, {"Accept-Encoding", "gzip"}}));
+    // An empty field adds no member to the combined list.
+    CHECK(SelectVaryValues(spec, {{"Accept-Encoding", "gzip"}, {"Accept-Encoding", ""}}) ==
+          Values{{"accept-encoding", "gzip"}});
+  }
 }
 
 }  // namespace

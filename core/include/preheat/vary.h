@@ -24,10 +24,15 @@ struct VarySpec {
 // Parses every Vary field of a response.
 VarySpec ParseVary(const Headers& response);
 
+// The value SelectVaryValues gives a field that is present but empty. A
+// single space: values are trimmed of OWS, so no field's value becomes it.
+inline constexpr const char* kVaryValuePresentEmpty = " ";
+
 // The request's values for the spec's names, in the spec's order, each the
 // combined value with OWS trimmed and runs of spaces folded to one ("" when
-// the request lacks the field). Two requests select the same stored response
-// when these lists are equal.
+// the request lacks the field, kVaryValuePresentEmpty when every field of
+// that name is empty: absent and empty do not match, RFC 9111 4.1). Two
+// requests select the same stored response when these lists are equal.
 std::vector<std::pair<std::string, std::string>> SelectVaryValues(const VarySpec& spec,
                                                                   const Headers& request);
 
