@@ -131,16 +131,22 @@ bool DecodeAttribute(std::string_view in, size_t max, std::string* out) {
 
 // Turns an attribute's (decoded) value into the reference text a browser
 // would resolve: surrounding spaces trimmed, tabs and newlines removed,
-// inner spaces percent-encoded.
+// inner spaces percent-encoded, and a backslash before the query or
+// fragment read as "/", as the URL parser does for http(s) URLs: a link to
+// "\issues\1" is /issues/1, and "/\other.example/x" is another host.
 std::string CleanUrlText(std::string_view value) {
   while (!value.empty() && IsHtmlSpace(value.front())) value.remove_prefix(1);
   while (!value.empty() && IsHtmlSpace(value.back())) value.remove_suffix(1);
   std::string out;
   out.reserve(value.size());
+  bool in_path = true;  // before the first "?" or "#"
   for (char c : value) {
     if (c == '\t' || c == '\n' || c == '\r') continue;
+    if (c == '?' || c == '#') in_path = false;
     if (c == ' ') {
       out.append("%20");
+    } else if (c == '\\' && in_path) {
+      out.push_back('/');
     } else {
       out.push_back(c);
     }

@@ -189,6 +189,30 @@ TEST_CASE("refs: whitespace in attribute values") {
                         "https://app.example/with%20space"});
 }
 
+// The URL parser reads a backslash in an http(s) URL's path or authority
+// as "/" (not in its query or fragment): the page's link goes where
+// new URL(href, page) says, and the preheater must fetch that URL.
+TEST_CASE("refs: backslashes before the query are slashes, as the browser reads them") {
+  ExtractReport report;
+  const Strings urls = Html(
+      "<a href=\"\\issues\\1\">1</a>"
+      "<a href=\"..\\about\">about</a>"
+      "<a href=\"/\\other.example/x\">cross</a>"
+      "<a href=\"https:\\\\app.example\\y\">y</a>"
+      "<a href=\"/a?b\\c\">query</a>"
+      "<a href=\"/d#e\\f\">fragment</a>",
+      &report);
+  CHECK(urls == Strings{"https://app.example/issues/1", "https://app.example/about",
+                        "https://app.example/y", "https://app.example/a?b%5Cc",
+                        "https://app.example/d"});
+  CHECK(report.skipped_cross_origin == 1);
+  CHECK(report.skipped_bad_url == 0);
+  ExtractReport json_report;
+  const std::vector<Reference> refs = ExtractJsonReferences(
+      R"({"next": "\\issues\\2"})", Page(), {{"/next", ""}}, {}, &json_report);
+  CHECK(Urls(refs) == Strings{"https://app.example/issues/2"});
+}
+
 TEST_CASE("refs: character references in attribute values are decoded") {
   const Strings urls = Html(
       "<a href=\"/s?a=1&amp;b=2\">1</a>"
