@@ -128,39 +128,153 @@ size_t NormalFormSize(const Url& url) {
   return size;
 }
 
-// Parses host [":" port] into url. Lower-cases the host.
+// The WHATWG URL Standard's IPv6 parser: `in` is what is between the
+// brackets; the eight 16-bit pieces go to `pieces`. Accepts "::"
+// compression and a trailing dotted IPv4 part ("::ffff:1.2.3.4"); rejects
+// anything else, including zone identifiers. Bounded by the input: each
+// step consumes a character or fails.
+bool ParseIpv6(std::string_view in, uint16_t pieces[8]) {
+  for (int k = 0; k < 8; ++k) pieces[k] = 0;
+  size_t p = 0;
+  int piece = 0;
+  int compress = -1;
+  auto at = [&](size_t i) { return i < in.size() ? in[i] : '\0'; };
+  if (at(p) == ':') {
+    if (at(p + 1) != ':') return false;
+    p += 2;
+    compress = ++piece;
+  }
+  while (p < in.size()) {
+    if (piece == 8) return false;
+    if (in[p] == ':') {
+      if (compress >= 0) return false;
+      ++p;
+      compress = ++piece;
+      continue;
+    }
+    uint32_t value = 0;
+    size_t length = 0;
+    while (length < 4 && HexValue(at(p)) >= 0) {
+      value = value * 16 + static_cast<uint32_t>(HexValue(at(p)));
+      ++p;
+      ++length;
+    }
+    if (at(p) == '.') {
+      // IPv4 in the last 32 bits: four decimal parts, no leading zeros.
+      if (length == 0 || piece > 6) return false;
+      p -= length;
+      int numbers_seen = 0;
+      while (p < in.size()) {
+        if (numbers_seen > 0) {
+          if (in[p] != '.' || numbers_seen >= 4) return false;
+          ++p;
+        }
+        if (!IsDigit(at(p))) return false;
+        int part = -1;
+        while (IsDigit(at(p))) {
+          if (part == 0) return false;
+          part = (part < 0 ? 0 : part * 10) + (in[p] - '0');
+          if (part > 255) return false;
+          ++p;
+        }
+        pieces[piece] = static_cast<uint16_t>(pieces[piece] * 0x100 + part);
+        ++numbers_seen;
+        if (numbers_seen == 2 || numbers_seen == 4) ++piece;
+      }
+      if (numbers_seen != 4) return false;
+      break;
+    }
+    if (at(p) == ':') {
+      ++p;
+      if (p == in.size()) return false;
+    } else if (p < in.size()) {
+      return false;
+    }
+    pieces[piece++] = static_cast<uint16_t>(value);
+  }
+  if (compress >= 0) {
+    int swaps = piece - compress;
+    for (int k = 7; k != 0 && swaps > 0; --k, --swaps) {
+      const uint16_t t = pieces[k];
+      pieces[k] = pieces[compress + swaps - 1];
+      pieces[compress + swaps - 1] = t;
+    }
+  } else if (piece != 8) {
+    return false;
+  }
+  return true;
+}
+
+// "[" + the address + "]" as the WHATWG URL serializer writes it, which is
+// RFC 5952's canonical text except that an IPv4 tail is written in hex too:
+// lower-case hex without leading zeros, the first longest run of two or
+// more zero pieces written "::".
+std::string SerializeIpv6(const uint16_t pieces[8]) {
+  int compress = -1;
+  int best = 1;
+  for (int k = 0; k < 8;) {
+    if (pieces[k] != 0) {
+      ++k;
+      continue;
+    }
+    int end = k;
+    while (end < 8 && pieces[end] == 0) ++end;
+    if (end - k > best) {
+      best = end - k;
+      compress = k;
+    }
+    k = end;
+  }
+  static constexpr char kHexLower[] = "0123456789abcdef";
+  std::string out = "[";
+  for (int k = 0; k < 8; ++k) {
+    if (k == compress) {
+      out.append(k == 0 ? "::" : ":");
+      k += best - 1;
+      continue;
+    }
+    bool started = false;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+      const int digit = (pieces[k] >> shift) & 0xF;
+      if (digit != 0 || started || shift == 0) {
+        out.push_back(kHexLower[digit]);
+        started = true;
+      }
+    }
+    if (k != 7) out.push_back(':');
+  }
+  out.push_back(']');
+  return out;
+}
+
+// Parses host [":" port] into url. Lower-cases the host; IPv6 literals are
+// written in their canonical form.
 Status ParseAuthority(std::string_view authority, Url* url) {
   if (authority.find('@') != std::string_view::npos) return Invalid("url has userinfo");
-  std::string_view host;
   std::string_view rest;
   if (!authority.empty() && authority[0] == '[') {
     const size_t close = authority.find(']');
     if (close == std::string_view::npos) return Invalid("url has a bad IPv6 literal");
-    host = authority.substr(0, close + 1);
     rest = authority.substr(close + 1);
-    const std::string_view inner = host.substr(1, host.size() - 2);
-    bool has_colon = false;
-    for (char c : inner) {
-      if (c == ':') {
-        has_colon = true;
-      } else if (HexValue(c) < 0 && c != '.') {
-        return Invalid("url has a bad IPv6 literal");
-      }
+    uint16_t pieces[8];
+    if (!ParseIpv6(authority.substr(1, close - 1), pieces)) {
+      return Invalid("url has a bad IPv6 literal");
     }
-    if (!has_colon) return Invalid("url has a bad IPv6 literal");
+    // One address, one key: "[0:0:0:0:0:0:0:1]" and "[::1]" are the same host.
+    url->host = SerializeIpv6(pieces);
   } else {
     const size_t colon = authority.find(':');
-    host = authority.substr(0, colon);
+    const std::string_view host = authority.substr(0, colon);
     rest = colon == std::string_view::npos ? std::string_view() : authority.substr(colon);
     for (char c : host) {
       if (!IsAlpha(c) && !IsDigit(c) && c != '-' && c != '.' && c != '_') {
         return Invalid("url host has a bad character");
       }
     }
+    if (host.empty()) return Invalid("url has no host");
+    if (host.size() > kHostBytesMax) return Invalid("url host is too long");
+    url->host = ToLowerAscii(host);
   }
-  if (host.empty()) return Invalid("url has no host");
-  if (host.size() > kHostBytesMax) return Invalid("url host is too long");
-  url->host = ToLowerAscii(host);
 
   url->port = 0;
   if (rest.empty()) return Status::Ok();

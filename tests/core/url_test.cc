@@ -52,6 +52,32 @@ TEST_SUITE("url") {
     CHECK(Norm("http://127.0.0.1/") == "http://127.0.0.1/");
   }
 
+  TEST_CASE("IPv6 literals are keyed in canonical form, as the WHATWG URL parser writes them") {
+    // One address, one key: the spellings of ::1 must not be three cache
+    // entries. Expected values are what new URL(...).href gives.
+    CHECK(Norm("http://[0:0:0:0:0:0:0:1]/") == "http://[::1]/");
+    CHECK(Norm("http://[0000:0000::0001]:8080/x") == "http://[::1]:8080/x");
+    CHECK(Norm("http://[2001:db8:0:0:1:0:0:1]/") == "http://[2001:db8::1:0:0:1]/");  // first longest run
+    CHECK(Norm("http://[2001:0db8:0:0:0:0:2:1]/") == "http://[2001:db8::2:1]/");
+    CHECK(Norm("http://[2001:db8::0:1]/") == "http://[2001:db8::1]/");
+    CHECK(Norm("http://[1:0:0:2:0:0:0:3]/") == "http://[1:0:0:2::3]/");  // the longer run
+    CHECK(Norm("http://[1:0:1:0:1:0:1:0]/") == "http://[1:0:1:0:1:0:1:0]/");  // no "::" for one 0
+    CHECK(Norm("http://[1:2:3:4:5:6:7::]/") == "http://[1:2:3:4:5:6:7:0]/");
+    CHECK(Norm("http://[1::]/") == "http://[1::]/");
+    CHECK(Norm("http://[::]/") == "http://[::]/");
+    CHECK(Norm("http://[::ffff:192.168.0.1]/") == "http://[::ffff:c0a8:1]/");
+    CHECK(Norm("http://[1:2:3:4:5:6:1.2.3.4]/") == "http://[1:2:3:4:5:6:102:304]/");
+    CHECK(Norm("https://[::A]:443/..") == "https://[::a]/");
+    for (const char* bad : {"http://[1:2]/", "http://[1:2:3:4:5:6:7:8:9]/", "http://[::1::]/",
+                            "http://[:1]/", "http://[1:]/", "http://[::12345]/",
+                            "http://[::01.2.3.4]/", "http://[::1.2.3]/", "http://[::1.2.3.4.5]/",
+                            "http://[::256.0.0.1]/", "http://[1:2:3:4:5:6:7:1.2.3.4]/",
+                            "http://[::1%25eth0]/", "http://[::1]]/"}) {
+      CAPTURE(bad);
+      CHECK_FALSE(ParseUrl(bad).ok());
+    }
+  }
+
   TEST_CASE("percent-encoding normalisation") {
     CHECK(Norm("http://a/%7Efoo/%41%2d%5f%2E") == "http://a/~foo/A-_.");
     CHECK(Norm("http://a/%2f%3a%c3%a9") == "http://a/%2F%3A%C3%A9");
