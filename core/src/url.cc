@@ -247,6 +247,78 @@ std::string SerializeIpv6(const uint16_t pieces[8]) {
   return out;
 }
 
+// The WHATWG URL Standard's IPv4 number parser: decimal, "0x" hex or
+// leading-"0" octal; false otherwise. Saturates past 2^32 (always too big).
+bool ParseIpv4Number(std::string_view in, uint64_t* value) {
+  if (in.empty()) return false;
+  int radix = 10;
+  if (in.size() >= 2 && in[0] == '0' && (in[1] == 'x' || in[1] == 'X')) {
+    in.remove_prefix(2);
+    radix = 16;
+  } else if (in.size() >= 2 && in[0] == '0') {
+    in.remove_prefix(1);
+    radix = 8;
+  }
+  uint64_t v = 0;
+  for (char c : in) {
+    const int digit = HexValue(c);
+    if (digit < 0 || digit >= radix) return false;
+    v = v > (uint64_t{1} << 32) ? v : v * static_cast<uint64_t>(radix) + static_cast<uint64_t>(digit);
+  }
+  *value = v;
+  return true;
+}
+
+// The host's labels, a trailing empty one (from a final ".") dropped
+// unless it is the only one.
+int SplitLabels(std::string_view host, std::string_view labels[5]) {
+  if (host.size() > 1 && host.back() == '.') host.remove_suffix(1);
+  int count = 0;
+  while (true) {
+    const size_t dot = host.find('.');
+    if (count == 5) return 6;  // more than the IPv4 parser takes
+    labels[count++] = host.substr(0, dot);
+    if (dot == std::string_view::npos) return count;
+    host.remove_prefix(dot + 1);
+  }
+}
+
+// WHATWG "ends in a number": such a host is an IPv4 address, in any of its
+// spellings ("127.1", "0x7f.0.0.1", "2130706433"), or invalid.
+bool EndsInNumber(std::string_view host) {
+  if (host.size() > 1 && host.back() == '.') host.remove_suffix(1);
+  const size_t dot = host.rfind('.');
+  const std::string_view last = dot == std::string_view::npos ? host : host.substr(dot + 1);
+  if (last.empty()) return false;
+  bool digits = true;
+  for (char c : last) digits = digits && IsDigit(c);
+  uint64_t ignored;
+  return digits || ParseIpv4Number(last, &ignored);
+}
+
+// The WHATWG URL Standard's IPv4 parser and serializer: `host` ends in a
+// number; its dotted-decimal form, or "" when it is not an IPv4 address.
+std::string CanonicalIpv4(std::string_view host) {
+  std::string_view labels[5];
+  const int count = SplitLabels(host, labels);
+  if (count > 4) return {};
+  uint64_t numbers[4];
+  for (int k = 0; k < count; ++k) {
+    if (!ParseIpv4Number(labels[k], &numbers[k])) return {};
+    if (k < count - 1 && numbers[k] > 255) return {};
+  }
+  const uint64_t last_max = uint64_t{1} << (8 * (5 - count));
+  if (numbers[count - 1] >= last_max) return {};
+  uint64_t address = numbers[count - 1];
+  for (int k = 0; k < count - 1; ++k) address += numbers[k] << (8 * (3 - k));
+  std::string out;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.append(std::to_string((address >> shift) & 0xFF));
+    if (shift != 0) out.push_back('.');
+  }
+  return out;
+}
+
 // Parses host [":" port] into url. Lower-cases the host; IPv6 literals are
 // written in their canonical form.
 Status ParseAuthority(std::string_view authority, Url* url) {
@@ -273,7 +345,14 @@ Status ParseAuthority(std::string_view authority, Url* url) {
     }
     if (host.empty()) return Invalid("url has no host");
     if (host.size() > kHostBytesMax) return Invalid("url host is too long");
-    url->host = ToLowerAscii(host);
+    if (EndsInNumber(host)) {
+      // As the browser's URL parser: "127.1" and "0x7f.0.0.1" are the key's
+      // 127.0.0.1, and "1.2.3.4.5" or "256.1.1.1" no address at all.
+      url->host = CanonicalIpv4(host);
+      if (url->host.empty()) return Invalid("url has a bad IPv4 address");
+    } else {
+      url->host = ToLowerAscii(host);
+    }
   }
 
   url->port = 0;
@@ -415,6 +494,8 @@ bool IsNormalForm(std::string_view text) {
     ++i;
   }
   if (i == host_start || i - host_start > kHostBytesMax) return false;
+  const std::string_view host = text.substr(host_start, i - host_start);
+  if (EndsInNumber(host) && CanonicalIpv4(host) != host) return false;
   if (i < n && text[i] == ':') {
     ++i;
     if (i >= n || text[i] < '1' || text[i] > '9') return false;  // empty, 0 or leading zero

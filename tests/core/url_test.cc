@@ -78,6 +78,32 @@ TEST_SUITE("url") {
     }
   }
 
+  TEST_CASE("IPv4 hosts in any spelling are keyed dotted-decimal, as the WHATWG URL parser does") {
+    // A host ending in a number is an IPv4 address (decimal, 0x hex or
+    // 0-octal parts, the last one filling the rest), else invalid.
+    // Expected values are what new URL(...).href gives.
+    for (const char* spelling : {"http://127.1/", "http://0x7f.0.0.1/", "http://2130706433/",
+                                 "http://0177.0.0.1/", "http://127.0.0.1./", "http://0X7F.1/"}) {
+      CAPTURE(spelling);
+      CHECK(Norm(spelling) == "http://127.0.0.1/");
+    }
+    CHECK(Norm("http://1.2.65535:8080/x") == "http://1.2.255.255:8080/x");
+    CHECK(Norm("http://0x/") == "http://0.0.0.0/");
+    CHECK(Norm("http://4294967295/") == "http://255.255.255.255/");
+    CHECK(Norm("http://00000000000000000000000000000001/") == "http://0.0.0.1/");
+    CHECK(Norm("http://a.b.c.d.e/") == "http://a.b.c.d.e/");      // not a number: a name
+    CHECK(Norm("http://1.2.3.4../") == "http://1.2.3.4../");      // ends in "": a name
+    CHECK(Norm("http://example.com./") == "http://example.com./");
+    for (const char* bad : {"http://1.2.3.4.5/", "http://256.1.1.1/", "http://1.2.3.256/",
+                            "http://1.2.65536/", "http://example.123/", "http://foo.0x/",
+                            "http://1..2/", "http://09.1.1.1/", "http://08/", "http://4294967296/",
+                            "http://0x100000000/", "http://99999999999999999999999/"}) {
+      CAPTURE(bad);
+      CHECK_FALSE(ParseUrl(bad).ok());
+      CHECK_FALSE(NormalizeUrl(bad).ok());  // not taken as already normal either
+    }
+  }
+
   TEST_CASE("percent-encoding normalisation") {
     CHECK(Norm("http://a/%7Efoo/%41%2d%5f%2E") == "http://a/~foo/A-_.");
     CHECK(Norm("http://a/%2f%3a%c3%a9") == "http://a/%2F%3A%C3%A9");
