@@ -1731,4 +1731,13 @@ test("the service worker's cache keys are the engine's, also for characters the 
     assert.equal(engine.code, 0, href);
     assert.equal(sw.cacheKeyFor(href, 'ns'), engine.key, href);
   }
+  // Host spellings the URL parser canonicalises (IPv6 compressed per
+  // RFC 5952, IPv4 in any of its forms dotted-decimal): the engine keys
+  // them alike, even as written rather than as an href.
+  for (const url of ['http://[0:0:0:0:0:0:0:1]:8080/x', 'http://[2001:DB8:0:0:1:0:0:1]/',
+                     'http://[::ffff:192.168.0.1]/', 'http://127.1/a', 'http://0x7f.0.0.1:8080/']) {
+    const engine = Module.Engine.keyFor(url, 'ns');
+    assert.equal(engine.code, 0, url);
+    assert.equal(engine.key, sw.cacheKeyFor(url, 'ns'), url);
+  }
 });
