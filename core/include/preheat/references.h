@@ -46,7 +46,8 @@ struct ExtractOptions {
 // with a small streaming tokenizer: tags, attributes (quoted, unquoted),
 // comments, <script>/<style> raw text, and <base href> (the first one
 // changes the base for later references). Relative URLs resolve against
-// the page URL; fragments are dropped; each URL is kept once, at its first
+// the page URL, a backslash before the query read as "/" as browsers read
+// it; fragments are dropped; each URL is kept once, at its first
 // position; links with rel="nofollow", a download attribute or
 // data-preheat="false" (or "0") are skipped.
 // HTML character references in attribute values (&amp; &#38; &#x26;) are

@@ -13,13 +13,15 @@ namespace preheat {
 // URLs longer than this are rejected (kInvalidArgument).
 inline constexpr size_t kUrlBytesMax = 8192;
 
-// A parsed absolute URL in normal form: scheme and host lower-case, default
-// port dropped (port 0 means default), empty path made "/", dot segments
-// removed, percent-encodings of unreserved characters decoded and other
+// A parsed absolute URL in normal form: scheme and host lower-case, IP
+// address hosts written as the WHATWG URL serializer writes them (IPv6
+// compressed per RFC 5952, IPv4 dotted-decimal), default port dropped
+// (port 0 means default), empty path made "/", dot segments removed,
+// percent-encodings of unreserved characters decoded and other
 // percent-encodings upper-cased, fragment dropped.
 struct Url {
   std::string scheme;  // "http" or "https"
-  std::string host;    // lower-case; IPv6 literals keep their brackets
+  std::string host;    // lower-case; "[::1]", "127.0.0.1" for addresses
   uint16_t port = 0;   // 0 when default for the scheme
   std::string path;    // starts with "/"
   std::string query;   // without "?"; empty when absent
@@ -36,7 +38,9 @@ struct Url {
 // Parses an absolute http or https URL.
 // Errors: kInvalidArgument for an empty or overlong string, another scheme
 // (javascript:, data:, file:, ...), a missing host, userinfo, a bad port,
-// control characters, spaces, or invalid percent-encoding.
+// a bad IPv6 literal, a host ending in a number that is no IPv4 address
+// ("1.2.3.4.5", "example.123"), control characters, spaces, or invalid
+// percent-encoding.
 Result<Url> ParseUrl(std::string_view text);
 
 // Resolves `reference` (absolute, scheme-relative, absolute-path, relative
