@@ -39,20 +39,18 @@ struct Transfer {
   int status = 0;              // of the current response's status line
   bool header_ended = false;   // its blank line seen: later fields are trailers
   // A status line may start a response here: before the first one, and
-  // after the blank line of an interim (1xx) response or of a redirect
-  // libcurl follows. Anywhere else a line starting "HTTP/" is no status line.
+  // after the blank line of an interim (1xx) response. Anywhere else a line
+  // starting "HTTP/" is no status line.
   bool at_boundary = true;
   // The field line being read: kept apart until the next line, so obsolete
   // line folding appends to it in place.
   bool pending = false;
   std::string pending_name;
   std::string pending_value;
-  // Who follows redirects: libcurl (GET, HEAD, POST: it turns a POST into a
-  // GET where browsers do) or this fetcher (other methods; see
-  // FollowRedirect), and how many were followed by earlier transfers of
+  // Whether this fetcher follows the response's redirect (FollowRedirect;
+  // libcurl never does), and how many were followed by earlier transfers of
   // the same request.
-  bool follow_auto = false;
-  bool follow_manual = false;
+  bool follow = false;
   int32_t redirects = 0;
   char error[CURL_ERROR_SIZE] = {0};
 
@@ -62,13 +60,22 @@ struct Transfer {
   }
 };
 
+bool IsRedirectStatus(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// The response being read is a redirect this fetcher follows: its body is
+// not the answer (skipped) and the next hop's response replaces it.
+bool IsFollowedRedirect(const Transfer& t) {
+  return t.follow && IsRedirectStatus(t.status) && t.response.headers.Has("Location");
+}
+
 // A body the response announces over the request's limit: known at the end
-// of the header section, before any of it is read. Not for a 1xx or a 3xx
-// (libcurl skips a redirect's body) nor a HEAD (no body).
+// of the header section, before any of it is read. Not for a 1xx, a
+// followed redirect (its body is skipped) nor a HEAD (no body).
 bool AnnouncesBodyOverLimit(const Transfer& t) {
   uint64_t limit = t.request.max_body_bytes;
-  if (limit == 0 || t.request.method == "HEAD" || t.status < 200 ||
-      (t.status >= 300 && t.status < 400)) {
+  if (limit == 0 || t.request.method == "HEAD" || t.status < 200 || IsFollowedRedirect(t)) {
     return false;
   }
   auto length = t.response.headers.Get("Content-Length");
@@ -81,10 +88,6 @@ bool AnnouncesBodyOverLimit(const Transfer& t) {
     value = value * 10 + static_cast<uint64_t>(c - '0');
   }
   return !digits.empty() && value > limit;
-}
-
-bool IsRedirectStatus(long status) {
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 // RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
@@ -122,8 +125,8 @@ void FlushPendingField(Transfer* t) {
   t->pending_value.clear();
 }
 
-// Collects the headers of the final response: every status line (a 1xx,
-// each redirect hop libcurl follows) starts the list afresh. A line
+// Collects the headers of the final response: every status line (after a
+// 1xx) starts the list afresh. A line
 // starting "HTTP/" is a status line only where a response can start (see
 // Transfer::at_boundary). Fields after a header section's blank line are
 // chunked trailers: never merged into it (RFC 9110 6.5.1), so ignored.
@@ -150,10 +153,8 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   if (line.empty()) {
     FlushPendingField(t);
     t->header_ended = true;
-    // Another response follows an interim one, or a redirect libcurl follows.
-    t->at_boundary = (t->status >= 100 && t->status < 200) ||
-                     (t->follow_auto && IsRedirectStatus(t->status) &&
-                      t->response.headers.Has("Location"));
+    // Another response follows an interim one.
+    t->at_boundary = t->status >= 100 && t->status < 200;
     if (AnnouncesBodyOverLimit(*t)) {
       t->too_large = true;
       return 0;  // CURLE_WRITE_ERROR, reported as the body's size
@@ -195,9 +196,7 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
   // The body of a redirect this fetcher follows itself is not the answer.
-  if (t->follow_manual && IsRedirectStatus(t->status) && t->response.headers.Has("Location")) {
-    return n;
-  }
+  if (IsFollowedRedirect(*t)) return n;
   uint64_t limit = t->request.max_body_bytes;
   if (limit > 0 && t->response.body.size() + n > limit) {
     t->too_large = true;
@@ -372,19 +371,14 @@ struct CurlFetcher::Impl {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
 
-    // Redirects as browsers' fetch() follows them: 303 with a GET whatever
-    // the method, 301 and 302 with a GET for a POST, anything else with the
-    // same method and body. libcurl does that for a POST it knows as one
-    // (CURLOPT_POST); with CURLOPT_CUSTOMREQUEST it would send the custom
-    // method on every hop, without its body after a 301, 302 or 303. So
-    // other methods follow their redirects here (FollowRedirect).
-    const bool libcurl_follows = r.method.empty() || r.method == "GET" ||
-                                 r.method == "HEAD" || r.method == "POST";
-    t->follow_auto = options.redirects_max > 0 && libcurl_follows;
-    t->follow_manual = options.redirects_max > 0 && !libcurl_follows;
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, t->follow_auto ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS,
-                     static_cast<long>(std::max<int32_t>(options.redirects_max - t->redirects, 0)));
+    // Redirects are followed here (FollowRedirect), as browsers' fetch()
+    // follows them, never by libcurl: libcurl follows every 3xx carrying a
+    // Location, a 300 or a 304 to a conditional request included, and then
+    // reports the first hop's header fields with the last hop's body; with
+    // CURLOPT_CUSTOMREQUEST it would also send the custom method on every
+    // hop, without its body after a 301, 302 or 303.
+    t->follow = options.redirects_max > 0;
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     if (r.method == "GET" || r.method.empty()) {
       curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (r.method == "HEAD") {
@@ -440,7 +434,7 @@ struct CurlFetcher::Impl {
     FlushPendingField(t.get());  // a header section cut short of its blank line
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    if (t->follow_manual && IsRedirectStatus(status)) {
+    if (t->follow && IsRedirectStatus(status)) {
       // Where libcurl would have gone (resolved against the URL); null
       // without a Location.
       char* location = nullptr;
@@ -455,13 +449,12 @@ struct CurlFetcher::Impl {
     Deliver(std::move(t), std::move(response));
   }
 
-  // A redirect of a request whose method libcurl cannot follow correctly
-  // (see Begin): the next hop goes out as a new transfer of the same op, as
-  // fetch() does it (RFC 9110 15.4): a GET without the body and its
-  // Content-* fields after a 303 (or a 301 or 302 of a POST), else the same
-  // method and body; credentials (Authorization, Cookie) only to the same
-  // origin. Past redirects_max, or to another scheme, kUnavailable as when
-  // libcurl follows.
+  // A 301, 302, 303, 307 or 308 with a Location (see Begin): the next hop
+  // goes out as a new transfer of the same op, as fetch() does it (RFC 9110
+  // 15.4): a GET without the body and its Content-* fields after a 303 (a
+  // HEAD stays a HEAD) or a 301 or 302 of a POST, else the same method and
+  // body; credentials (Authorization, Cookie) only to the same origin. Past
+  // redirects_max, or to another scheme, kUnavailable.
   void FollowRedirect(std::unique_ptr<Transfer> t, long status, std::string location) {
     const std::string& from = t->request.url;
     if (t->redirects >= options.redirects_max) {
@@ -484,7 +477,8 @@ struct CurlFetcher::Impl {
     next->redirects = t->redirects + 1;
     next->request = std::move(t->request);
     HttpRequest& r = next->request;
-    if (status == 303 || ((status == 301 || status == 302) && r.method == "POST")) {
+    if ((status == 303 && r.method != "HEAD" && r.method != "GET") ||
+        ((status == 301 || status == 302) && r.method == "POST")) {
       r.method = "GET";
       r.body.clear();
       for (const char* name : {"Content-Type", "Content-Length", "Content-Encoding",

@@ -431,6 +431,57 @@ TEST_CASE("CurlFetcher: trailers stay out of the headers; the body limit is the 
   }
 }
 
+TEST_CASE("CurlFetcher: only 301, 302, 303, 307 and 308 are followed; a 300 or a 304 with a "
+          "Location is the answer, with its own header fields") {
+  // Every hop announces no-store and X-Hop: hop; the target is cacheable.
+  std::atomic<int> to_target{0};
+  FaultyOrigin origin([&](const std::string& head, int) {
+    if (head.find("GET /target ") == 0 || head.find("HEAD /target ") == 0) {
+      to_target++;
+      return FaultyOrigin::Reply{{FaultyOrigin::Bytes(
+          "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nX-Hop: target\r\n"
+          "Content-Length: 6\r\n\r\n" +
+          std::string(head.find("HEAD") == 0 ? "" : "target"))}};
+    }
+    const std::string code = head.substr(head.find("/c") + 2, 3);
+    return FaultyOrigin::Reply{{FaultyOrigin::Bytes(
+        "HTTP/1.1 " + code + " Hop\r\nLocation: /target\r\nCache-Control: no-store\r\n"
+        "X-Hop: hop\r\nContent-Length: 3\r\n\r\n" +
+        std::string(code == "304" || head.find("HEAD") == 0 ? "" : "hop"))}};
+  });
+  FetchHarness h;
+  OpId op = 1;
+  for (const std::string code : {"300", "304", "305", "399"}) {
+    CAPTURE(code);
+    HttpRequest req = Req(origin.Url("/c" + code));
+    if (code == "304") req.headers.Add("If-None-Match", "\"v1\"");
+    auto r = h.Fetch(req, op++);
+    REQUIRE(r.ok());
+    CHECK(r->status == std::stoi(code));
+    CHECK(r->body == (code == "304" ? "" : "hop"));
+    CHECK(r->headers.Get("X-Hop") == std::optional<std::string>("hop"));
+    CHECK(r->headers.Get("Cache-Control") == std::optional<std::string>("no-store"));
+  }
+  CHECK(to_target.load() == 0);
+  for (const std::string code : {"301", "302", "303", "307", "308"}) {
+    CAPTURE(code);
+    auto r = h.Fetch(Req(origin.Url("/c" + code)), op++);
+    REQUIRE(r.ok());
+    CHECK(r->status == 200);
+    CHECK(r->body == "target");
+    CHECK(r->headers.Get("X-Hop") == std::optional<std::string>("target"));
+    CHECK(r->headers.Get("Cache-Control") == std::optional<std::string>("max-age=60"));
+  }
+  // fetch(): a HEAD stays a HEAD after a 303.
+  HttpRequest head = Req(origin.Url("/c303"));
+  head.method = "HEAD";
+  auto r = h.Fetch(head, op++);
+  REQUIRE(r.ok());
+  CHECK(r->status == 200);
+  CHECK(r->body.empty());
+  CHECK(r->headers.Get("X-Hop") == std::optional<std::string>("target"));
+}
+
 TEST_CASE("CurlFetcher: slow-loris origins time out and leave the fetcher usable") {
   FetchHarness h;
   // One byte every 40 ms, for far longer than the request's timeout.

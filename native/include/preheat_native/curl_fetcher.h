@@ -26,9 +26,11 @@ struct CurlFetcherOptions {
   // Redirects followed (only to http/https); the headers reported are the
   // final response's. Past this the request fails with kUnavailable; 0
   // follows none (a 3xx is the answer). Followed as browsers' fetch() does:
-  // a 303 with a GET (no body), a 301 or 302 with a GET for a POST and
-  // with the same method and body for others, a 307 or 308 with the same
-  // method and body; Authorization and Cookie go only to the same origin.
+  // only a 301, 302, 303, 307 or 308 with a Location (any other 3xx, a 300
+  // or a 304 among them, is the answer); a 303 with a GET (no body; a HEAD
+  // stays a HEAD), a 301 or 302 with a GET for a POST and with the same
+  // method and body for others, a 307 or 308 with the same method and
+  // body; Authorization and Cookie go only to the same origin.
   int32_t redirects_max = 5;
   // Transfers on the wire at once; the core already limits per lane, this
   // is a backstop. Further Starts wait in the fetcher's queue.
