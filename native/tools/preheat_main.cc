@@ -2,6 +2,7 @@
 // cache, warms it, inspects and purges the SQLite file.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -436,20 +437,31 @@ int CmdWarm(const Args& args) {
   }
   Session session(args);
   if (int rc = session.Open()) return rc;
+  // The preheat lane holds its inflight_max requests on the wire and
+  // queue_max more waiting; past that a get fails at once (kLimitReached).
+  // So at most `window` gets are outstanding: each answered one lets the
+  // next URL start, and a list of any length is warmed whole.
+  const preheat::LaneLimits lane =
+      preheat::EngineOptions{}.lanes[static_cast<int>(preheat::Lane::kPreheat)];
+  const size_t window = std::max<size_t>(1, (lane.inflight_max + lane.queue_max) / 2);
   std::vector<std::future<preheat::Result<preheat::CacheResult>>> futures;
-  auto start = std::chrono::steady_clock::now();
-  for (const std::string& url : args.positional) {
+  size_t started = 0;
+  auto start_next = [&] {
+    if (started == args.positional.size()) return;
     preheat::CacheRequest req;
-    req.url = url;
+    req.url = args.positional[started++];
     req.namespace_name = args.namespace_name;
     req.lane = preheat::Lane::kPreheat;
     futures.push_back(session.rt().Get(req));
-  }
+  };
+  auto start = std::chrono::steady_clock::now();
+  while (started < std::min(window, args.positional.size())) start_next();
   int worst = kExitOk;
   json out = json::array();
-  for (size_t i = 0; i < futures.size(); ++i) {
+  for (size_t i = 0; i < args.positional.size(); ++i) {
     const std::string& url = args.positional[i];
     auto r = futures[i].get();
+    start_next();
     int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::steady_clock::now() - start)
                              .count();

@@ -127,6 +127,15 @@ run purge --db "$DB" --prefix ""
 check "purge --prefix '': every entry of the namespace" [ "$OUT" = "removed 2 entries" ]
 run purge --db "$DB" --key ""
 check "purge --key '': usage error" [ "$RC" -eq 1 ]
+# warm takes a list longer than the preheat lane holds (2 on the wire, 128
+# queued): every URL is warmed, none fails with limit_reached.
+urls=()
+for i in $(seq 1 200); do urls+=("$BASE/r/many$i"); done
+run warm --db "$WORK/many.db" "${urls[@]}"
+check "warm of 200 URLs: exit 0" [ "$RC" -eq 0 ]
+check "warm of 200 URLs: none refused" [ "$(grep -c limit_reached "$WORK/err")" -eq 0 ]
+run stat --json --db "$WORK/many.db"
+check "warm of 200 URLs: all stored" grep -q '"entries":200' "$WORK/out"
 for cmd in ls stat "purge --all"; do
   run $cmd --db "$DB" --namespace "bad ns"
   check "$cmd with an invalid namespace: exit 2" [ "$RC" -eq 2 ]
