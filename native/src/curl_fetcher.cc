@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -52,6 +54,9 @@ struct Transfer {
   // the same request.
   bool follow = false;
   int32_t redirects = 0;
+  // When the request's timeout_ms runs out, set as its first transfer
+  // starts: the redirects followed share it (none without a timeout).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   char error[CURL_ERROR_SIZE] = {0};
 
   ~Transfer() {
@@ -339,6 +344,22 @@ struct CurlFetcher::Impl {
                                                     head.message()));
       return;
     }
+    // timeout_ms bounds the request, every redirect followed included: a
+    // later hop gets what is left.
+    int64_t timeout_ms = r.timeout_ms > 0 ? r.timeout_ms : options.default_timeout_ms;
+    if (timeout_ms > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!t->deadline) t->deadline = now + std::chrono::milliseconds(timeout_ms);
+      const int64_t left_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*t->deadline - now).count();
+      if (left_ms <= 0) {
+        std::string msg = r.url + ": timed out after " + std::to_string(timeout_ms) +
+                          " ms, with " + std::to_string(t->redirects) + " redirects followed";
+        Deliver(std::move(t), Status::Timeout(std::move(msg)));
+        return;
+      }
+      timeout_ms = left_ms;
+    }
     t->easy = curl_easy_init();
     if (t->easy == nullptr) {
       Deliver(std::move(t), Status::Internal("curl_easy_init failed"));
@@ -359,7 +380,6 @@ struct CurlFetcher::Impl {
     curl_easy_setopt(e, CURLOPT_USERAGENT, options.user_agent.c_str());
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
-    int64_t timeout_ms = r.timeout_ms > 0 ? r.timeout_ms : options.default_timeout_ms;
     int64_t connect_ms = std::min(options.connect_timeout_ms, timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_ms));
@@ -475,6 +495,7 @@ struct CurlFetcher::Impl {
     next->done = std::move(t->done);
     next->header_max_bytes = t->header_max_bytes;
     next->redirects = t->redirects + 1;
+    next->deadline = t->deadline;
     next->request = std::move(t->request);
     HttpRequest& r = next->request;
     if ((status == 303 && r.method != "HEAD" && r.method != "GET") ||

@@ -482,6 +482,33 @@ TEST_CASE("CurlFetcher: only 301, 302, 303, 307 and 308 are followed; a 300 or a
   CHECK(r->headers.Get("X-Hop") == std::optional<std::string>("target"));
 }
 
+TEST_CASE("CurlFetcher: timeout_ms bounds the whole request, every redirect hop included") {
+  // Each hop answers within the timeout; the chain does not.
+  FaultyOrigin origin([](const std::string& head, int) {
+    if (head.find(" /hop/4 ") != std::string::npos) return Ok("arrived");
+    const int n = head[head.find("/hop/") + 5] - '0';
+    return FaultyOrigin::Reply{{FaultyOrigin::Bytes("", 500),
+                                FaultyOrigin::Bytes("HTTP/1.1 307 Temporary Redirect\r\nLocation: /hop/" +
+                                                    std::to_string(n + 1) +
+                                                    "\r\nContent-Length: 0\r\n\r\n")}};
+  });
+  FetchHarness h;
+  OpId op = 1;
+  for (const std::string method : {"GET", "PATCH"}) {
+    CAPTURE(method);
+    HttpRequest req = Req(origin.Url("/hop/3"));
+    req.method = method;
+    req.timeout_ms = 1200;  // one hop: 500 ms
+    auto one = h.Fetch(req, op++);
+    REQUIRE(one.ok());
+    CHECK(one->body == "arrived");
+    req.url = origin.Url("/hop/0");  // four hops
+    auto r = h.Fetch(req, op++);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kTimeout);
+  }
+}
+
 TEST_CASE("CurlFetcher: slow-loris origins time out and leave the fetcher usable") {
   FetchHarness h;
   // One byte every 40 ms, for far longer than the request's timeout.

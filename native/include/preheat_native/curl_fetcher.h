@@ -63,9 +63,10 @@ preheat::Status CheckRequestHead(std::string_view method, const preheat::Headers
 // or whose header values hold CR, LF or NUL, is kInvalidArgument before
 // anything is sent (CheckRequestHead); a body over max_body_bytes (0: no
 // limit) fails with kTooLarge, and so do response headers over
-// header_max_bytes; timeout_ms bounds the whole transfer (kTimeout), so a
-// slow-loris origin cannot hold a request longer; a URL libcurl cannot
-// parse or a scheme other than http/https is kInvalidArgument; DNS,
+// header_max_bytes; timeout_ms bounds the whole request, every redirect
+// followed included (kTimeout), so a slow-loris origin (or a slow chain of
+// redirects) cannot hold a request longer; a URL libcurl cannot parse or a
+// scheme other than http/https is kInvalidArgument; DNS,
 // connect, reset and protocol failures (a truncated body, a malformed
 // chunk, a status line that is not HTTP, a header line without a colon, a
 // redirect to another scheme) are kUnavailable, never a partial body. An
