@@ -37,7 +37,8 @@ enum Exit : int {
   kExitUsage = 1,     // bad command line
   kExitInvalid = 2,   // malformed URL or namespace
   kExitNetwork = 3,   // origin unreachable, timed out, response too large
-  kExitHttp = 4,      // origin answered with an HTTP error status (>= 400)
+  kExitHttp = 4,      // origin answered with an HTTP error status (>= 400), or
+                      // with an answer HTTP does not allow (kHttpError)
   kExitDatabase = 5,  // cache database cannot be opened, written or flushed
   kExitInternal = 6,  // anything else (a bug)
   kExitOutput = 7,    // the output cannot be written (stdout: disk full, closed)
@@ -51,7 +52,8 @@ const char kExitCodesHelp[] =
     "  2  invalid URL or namespace\n"
     "  3  network error: origin unreachable, DNS failure, timeout, body too large\n"
     "  4  the origin answered with an HTTP error status (400 or more); the body is\n"
-    "     still written\n"
+    "     still written. Also when its answer is one HTTP does not allow (a 304\n"
+    "     to a request without validators)\n"
     "  5  the cache database cannot be opened, created, written or flushed\n"
     "  6  internal error\n"
     "  7  the output cannot be written (stdout: disk full, a closed pipe)\n"
@@ -255,6 +257,9 @@ std::string DefaultDbPath(std::string* error) {
 int ExitFor(const Status& s) {
   switch (s.code()) {
     case Code::kInvalidArgument: return kExitInvalid;
+    // The origin's answer, not a fault of this program: e.g. a 304 to an
+    // unconditional request.
+    case Code::kHttpError: return kExitHttp;
     case Code::kUnavailable:
     case Code::kTimeout:
     case Code::kTooLarge:

@@ -173,6 +173,13 @@ check "replay --write-trace: saved" [ "$RC" -eq 0 ] && check "replay --write-tra
 run get --db "$DB" "$BASE/error"
 check "HTTP error: exit 4" [ "$RC" -eq 4 ]
 check "HTTP error: body still written" [ "$OUT" = "unavailable" ]
+# An answer HTTP does not allow is the origin's fault (exit 4), not
+# preheat's (6: internal error).
+run get --db "$DB" "$BASE/bogus304"
+check "304 to an unconditional request: exit 4" [ "$RC" -eq 4 ]
+check "304 to an unconditional request: says so" grep -q "304 to an unconditional" "$WORK/err"
+run warm --db "$DB" "$BASE/bogus304"
+check "warm, 304 to an unconditional request: exit 4" [ "$RC" -eq 4 ]
 run get --db "$DB" "not a url"
 check "bad URL: exit 2" [ "$RC" -eq 2 ]
 check "bad URL: one line" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]

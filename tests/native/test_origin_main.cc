@@ -3,6 +3,7 @@
 //   /r/<name>   200, Cache-Control: max-age=60, ETag "v1", Cache-Tag: t1
 //   /nostore    200, Cache-Control: no-store
 //   /error      503
+//   /bogus304   304 to every request, conditional or not
 #include <httplib.h>
 
 #include <cstdio>
@@ -26,6 +27,9 @@ int main() {
   server.Get("/error", [](const httplib::Request&, httplib::Response& res) {
     res.status = 503;
     res.set_content("unavailable\n", "text/plain");
+  });
+  server.Get("/bogus304", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 304;
   });
   int port = server.bind_to_any_port("127.0.0.1");
   if (port <= 0) return 1;
