@@ -121,10 +121,17 @@ std::string Printable(std::string_view s) {
   return out;
 }
 
-// Adds the field line read so far (if any) to the response's headers.
+// Adds the field line read so far (if any) to the response's headers. A
+// CR or NUL inside its value (libcurl ends lines at LF only) becomes a
+// space, as RFC 9110 5.5 requires of a recipient that does not reject the
+// message: stored and handed on as it was, it would split the header
+// section of whatever relays the response.
 void FlushPendingField(Transfer* t) {
   if (!t->pending) return;
   t->pending = false;
+  std::replace_if(
+      t->pending_value.begin(), t->pending_value.end(),
+      [](char c) { return c == '\r' || c == '\0'; }, ' ');
   t->response.headers.Add(std::move(t->pending_name), std::move(t->pending_value));
   t->pending_name.clear();
   t->pending_value.clear();

@@ -679,6 +679,23 @@ TEST_CASE("CurlFetcher: whitespace before a response field's colon is removed; l
   }
 }
 
+TEST_CASE("CurlFetcher: a CR inside a response field value becomes a space (RFC 9110 5.5)") {
+  FaultyOrigin origin([](const std::string&, int) {
+    return FaultyOrigin::Reply{{FaultyOrigin::Bytes(
+        "HTTP/1.1 200 OK\r\nX-Split: a\rInjected: 1\r\nETag: \"v\r1\"\r\n"
+        "X-Folded: b\r\n c\rd\r\nContent-Length: 2\r\n\r\nok")}};
+  });
+  FetchHarness h;
+  auto r = h.Fetch(Req(origin.Url("/cr")));
+  REQUIRE(r.ok());
+  CHECK(r->headers.Get("X-Split") == std::optional<std::string>("a Injected: 1"));
+  CHECK(r->headers.Get("ETag") == std::optional<std::string>("\"v 1\""));
+  CHECK(r->headers.Get("X-Folded") == std::optional<std::string>("b c d"));
+  for (const auto& field : r->headers.fields()) {
+    CHECK(field.second.find('\r') == std::string::npos);
+  }
+}
+
 TEST_CASE("CurlFetcher: a line starting with HTTP/ starts a response only where one can start") {
   FetchHarness h;
   auto fetch = [&](const std::string& bytes) {

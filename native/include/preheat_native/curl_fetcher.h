@@ -73,7 +73,8 @@ preheat::Status CheckRequestHead(std::string_view method, const preheat::Headers
 // HTTP error status is a successful HttpResponse. Response field names
 // lose any whitespace before the colon (RFC 9112 5.1); lines whose name is
 // not a token are ignored, and so are trailers and "HTTP/" lines where no
-// response can start; folded lines (obs-fold) join their field's value.
+// response can start; folded lines (obs-fold) join their field's value; a
+// CR inside a field value becomes a space (RFC 9110 5.5).
 //
 // Thread-safety: Start/Cancel may be called from any one thread at a time
 // (the core's loop). Shutdown() and the destructor must not be called from
