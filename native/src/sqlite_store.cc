@@ -428,12 +428,55 @@ struct SqliteStore::Impl {
     return SQLITE_OK;
   }
 
+  // *has_cache_tables: the schema has the entries and usage tables.
+  // *other: the name of a schema object no schema version of this code
+  // creates ("" when none).
+  int InspectSchema(bool* has_cache_tables, std::string* other) {
+    Stmt q;
+    int rc = q.Prepare(db,
+                       "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'");
+    if (rc != SQLITE_OK) return rc;
+    static const char* const kOurs[] = {"entries", "tags", "usage", "entries_by_last_access",
+                                        "tags_by_tag", "entries_delete_tags", "usage_insert",
+                                        "usage_delete", "usage_update"};
+    int cache_tables = 0;
+    sqlite3_stmt* s = q.Use();
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      const std::string name = ColumnString(s, 0);
+      if (name == "entries" || name == "usage") cache_tables++;
+      if (other->empty() && std::find(std::begin(kOurs), std::end(kOurs), name) == std::end(kOurs)) {
+        *other = name;
+      }
+    }
+    *has_cache_tables = cache_tables == 2;
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+
   Status Migrate(bool* corrupt, std::string* notes) {
     int version = 0;
     int rc = UserVersion(&version);
     if (rc != SQLITE_OK) {
       *corrupt = IsCorruptionCode(rc);
       return FromSqlite(rc, db, "read schema version of " + path);
+    }
+    // A SQLite file this code did not create: never written (its program
+    // may keep its own schema version in user_version too).
+    if (version == 0 || version > kSqliteSchemaVersion) {
+      bool has_cache_tables = false;
+      std::string other;
+      rc = InspectSchema(&has_cache_tables, &other);
+      if (rc != SQLITE_OK) {
+        *corrupt = IsCorruptionCode(rc);
+        return FromSqlite(rc, db, "read the schema of " + path);
+      }
+      if ((version == 0 && !other.empty()) ||
+          (version > kSqliteSchemaVersion && !has_cache_tables)) {
+        return Status::IoError(
+            path + " is a SQLite database of another program (schema version " +
+            std::to_string(version) + ", " +
+            (other.empty() ? std::string("no cache tables") : "table or index '" + other + "'") +
+            "), not a cache database; left as it is: choose another path");
+      }
     }
     if (version > kSqliteSchemaVersion) {
       return Status::IoError("the cache database " + path + " has schema version " +

@@ -311,6 +311,42 @@ TEST_CASE("SqliteStore: a schema 1 file is migrated forward with exact usage") {
   CHECK((*opened)->usage().bytes == 150);
 }
 
+TEST_CASE("SqliteStore: a SQLite database of another program is refused and left untouched") {
+  TempDir dir;
+  struct Case {
+    std::string name;
+    const char* sql;
+  } const cases[] = {
+      {"notes.db", "CREATE TABLE notes(id INTEGER PRIMARY KEY, text TEXT);"
+                   "INSERT INTO notes(text) VALUES('mine');"},
+      {"app.db", "CREATE TABLE items(x); PRAGMA user_version=42;"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const std::string path = dir.File(c.name);
+    {
+      sqlite3* db = nullptr;
+      REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+      REQUIRE(sqlite3_exec(db, c.sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+      sqlite3_close(db);
+    }
+    const std::string version_before = SqliteOneString(path, "PRAGMA user_version");
+    Harness h;
+    auto opened = h.Open(path);
+    REQUIRE_FALSE(opened.ok());
+    CHECK(opened.status().code() == Code::kIoError);
+    CHECK(opened.status().message().find("another program") != std::string::npos);
+    CHECK(SqliteOneString(path, "PRAGMA user_version") == version_before);
+    CHECK(SqliteOneString(path, "SELECT count(*) FROM sqlite_master WHERE name = 'entries'") ==
+          "0");
+  }
+  // A fresh (empty) file is still made a cache database.
+  const std::string empty = dir.File("empty.db");
+  { std::ofstream f(empty, std::ios::binary); }
+  Harness h;
+  CHECK(h.Open(empty).ok());
+}
+
 TEST_CASE("SqliteStore: a corrupt file is renamed aside, never deleted") {
   TempDir dir;
   std::string path = dir.File("cache.db");

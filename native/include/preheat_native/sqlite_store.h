@@ -112,8 +112,9 @@ struct SqliteStoreHealth {
 // once a second. When the file has moved, the store checkpoints and closes
 // the old file, then opens what is now at the path: a fresh database when
 // nothing is, the replacement when it is a cache database, and when it is
-// not one it is renamed aside to "<path>.corrupt-<n>" (as in Open) and a
-// fresh database is created. A write whose commit went to the old file is
+// not a database it is renamed aside to "<path>.corrupt-<n>" (as in Open)
+// and a fresh database is created; another program's SQLite database is
+// refused as in Open (left untouched; operations fail, see health()). A write whose commit went to the old file is
 // applied again to the new one (at most three attempts, then kUnavailable),
 // so every completed Write is in the file at the path when it completes.
 // What the old file held is not copied: whoever deleted or replaced it
@@ -142,8 +143,10 @@ class SqliteStore : public preheat::Store {
   // Errors: kInvalidArgument (empty path, options without post/clock);
   // kIoError (cannot create or open the file, e.g. its directory is missing
   // or unwritable; a read-only file unless options.read_only; a schema newer
-  // than this code understands); kUnavailable (locked by another process
-  // longer than busy_timeout_ms); kNoSpace.
+  // than this code understands; a SQLite database of another program, i.e.
+  // schema version 0 with tables, or a newer one without the cache's
+  // tables, which is left untouched); kUnavailable (locked by another
+  // process longer than busy_timeout_ms); kNoSpace.
   static preheat::Result<std::unique_ptr<SqliteStore>> Open(const std::string& path,
                                                             SqliteStoreOptions options);
 
