@@ -169,7 +169,8 @@ struct Engine::Impl {
     RequestLimits limits;
   };
 
-  // One request per key on the wire or queued (coalescing).
+  // One request per key on the wire or queued (coalescing), and one of its
+  // own for each no-store get.
   struct Flight {
     OpId op = 0;
     std::string key;
@@ -188,7 +189,8 @@ struct Engine::Impl {
     bool invalidated = false;
     bool removed = false;
     bool refetch = false;
-    // Started for a no-store get: its response is kept in no tier.
+    // Started for a no-store get, its only waiter: its response is kept in
+    // no tier. Filed under NoStoreFlightKey, not `key`.
     bool no_store = false;
   };
 
@@ -222,7 +224,7 @@ struct Engine::Impl {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   OpId next_op = 1;
 
-  std::unordered_map<std::string, Flight> flights;       // by key
+  std::unordered_map<std::string, Flight> flights;  // by key (no-store: NoStoreFlightKey)
   std::unordered_map<OpId, std::string> flight_key_by_op;
   std::unordered_map<OpId, Mutation> mutations;
   std::unordered_map<OpId, Lane> started_lane_by_op;      // on the wire
@@ -571,7 +573,12 @@ struct Engine::Impl {
   void JoinOrStartFlight(Waiter w, EntryPtr base, Source base_source, Lane lane,
                          Instant now) {
     const std::string key = w.key;
-    auto it = flights.find(key);
+    // A no-store get has a request of its own: it joins no other (whose
+    // answer, a 304 included, is kept and may come from the tiers), and
+    // none joins it (a get's, a prefetch's or a revalidation's answer would
+    // be kept nowhere; the preheater would take the key for in flight).
+    const bool no_store = w.limits.no_store;
+    auto it = no_store ? flights.end() : flights.find(key);
     if (it != flights.end()) {
       Flight& f = it->second;
       if (f.waiters.size() >= options.waiters_per_key_max) {
@@ -587,25 +594,24 @@ struct Engine::Impl {
     Headers headers = w.request.headers;
     // A no-store get's request is unconditional: a 304 would be answered
     // from (and update) what is stored.
-    const bool no_store = w.limits.no_store;
     if (no_store) base = nullptr;
     std::vector<Waiter> waiters;
     waiters.push_back(std::move(w));
-    if (StartFlight(key, url, headers, lane, std::move(base), base_source, std::move(waiters),
-                    now) &&
-        no_store) {
-      flights.at(key).no_store = true;
-    }
+    StartFlight(key, url, headers, lane, std::move(base), base_source, std::move(waiters), now,
+                no_store);
   }
 
   // Starts or queues a request for `key`; false when the lane's queue is
-  // full (its waiters then fail with kLimitReached).
+  // full (its waiters then fail with kLimitReached). A no-store flight is
+  // filed in `flights` under a key of its own (NoStoreFlightKey), so that
+  // nothing finds it by `key` to join it, and `key`'s one flight is free.
   bool StartFlight(const std::string& key, const std::string& url, const Headers& headers,
                    Lane lane, EntryPtr base, Source base_source, std::vector<Waiter> waiters,
-                   Instant now) {
+                   Instant now, bool no_store = false) {
     Flight f;
     f.op = next_op++;
     f.key = key;
+    f.no_store = no_store;
     f.url = url;
     f.request_headers = headers;
     f.lane = lane;
@@ -633,8 +639,9 @@ struct Engine::Impl {
     req.timeout_ms = options.request_timeout_ms;
 
     OpId op = f.op;
-    flight_key_by_op[op] = key;
-    auto inserted = flights.emplace(key, std::move(f));
+    const std::string filed_key = no_store ? NoStoreFlightKey(key, op) : key;
+    flight_key_by_op[op] = filed_key;
+    auto inserted = flights.emplace(filed_key, std::move(f));
     if (!StartOrQueue(op, std::move(req))) {
       Flight failed = std::move(inserted.first->second);
       flights.erase(inserted.first);
@@ -645,6 +652,12 @@ struct Engine::Impl {
       return false;
     }
     return true;
+  }
+
+  // Where a no-store flight is filed in `flights`: after `key` (prefix
+  // scopes such as Clear's still reach it), with a NUL no key holds.
+  static std::string NoStoreFlightKey(const std::string& key, OpId op) {
+    return key + std::string(1, '\0') + std::to_string(op);
   }
 
   // Returns false when the lane's queue is full.
@@ -888,6 +901,7 @@ struct Engine::Impl {
       }
     }
     again.base_source = Source::kNetwork;
+    // (A no-store flight is unconditional: never here.)
     bool started = StartFlight(again.key, again.url, again.request_headers, again.lane, nullptr,
                                Source::kNetwork, std::move(again.waiters), now);
     if (started) {
@@ -895,7 +909,6 @@ struct Engine::Impl {
       f.invalidated = again.invalidated;
       f.removed = again.removed;
       f.refetch = again.refetch;
-      f.no_store = again.no_store;
     }
   }
 

@@ -419,6 +419,67 @@ TEST_CASE("request only-if-cached: usable entries only, never the origin, no rev
   CHECK(r.Requests() == 1);
 }
 
+TEST_CASE("a no-store get has a request of its own: it joins none, and none joins it") {
+  // Others' requests on the wire while it starts: a background
+  // revalidation's 304 would answer it from the tiers.
+  ModeRig r;
+  r.cc = "max-age=60, stale-while-revalidate=600";
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(90'000);
+  auto stale = r.Get(CacheMode::kDefault);  // from memory: the revalidation is on the wire
+  REQUIRE(stale.ok());
+  REQUIRE(stale->revalidating);
+  auto unkept = r.Get(CacheMode::kNoStore);
+  REQUIRE(unkept.ok());
+  CHECK(unkept->state == CacheState::kMiss);
+  CHECK(unkept->source == Source::kNetwork);
+  CHECK_FALSE(unkept->stored);
+  CHECK(r.Requests() == 3);
+  CHECK_FALSE(r.origin.requests.back().headers.Has("If-None-Match"));
+  r.loop.RunAll();
+
+  // Others that start while its request is on the wire: a prefetch, and a
+  // get served stale, are not answered by it (which is kept nowhere).
+  ModeRig q;
+  q.cc = "max-age=60, stale-while-revalidate=600";
+  const std::string b = "https://app.example/b";
+  REQUIRE(q.Get(CacheMode::kDefault).ok());
+  q.Advance(90'000);
+  q.version = 2;
+  std::optional<Result<CacheResult>> no_store_a, no_store_b, prefetched, served;
+  CacheRequest nsa{kA, "", {}};
+  nsa.mode = CacheMode::kNoStore;
+  CacheRequest nsb{b, "", {}};
+  nsb.mode = CacheMode::kNoStore;
+  q.engine->Get(nsa, q.loop.now(), [&](Result<CacheResult> res) { no_store_a = std::move(res); });
+  q.engine->Get(nsb, q.loop.now(), [&](Result<CacheResult> res) { no_store_b = std::move(res); });
+  auto b_key = Engine::KeyFor(b, "");
+  REQUIRE(b_key.ok());
+  CHECK_FALSE(q.engine->HasInMemoryOrInflight(*b_key));  // the preheater's "already cached"
+  q.engine->Prefetch({b, "", {}, Lane::kPreheat}, q.loop.now(),
+                     [&](Result<CacheResult> res) { prefetched = std::move(res); });
+  q.engine->Get({kA, "", {}}, q.loop.now(), [&](Result<CacheResult> res) { served = std::move(res); });
+  REQUIRE(served.has_value());
+  REQUIRE(served->ok());
+  CHECK((*served)->state == CacheState::kStale);
+  CHECK((*served)->revalidating);
+  q.loop.RunAll();
+  REQUIRE(no_store_a.has_value());
+  REQUIRE(no_store_b.has_value());
+  REQUIRE(prefetched.has_value());
+  REQUIRE(prefetched->ok());
+  CHECK((*prefetched)->stored);
+  CHECK(q.origin.CountRequests(b) == 2);
+  // The revalidation kept v2; the prefetch kept b.
+  auto after = q.Get(CacheMode::kDefault);
+  REQUIRE(after.ok());
+  CHECK(after->state == CacheState::kFresh);
+  CHECK(after->entry->body == "v2");
+  auto b_after = q.Get(CacheMode::kOnlyIfCached, b);
+  REQUIRE(b_after.ok());
+  CHECK(b_after->stored);
+}
+
 TEST_CASE("a mode does not change what Prefetch does") {
   ModeRig r;
   std::optional<Result<CacheResult>> out;
