@@ -538,6 +538,13 @@ struct Engine::Impl {
       l.origin_required = true;
       return;
     }
+    // max-age without a max-stale that covers the staleness: the client
+    // does not wish to receive a stale response (RFC 9111 5.2.1.1), not
+    // even one stale-while-revalidate would serve.
+    if (l.max_age_ms >= 0 && ev->verdict == Verdict::kServeStale &&
+        !(l.max_stale_ms >= 0 && ev->staleness_ms <= l.max_stale_ms)) {
+      ev->verdict = Verdict::kMustValidate;
+    }
     const bool validate_always = e.freshness.no_cache && !policy.max_age_ms;
     if (l.max_stale_ms >= 0 && ev->verdict == Verdict::kMustValidate &&
         w.request.mode == CacheMode::kDefault && !e.freshness.must_revalidate &&

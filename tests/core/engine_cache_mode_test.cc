@@ -419,6 +419,30 @@ TEST_CASE("request only-if-cached: usable entries only, never the origin, no rev
   CHECK(r.Requests() == 1);
 }
 
+TEST_CASE("request max-age without max-stale: no stale entry, not even within stale-while-revalidate") {
+  // RFC 9111 5.2.1.1: unless max-stale is present too, the client does
+  // not wish to receive a stale response.
+  ModeRig r;
+  r.cc = "max-age=60, stale-while-revalidate=600";
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(90'000);  // 90 s old, 30 s stale
+  auto validated = r.Ask("max-age=120");
+  REQUIRE(validated.ok());
+  CHECK(validated->state == CacheState::kRevalidated);
+  CHECK(r.Requests() == 2);
+  r.Advance(90'000);  // 30 s stale again: a max-stale past that allows it
+  auto too_stale = r.Ask("max-age=120, max-stale=10");
+  REQUIRE(too_stale.ok());
+  CHECK(too_stale->state == CacheState::kRevalidated);
+  CHECK(r.Requests() == 3);
+  r.Advance(90'000);
+  auto allowed = r.Ask("max-age=120, max-stale=60");
+  REQUIRE(allowed.ok());
+  CHECK(allowed->state == CacheState::kStale);
+  r.loop.RunAll();
+  CHECK(r.Requests() == 4);  // its background revalidation
+}
+
 TEST_CASE("a no-store get has a request of its own: it joins none, and none joins it") {
   // Others' requests on the wire while it starts: a background
   // revalidation's 304 would answer it from the tiers.

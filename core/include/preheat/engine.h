@@ -111,7 +111,8 @@ struct CacheRequest {
   // A Get also reads the request directives in `headers` (RFC 9111 5.2.1):
   //   Cache-Control: no-cache (or, without Cache-Control, Pragma: no-cache)
   //     is kNoCache for a kDefault get;
-  //   max-age=N: nothing older than N s is served without the origin;
+  //   max-age=N: nothing older than N s is served without the origin, nor
+  //     anything stale (stale-while-revalidate's) unless max-stale allows it;
   //   min-fresh=N: nothing fresh for less than N s more;
   //   max-stale[=N]: a stale entry (at most N s past its lifetime, or any)
   //     is served and revalidated, unless its response said no-cache or
