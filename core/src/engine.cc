@@ -527,7 +527,8 @@ struct Engine::Impl {
   // max-age and min-fresh narrow what is served without the origin (which
   // then must answer: origin_required); max-stale widens it to stale
   // entries the response lets be served stale at all (not no-cache or
-  // must-revalidate ones, and within the route's maximum stale age).
+  // must-revalidate ones, not invalidated ones, and within the route's
+  // maximum stale age).
   static void ApplyRequestLimits(Waiter& w, const CacheEntry& e, const RoutePolicy& policy,
                                  Evaluation* ev) {
     RequestLimits& l = w.limits;
@@ -545,10 +546,12 @@ struct Engine::Impl {
         !(l.max_stale_ms >= 0 && ev->staleness_ms <= l.max_stale_ms)) {
       ev->verdict = Verdict::kMustValidate;
     }
+    // Not an invalidated entry either: it needs validation before it is
+    // served (RFC 9111 4.4), beyond what Evaluate's window allows.
     const bool validate_always = e.freshness.no_cache && !policy.max_age_ms;
     if (l.max_stale_ms >= 0 && ev->verdict == Verdict::kMustValidate &&
         w.request.mode == CacheMode::kDefault && !e.freshness.must_revalidate &&
-        !validate_always && ev->staleness_ms <= l.max_stale_ms &&
+        !validate_always && !e.invalidated && ev->staleness_ms <= l.max_stale_ms &&
         WithinMaxStale(policy, ev->staleness_ms)) {
       ev->verdict = Verdict::kServeStale;
     }

@@ -443,6 +443,23 @@ TEST_CASE("request max-age without max-stale: no stale entry, not even within st
   CHECK(r.Requests() == 4);  // its background revalidation
 }
 
+TEST_CASE("request max-stale does not serve an invalidated entry past its stale-while-revalidate") {
+  // RFC 9111 4.4: an invalidated response needs validation before it is
+  // sent; Invalidate serves it once more only within stale-while-revalidate.
+  ModeRig r;
+  REQUIRE(r.Get(CacheMode::kDefault).ok());  // fresh for 60 s, no stale-while-revalidate
+  r.version = 2;
+  auto marked = r.engine->Invalidate({InvalidateSelector::Kind::kUrl, kA, ""},
+                                     InvalidateMode::kMarkStale, r.loop.now());
+  REQUIRE(marked.ok());
+  REQUIRE(*marked == 1);
+  auto asked = r.Ask("max-stale");
+  REQUIRE(asked.ok());
+  CHECK(asked->state == CacheState::kMiss);
+  CHECK(asked->entry->body == "v2");
+  CHECK(r.Requests() == 2);
+}
+
 TEST_CASE("a no-store get has a request of its own: it joins none, and none joins it") {
   // Others' requests on the wire while it starts: a background
   // revalidation's 304 would answer it from the tiers.

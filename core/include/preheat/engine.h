@@ -116,7 +116,8 @@ struct CacheRequest {
   //   min-fresh=N: nothing fresh for less than N s more;
   //   max-stale[=N]: a stale entry (at most N s past its lifetime, or any)
   //     is served and revalidated, unless its response said no-cache or
-  //     must-revalidate, or the route's max stale age is exceeded;
+  //     must-revalidate, it was invalidated (Invalidate, Mutate), or the
+  //     route's max stale age is exceeded;
   //   no-store: the origin's answer is kept in no tier (what is held may
   //     still answer; the request is then unconditional);
   //   only-if-cached: never the origin (kNotFound when nothing held may be
