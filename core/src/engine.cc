@@ -507,13 +507,19 @@ struct Engine::Impl {
     }
     // `revalidating` only for a revalidation that will complete: one the
     // revalidate lane's full queue refused is not (its waiters would wait
-    // for a fetch that never comes).
+    // for a fetch that never comes). A no-store get starts none: it would
+    // send the get's headers (no-store among them) and keep the answer,
+    // which RFC 9111 5.2.1.5 forbids; one already under way still counts.
+    auto revalidate = [&]() {
+      return w.limits.no_store ? flights.count(entry->key) > 0
+                               : StartBackgroundRevalidation(w.request, entry, source, now);
+    };
     if (ev.verdict == Verdict::kFresh) {
-      bool revalidating = policy.revalidate_after_serving && !entry->freshness.immutable &&
-                          StartBackgroundRevalidation(w.request, entry, source, now);
+      bool revalidating =
+          policy.revalidate_after_serving && !entry->freshness.immutable && revalidate();
       Deliver(w, CacheState::kFresh, source, std::move(entry), now, revalidating);
     } else if (ev.verdict == Verdict::kServeStale) {
-      bool revalidating = StartBackgroundRevalidation(w.request, entry, source, now);
+      bool revalidating = revalidate();
       Deliver(w, CacheState::kStale, source, std::move(entry), now, revalidating);
     } else {
       w.stale = entry;

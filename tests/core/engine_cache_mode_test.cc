@@ -460,6 +460,34 @@ TEST_CASE("request max-stale does not serve an invalidated entry past its stale-
   CHECK(r.Requests() == 2);
 }
 
+TEST_CASE("request no-store served stale starts no revalidation, whose answer would be kept") {
+  // RFC 9111 5.2.1.5: no response to a no-store request is stored. A
+  // background revalidation would send its headers (no-store included)
+  // and keep the answer.
+  ModeRig r;
+  r.cc = "max-age=60, stale-while-revalidate=600";
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(90'000);
+  r.version = 2;
+  auto stale = r.Ask("no-store");
+  REQUIRE(stale.ok());
+  CHECK(stale->state == CacheState::kStale);
+  CHECK(stale->entry->body == "v1");
+  CHECK_FALSE(stale->revalidating);
+  r.loop.RunAll();
+  CHECK(r.Requests() == 1);
+  auto held = r.Get(CacheMode::kForceCache);
+  REQUIRE(held.ok());
+  CHECK(held->entry->body == "v1");
+  // A get without it revalidates as usual.
+  auto usual = r.Get(CacheMode::kDefault);
+  REQUIRE(usual.ok());
+  CHECK(usual->revalidating);
+  r.loop.RunAll();
+  CHECK(r.Requests() == 2);
+  CHECK(r.Get(CacheMode::kForceCache)->entry->body == "v2");
+}
+
 TEST_CASE("a no-store get has a request of its own: it joins none, and none joins it") {
   // Others' requests on the wire while it starts: a background
   // revalidation's 304 would answer it from the tiers.

@@ -119,7 +119,8 @@ struct CacheRequest {
   //     must-revalidate, it was invalidated (Invalidate, Mutate), or the
   //     route's max stale age is exceeded;
   //   no-store: the origin's answer is kept in no tier (what is held may
-  //     still answer; the request is then unconditional);
+  //     still answer, revalidated by no request of this get's; the request
+  //     is then unconditional);
   //   only-if-cached: never the origin (kNotFound when nothing held may be
   //     served; kForceCache becomes kOnlyIfCached; kReload and kNoStore
   //     ignore it).
