@@ -958,8 +958,10 @@ struct Engine::Impl {
         stale = flight.base;
       }
       // The request asked for the origin's answer (CacheMode): no stand-in.
+      // Nor when the key was removed while the request was on the wire
+      // (Invalidate kRemove): the held entry was forgotten.
       if (w.request.mode == CacheMode::kNoCache || w.request.mode == CacheMode::kReload ||
-          w.request.mode == CacheMode::kNoStore || w.limits.origin_required) {
+          w.request.mode == CacheMode::kNoStore || w.limits.origin_required || flight.removed) {
         stale = nullptr;
       }
       if (stale && StaleIfErrorAllows(*stale, now)) {
@@ -1603,11 +1605,19 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
   }
   // So may requests on the wire: what they bring may predate this
   // invalidation.
-  for (auto& [key, flight] : d.flights) {
-    if (memory_only || !in_flight_match(key)) continue;
+  for (auto& filed : d.flights) {
+    Impl::Flight& flight = filed.second;
+    // By its key: a no-store flight is filed under another (NoStoreFlightKey).
+    if (memory_only || !in_flight_match(flight.key)) continue;
     flight.invalidated = true;
+    // For a tag, what it holds must carry the tag: its base, or the entry
+    // a waiter keeps for stale-if-error (a no-store get's request has no
+    // base).
     bool base_tagged = selector.kind != InvalidateSelector::Kind::kTag ||
                        (flight.base && matches(*flight.base));
+    for (const Impl::Waiter& w : flight.waiters) {
+      if (!base_tagged && w.stale && matches(*w.stale)) base_tagged = true;
+    }
     if (mode == InvalidateMode::kRemove && base_tagged) flight.removed = true;
   }
   std::vector<EntryPtr> hits;

@@ -488,6 +488,57 @@ TEST_CASE("request no-store served stale starts no revalidation, whose answer wo
   CHECK(r.Get(CacheMode::kForceCache)->entry->body == "v2");
 }
 
+TEST_CASE("an entry removed while a get is on the wire does not stand in when the origin fails") {
+  // Invalidate(kRemove) forgets it; stale-if-error must not bring it back,
+  // for a get with request no-store (its own request) as for any.
+  for (std::string asked : {"", "no-store", "max-stale=1"}) {
+    CAPTURE(asked);
+    ModeRig r;
+    r.cc = "max-age=60, stale-if-error=3600";
+    REQUIRE(r.Get(CacheMode::kDefault).ok());
+    r.Advance(90'000);
+    Headers headers;
+    if (!asked.empty()) headers.Add("Cache-Control", asked);
+    std::optional<Result<CacheResult>> out;
+    r.origin.down = true;
+    r.engine->Get({kA, "", headers}, r.loop.now(),
+                  [&](Result<CacheResult> res) { out = std::move(res); });
+    REQUIRE_FALSE(out.has_value());
+    auto removed = r.engine->Invalidate({InvalidateSelector::Kind::kUrl, kA, ""},
+                                        InvalidateMode::kRemove, r.loop.now());
+    REQUIRE(removed.ok());
+    CHECK(*removed == 1);
+    r.loop.RunAll();
+    REQUIRE(out.has_value());
+    CHECK(out->status().code() == Code::kUnavailable);
+  }
+  // By tag: the no-store get's request is unconditional (no base); the
+  // entry it keeps for stale-if-error carries the tag.
+  ModeRig r;
+  r.cc = "max-age=60, stale-if-error=3600";
+  auto handler = r.origin.handler;
+  r.origin.handler = [handler](const HttpRequest& req, Instant now) {
+    HttpResponse resp = handler(req, now);
+    resp.headers.Set("Cache-Tag", "issues");
+    return resp;
+  };
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(90'000);
+  Headers no_store;
+  no_store.Add("Cache-Control", "no-store");
+  std::optional<Result<CacheResult>> out;
+  r.origin.down = true;
+  r.engine->Get({kA, "", no_store}, r.loop.now(),
+                [&](Result<CacheResult> res) { out = std::move(res); });
+  auto removed = r.engine->Invalidate({InvalidateSelector::Kind::kTag, "issues", ""},
+                                      InvalidateMode::kRemove, r.loop.now());
+  REQUIRE(removed.ok());
+  CHECK(*removed == 1);
+  r.loop.RunAll();
+  REQUIRE(out.has_value());
+  CHECK(out->status().code() == Code::kUnavailable);
+}
+
 TEST_CASE("a no-store get has a request of its own: it joins none, and none joins it") {
   // Others' requests on the wire while it starts: a background
   // revalidation's 304 would answer it from the tiers.

@@ -221,7 +221,8 @@ class Engine {
   // on the wire for a matching key may have been answered before the
   // change: its response goes to its waiters, and is kept marked stale
   // (kMarkStale; for a tag, any request of the namespace, whose tags are
-  // unknown until it is answered) or not kept (kRemove). memory_only: see
+  // unknown until it is answered) or not kept (kRemove; nor does the removed
+  // entry stand in when that request fails: no stale-if-error). memory_only: see
   // InvalidateSelector.
   // Returns how many memory entries matched. Errors: kInvalidArgument.
   Result<uint64_t> Invalidate(const InvalidateSelector& selector, InvalidateMode mode,
