@@ -170,7 +170,7 @@ struct Engine::Impl {
   };
 
   // One request per key on the wire or queued (coalescing), and one of its
-  // own for each no-store get.
+  // own for each no-store get and each reload beside a conditional one.
   struct Flight {
     OpId op = 0;
     std::string key;
@@ -190,7 +190,7 @@ struct Engine::Impl {
     bool removed = false;
     bool refetch = false;
     // Started for a no-store get, its only waiter: its response is kept in
-    // no tier. Filed under NoStoreFlightKey, not `key`.
+    // no tier. Filed under OwnFlightKey, not `key`.
     bool no_store = false;
   };
 
@@ -224,7 +224,7 @@ struct Engine::Impl {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   OpId next_op = 1;
 
-  std::unordered_map<std::string, Flight> flights;  // by key (no-store: NoStoreFlightKey)
+  std::unordered_map<std::string, Flight> flights;  // by key (own flights: OwnFlightKey)
   std::unordered_map<OpId, std::string> flight_key_by_op;
   std::unordered_map<OpId, Mutation> mutations;
   std::unordered_map<OpId, Lane> started_lane_by_op;      // on the wire
@@ -570,8 +570,12 @@ struct Engine::Impl {
   bool StartBackgroundRevalidation(const CacheRequest& request, const EntryPtr& base,
                                    Source source, Instant now) {
     if (flights.count(base->key)) return true;  // one request per key
-    return StartFlight(base->key, base->url, request.headers, Lane::kRevalidate, base, source,
-                       {}, now);
+    // The cache's own request, not the get's: its request directives
+    // (max-stale, say) would let a cache on the way answer it stale.
+    Headers headers = request.headers;
+    headers.Remove("cache-control");
+    headers.Remove("pragma");
+    return StartFlight(base->key, base->url, headers, Lane::kRevalidate, base, source, {}, now);
   }
 
   // Nothing held answers `w`: the origin's answer, or for kOnlyIfCached
@@ -595,6 +599,14 @@ struct Engine::Impl {
     // be kept nowhere; the preheater would take the key for in flight).
     const bool no_store = w.limits.no_store;
     auto it = no_store ? flights.end() : flights.find(key);
+    // A reload joins only an unconditional request: a conditional one's 304
+    // would answer it from the tiers. Else it too has a request of its own
+    // (whose answer is kept).
+    bool own = no_store;
+    if (it != flights.end() && w.request.mode == CacheMode::kReload && it->second.base) {
+      it = flights.end();
+      own = true;
+    }
     if (it != flights.end()) {
       Flight& f = it->second;
       if (f.waiters.size() >= options.waiters_per_key_max) {
@@ -614,16 +626,17 @@ struct Engine::Impl {
     std::vector<Waiter> waiters;
     waiters.push_back(std::move(w));
     StartFlight(key, url, headers, lane, std::move(base), base_source, std::move(waiters), now,
-                no_store);
+                no_store, own);
   }
 
   // Starts or queues a request for `key`; false when the lane's queue is
-  // full (its waiters then fail with kLimitReached). A no-store flight is
-  // filed in `flights` under a key of its own (NoStoreFlightKey), so that
-  // nothing finds it by `key` to join it, and `key`'s one flight is free.
+  // full (its waiters then fail with kLimitReached). An `own` flight (a
+  // no-store get's, or a reload's beside a conditional request) is filed in
+  // `flights` under a key of its own (OwnFlightKey), so that nothing finds
+  // it by `key` to join it, and `key`'s one flight is free.
   bool StartFlight(const std::string& key, const std::string& url, const Headers& headers,
                    Lane lane, EntryPtr base, Source base_source, std::vector<Waiter> waiters,
-                   Instant now, bool no_store = false) {
+                   Instant now, bool no_store = false, bool own = false) {
     Flight f;
     f.op = next_op++;
     f.key = key;
@@ -655,7 +668,7 @@ struct Engine::Impl {
     req.timeout_ms = options.request_timeout_ms;
 
     OpId op = f.op;
-    const std::string filed_key = no_store ? NoStoreFlightKey(key, op) : key;
+    const std::string filed_key = own ? OwnFlightKey(key, op) : key;
     flight_key_by_op[op] = filed_key;
     auto inserted = flights.emplace(filed_key, std::move(f));
     if (!StartOrQueue(op, std::move(req))) {
@@ -670,9 +683,9 @@ struct Engine::Impl {
     return true;
   }
 
-  // Where a no-store flight is filed in `flights`: after `key` (prefix
-  // scopes such as Clear's still reach it), with a NUL no key holds.
-  static std::string NoStoreFlightKey(const std::string& key, OpId op) {
+  // Where an own flight is filed in `flights`: after `key` (prefix scopes
+  // such as Clear's still reach it), with a NUL no key holds.
+  static std::string OwnFlightKey(const std::string& key, OpId op) {
     return key + std::string(1, '\0') + std::to_string(op);
   }
 
@@ -1607,7 +1620,7 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
   // invalidation.
   for (auto& filed : d.flights) {
     Impl::Flight& flight = filed.second;
-    // By its key: a no-store flight is filed under another (NoStoreFlightKey).
+    // By its key: an own flight is filed under another (OwnFlightKey).
     if (memory_only || !in_flight_match(flight.key)) continue;
     flight.invalidated = true;
     // For a tag, what it holds must carry the tag: its base, or the entry

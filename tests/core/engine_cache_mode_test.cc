@@ -205,6 +205,24 @@ TEST_CASE("no-store asks the origin without conditions and keeps the answer nowh
   CHECK(stored->entry->body == "v1");
 }
 
+TEST_CASE("reload does not join a conditional request: its answer is the origin's own") {
+  ModeRig r;
+  r.cc = "max-age=60, stale-while-revalidate=600";
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(90'000);
+  auto stale = r.Get(CacheMode::kDefault);  // served stale, revalidating (If-None-Match)
+  REQUIRE(stale.ok());
+  REQUIRE(stale->revalidating);
+  auto reloaded = r.Get(CacheMode::kReload);  // while that request is on the wire
+  REQUIRE(reloaded.ok());
+  CHECK(reloaded->state == CacheState::kMiss);
+  CHECK(reloaded->source == Source::kNetwork);
+  CHECK(reloaded->entry->body == "v1");
+  r.loop.RunAll();
+  CHECK(r.Requests() == 3);
+  CHECK(r.not_modified == 1);  // the revalidation's
+}
+
 TEST_CASE("force-cache serves a held entry at any age, with no request") {
   ModeRig r;
   r.cc = "max-age=60, must-revalidate";
@@ -598,6 +616,27 @@ TEST_CASE("a no-store get has a request of its own: it joins none, and none join
   auto b_after = q.Get(CacheMode::kOnlyIfCached, b);
   REQUIRE(b_after.ok());
   CHECK(b_after->stored);
+}
+
+TEST_CASE("a background revalidation does not send the get's request directives") {
+  ModeRig r;
+  REQUIRE(r.Get(CacheMode::kDefault).ok());
+  r.Advance(90'000);  // stale, no stale-while-revalidate
+  auto stale = r.Ask("max-stale");
+  REQUIRE(stale.ok());
+  CHECK(stale->state == CacheState::kStale);
+  REQUIRE(stale->revalidating);
+  r.loop.RunAll();
+  REQUIRE(r.origin.requests.size() == 2);
+  // The cache's own request: a cache on the way may not answer it stale.
+  CHECK_FALSE(r.origin.requests.back().headers.Has("Cache-Control"));
+  CHECK(r.origin.requests.back().headers.Has("If-None-Match"));
+  // A get that goes to the origin itself sends its own, as the app asked.
+  r.Advance(90'000);
+  auto own = r.Ask("max-age=0");
+  REQUIRE(own.ok());
+  REQUIRE(r.origin.requests.size() == 3);
+  CHECK(r.origin.requests.back().headers.Get("Cache-Control") == "max-age=0");
 }
 
 TEST_CASE("a mode does not change what Prefetch does") {
