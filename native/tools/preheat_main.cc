@@ -76,7 +76,8 @@ const std::map<std::string, std::string>& CommandHelp() {
        "Fetches URL through the cache. The body goes to stdout; where it came from\n"
        "(memory/store/network), its state (fresh/stale/stale-if-error/revalidated/\n"
        "miss), its age and the time taken go to stderr. With --json one JSON object\n"
-       "(including the body) goes to stdout instead.\n"
+       "goes to stdout instead, the body in it as \"body\" when it is UTF-8 text,\n"
+       "else as \"body_base64\".\n"
        "  --cache MODE      how the cache may be used, as fetch()'s option: default\n"
        "                    (the HTTP rules), no-cache (validate with the origin\n"
        "                    first), reload (ask the origin, store its answer),\n"
@@ -366,6 +367,66 @@ class Session {
   std::string db_;
 };
 
+// Whether `s` is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or
+// code points past U+10FFFF), which a JSON string can carry unchanged.
+bool IsUtf8(const std::string& s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t extra;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (n - i <= extra) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::string Base64(const std::string& bytes) {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
+                       uint8_t(bytes[i + 2]);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
+  }
+  if (i + 1 == bytes.size()) {
+    const uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == bytes.size()) {
+    const uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
 json ResultJson(const std::string& url, const preheat::CacheResult& r, int64_t elapsed_ms,
                 bool with_body) {
   json j;
@@ -383,7 +444,13 @@ json ResultJson(const std::string& url, const preheat::CacheResult& r, int64_t e
     json headers = json::array();
     for (const auto& [name, value] : r.entry->headers.fields()) headers.push_back({name, value});
     j["headers"] = headers;
-    if (with_body) j["body"] = r.entry->body;
+    // A body that is not UTF-8 (an image, say) as base64: the JSON string
+    // would otherwise carry it with its invalid bytes replaced.
+    if (with_body && IsUtf8(r.entry->body)) {
+      j["body"] = r.entry->body;
+    } else if (with_body) {
+      j["body_base64"] = Base64(r.entry->body);
+    }
   }
   return j;
 }

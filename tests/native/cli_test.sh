@@ -109,6 +109,14 @@ check "get -H with a bad name: usage error" [ "$RC" -eq 1 ]
 run stat --db "$DB" -H "Cache-Control: no-cache"
 check "--header on another command: usage error" [ "$RC" -eq 1 ]
 
+# get --json: a body that is not UTF-8 goes as base64, text as it is.
+run get --json --db "$WORK/json.db" "$BASE/bin"
+check "get --json, a binary body: body_base64" grep -q '"body_base64":"AP/+gGFiYw=="' "$WORK/out"
+check "get --json, a binary body: no lossy body" bash -c "! grep -q '\"body\":' '$WORK/out'"
+run get --json --db "$WORK/json.db" "$BASE/utf8"
+check "get --json, a UTF-8 body: body as text" grep -q '"body":"caf' "$WORK/out"
+check "get --json, a UTF-8 body: no body_base64" bash -c "! grep -q 'body_base64' '$WORK/out'"
+
 run get --db "$DB" "$BASE/nostore"
 check "no-store: served" [ "$OUT" = "secret" ]
 run ls --db "$DB" "$BASE/nostore"
