@@ -50,8 +50,8 @@ const char* CacheModeName(CacheMode mode) {
 }
 
 Result<CacheMode> ParseCacheMode(const std::string& name) {
-  for (CacheMode mode : {CacheMode::kDefault, CacheMode::kNoCache, CacheMode::kReload, CacheMode::kNoStore,
-                         CacheMode::kForceCache, CacheMode::kOnlyIfCached}) {
+  for (CacheMode mode : {CacheMode::kDefault, CacheMode::kNoCache, CacheMode::kReload,
+                         CacheMode::kNoStore, CacheMode::kForceCache, CacheMode::kOnlyIfCached}) {
     if (name == CacheModeName(mode)) return mode;
   }
   return Status::InvalidArgument("unknown cache mode '" + name +
@@ -144,7 +144,6 @@ bool SameRepresentation(const CacheEntry& a, const CacheEntry& b) {
 }  // namespace
 
 struct Engine::Impl {
-  // A Get waiting for an answer.
   // What a get's Cache-Control (or Pragma) asks of the tiers beyond its
   // CacheMode (RFC 9111 5.2.1); nothing for a prefetch. Times < 0: absent.
   struct RequestLimits {
@@ -153,11 +152,13 @@ struct Engine::Impl {
     int64_t max_stale_ms = -1;   // stale this much served (then revalidated)
     bool no_store = false;       // the origin's answer is kept in no tier
     bool only_if_cached = false; // never the origin
-    // A limit sent the get to the origin: it asked for a newer answer than
-    // the held one, so that one does not stand in when the origin fails.
+    // The get asked for the origin's answer (a no-cache, reload or no-store
+    // mode, or a limit above sent it there): the held entry does not stand
+    // in when the origin fails (no stale-if-error).
     bool origin_required = false;
   };
 
+  // A Get waiting for an answer.
   struct Waiter {
     CacheRequest request;
     std::string key;  // KeyFor(request), computed once
@@ -970,11 +971,10 @@ struct Engine::Impl {
       if (!stale && flight.base && VaryMatches(*flight.base, w.request.headers)) {
         stale = flight.base;
       }
-      // The request asked for the origin's answer (CacheMode): no stand-in.
-      // Nor when the key was removed while the request was on the wire
-      // (Invalidate kRemove): the held entry was forgotten.
-      if (w.request.mode == CacheMode::kNoCache || w.request.mode == CacheMode::kReload ||
-          w.request.mode == CacheMode::kNoStore || w.limits.origin_required || flight.removed) {
+      // The request asked for the origin's answer: no stand-in. Nor when
+      // the key was removed while the request was on the wire (Invalidate
+      // kRemove): the held entry was forgotten.
+      if (w.limits.origin_required || flight.removed) {
         stale = nullptr;
       }
       if (stale && StaleIfErrorAllows(*stale, now)) {
@@ -1491,8 +1491,13 @@ void Engine::GetOrPrefetch(const CacheRequest& request, Instant now, GetDone don
     w.request.mode = CacheMode::kDefault;  // a prefetch has its own rules
   } else {
     if (!request.headers.empty()) d.ReadRequestDirectives(&w);
-    if (w.request.mode == CacheMode::kReload || w.request.mode == CacheMode::kNoStore) {
-      w.limits.no_store = w.limits.no_store || w.request.mode == CacheMode::kNoStore;
+    const CacheMode mode = w.request.mode;
+    if (mode == CacheMode::kNoCache || mode == CacheMode::kReload ||
+        mode == CacheMode::kNoStore) {
+      w.limits.origin_required = true;
+    }
+    if (mode == CacheMode::kReload || mode == CacheMode::kNoStore) {
+      if (mode == CacheMode::kNoStore) w.limits.no_store = true;
       d.JoinOrStartFlight(std::move(w), nullptr, Source::kNetwork, request.lane, now);
       return;
     }

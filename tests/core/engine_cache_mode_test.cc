@@ -93,6 +93,15 @@ struct ModeRig {
     REQUIRE(out.has_value());
     return *out;
   }
+  // Starts a new engine (memory cold) and reads kA from the store: the
+  // body the store holds.
+  std::string StoredBody() {
+    Reopen();
+    auto stored = Get(CacheMode::kDefault);
+    REQUIRE(stored.ok());
+    CHECK(stored->source == Source::kStore);
+    return stored->entry->body;
+  }
   void Advance(int64_t ms) { loop.RunUntil(AddMs(loop.now(), ms)); }
   size_t Requests() { return origin.CountRequests(kA); }
 };
@@ -175,11 +184,7 @@ TEST_CASE("reload asks the origin without conditions and stores the answer") {
   REQUIRE(r.origin.requests.size() == 2);
   CHECK_FALSE(r.origin.requests.back().headers.Has("If-None-Match"));
   CHECK(r.not_modified == 0);
-  r.Reopen();
-  auto stored = r.Get(CacheMode::kDefault);
-  REQUIRE(stored.ok());
-  CHECK(stored->source == Source::kStore);
-  CHECK(stored->entry->body == "v2");
+  CHECK(r.StoredBody() == "v2");
 }
 
 TEST_CASE("no-store asks the origin without conditions and keeps the answer nowhere") {
@@ -198,11 +203,7 @@ TEST_CASE("no-store asks the origin without conditions and keeps the answer nowh
   REQUIRE(held.ok());
   CHECK(held->state == CacheState::kFresh);
   CHECK(held->entry->body == "v1");
-  r.Reopen();
-  auto stored = r.Get(CacheMode::kDefault);
-  REQUIRE(stored.ok());
-  CHECK(stored->source == Source::kStore);
-  CHECK(stored->entry->body == "v1");
+  CHECK(r.StoredBody() == "v1");
 }
 
 TEST_CASE("reload does not join a conditional request: its answer is the origin's own") {
