@@ -440,8 +440,23 @@ Result<Url> ParseUrl(std::string_view text) {
 
 Result<Url> ResolveUrl(const Url& base, std::string_view reference) {
   if (reference.size() > kUrlBytesMax) return Invalid("url is too long");
-  if (SchemeLength(reference) != 0) return ParseUrl(reference);
-  if (reference.substr(0, 2) == "//") return ParseUrl(base.scheme + ":" + std::string(reference));
+  // An http(s) reference is read as the WHATWG URL parser (and so every
+  // browser) reads a link: slashes after the first two are skipped
+  // ("///host/x" is //host/x); "http:g" on an http page is the relative
+  // reference "g" (RFC 3986 5.4.2's backward-compatible reading), and with
+  // another scheme the slashes are optional ("https:g" is https://g/).
+  std::string scheme = base.scheme;
+  bool authority = reference.substr(0, 2) == "//";
+  if (const size_t scheme_len = SchemeLength(reference); scheme_len != 0) {
+    scheme = ToLowerAscii(reference.substr(0, scheme_len));
+    if (scheme != "http" && scheme != "https") return ParseUrl(reference);
+    reference.remove_prefix(scheme_len + 1);
+    authority = scheme != base.scheme || reference.substr(0, 2) == "//";
+  }
+  if (authority) {
+    while (!reference.empty() && reference.front() == '/') reference.remove_prefix(1);
+    return ParseUrl(scheme + "://" + std::string(reference));
+  }
 
   // RFC 3986 5.2.2, for a reference without scheme or authority. Dot
   // segments are removed by ParseUrl.

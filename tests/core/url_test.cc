@@ -281,7 +281,9 @@ TEST_SUITE("url") {
     CHECK(Resolve("g?y/../x") == "http://a/b/c/g?y/../x");
     CHECK(Resolve("g#s/./x") == "http://a/b/c/g");
     CHECK(Resolve("g#s/../x") == "http://a/b/c/g");
-    CHECK(Resolve("http:g") == "error");  // strict parser: needs "//"
+    // RFC 3986 5.4.2 allows "http:g" (strict) or http://a/b/c/g (backward
+    // compatible); browsers resolve it, so links mean the latter.
+    CHECK(Resolve("http:g") == "http://a/b/c/g");
   }
 
   TEST_CASE("resolution keeps the base's origin and checks the result") {
@@ -291,6 +293,19 @@ TEST_SUITE("url") {
     CHECK(ResolveUrl(*base, "//cdn.example.com/x")->ToString() == "https://cdn.example.com/x");
     CHECK(ResolveUrl(*base, "HTTP://Other/")->ToString() == "http://other/");
     CHECK_FALSE(ResolveUrl(*base, "javascript:alert(1)").ok());
+    // The scheme without "//", as new URL(reference, base) reads it: the
+    // base's own scheme makes a relative reference, another scheme's
+    // slashes are optional.
+    CHECK(ResolveUrl(*base, "https:other")->ToString() == "https://example.com:8443/dir/other");
+    CHECK(ResolveUrl(*base, "HTTPS:/root?y")->ToString() == "https://example.com:8443/root?y");
+    CHECK(ResolveUrl(*base, "https:")->ToString() == "https://example.com:8443/dir/page?x");
+    CHECK(ResolveUrl(*base, "https:?y")->ToString() == "https://example.com:8443/dir/page?y");
+    CHECK(ResolveUrl(*base, "http:cdn.example/x")->ToString() == "http://cdn.example/x");
+    CHECK(ResolveUrl(*base, "http:///cdn.example/x")->ToString() == "http://cdn.example/x");
+    CHECK(ResolveUrl(*base, "///cdn.example/x")->ToString() == "https://cdn.example/x");
+    CHECK(ResolveUrl(*base, "https:////cdn.example")->ToString() == "https://cdn.example/");
+    CHECK_FALSE(ResolveUrl(*base, "http:").ok());  // another scheme, no host
+    CHECK_FALSE(ResolveUrl(*base, "//").ok());
     CHECK_FALSE(ResolveUrl(*base, "//user@evil/").ok());
     CHECK_FALSE(ResolveUrl(*base, "a b").ok());
     CHECK_FALSE(ResolveUrl(*base, "%zz").ok());
