@@ -103,6 +103,14 @@ bool DecodeAttribute(std::string_view in, size_t max, std::string* out) {
       }
       if (j < rest.size() && rest[j] == ';') ++j;
       if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
+      // HTML's numeric character reference end state: C1 controls name the
+      // Windows-1252 characters (&#128; is the euro sign), as in browsers;
+      // the five that Windows-1252 leaves undefined (zeros here) stay.
+      static constexpr uint16_t kWindows1252[32] = {
+          0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+          0x2039, 0x0152, 0,      0x017D, 0,      0,      0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+          0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,      0x017E, 0x0178};
+      if (cp >= 0x80 && cp <= 0x9F && kWindows1252[cp - 0x80] != 0) cp = kWindows1252[cp - 0x80];
       AppendUtf8(cp, out);
       i += 1 + j;
       continue;

@@ -233,6 +233,19 @@ TEST_CASE("refs: character references in attribute values are decoded") {
                         "https://app.example/n%EF%BF%BD%EF%BF%BD%EF%BF%BD"});
 }
 
+TEST_CASE("refs: numeric references to C1 controls name Windows-1252 characters, as in HTML") {
+  // What a browser's a.href gives for these hrefs: &#128; is the euro sign
+  // (U+20AC), &#x9F; Y with diaeresis (U+0178); &#129; is undefined in
+  // Windows-1252 and stays U+0081.
+  const Strings urls = Html(
+      "<a href=\"/p&#128;\">1</a>"
+      "<a href=\"/q&#x9F;\">2</a>"
+      "<a href=\"/r&#129;\">3</a>"
+      "<a href=\"/s&#x99;&#150;\">4</a>");
+  CHECK(urls == Strings{"https://app.example/p%E2%82%AC", "https://app.example/q%C5%B8",
+                        "https://app.example/r%C2%81", "https://app.example/s%E2%84%A2%E2%80%93"});
+}
+
 TEST_CASE("refs: named character references are case-sensitive HTML names") {
   const Strings urls = Html(
       "<a href=\"/a&Tab;b\">1</a>"
