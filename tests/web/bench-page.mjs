@@ -376,7 +376,120 @@ async function readLayout({ layout, gapMs = 0, entries = 20, rounds = 11, size =
   return out;
 }
 
-window.bench = { readCold, readPhases, readLayout, writeBatch, peekVsMap };
+/**
+ * What another record layout could do for (b) (tests/web/read-record-layout.mjs).
+ * The module stores a record as one byte string (fields, headers, body,
+ * checksum) that its reads copy into WebAssembly, check and decode. Here
+ * the same responses are also stored as structured-clone fields, as a
+ * redesign could: the body as a string, the headers as an array, and the
+ * engine's freshness decision made at write time as a deadline
+ * (freshUntilMs; stood in for here by max-age from the write time). IndexedDB
+ * then decodes everything while it deserialises, which a raw get pays too.
+ * Kinds, one for one in rotation, a new cache and a new connection for the
+ * field reader each round (as a cache has):
+ *   module       the package's get() (as (b))
+ *   rawBytes     a raw get of the module's record (as (b)'s baseline)
+ *   rawFields    a raw get of the structured-clone record
+ *   fields       a get() answering from the structured-clone record in
+ *                JavaScript: the URL normalised, the deadline compared, the
+ *                result built with its headers object; the engine is not
+ *                called (a redesign would hand it the record afterwards)
+ *   fieldsHashed the same, and the body's hash checked (FNV-1a over its
+ *                UTF-16 units) as the module checks its record
+ * No module code reads these records; this measures a design, not the
+ * package. Times in ms, round 0 left out.
+ */
+async function readRecordLayout({ entries = 20, rounds = 9, size = 10 * 1024 } = {}) {
+  const name = 'bench-record-layout';
+  const { urls, options } = await seedRecords(preheat.createCache,
+                                              { name, prefix: '/bench/record/', entries, size });
+  const keys = await (async () => {
+    const c = await preheat.createCache({ ...options, fetch: noNetwork });
+    const k = [];
+    for (const u of urls) k.push((await c.get(u)).key);
+    await c.close();
+    return k;
+  })();
+  const hrefs = urls.map((u) => new URL(u, location.href).href);
+  const hashText = (text) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+    return h >>> 0;
+  };
+  const writtenMs = Date.now();
+  const body = 'x'.repeat(size);
+  const fieldsName = 'bench-record-fields';
+  const seedDb = await openRaw(fieldsName, true);
+  await new Promise((resolve, reject) => {
+    const tx = seedDb.transaction('entries', 'readwrite');
+    for (const key of hrefs) {
+      tx.objectStore('entries').put({
+        key, tags: [], lastAccess: writtenMs, charge: size + 512, status: 200,
+        headers: ['cache-control', 'max-age=86400', 'content-type', 'text/plain',
+                  'date', new Date(writtenMs).toUTCString(), 'etag', '"v1"',
+                  'last-modified', new Date(writtenMs - 86400000).toUTCString()],
+        ageBaseMs: writtenMs, freshUntilMs: writtenMs + 86400000,
+        bodyLength: size, bodyHash: hashText(body), body,
+      });
+    }
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+  seedDb.close();
+  const fieldReader = (db, hashed) => (url) => {
+    const key = new URL(url, location.href).href;
+    return new Promise((resolve, reject) => {
+      const request = db.transaction('entries', 'readonly').objectStore('entries').get(key);
+      request.onsuccess = () => {
+        const rec = request.result;
+        if (!rec || rec.key !== key || typeof rec.body !== 'string' || rec.body.length !== rec.bodyLength ||
+            (hashed && hashText(rec.body) !== rec.bodyHash)) {
+          reject(new Error('bench: bad field record'));
+          return;
+        }
+        const t = Date.now();
+        const headers = {};
+        for (let i = 0; i < rec.headers.length; i += 2) headers[rec.headers[i]] = rec.headers[i + 1];
+        resolve({ key, data: rec.body, status: rec.status, headers, source: 'store',
+                  state: t < rec.freshUntilMs ? 'fresh' : 'stale', ageMs: t - rec.ageBaseMs,
+                  revalidation: null });
+      };
+      request.onerror = () => reject(request.error);
+    });
+  };
+  const bytesDb = await openRaw(`preheat:${name}`, false);
+  const fieldsDb = await openRaw(fieldsName, false);
+  const kinds = ['module', 'rawBytes', 'rawFields', 'fields', 'fieldsHashed'];
+  const out = Object.fromEntries(kinds.map((k) => [k, []]));
+  for (let round = 0; round < rounds; round++) {
+    const cache = await preheat.createCache({ ...options, fetch: noNetwork });
+    const own = await openRaw(fieldsName, false);
+    const reads = {
+      module: (i) => cache.get(urls[i]).then((r) => r.data.length === size && r.source === 'store'),
+      rawBytes: (i) => rawGet(bytesDb, keys[i]).then((r) => !!(r && r.value)),
+      rawFields: (i) => rawGet(fieldsDb, hrefs[i]).then((r) => !!r && r.body.length === size),
+      fields: ((get) => (i) => get(urls[i]).then((r) => r.data.length === size && r.state === 'fresh'))(fieldReader(own, false)),
+      fieldsHashed: ((get) => (i) => get(urls[i]).then((r) => r.data.length === size && r.state === 'fresh'))(fieldReader(own, true)),
+    };
+    for (let i = 0; i < entries; i++) {
+      for (let k = 0; k < kinds.length; k++) {
+        const kind = kinds[(k + round + i) % kinds.length];
+        const t0 = now();
+        const ok = await reads[kind](i);
+        const dt = now() - t0;
+        if (!ok) throw new Error(`bench: bad ${kind} read`);
+        if (round > 0) out[kind].push(dt);
+      }
+    }
+    await cache.close();
+    own.close();
+  }
+  bytesDb.close();
+  fieldsDb.close();
+  return out;
+}
+
+window.bench = { readCold, readPhases, readLayout, readRecordLayout, writeBatch, peekVsMap };
 window.benchInfo = () => ({
   crossOriginIsolated: globalThis.crossOriginIsolated === true,
   userAgent: navigator.userAgent,
