@@ -816,6 +816,11 @@ struct Engine::Impl {
       // is response_time, to the millisecond (a Date header added here
       // would round it down to the second, up to 999 ms of age at once).
       if (!resp.headers.Has("Date")) updated->headers.Remove("Date");
+      // Age too (RFC 9111 4.2.3): it is the age of the response carrying
+      // it, and a 304 without one has none to speak of. The stored Age
+      // aged the old response at its receipt; kept beside the 304's
+      // receipt time it would age the refreshed entry by as much again.
+      if (!resp.headers.Has("Age")) updated->headers.Remove("Age");
       updated->request_time = flight.request_time;
       updated->response_time = now;
       updated->invalidated = flight.invalidated;

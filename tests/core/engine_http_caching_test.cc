@@ -98,6 +98,70 @@ TEST_CASE("a 304 without Date: the refreshed entry's age starts at zero") {
   CHECK(revalidated->age_ms < 100);  // the fake origin's latency, not 700
 }
 
+// RFC 9111 4.2.3: Age is the age of the response that carries it. A 304
+// without Age is new from the origin (age 0 but for its delay); the stored
+// response's Age (a CDN's, say) described the old response at its receipt,
+// and kept beside the 304's receipt time it aged the refreshed entry by as
+// much again: with Age: 50 and max-age=60 it was fresh for 10 s after
+// every 304, not 60 (Age >= max-age: stale right after every 304).
+TEST_CASE("a 304 without Age: the stored Age does not age the refreshed entry") {
+  Rig r;
+  r.origin.handler = [](const HttpRequest& req, Instant now) {
+    HttpResponse resp;
+    resp.headers.Set("ETag", "\"v1\"");
+    resp.headers.Set("Cache-Control", "max-age=60");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    if (req.headers.Get("If-None-Match") == "\"v1\"") {
+      resp.status = 304;  // straight from the origin: no Age
+      return resp;
+    }
+    resp.status = 200;
+    resp.headers.Set("Age", "50");  // held 50 s by a cache on the way
+    resp.body = "v1";
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(20'000);  // 70 s old: stale, revalidated with a 304
+  auto revalidated = r.Get(kA);
+  REQUIRE(revalidated.ok());
+  CHECK(revalidated->state == CacheState::kRevalidated);
+  CHECK(revalidated->age_ms < 2'000);
+  r.Advance(30'000);  // 30 s after a 304 with max-age=60
+  auto again = r.Get(kA);
+  REQUIRE(again.ok());
+  CHECK(again->state == CacheState::kFresh);
+  CHECK(r.origin.CountRequests(kA) == 2);
+}
+
+// A 304 that carries Age replaces the stored one (RFC 9111 4.3.4).
+TEST_CASE("a 304 with Age: its Age ages the refreshed entry") {
+  Rig r;
+  r.origin.handler = [](const HttpRequest& req, Instant now) {
+    HttpResponse resp;
+    resp.headers.Set("ETag", "\"v1\"");
+    resp.headers.Set("Cache-Control", "max-age=60");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    if (req.headers.Get("If-None-Match") == "\"v1\"") {
+      resp.status = 304;
+      resp.headers.Set("Age", "40");
+      return resp;
+    }
+    resp.status = 200;
+    resp.body = "v1";
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(70'000);
+  auto revalidated = r.Get(kA);
+  REQUIRE(revalidated.ok());
+  CHECK(revalidated->state == CacheState::kRevalidated);
+  CHECK(revalidated->age_ms >= 40'000);
+  r.Advance(30'000);  // 70 s old by the 304's Age: stale
+  auto again = r.Get(kA);
+  REQUIRE(again.ok());
+  CHECK(again->state == CacheState::kRevalidated);
+}
+
 // RFC 9111 4.2.4 (must-revalidate, no-cache) and the README ("nothing stale
 // is served without stale-while-revalidate/stale-if-error"): Peek hands out
 // a must-revalidate response an hour past its lifetime, no validation.
