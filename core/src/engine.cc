@@ -826,6 +826,8 @@ struct Engine::Impl {
       updated->invalidated = flight.invalidated;
       updated->Finalize(options.freshness);
       updated->vary_values = SelectVaryValues(updated->vary, flight.request_headers);
+      // The tag header may be among the fields the 304 replaced.
+      updated->tags = ParseTagList(updated->headers, options.tag_header);
       metrics.malformed_headers += updated->freshness.malformed_count;
       EntryPtr entry = updated;
       const CacheControl updated_cc =

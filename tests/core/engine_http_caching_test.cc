@@ -162,6 +162,42 @@ TEST_CASE("a 304 with Age: its Age ages the refreshed entry") {
   CHECK(again->state == CacheState::kRevalidated);
 }
 
+// A 304 replaces the stored fields it carries (RFC 9111 4.3.4), the tag
+// header (EngineOptions::tag_header) among them: the entry's tags follow.
+// They stayed the 200's, so an invalidation by the tag the origin now
+// gives missed the entry (and one by the dropped tag still hit it).
+TEST_CASE("a 304 with another Cache-Tag retags the entry") {
+  Rig r;
+  r.origin.handler = [](const HttpRequest& req, Instant now) {
+    HttpResponse resp;
+    resp.headers.Set("ETag", "\"v1\"");
+    resp.headers.Set("Cache-Control", "max-age=60");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    if (req.headers.Get("If-None-Match") == "\"v1\"") {
+      resp.status = 304;
+      resp.headers.Set("Cache-Tag", "project-2");  // the issue moved
+      return resp;
+    }
+    resp.status = 200;
+    resp.headers.Set("Cache-Tag", "project-1");
+    resp.body = "v1";
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(120'000);
+  auto revalidated = r.Get(kA);
+  REQUIRE(revalidated.ok());
+  CHECK(revalidated->state == CacheState::kRevalidated);
+  auto old_tag = r.engine->Invalidate({InvalidateSelector::Kind::kTag, "project-1", ""},
+                                      InvalidateMode::kMarkStale, r.loop.now());
+  REQUIRE(old_tag.ok());
+  CHECK(*old_tag == 0);
+  auto new_tag = r.engine->Invalidate({InvalidateSelector::Kind::kTag, "project-2", ""},
+                                      InvalidateMode::kMarkStale, r.loop.now());
+  REQUIRE(new_tag.ok());
+  CHECK(*new_tag == 1);
+}
+
 // RFC 9111 4.2.4 (must-revalidate, no-cache) and the README ("nothing stale
 // is served without stale-while-revalidate/stale-if-error"): Peek hands out
 // a must-revalidate response an hour past its lifetime, no validation.
