@@ -832,7 +832,14 @@ struct Engine::Impl {
       EntryPtr entry = updated;
       const CacheControl updated_cc =
           ParseCacheControl(updated->headers.GetCombined("cache-control").value_or(""));
-      if (MayKeep(flight)) {
+      // RFC 9111 4.3.4: a 304 updates the stored response its validators
+      // identify, none other. A response of another representation stored
+      // while it was on the wire (a reload's own request) is newer than
+      // what the 304 confirmed, and stays.
+      const EntryPtr current = memory.Peek(flight.key);
+      const bool newer_stored =
+          current && current != flight.base && !SameRepresentation(*current, *flight.base);
+      if (MayKeep(flight) && !newer_stored) {
         if (IsStorable("GET", updated->status, updated->headers, updated_cc)) {
           Keep(entry, now);
         } else {

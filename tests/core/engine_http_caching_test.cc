@@ -198,6 +198,49 @@ TEST_CASE("a 304 with another Cache-Tag retags the entry") {
   CHECK(*new_tag == 1);
 }
 
+// RFC 9111 4.3.4: a 304 updates the stored response its validator
+// identifies, and none other. A reload's own request (beside a conditional
+// one) stored v2 first; the conditional request's 304, sent earlier for v1
+// and arriving later, then put v1 back over it, refreshed, as fresh for
+// its max-age while the origin and the cache a moment before had v2.
+TEST_CASE("a late 304 for the old version does not replace a newer stored one") {
+  Rig r;
+  int version = 1;
+  r.origin.handler = [&version](const HttpRequest& req, Instant now) {
+    const std::string etag = "\"v" + std::to_string(version) + "\"";
+    HttpResponse resp;
+    resp.headers.Set("ETag", etag);
+    resp.headers.Set("Cache-Control", "max-age=60");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    if (req.headers.Get("If-None-Match") == etag) {
+      resp.status = 304;
+      return resp;
+    }
+    resp.status = 200;
+    resp.body = "v" + std::to_string(version);
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(120'000);  // stale
+  std::optional<Result<CacheResult>> conditional, reload;
+  r.origin.latency_ms = 100;  // the 304 takes its time
+  r.engine->Get({kA}, r.loop.now(), [&](Result<CacheResult> res) { conditional = res; });
+  version = 2;
+  r.origin.latency_ms = 10;
+  r.engine->Get({kA, "", {}, Lane::kNavigate, CacheMode::kReload}, r.loop.now(),
+                [&](Result<CacheResult> res) { reload = res; });
+  r.loop.RunAll();
+  REQUIRE(reload.has_value());
+  REQUIRE(reload->ok());
+  CHECK((*reload)->entry->body == "v2");
+  REQUIRE(conditional.has_value());
+  REQUIRE(conditional->ok());
+  auto after = r.Get(kA);
+  REQUIRE(after.ok());
+  CHECK(after->entry->body == "v2");
+  CHECK(r.origin.CountRequests(kA) == 3);
+}
+
 // RFC 9111 4.2.4 (must-revalidate, no-cache) and the README ("nothing stale
 // is served without stale-while-revalidate/stale-if-error"): Peek hands out
 // a must-revalidate response an hour past its lifetime, no validation.
