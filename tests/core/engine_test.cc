@@ -652,6 +652,39 @@ TEST_CASE("engine: a memory_only invalidation leaves the store's records and dro
   }
 }
 
+// A revalidation on the wire when the app mutates: its 304 validates the
+// version from before the write and must not replace the optimistic value
+// the app is showing (the write's own outcome decides what follows).
+TEST_CASE("engine: a revalidation's 304 during a mutate leaves the optimistic value in place") {
+  Fixture f;
+  f.cache_control = "max-age=60, stale-while-revalidate=600";
+  f.Get();
+  f.Advance(90'000);
+  f.origin.latency_ms = 50;
+  auto stale = f.Get();  // served stale; the revalidation's 304 comes in 50 ms
+  REQUIRE(stale.ok());
+  REQUIRE(stale->revalidating);
+  f.origin.handler = [base = f.origin.handler](const HttpRequest& req, Instant now) {
+    if (req.method == "PATCH") return HttpResponse{500, {}, "nope"};
+    return base(req, now);
+  };
+  f.origin.latency_ms = 200;  // the write's answer comes later
+  std::optional<Status> done;
+  HttpRequest write;
+  write.method = "PATCH";
+  write.url = kUrl;
+  f.engine->Mutate({kUrl}, HttpResponse{200, {}, "optimistic"}, write, f.loop.now(),
+                   [&](Status s) { done = s; });
+  f.Advance(100);
+  REQUIRE(f.requests_with_inm == 1);  // the 304 arrived
+  REQUIRE_FALSE(done.has_value());
+  CHECK(f.engine->Peek({kUrl}, f.loop.now())->entry->body == "optimistic");
+  f.loop.RunAll();
+  REQUIRE(done.has_value());
+  CHECK_FALSE(done->ok());
+  CHECK(f.engine->Peek({kUrl}, f.loop.now())->entry->body == "v1");  // rolled back
+}
+
 TEST_CASE("engine: a successful mutate revalidates and keeps the origin's version") {
   Fixture f;
   f.Get();
