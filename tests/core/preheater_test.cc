@@ -221,6 +221,20 @@ TEST_CASE("preheater: options are validated") {
   bad_ns.namespace_name = "no spaces allowed";
   CHECK(!Preheater::Create(bad_ns, engine.get(), loop.now()).ok());
   CHECK(!Preheater::Create({}, nullptr, loop.now()).ok());
+  // Breaker settings under which it could never open (a window smaller
+  // than the verdict's minimum) or never hold back are refused too.
+  const auto breaker_refused = [&](void (*set)(BreakerOptions*)) {
+    PreheatOptions o;
+    set(&o.breaker);
+    return Preheater::Create(o, engine.get(), loop.now()).status().code() == Code::kInvalidArgument;
+  };
+  CHECK(breaker_refused([](BreakerOptions* b) { b->window = 3; b->min_requests = 5; }));
+  CHECK(breaker_refused([](BreakerOptions* b) { b->window = 0; }));
+  CHECK(breaker_refused([](BreakerOptions* b) { b->min_requests = 0; }));
+  CHECK(breaker_refused([](BreakerOptions* b) { b->open_ms = 0; }));
+  CHECK(breaker_refused([](BreakerOptions* b) { b->open_max_ms = b->open_ms - 1; }));
+  CHECK(breaker_refused([](BreakerOptions* b) { b->failure_ratio_max = 1.5; }));
+  CHECK_FALSE(breaker_refused([](BreakerOptions* b) { b->window = 5; b->min_requests = 5; }));
 }
 
 
