@@ -1442,6 +1442,23 @@ test('FetchDriver: a timeout past the timers\' 32-bit range does not fire at onc
   assert.deepEqual(done.slice(1).map((d) => d.code), [Code.cancelled, Code.cancelled]);
 });
 
+test('FetchDriver: a fetch that ignores the abort signal, or a body that stalls, still times out and cancels', async (t) => {
+  // options.fetch may be a wrapper that drops init.signal, and a response's
+  // stream need not end when the signal aborts: the request used to wait
+  // for them (a get, and every later get of its key, never settled).
+  const stalled = new Response(new ReadableStream({ pull: () => new Promise(() => {}) }));
+  const { driver, done } = await driverWith(t, (url) => (url.endsWith('/body') ? Promise.resolve(stalled)
+    : new Promise(() => {})));
+  driver.start(1, request('http://127.0.0.1:1/head', { timeoutMs: 30 }));
+  driver.start(2, request('http://127.0.0.1:1/body', { timeoutMs: 30 }));
+  driver.start(3, request('http://127.0.0.1:1/cancelled', { timeoutMs: 60000 }));
+  driver.cancel(3);
+  await until(() => done.length === 3, 2000, 'three completions');
+  const codes = Object.fromEntries(done.map((d) => [d.op, d.code]));
+  assert.deepEqual(codes, { 1: Code.timeout, 2: Code.timeout, 3: Code.cancelled });
+  assert.equal(driver.inflight.size, 0);
+});
+
 test('FetchDriver: with no readable stream, a Content-Length over maxBodyBytes fails tooLarge without reading the body', async (t) => {
   let read = false;
   const { driver, done } = await driverWith(t, () => Promise.resolve({

@@ -92,8 +92,16 @@ export class FetchDriver {
         init.body = request.body;
       }
       if (this.onRequest) this.onRequest({ op, ...request });
-      const res = await this.fetch(request.url, init);
-      const body = await readBody(res, request.maxBodyBytes, flight);
+      // The timeout and cancel() end the request even when the fetch (an
+      // options.fetch that drops init.signal) or the body's stream does not
+      // stop on the abort: each wait below races it.
+      const aborted = new Promise((_, reject) => {
+        const signal = flight.controller.signal;
+        if (signal.aborted) reject(signal.reason);
+        else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      const res = await Promise.race([this.fetch(request.url, init), aborted]);
+      const body = await readBody(res, request.maxBodyBytes, flight, aborted);
       if (body === null) {
         code = Code.tooLarge;
         message = `response body over ${request.maxBodyBytes} bytes`;
@@ -135,21 +143,22 @@ export class FetchDriver {
 }
 
 // The body as a Uint8Array, or null when it exceeds `max` bytes (the
-// request is then aborted). max <= 0 means no limit.
-async function readBody(res, max, flight) {
+// request is then aborted). max <= 0 means no limit. Rejects when
+// `aborted` (the flight's abort) does.
+async function readBody(res, max, flight, aborted) {
   if (!res.body || typeof res.body.getReader !== 'function') {
     if (max > 0 && res.headers.get('content-length') > max) {
       flight.controller.abort();
       return null;
     }
-    const buf = new Uint8Array(await res.arrayBuffer());
+    const buf = new Uint8Array(await Promise.race([res.arrayBuffer(), aborted]));
     return max > 0 && buf.length > max ? null : buf;
   }
   const reader = res.body.getReader();
   const chunks = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await Promise.race([reader.read(), aborted]);
     if (done) break;
     total += value.length;
     if (max > 0 && total > max) {
