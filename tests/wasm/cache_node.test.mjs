@@ -396,6 +396,34 @@ test('createCache opens IndexedDB while the module loads, and closes it when the
   assert.deepEqual(events, ['open', 'module', 'close']);
 });
 
+test('createCache refuses a namespace the engine does not take, and closes the database it opened', async () => {
+  // Such a cache used to be created, then failed every call: gets rejected,
+  // invalidate() and even clear() (documented to return a promise) threw.
+  const idb = new IDBFactory();
+  let closed = 0;
+  const watching = {
+    open(...args) {
+      const req = idb.open(...args);
+      req.addEventListener('success', () => {
+        const close = req.result.close.bind(req.result);
+        req.result.close = () => { closed++; close(); };
+      });
+      return req;
+    },
+    deleteDatabase: (...args) => idb.deleteDatabase(...args),
+    cmp: (a, b) => idb.cmp(a, b),
+  };
+  for (const namespace of ['user@example.com', 'a b', 'x'.repeat(65)]) {
+    await assert.rejects(
+      createCacheWith(factory, { name: uniqueName('bad-ns'), namespace, indexedDB: watching, crossTab: false }),
+      (e) => e instanceof PreheatError && e.code === Code.invalidArgument && /namespace/.test(e.message));
+  }
+  assert.equal(closed, 3, 'each connection opened was closed');
+  const ok = await createCacheWith(factory, { name: uniqueName('ok-ns'), namespace: 'user-1.x_y', storage: 'memory' });
+  assert.equal(ok.namespace, 'user-1.x_y');
+  await ok.close();
+});
+
 test('clear(): a removal the store cannot do, and a database that cannot be deleted either, rejects', async (t) => {
   const origin = await startOrigin({ '/uc': json({ ok: 1 }, { 'cache-control': 'max-age=60' }) });
   const idb = new IDBFactory();

@@ -302,7 +302,10 @@ export async function createCacheWith(factory, options = {}) {
 
   const engine = new Module.Engine(JSON.stringify(engineOptions), store, fetcher,
                                    options.seed ?? defaultSeed());
-  const status = engine.status();
+  // A namespace the engine refuses would fail every call of the cache
+  // (clear() and invalidate() by throwing): refused here instead.
+  const status = engine.status().code !== 0 ? engine.status()
+    : Module.Engine.keyFor('http://n/', String(namespace));
   if (status.code !== 0) {
     engine.delete();
     if (store) store.close();

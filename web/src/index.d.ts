@@ -76,7 +76,7 @@ export interface EngineOptions {
 export interface CacheOptions {
   /** Names the IndexedDB database ("preheat:<name>") and the cross-tab channel. */
   name?: string;
-  /** Engine namespace ([A-Za-z0-9_.-]{0,64}); "" by default. */
+  /** Engine namespace ([A-Za-z0-9_.-]{0,64}); "" by default. createCache rejects (`invalid_argument`) any other. */
   namespace?: string;
   /** Budget of the persistent tier in bytes. */
   maxBytes?: number;
