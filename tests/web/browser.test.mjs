@@ -626,3 +626,46 @@ test('get(relative URL) on a page with <base href>: the URL fetch() would use', 
   assert.equal(res.url, `${server.origin}/api/issues/1`);
   assert.deepEqual(res.viaCache, { id: 1 });
 });
+
+// A root-relative URL ("/api/b") on a page whose <base href> names another
+// origin: fetch() resolves it against the base, so must get().
+test('get(root-relative URL) on a page whose <base href> is another origin: the URL fetch() would use', async (t) => {
+  const page = (req) => {
+    const here = `http://${req.headers.host}`;
+    const other = here.replace('127.0.0.1', 'localhost');
+    return {
+      status: 200,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+      body: `<!doctype html><meta charset="utf-8"><base href="${other}/app/">
+<script type="module">
+  import { createCache } from '${here}/pkg/src/index.js';
+  const cache = await createCache({ name: 'cross-base', storage: 'memory' });
+  const viaFetch = await fetch('/api/b').then((r) => r.json(), (e) => e.message);
+  const r = await cache.get('/api/b').catch((e) => ({ error: e.message }));
+  window.result = { viaFetch, viaCache: r.data ?? r.error, url: r.url, base: document.baseURI };
+</script>`,
+    };
+  };
+  const server = await startStaticServer({
+    mounts: { '/pkg/': PACKAGE_DIR },
+    routes: {
+      '/page': page,
+      '/api/b': (req) => ({
+        status: 200,
+        headers: { 'content-type': 'application/json', 'cache-control': 'max-age=60',
+                   'access-control-allow-origin': '*' },
+        body: JSON.stringify({ host: req.headers.host.split(':')[0] }),
+      }),
+    },
+  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  t.after(async () => { await browser.close(); await server.close(); });
+  const tab = await browser.newPage();
+  await tab.goto(`${server.origin}/page`);
+  await tab.waitForFunction(() => window.result !== undefined, null, { timeout: 10000 });
+  const res = await tab.evaluate(() => window.result);
+  const other = server.origin.replace('127.0.0.1', 'localhost');
+  assert.deepEqual(res.viaFetch, { host: 'localhost' }, 'fetch() went to the base\'s origin');
+  assert.equal(res.url, `${other}/api/b`);
+  assert.deepEqual(res.viaCache, { host: 'localhost' });
+});

@@ -78,13 +78,17 @@ function baseUrl() {
 }
 
 // The page's origin never changes (history.pushState keeps it), and a URL
-// starting with "/" resolves the same against it as against location.href
-// (a slow getter); absolute URLs need no base at all.
+// starting with "/" resolves the same against it as against the document's
+// base URL (a slow getter) while no <base> element may name another origin;
+// absolute URLs need no base at all.
 const pageOrigin = (() => {
   const loc = globalThis.location;
   const o = loc && loc.origin;
   return typeof o === 'string' && o !== 'null' && /^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(o) ? o : undefined;
 })();
+// The document's <base> elements (a live collection: its length is cheap).
+const baseElements = globalThis.document && typeof globalThis.document.getElementsByTagName === 'function'
+  ? globalThis.document.getElementsByTagName('base') : null;
 const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;  // with an authority: the base plays no part
 
 // Resolved URLs, memoized per (base, url).
@@ -97,18 +101,19 @@ const SEEN_MAX = 4096;
 
 function absolute(url) {
   const s = String(url);
-  let href = fixedMemo.get(s);
-  if (href !== undefined) return href;
+  let href;
   const c1 = s.charCodeAt(1);
-  if (pageOrigin !== undefined && s.charCodeAt(0) === 47 && c1 !== 47 && c1 !== 92) {  // "/x", not "//" or "/\"
-    href = new URL(s, pageOrigin).href;
-  } else if (SCHEME.test(s)) {
-    href = new URL(s).href;
-  }
-  if (href !== undefined) {
-    if (fixedMemo.size >= ABSOLUTE_MEMO_MAX) fixedMemo.clear();
-    fixedMemo.set(s, href);
-    return href;
+  const rooted = s.charCodeAt(0) === 47 && c1 !== 47 && c1 !== 92;  // "/x", not "//" or "/\"
+  // A rooted URL goes by the base's origin when a <base> is present.
+  if (!rooted || pageOrigin !== undefined && !(baseElements && baseElements.length)) {
+    href = fixedMemo.get(s);
+    if (href !== undefined) return href;
+    href = rooted ? new URL(s, pageOrigin).href : SCHEME.test(s) ? new URL(s).href : undefined;
+    if (href !== undefined) {
+      if (fixedMemo.size >= ABSOLUTE_MEMO_MAX) fixedMemo.clear();
+      fixedMemo.set(s, href);
+      return href;
+    }
   }
   const base = baseUrl();
   if (base !== absoluteBase) {
