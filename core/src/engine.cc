@@ -1860,6 +1860,12 @@ bool Engine::HasInMemoryOrInflight(const std::string& key) const {
   return impl_->memory.Peek(key) != nullptr || impl_->flights.count(key) > 0;
 }
 
+Result<uint64_t> Engine::MemoryBodyHash(const std::string& key) const {
+  EntryPtr e = impl_->memory.Peek(key);
+  if (!e) return Status::NotFound("not in the memory tier");
+  return e->body_hash;
+}
+
 void Engine::VisitMemory(const std::function<void(const CacheEntry& entry)>& fn) const {
   impl_->memory.ForEach([&](const EntryPtr& e) { fn(*e); });
 }

@@ -132,6 +132,27 @@ TEST_CASE("engine: peek answers synchronously from memory only") {
   CHECK(f.engine->Peek({"not a url"}, f.loop.now()).status().code() == Code::kInvalidArgument);
 }
 
+TEST_CASE("engine: MemoryBodyHash reads the memory tier at any age and counts no peek") {
+  Fixture f;
+  f.cache_control = "max-age=10";
+  auto key = Engine::KeyFor(kUrl, "");
+  REQUIRE(key.ok());
+  CHECK(f.engine->MemoryBodyHash(*key).status().IsNotFound());
+  f.Get();
+  auto peek = f.engine->Peek({kUrl}, f.loop.now());
+  REQUIRE(peek.ok());
+  const uint64_t peeks = f.engine->metrics().peeks;
+  const uint64_t peek_hits = f.engine->metrics().peek_hits;
+  auto hash = f.engine->MemoryBodyHash(*key);
+  REQUIRE(hash.ok());
+  CHECK(*hash == peek->entry->body_hash);
+  f.Advance(60'000);  // stale: still held
+  CHECK(f.engine->MemoryBodyHash(*key).ok());
+  CHECK(f.engine->metrics().peeks == peeks);
+  CHECK(f.engine->metrics().peek_hits == peek_hits);
+  CHECK(f.engine->MemoryBodyHash("no such key").status().IsNotFound());
+}
+
 TEST_CASE("engine: stale-while-revalidate serves stale, revalidates once with If-None-Match") {
   Fixture f;
   f.cache_control = "max-age=10, stale-while-revalidate=60";

@@ -1552,6 +1552,33 @@ test('cross-tab update: a tab subscribed to a URL it does not hold in memory is 
   assert.deepEqual(seenByB, [{ v: 2 }], '...and its subscriber hears of it');
 });
 
+test('cross-tab update: the receiving tab counts no peek of its own (stats stay the app\'s)', async (t) => {
+  // The receiving tab compares its copy with the other's through the
+  // memory tier; it used to peek, which counted in its peeks and peek_hits.
+  let v = 1;
+  const origin = await startOrigin({ '/p': () => json({ v }, { 'cache-control': 'max-age=600' }) });
+  const name = uniqueName('xtab-peeks');
+  const a = await createCacheWith(factory, { name, storage: 'memory' });
+  const b = await createCacheWith(factory, { name, storage: 'memory' });
+  t.after(async () => { await a.close(); await b.close(); await origin.close(); });
+  const url = `${origin.origin}/p`;
+  await a.get(url);
+  await b.get(url);
+  a.subscribe(url, () => {});
+  const seenByB = [];
+  b.subscribe(url, (r) => seenByB.push(r.data.v));
+  const before = b.stats();
+  for (const next of [2, 3]) {
+    v = next;
+    a.invalidate({ url });
+    await (await a.get(url)).revalidation;  // A: a new version each time, posts 'update'
+    await until(() => seenByB.includes(next), 2000, 'B to take the update');
+  }
+  const after = b.stats();
+  assert.equal(after.peeks, before.peeks);
+  assert.equal(after.peek_hits, before.peek_hits);
+});
+
 // ---- invalidate selectors -------------------------------------------------------
 
 test('invalidate({key}) with the key a result carries, in a named namespace', async (t) => {

@@ -1253,6 +1253,13 @@ class WasmEngine {
   bool hasInMemoryOrInflight(std::string key) const {
     return engine_ && engine_->HasInMemoryOrInflight(key);
   }
+  // The memory tier's body hash for `key` (hex, as a result's bodyHash), or
+  // null when it holds none; counts no peek (cache.js: another tab's update).
+  val memoryBodyHash(std::string key) const {
+    if (!engine_) return val::null();
+    auto h = engine_->MemoryBodyHash(key);
+    return h.ok() ? val(HashHex(*h)) : val::null();
+  }
   bool hasStore() const { return store_ != nullptr; }
 
   // Driver completions.
@@ -1379,6 +1386,7 @@ EMSCRIPTEN_BINDINGS(preheat) {
       .function("inflightCount", &WasmEngine::inflightCount)
       .function("queuedCount", &WasmEngine::queuedCount)
       .function("hasInMemoryOrInflight", &WasmEngine::hasInMemoryOrInflight)
+      .function("memoryBodyHash", &WasmEngine::memoryBodyHash)
       .function("hasStore", &WasmEngine::hasStore)
       .function("fastHandle", &WasmEngine::fastHandle)
       .function("storeGetDone", &WasmEngine::storeGetDone)

@@ -1028,12 +1028,13 @@ class Cache {
       } else if (msg.type === 'update') {
         // Another tab saw a new representation. Act only when ours differs
         // (this also stops echoes): mark it stale, and refresh it at once
-        // when someone here is subscribed.
-        const r = this._engine.peek(msg.url, this.namespace, [], Date.now());
-        const differs = r.code === 0 && r.bodyHash !== msg.bodyHash;
-        if (!differs && !(r.code !== 0 && this._subs.has(msg.key))) return;
+        // when someone here is subscribed. Ours is read without a peek (the
+        // app's peek counters are the app's).
+        const held = this._engine.memoryBodyHash(msg.key);
+        const differs = held !== null && held !== msg.bodyHash;
+        if (!differs && !(held === null && this._subs.has(msg.key))) return;
         if (differs) this._invalidate({ kind: 'url', value: msg.url }, 'stale', true);
-        if (this._subs.has(msg.key)) this._refreshForPeer(msg.url, msg.key, msg.bodyHash, r.code === 0);
+        if (this._subs.has(msg.key)) this._refreshForPeer(msg.url, msg.key, msg.bodyHash, held !== null);
       }
     } catch (_) {
       // A malformed message from another version of the package: ignore.

@@ -302,6 +302,11 @@ class Engine {
   // True when a usable-or-stale entry for the key is in the memory tier, or
   // a fetch for it is under way. For the preheater: "already cached".
   bool HasInMemoryOrInflight(const std::string& key) const;
+  // The body hash of the memory tier's entry for `key` (a KeyFor key), at
+  // any age, read without counting a peek or changing its recency: for a
+  // tab comparing its copy with another tab's. Errors: kNotFound when
+  // memory holds no entry for the key.
+  Result<uint64_t> MemoryBodyHash(const std::string& key) const;
 
   // Calls fn for every memory-tier entry, most recently used first, without
   // changing recency. For tools (listing) and tests. fn must not call into
