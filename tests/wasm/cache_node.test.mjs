@@ -135,6 +135,27 @@ test('close() settles preheat() and mutate() still waiting; a second close() is 
   await assert.rejects(mutated, (e) => e instanceof PreheatError && e.code === Code.cancelled);
 });
 
+test('after close(), the calls that return promises reject with code unavailable instead of throwing', async () => {
+  // A get() racing the app's close() (a logout) with .catch() attached:
+  // it used to throw synchronously, past the handler.
+  const cache = await createCacheWith(factory, { name: uniqueName('closed-calls'), storage: 'memory' });
+  await cache.close();
+  const unavailable = (e) => e instanceof PreheatError && e.code === Code.unavailable;
+  const calls = {
+    get: () => cache.get('http://127.0.0.1:1/x'),
+    mutate: () => cache.mutate('http://127.0.0.1:1/x', { a: 1 }),
+    preheat: () => cache.preheat(['http://127.0.0.1:1/x']),
+    flush: () => cache.flush(),
+    clear: () => cache.clear(),
+  };
+  for (const [name, call] of Object.entries(calls)) {
+    let pending;
+    assert.doesNotThrow(() => { pending = call(); }, `${name}() throws`);
+    await assert.rejects(pending, unavailable, `${name}() rejects with unavailable`);
+  }
+  assert.throws(() => cache.peek('http://127.0.0.1:1/x'), unavailable, 'a synchronous call still throws');
+});
+
 test('close() starts no request: gets queued behind a lane limit are cancelled, never fetched', async (t) => {
   const origin = await startOrigin({
     '/q1': { status: 200, headers: { 'cache-control': 'max-age=60' }, body: '1', delayMs: 3000 },

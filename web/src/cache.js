@@ -409,7 +409,7 @@ class Cache {
    * (index.d.ts, CacheMode).
    */
   get(url, { headers, lane = 'navigate', cache = 'default' } = {}) {
-    this._check();
+    if (this._closed) return Promise.reject(this._closedError());
     const abs = absoluteOrError(url);
     if (abs instanceof PreheatError) return Promise.reject(abs);
     const known = this._memo.get(abs);
@@ -503,7 +503,7 @@ class Cache {
    * Resolves with how many went to the network.
    */
   preheat(urls, { headers } = {}) {
-    this._check();
+    if (this._closed) return Promise.reject(this._closedError());
     const list = Array.isArray(urls) ? urls : [urls];
     const started = [];
     for (const u of list) {
@@ -617,7 +617,7 @@ class Cache {
    * the write succeeded; rejects with a PreheatError after a rollback.
    */
   mutate(url, value, { write = {}, headers, status = 200, contentType, rollbackOn = 'failure' } = {}) {
-    this._check();
+    if (this._closed) return Promise.reject(this._closedError());
     if (rollbackOn !== 'failure') {
       return Promise.reject(new TypeError("mutate: only rollbackOn: 'failure' is supported"));
     }
@@ -657,7 +657,7 @@ class Cache {
    * rejects with the store's error only when that fails too.
    */
   clear() {
-    this._check();
+    if (this._closed) return Promise.reject(this._closedError());
     const s = this._engine.clear(this.namespace, Date.now());
     this._schedule();
     this._resolveAllRevalidations();
@@ -683,7 +683,7 @@ class Cache {
 
   /** Writes pending writes to IndexedDB now; settles when they and the removals started before are done. */
   flush() {
-    this._check();
+    if (this._closed) return Promise.reject(this._closedError());
     return new Promise((resolve, reject) => {
       this._engine.flush(Date.now(), (s) => (s.code === 0 ? resolve() : reject(errorOf(s))));
       this._schedule();
@@ -791,8 +791,14 @@ class Cache {
 
   // ---- internals -----------------------------------------------------------
 
+  // A call on a closed cache: the synchronous ones throw this error, those
+  // that return a promise reject with it (index.d.ts, close()).
+  _closedError() {
+    return new PreheatError(Code.unavailable, 'cache is closed', 'unavailable');
+  }
+
   _check() {
-    if (this._closed) throw new PreheatError(Code.unavailable, 'cache is closed', 'unavailable');
+    if (this._closed) throw this._closedError();
   }
 
   _key(url) {

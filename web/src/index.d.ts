@@ -312,7 +312,9 @@ export interface Cache {
   stats(): CacheStats;
   /**
    * Flushes, then closes; a get() or mutate() still unanswered rejects with code `cancelled`,
-   * a preheat() resolves. Calling it again returns the same promise.
+   * a preheat() resolves. Calling it again returns the same promise. Once closed, get(),
+   * mutate(), preheat(), clear() and flush() reject with code `unavailable`; the other
+   * methods throw it.
    */
   close(): Promise<void>;
   // The preheater (no-ops unless created with `preheat` options).
