@@ -1626,6 +1626,35 @@ test('invalidate({prefix}) matches keys whose URLs the engine normalises ([ ] in
 
 // ---- mutate -------------------------------------------------------------------
 
+test('revalidation: a mutate while it is on the wire is not its outcome (the 304 settles it, null)', async (t) => {
+  const origin = await startOrigin({
+    '/rm': (req) => {
+      if (req.method === 'PATCH') return { status: 500, body: 'nope', delayMs: 300 };
+      return req.headers['if-none-match'] === '"r1"'
+        ? { status: 304, headers: { etag: '"r1"' }, delayMs: 150 }
+        : json({ v: 1 }, { etag: '"r1"' });
+    },
+  });
+  const cache = await createCacheWith(factory, {
+    name: uniqueName('reval-mut'),
+    routes: [{ pattern: '/rm', maxAgeMs: 20, staleWhileRevalidateMs: 60000 }],
+  });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  const url = `${origin.origin}/rm`;
+  await cache.get(url);
+  await sleep(40);
+  const stale = await cache.get(url);
+  assert.equal(stale.revalidating, true);
+  const write = cache.mutate(url, { v: 'optimistic' }).then(() => 'written', (e) => e.codeName);
+  assert.deepEqual(cache.peek(url).data, { v: 'optimistic' });
+  // The optimistic value (and the write's failure) are no revalidation
+  // outcome; the revalidation's own answer, a 304, is: unchanged.
+  assert.equal(await stale.revalidation, null);
+  assert.equal(cache.stats().not_modified, 1, 'settled by the 304');
+  assert.equal(await write, 'http_error');
+  assert.deepEqual(cache.peek(url).data, { v: 1 }, 'rolled back');
+});
+
 test('mutate: a write body given as an object is sent as JSON with its content type', async (t) => {
   const origin = await startOrigin({ '/w': { status: 204 } });
   const cache = await createCacheWith(factory, { name: uniqueName('wbody'), storage: 'memory' });

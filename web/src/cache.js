@@ -46,6 +46,9 @@ function headerPairs(headers) {
 }
 
 const textDecoder = new TextDecoder();
+// Whether a driver request reads (GET, HEAD): what revalidates an entry.
+const isRead = (request) => request.method === 'GET' || request.method === 'HEAD';
+
 // The `revalidation` of a result that starts none (settled: safe to share).
 const RESOLVED_NULL = Promise.resolve(null);
 const textEncoder = new TextEncoder();
@@ -937,6 +940,7 @@ class Cache {
   }
 
   _onFetchComplete(request) {
+    if (!isRead(request)) return;  // a mutate's write to the same URL
     const set = this._revalWaiters.get(request.url);
     if (!set) return;
     this._revalWaiters.delete(request.url);
@@ -961,7 +965,11 @@ class Cache {
       return;
     }
     const url = key.slice(key.indexOf(' ') + 1);
-    const waiters = this._revalWaiters.get(url);
+    // Only a read's answer ends a revalidation: a mutate's optimistic value
+    // or rollback, an invalidation, is no outcome of it.
+    const completing = this._fetcher.completing;
+    const waiters = completing && completing.url === url && isRead(completing)
+      ? this._revalWaiters.get(url) : undefined;
     if (waiters) {
       for (const w of [...waiters]) {
         if (w.key === key) {

@@ -26,6 +26,7 @@ export class FetchDriver {
     this.inflight = new Map();  // op -> {controller, reason, timer}
     this.afterComplete = () => {};
     this.onRequest = null;  // test/diagnostic hook: (request) => void
+    this.completing = null;  // the request whose completion the engine is taking
   }
 
   // `afterComplete(request, code)` runs after each completion was delivered.
@@ -134,9 +135,11 @@ export class FetchDriver {
       message = 'cancelled';
       response = null;
     }
+    this.completing = request;
     try {
       this.engine.fetchDone(op, Date.now(), code, message, response);
     } finally {
+      this.completing = null;
       this.afterComplete(request, code);
     }
   }
