@@ -1626,6 +1626,18 @@ test('invalidate({prefix}) matches keys whose URLs the engine normalises ([ ] in
 
 // ---- mutate -------------------------------------------------------------------
 
+test('get(): a lane other than navigate, revalidate or preheat is refused with invalid_argument', async (t) => {
+  const origin = await startOrigin({ '/l': json({ ok: true }) });
+  const cache = await createCacheWith(factory, { name: uniqueName('lane') });
+  t.after(async () => { await cache.close(); await origin.close(); });
+  for (const lane of ['bogus', 5, 'toString']) {
+    await assert.rejects(cache.get(`${origin.origin}/l`, { lane }),
+                         (e) => e instanceof PreheatError && e.codeName === 'invalid_argument', String(lane));
+  }
+  assert.equal(origin.count('/l'), 0);
+  assert.equal((await cache.get(`${origin.origin}/l`, { lane: 'preheat' })).state, 'miss');
+});
+
 test('revalidation: a mutate while it is on the wire is not its outcome (the 304 settles it, null)', async (t) => {
   const origin = await startOrigin({
     '/rm': (req) => {

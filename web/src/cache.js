@@ -415,10 +415,14 @@ class Cache {
     if (this._closed) return Promise.reject(this._closedError());
     const abs = absoluteOrError(url);
     if (abs instanceof PreheatError) return Promise.reject(abs);
+    const laneId = typeof lane === 'string' ? FAST_LANE[lane] : undefined;
+    if (laneId === undefined) {
+      return Promise.reject(new PreheatError(Code.invalidArgument,
+                                             `lane must be 'navigate', 'revalidate' or 'preheat', not ${String(lane)}`));
+    }
     const known = this._memo.get(abs);
     const f = this._fast;
-    const laneId = typeof lane === 'string' ? FAST_LANE[lane] : undefined;
-    if (f !== null && !headers && laneId !== undefined && cache === 'default' &&
+    if (f !== null && !headers && cache === 'default' &&
         this.namespace === this._fastNs) {
       try {
         const p = this._fastGet(f, laneId, abs, known);
@@ -434,9 +438,14 @@ class Cache {
         open.delete(reject);
         this._settle(r, abs, known, resolve, reject);
       };
-      this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, String(cache),
-                            Date.now(), done,
-                            known ? known.token : null);
+      try {
+        this._engine.getKnown(abs, this.namespace, requestHeaders(headers), lane, String(cache),
+                              Date.now(), done,
+                              known ? known.token : null);
+      } catch (e) {  // an argument embind refuses
+        open.delete(reject);
+        throw e;
+      }
       this._schedule();
     });
   }
