@@ -790,11 +790,24 @@ void DemoServer::InstallRoutes() {
     // httplib read "-1" as 2^64 - 1 (413 after its read timeout) and
     // `Transfer-Encoding: gzip` as a body up to the client's close (400
     // after the timeout).
+    // Content-Length lines with different values are a 400 too (RFC 9112
+    // 6.3): httplib reads the first, a proxy in front may have read another
+    // (request smuggling). The same value repeated is one length.
     int framing_status = 0;
+    std::string length;  // the first line's value, leading zeros dropped
     auto lengths = req.headers.equal_range("Content-Length");
     for (auto it = lengths.first; it != lengths.second; ++it) {
       std::string v = Trim(it->second);
-      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) framing_status = 400;
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) {
+        framing_status = 400;
+        break;
+      }
+      v.erase(0, std::min(v.find_first_not_of('0'), v.size() - 1));
+      if (it == lengths.first) {
+        length = v;
+      } else if (v != length) {
+        framing_status = 400;
+      }
     }
     if (framing_status == 0 && req.has_header("Transfer-Encoding") &&
         !EqualsIgnoreCase(Trim(CombinedHeader(req, "Transfer-Encoding")), "chunked")) {
@@ -808,10 +821,18 @@ void DemoServer::InstallRoutes() {
       bool bad = framing_status == 400;
       res.status = framing_status;
       res.set_header("Cache-Control", "no-store");
-      res.set_content(bad ? "Content-Length must be a decimal number\n"
+      res.set_content(bad ? "Content-Length must be one decimal number\n"
                           : "only the chunked transfer coding is supported\n",
                       "text/plain");
       return httplib::Server::HandlerResponse::Handled;
+    }
+    // Transfer-Encoding beside Content-Length: the body is read as chunked
+    // (httplib does), and the connection closes after the answer (RFC 9112
+    // 6.1 MUST), since whatever sent it may have framed it by the length.
+    if (req.has_header("Transfer-Encoding") && req.has_header("Content-Length")) {
+      t_close_connection = true;
+      request.headers.erase("Connection");
+      request.headers.emplace("Connection", "close");
     }
     // Debian's libcpp-httplib is built with Brotli and compresses every
     // text answer synchronously at maximum quality when the client accepts

@@ -41,8 +41,10 @@
 // a Date. Request heads over 64 KiB or with a header line over 8 KiB get
 // 431, request lines over 16 KiB 414 (then the connection closes);
 // pipelined requests are answered in order. A Content-Length that is not
-// digits gets 400, a transfer coding other than chunked 501 (then the
-// connection closes). Request bodies over 64 KiB get 413; a request with neither Content-Length nor Transfer-Encoding has an
+// digits, or Content-Length lines that differ, get 400, a transfer coding
+// other than chunked 501 (then the connection closes); a request with both
+// Transfer-Encoding and Content-Length is read as chunked and its
+// connection closes after the answer. Request bodies over 64 KiB get 413; a request with neither Content-Length nor Transfer-Encoding has an
 // empty body (so `curl -X POST URL` works).
 #ifndef PREHEAT_DEMO_SERVER_DEMO_SERVER_H_
 #define PREHEAT_DEMO_SERVER_DEMO_SERVER_H_

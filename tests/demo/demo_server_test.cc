@@ -656,3 +656,39 @@ TEST_CASE("bad request framing gets 400 or 501 at once, and the connection close
   CHECK(chunked[0].rfind("HTTP/1.1 200", 0) == 0);
   CHECK(server->tracker().GetIssue(5)->title == "Chunked");
 }
+
+// Regression: two Content-Length lines with different values were served
+// with the first one (httplib reads only that), and a request with both
+// Transfer-Encoding and Content-Length kept its connection open. Where such
+// a request ends is what a proxy in front and this server may disagree on
+// (request smuggling): RFC 9112 6.3 makes differing lengths a 400 that
+// closes the connection, and 6.1 requires closing the connection after
+// answering a request that has both.
+TEST_CASE("differing Content-Length lines get 400; Transfer-Encoding beside Content-Length closes") {
+  auto server = StartServer();
+  std::string title_before = server->tracker().GetIssue(6)->title;
+  auto differing = RawExchange(*server, {"PATCH /api/issues/6 HTTP/1.1\r\nHost: t\r\n"
+                                         "Content-Length: 21\r\nContent-Length: 3\r\n\r\n"
+                                         "{\"title\":\"Smuggled!\"}"});
+  CHECK(differing[0].rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(differing[0].find("Connection: close\r\n") != std::string::npos);
+  CHECK(server->tracker().GetIssue(6)->title == title_before);
+  // The same length twice is one length (RFC 9110 8.6 allows the repeat).
+  auto same = RawExchange(*server, {"PATCH /api/issues/6 HTTP/1.1\r\nHost: t\r\n"
+                                    "Content-Length: 21\r\nContent-Length: 21\r\n\r\n"
+                                    "{\"title\":\"Repeated!\"}"});
+  CHECK(same[0].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(server->tracker().GetIssue(6)->title == "Repeated!");
+  // Both framings: the body is read as chunked, answered, and the connection
+  // closes; a request pipelined after it is not answered.
+  auto both = RawExchange(*server, {"PATCH /api/issues/7 HTTP/1.1\r\nHost: t\r\n"
+                                    "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"
+                                    "13\r\n{\"title\":\"Chunked\"}\r\n0\r\n\r\n"
+                                    "GET /api/issues/1 HTTP/1.1\r\nHost: t\r\n\r\n",
+                                    ""});
+  REQUIRE(both.size() == 2);
+  CHECK(both[0].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(both[0].find("Connection: close\r\n") != std::string::npos);
+  CHECK(both[1] == "");
+  CHECK(server->tracker().GetIssue(7)->title == "Chunked");
+}
