@@ -207,7 +207,10 @@ int ParseArgs(int argc, char** argv, Args* a) {
     } else if (s == "--json") {
       a->json = true;
     } else if (s == "--db") {
-      if (!value(s, &a->db)) return Fail(kExitUsage, "--db needs a path");
+      // An empty path (`--db "$UNSET"`) is refused, not taken as "no --db":
+      // the default database would be used instead, and `purge --all`
+      // would empty it.
+      if (!value(s, &a->db) || a->db.empty()) return Fail(kExitUsage, "--db needs a path");
     } else if (s == "--namespace") {
       if (!value(s, &a->namespace_name)) return Fail(kExitUsage, "--namespace needs a value");
       a->namespace_given = true;

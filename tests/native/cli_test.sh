@@ -135,6 +135,13 @@ run purge --db "$DB" --prefix ""
 check "purge --prefix '': every entry of the namespace" [ "$OUT" = "removed 2 entries" ]
 run purge --db "$DB" --key ""
 check "purge --key '': usage error" [ "$RC" -eq 1 ]
+# An empty --db (an unset variable: --db "$DB") is a usage error; it used
+# to mean the default database, which `purge --all` then emptied.
+XDG_CACHE_HOME="$WORK/xdg-default" "$PREHEAT" warm "$BASE/r/kept" > /dev/null 2>&1
+XDG_CACHE_HOME="$WORK/xdg-default" run purge --all --db ""
+check "--db '': usage error" [ "$RC" -eq 1 ]
+XDG_CACHE_HOME="$WORK/xdg-default" run stat --json
+check "--db '': the default database untouched" grep -q '"entries":1' "$WORK/out"
 # warm takes a list longer than the preheat lane holds (2 on the wire, 128
 # queued): every URL is warmed, none fails with limit_reached.
 urls=()
