@@ -313,7 +313,10 @@ class Session {
   explicit Session(const Args& args) : args_(args) {}
 
   // Opens the runtime on the database; returns an exit code on failure.
-  int Open() {
+  // `reads_only` (ls, stat): when the database exists but cannot be opened
+  // for writing (a read-only file or mount), it is opened read-only, with
+  // a note on stderr, instead of failing.
+  int Open(bool reads_only = false) {
     std::string db = args_.db;
     if (db.empty()) {
       std::string error;
@@ -337,6 +340,16 @@ class Session {
       o.engine.memory_max_bytes = std::min(o.engine.memory_max_bytes, args_.max_bytes);
     }
     auto rt = Runtime::Create(o);
+    std::error_code exists_ec;
+    if (!rt.ok() && reads_only && std::filesystem::exists(db, exists_ec)) {
+      o.store.read_only = true;
+      auto read_only = Runtime::Create(o);
+      if (read_only.ok()) {
+        std::fprintf(stderr, "preheat: note: opened %s read-only: %s\n", db.c_str(),
+                     rt.status().message().c_str());
+        rt = std::move(read_only);
+      }
+    }
     if (!rt.ok()) {
       const Status& s = rt.status();
       int code = s.code() == Code::kInvalidArgument ? kExitUsage : ExitFor(s);
@@ -568,7 +581,7 @@ int CmdWarm(const Args& args) {
 int CmdStat(const Args& args) {
   if (!args.positional.empty()) return Fail(kExitUsage, "stat takes no arguments");
   Session session(args);
-  if (int rc = session.Open()) return rc;
+  if (int rc = session.Open(/*reads_only=*/true)) return rc;
   json stats = json::parse(session.rt().StatsJson().get(), nullptr, false);
   int rc = session.Close();
   if (rc != kExitOk) return rc;
@@ -599,7 +612,7 @@ int CmdStat(const Args& args) {
 int CmdLs(const Args& args) {
   if (args.positional.size() > 1) return Fail(kExitUsage, "ls takes at most one PREFIX");
   Session session(args);
-  if (int rc = session.Open()) return rc;
+  if (int rc = session.Open(/*reads_only=*/true)) return rc;
   preheat::StoreSelector sel;
   sel.kind = preheat::StoreSelector::Kind::kPrefix;
   sel.value = session.KeyPrefix() + (args.positional.empty() ? "" : args.positional[0]);

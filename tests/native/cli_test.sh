@@ -8,6 +8,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/preheat-cli-XXXXXX")
 ORIGIN_PID=
 cleanup() {
   if [ -n "$ORIGIN_PID" ]; then kill "$ORIGIN_PID" 2>/dev/null; wait "$ORIGIN_PID" 2>/dev/null; fi
+  chattr -i "$WORK/ro/cache.db" 2>/dev/null  # made immutable by the read-only checks
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -151,6 +152,28 @@ check "warm of 200 URLs: exit 0" [ "$RC" -eq 0 ]
 check "warm of 200 URLs: none refused" [ "$(grep -c limit_reached "$WORK/err")" -eq 0 ]
 run stat --json --db "$WORK/many.db"
 check "warm of 200 URLs: all stored" grep -q '"entries":200' "$WORK/out"
+# ls and stat only read: a database file that cannot be written (a
+# read-only file; as root, whom modes do not stop, an immutable one) is
+# read, not refused with exit 5. Skipped where neither can be made.
+ro_db="$WORK/ro/cache.db"
+run warm --db "$ro_db" "$BASE/r/ro-one" "$BASE/r/ro-two"
+read_only=no
+if [ "$(id -u)" -ne 0 ]; then
+  chmod 0444 "$ro_db" && read_only=yes
+elif chattr +i "$ro_db" 2> /dev/null; then
+  read_only=immutable
+fi
+if [ "$read_only" != no ]; then
+  run ls --db "$ro_db"
+  check "ls of a read-only database: exit 0" [ "$RC" -eq 0 ]
+  check "ls of a read-only database: lists its URLs" [ "$(printf '%s\n' "$OUT" | grep -c /r/ro-)" -eq 2 ]
+  run stat --json --db "$ro_db"
+  check "stat of a read-only database: exit 0" [ "$RC" -eq 0 ]
+  check "stat of a read-only database: its entries" grep -q '"entries":2' "$WORK/out"
+  run purge --all --db "$ro_db"
+  check "purge of a read-only database: exit 5" [ "$RC" -eq 5 ]
+  if [ "$read_only" = immutable ]; then chattr -i "$ro_db"; else chmod 0644 "$ro_db"; fi
+fi
 for cmd in ls stat "purge --all"; do
   run $cmd --db "$DB" --namespace "bad ns"
   check "$cmd with an invalid namespace: exit 2" [ "$RC" -eq 2 ]
