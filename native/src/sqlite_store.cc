@@ -296,6 +296,16 @@ struct SqliteStore::Impl {
         *corrupt = true;
         return FromSqlite(rc, db, "quick_check " + path);
       }
+      if ((rc & 0xff) == SQLITE_CANTOPEN) {
+        // The file itself opened: what failed is the -wal or -shm file a
+        // WAL database needs beside it (SQLite only says "unable to open
+        // database file"), typically because the directory is read-only.
+        std::string dir = std::filesystem::path(path).parent_path().string();
+        return Status::IoError("cannot open the cache database " + path + ": " +
+                               sqlite3_errmsg(db) + " (it needs " + path + "-wal and -shm " +
+                               "beside it: is the directory " + (dir.empty() ? "." : dir) +
+                               " writable?)");
+      }
       if (rc != SQLITE_ROW) return FromSqlite(rc, db, "quick_check " + path);
       std::string verdict = ColumnString(check.get(), 0);
       if (verdict != "ok") {

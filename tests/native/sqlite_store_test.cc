@@ -438,6 +438,41 @@ TEST_CASE("SqliteStore: unwritable locations and read-only files fail with kIoEr
   CHECK(w.status().message().find("read-only") != std::string::npos);
 }
 
+// Regression: a WAL database in a directory where its -wal file cannot be
+// created (a read-only directory) failed with "quick_check <path>: unable
+// to open database file", which names neither the -wal file nor the
+// directory. It still fails with kIoError, saying what to fix, and nothing
+// is set aside or lost: it opens once the -wal file can be made.
+TEST_CASE("SqliteStore: a database whose -wal file cannot be created says which directory "
+          "must be writable, and keeps its data") {
+  TempDir dir;
+  Harness h;
+  const std::string path = dir.File("cache.db");
+  h.MakeClosedFile(path, {Put("a", "1", 1)});
+  REQUIRE_FALSE(std::filesystem::exists(path + "-wal"));
+  // What a read-only directory does, for any user (root ignores modes):
+  // nothing can be created at <path>-wal.
+  REQUIRE(std::filesystem::create_directory(path + "-wal"));
+  auto blocked = h.Open(path);
+  REQUIRE_FALSE(blocked.ok());
+  CHECK(blocked.status().code() == Code::kIoError);
+  const std::string& message = blocked.status().message();
+  CHECK(message.find(path + "-wal") != std::string::npos);
+  CHECK(message.find("is the directory " + dir.path() + " writable?") != std::string::npos);
+  std::filesystem::remove(path + "-wal");
+  if (geteuid() != 0) {
+    chmod(dir.path().c_str(), 0555);
+    auto read_only_dir = h.Open(path);
+    chmod(dir.path().c_str(), 0755);
+    REQUIRE_FALSE(read_only_dir.ok());
+    CHECK(read_only_dir.status().message().find("writable?") != std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(path + ".corrupt-1"));
+  auto opened = h.Open(path);
+  REQUIRE(opened.ok());
+  CHECK(h.Get(**opened, "a").ok());
+}
+
 TEST_CASE("SqliteStore: a full disk fails the whole batch with kNoSpace") {
   TempDir dir;
   Harness h;
