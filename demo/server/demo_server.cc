@@ -85,6 +85,7 @@ class ConnectionStream : public httplib::Stream {
     first_line_ = true;
     head_bytes_ = 0;
     line_bytes_ = 0;
+    empty_line_bytes_ = 0;
   }
   // True once an oversized head was answered (414 or 431) by this stream:
   // reads fail from then on, and the answer httplib then tries to write (a
@@ -97,16 +98,19 @@ class ConnectionStream : public httplib::Stream {
   // Up to `size` bytes: buffered ones first, else one recv (-1 on timeout).
   ssize_t read(char* ptr, size_t size) override {
     if (rejected_) return -1;
-    if (!buffered()) {
-      if (!PollFor(sock_, POLLIN, read_timeout_ms_)) return -1;
-      ssize_t n;
-      do {
-        n = ::recv(sock_, buf_, sizeof buf_, 0);
-      } while (n < 0 && errno == EINTR);
-      if (n <= 0) return n;
-      begin_ = 0;
-      end_ = static_cast<size_t>(n);
-    }
+    do {
+      if (!buffered()) {
+        if (!PollFor(sock_, POLLIN, read_timeout_ms_)) return -1;
+        ssize_t n;
+        do {
+          n = ::recv(sock_, buf_, sizeof buf_, 0);
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0) return n;
+        begin_ = 0;
+        end_ = static_cast<size_t>(n);
+      }
+    } while (!SkipEmptyLines());
+    if (rejected_) return -1;
     size_t k = std::min(size, end_ - begin_);
     // httplib reads the head a byte at a time, so every byte is measured
     // before httplib sees it.
@@ -133,6 +137,24 @@ class ConnectionStream : public httplib::Stream {
   ::socket_t socket() const override { return sock_; }
 
  private:
+  // Before a request line, drops the CR and LF bytes of empty lines (RFC
+  // 9112 2.2: a server SHOULD ignore at least one; some clients send a CRLF
+  // after a request body), up to the request line's limit, past which the
+  // request is answered 400. False when they used up the buffered bytes
+  // (read more), or after answering 400 (the next read fails).
+  bool SkipEmptyLines() {
+    if (!in_head_ || head_bytes_ != 0) return true;
+    while (begin_ < end_ && (buf_[begin_] == '\r' || buf_[begin_] == '\n')) {
+      if (++empty_line_bytes_ > kRequestLineMaxBytes) {
+        Reject("400 Bad Request");
+        begin_ = end_;
+        return true;
+      }
+      begin_++;
+    }
+    return buffered();
+  }
+
   // Counts head bytes about to be handed out; false (after answering 414 or
   // 431) when they take the head over a limit. An empty line ends the head.
   bool MeasureHead(const char* p, size_t n) {
@@ -189,6 +211,7 @@ class ConnectionStream : public httplib::Stream {
   size_t begin_ = 0, end_ = 0;
   bool in_head_ = false, first_line_ = true, rejected_ = false;
   size_t head_bytes_ = 0, line_bytes_ = 0;
+  size_t empty_line_bytes_ = 0;  // skipped before this request's line
   char last_ = 0;  // the head byte measured before
 };
 

@@ -692,3 +692,27 @@ TEST_CASE("differing Content-Length lines get 400; Transfer-Encoding beside Cont
   CHECK(both[1] == "");
   CHECK(server->tracker().GetIssue(7)->title == "Chunked");
 }
+
+// Regression: an empty line before a request line (a CRLF some clients
+// send after a request body) was parsed as a request line and answered 400,
+// so the request after it on the connection got that 400 instead of its
+// own answer. RFC 9112 2.2: a server SHOULD ignore at least one empty line
+// received before the request line. Only a bounded run of them is skipped.
+TEST_CASE("empty lines before a request line are skipped") {
+  auto server = StartServer();
+  auto answers = RawExchange(*server, {"PATCH /api/issues/8 HTTP/1.1\r\nHost: t\r\n"
+                                       "Content-Length: 25\r\n\r\n"
+                                       "{\"title\":\"Trailing CRLF\"}\r\n",
+                                       "GET /api/issues/1 HTTP/1.1\r\nHost: t\r\n\r\n"});
+  REQUIRE(answers.size() == 2);
+  CHECK(answers[0].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(server->tracker().GetIssue(8)->title == "Trailing CRLF");
+  CHECK(answers[1].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(answers[1].find("\"id\":1,") != std::string::npos);
+  auto leading = RawExchange(*server, {"\r\n\n\r\nGET /api/issues/2 HTTP/1.1\r\nHost: t\r\n\r\n"});
+  CHECK(leading[0].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(leading[0].find("\"id\":2,") != std::string::npos);
+  // Past the request line's limit they are a bad request, not a wait.
+  auto endless = RawExchange(*server, {std::string(20000, '\n')});
+  CHECK(endless[0].rfind("HTTP/1.1 400", 0) == 0);
+}
