@@ -48,6 +48,12 @@ thread_local bool t_request_counted = false;
 // must end its connection (its body's end is unknown); read and cleared by
 // the connection loop (Server::process_and_close_socket) after the answer.
 thread_local bool t_close_connection = false;
+// Set by the pre-routing handler when this worker thread's current request
+// has a chunked body: httplib 0.11 applies its payload limit to
+// Content-Length bodies only, so the connection's stream counts the chunked
+// body's bytes as sent (framing included) and answers 413 past
+// kRequestBodyMaxBytes. Cleared by the connection loop for each request.
+thread_local bool t_chunked_body = false;
 
 std::string HttpDate(std::time_t t);
 
@@ -86,6 +92,7 @@ class ConnectionStream : public httplib::Stream {
     head_bytes_ = 0;
     line_bytes_ = 0;
     empty_line_bytes_ = 0;
+    body_bytes_ = 0;
   }
   // True once an oversized head was answered (414 or 431) by this stream:
   // reads fail from then on, and the answer httplib then tries to write (a
@@ -115,6 +122,12 @@ class ConnectionStream : public httplib::Stream {
     // httplib reads the head a byte at a time, so every byte is measured
     // before httplib sees it.
     if (in_head_ && !MeasureHead(buf_ + begin_, k)) return -1;
+    // (The head's last bytes and the body's first may come in one read: the
+    // few head bytes counted with the body only make the limit stricter.)
+    if (!in_head_ && t_chunked_body && (body_bytes_ += k) > kRequestBodyMaxBytes) {
+      Reject("413 Payload Too Large");
+      return -1;
+    }
     std::memcpy(ptr, buf_ + begin_, k);
     begin_ += k;
     return static_cast<ssize_t>(k);
@@ -212,6 +225,7 @@ class ConnectionStream : public httplib::Stream {
   bool in_head_ = false, first_line_ = true, rejected_ = false;
   size_t head_bytes_ = 0, line_bytes_ = 0;
   size_t empty_line_bytes_ = 0;  // skipped before this request's line
+  size_t body_bytes_ = 0;        // of a chunked body, as sent (t_chunked_body)
   char last_ = 0;  // the head byte measured before
 };
 
@@ -237,6 +251,7 @@ class Server : public httplib::Server {
       strm.StartRequest();
       bool connection_closed = false;
       t_close_connection = false;
+      t_chunked_body = false;
       ok = process_request(strm, /*close_connection=*/left == 1, connection_closed, nullptr);
       if (strm.rejected() || t_close_connection) {
         t_close_connection = false;
@@ -849,6 +864,7 @@ void DemoServer::InstallRoutes() {
                       "text/plain");
       return httplib::Server::HandlerResponse::Handled;
     }
+    t_chunked_body = req.has_header("Transfer-Encoding");  // chunked: checked above
     // Transfer-Encoding beside Content-Length: the body is read as chunked
     // (httplib does), and the connection closes after the answer (RFC 9112
     // 6.1 MUST), since whatever sent it may have framed it by the length.

@@ -716,3 +716,33 @@ TEST_CASE("empty lines before a request line are skipped") {
   auto endless = RawExchange(*server, {std::string(20000, '\n')});
   CHECK(endless[0].rfind("HTTP/1.1 400", 0) == 0);
 }
+
+// Regression: httplib 0.11 applies its payload limit to Content-Length
+// bodies only: a chunked body of any size was read into memory and handed
+// to the route (a 100 KiB edit with a padding field was applied). A chunked
+// body over 64 KiB as sent (chunk framing included) now gets 413, and the
+// connection closes without the rest being buffered.
+TEST_CASE("a chunked request body over 64 KiB gets 413 and changes nothing") {
+  auto server = StartServer();
+  std::string title_before = server->tracker().GetIssue(10)->title;
+  const std::string body =
+      R"({"title":"Big chunked","pad":")" + std::string(100 * 1024, 'x') + R"("})";
+  char size_line[32];
+  std::snprintf(size_line, sizeof size_line, "%zx\r\n", body.size());
+  auto answers = RawExchange(*server, {"PATCH /api/issues/10 HTTP/1.1\r\nHost: t\r\n"
+                                       "Content-Type: application/json\r\n"
+                                       "Transfer-Encoding: chunked\r\n\r\n" +
+                                       std::string(size_line) + body + "\r\n0\r\n\r\n"});
+  CHECK(answers[0].rfind("HTTP/1.1 413", 0) == 0);
+  CHECK(answers[0].find("Connection: close\r\n") != std::string::npos);
+  CHECK(server->tracker().GetIssue(10)->title == title_before);
+  CHECK(server->counters().edits == 0);
+  // Small chunked bodies are still read.
+  auto small = RawExchange(*server, {"PATCH /api/issues/10 HTTP/1.1\r\nHost: t\r\n"
+                                     "Transfer-Encoding: chunked\r\n\r\n"
+                                     "13\r\n{\"title\":\"Chunked\"}\r\n0\r\n\r\n"});
+  CHECK(small[0].rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(server->tracker().GetIssue(10)->title == "Chunked");
+  // The refused request was uncounted from the requests being handled.
+  CHECK(server->counters().max_concurrent == 1);
+}
