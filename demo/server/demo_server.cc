@@ -833,6 +833,7 @@ void DemoServer::InstallRoutes() {
     // (request smuggling). The same value repeated is one length.
     int framing_status = 0;
     std::string length;  // the first line's value, leading zeros dropped
+    bool bad_host = false;
     auto lengths = req.headers.equal_range("Content-Length");
     for (auto it = lengths.first; it != lengths.second; ++it) {
       std::string v = Trim(it->second);
@@ -847,6 +848,13 @@ void DemoServer::InstallRoutes() {
         framing_status = 400;
       }
     }
+    // An HTTP/1.1 request names its authority in exactly one Host line
+    // (RFC 9112 3.2 MUST: 400 otherwise).
+    if (framing_status == 0 && req.version == "HTTP/1.1" &&
+        req.headers.count("Host") != 1) {
+      framing_status = 400;
+      bad_host = true;
+    }
     if (framing_status == 0 && req.has_header("Transfer-Encoding") &&
         !EqualsIgnoreCase(Trim(CombinedHeader(req, "Transfer-Encoding")), "chunked")) {
       framing_status = 501;
@@ -859,8 +867,9 @@ void DemoServer::InstallRoutes() {
       bool bad = framing_status == 400;
       res.status = framing_status;
       res.set_header("Cache-Control", "no-store");
-      res.set_content(bad ? "Content-Length must be one decimal number\n"
-                          : "only the chunked transfer coding is supported\n",
+      res.set_content(bad_host ? "an HTTP/1.1 request needs exactly one Host\n"
+                      : bad    ? "Content-Length must be one decimal number\n"
+                               : "only the chunked transfer coding is supported\n",
                       "text/plain");
       return httplib::Server::HandlerResponse::Handled;
     }

@@ -41,7 +41,8 @@
 // a Date. Request heads over 64 KiB or with a header line over 8 KiB get
 // 431, request lines over 16 KiB 414 (then the connection closes);
 // pipelined requests are answered in order, and empty lines before a
-// request line are skipped (up to 16 KiB). A Content-Length that is not
+// request line are skipped (up to 16 KiB). An HTTP/1.1 request without
+// exactly one Host line gets 400. A Content-Length that is not
 // digits, or Content-Length lines that differ, get 400, a transfer coding
 // other than chunked 501 (then the connection closes); a request with both
 // Transfer-Encoding and Content-Length is read as chunked and its

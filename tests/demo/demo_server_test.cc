@@ -746,3 +746,19 @@ TEST_CASE("a chunked request body over 64 KiB gets 413 and changes nothing") {
   // The refused request was uncounted from the requests being handled.
   CHECK(server->counters().max_concurrent == 1);
 }
+
+// Regression: an HTTP/1.1 request without Host, or with two Host lines, was
+// served. RFC 9112 3.2: a server MUST answer either with 400 (the target's
+// authority is unknown or ambiguous). HTTP/1.0 requests may omit it.
+TEST_CASE("an HTTP/1.1 request without exactly one Host gets 400") {
+  auto server = StartServer();
+  auto none = RawExchange(*server, {"GET /api/issues/1 HTTP/1.1\r\n\r\n"});
+  CHECK(none[0].rfind("HTTP/1.1 400", 0) == 0);
+  auto two = RawExchange(*server, {"GET /api/issues/1 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"});
+  CHECK(two[0].rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(server->counters().requests == 0);
+  auto old = RawExchange(*server, {"GET /api/issues/1 HTTP/1.0\r\n\r\n"});
+  CHECK(old[0].find(" 200 OK\r\n") != std::string::npos);
+  auto one = RawExchange(*server, {"GET /api/issues/1 HTTP/1.1\r\nhost: t\r\n\r\n"});
+  CHECK(one[0].rfind("HTTP/1.1 200", 0) == 0);
+}
