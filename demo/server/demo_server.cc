@@ -26,8 +26,8 @@ using nlohmann::json;
 constexpr double kPi = 3.14159265358979323846;
 
 // Request bodies are title edits ({"title": at most 256 bytes}) or empty.
-// httplib answers 413 to larger ones; a too-large Content-Length body is
-// read past without being buffered.
+// Larger ones get 413: a Content-Length over it from the head (the
+// pre-routing handler), a chunked body once it passed it (t_chunked_body).
 constexpr size_t kRequestBodyMaxBytes = 64 * 1024;
 // Request heads: the request line (httplib answers 414 itself to targets
 // over 8 KiB), each header line (httplib's own limit, which it answered
@@ -859,6 +859,14 @@ void DemoServer::InstallRoutes() {
         !EqualsIgnoreCase(Trim(CombinedHeader(req, "Transfer-Encoding")), "chunked")) {
       framing_status = 501;
     }
+    // A body announced over the limit is answered 413 from the head, and the
+    // connection closes: httplib would read past all of it first (or wait
+    // out its read timeout), then keep the connection. (With
+    // Transfer-Encoding the length is not the body's: see t_chunked_body.)
+    if (framing_status == 0 && !length.empty() && !req.has_header("Transfer-Encoding") &&
+        (length.size() > 9 || std::stoul(length) > kRequestBodyMaxBytes)) {
+      framing_status = 413;
+    }
     if (framing_status != 0) {
       t_close_connection = true;
       // httplib then answers with `Connection: close`.
@@ -867,9 +875,10 @@ void DemoServer::InstallRoutes() {
       bool bad = framing_status == 400;
       res.status = framing_status;
       res.set_header("Cache-Control", "no-store");
-      res.set_content(bad_host ? "an HTTP/1.1 request needs exactly one Host\n"
-                      : bad    ? "Content-Length must be one decimal number\n"
-                               : "only the chunked transfer coding is supported\n",
+      res.set_content(bad_host                ? "an HTTP/1.1 request needs exactly one Host\n"
+                      : bad                   ? "Content-Length must be one decimal number\n"
+                      : framing_status == 413 ? "request bodies are limited to 64 KiB\n"
+                                              : "only the chunked transfer coding is supported\n",
                       "text/plain");
       return httplib::Server::HandlerResponse::Handled;
     }

@@ -46,9 +46,9 @@
 // digits, or Content-Length lines that differ, get 400, a transfer coding
 // other than chunked 501 (then the connection closes); a request with both
 // Transfer-Encoding and Content-Length is read as chunked and its
-// connection closes after the answer. Request bodies over 64 KiB get 413 (a
-// chunked one counted as sent, chunk framing included, and its connection
-// then closes); a request with neither Content-Length nor Transfer-Encoding has an
+// connection closes after the answer. Request bodies over 64 KiB get 413
+// and the connection closes: a Content-Length over it at once, from the
+// head; a chunked body once it passed it as sent, chunk framing included; a request with neither Content-Length nor Transfer-Encoding has an
 // empty body (so `curl -X POST URL` works).
 #ifndef PREHEAT_DEMO_SERVER_DEMO_SERVER_H_
 #define PREHEAT_DEMO_SERVER_DEMO_SERVER_H_
