@@ -893,6 +893,12 @@ struct Engine::Impl {
       changed = false;  // what the tiers hold stays as it is
     } else if (storable && !too_large) {
       Keep(entry, now);
+    } else if (resp.status == 429 || resp.status == 408) {
+      // The origin asks to be left alone a while (Too Many Requests) or
+      // gave up waiting (Request Timeout): no news about the resource, so
+      // what the tiers hold stays. The waiters get the answer itself.
+      metrics.not_stored++;
+      changed = false;
     } else {
       (too_large ? metrics.too_large : metrics.not_stored)++;
       Forget(flight.key, now);

@@ -198,6 +198,38 @@ TEST_CASE("a 304 with another Cache-Tag retags the entry") {
   CHECK(*new_tag == 1);
 }
 
+// A 429 or 408 (without freshness, so not storable) to a revalidation is
+// the origin asking to be left alone a while, not news that the resource
+// changed or went away: removing the held entry turned the next
+// navigation into a miss, sent to the same refusing origin.
+TEST_CASE("a 429 or 408 to a revalidation leaves the held entry in place") {
+  for (int refusal : {429, 408}) {
+    CAPTURE(refusal);
+    Rig r;
+    int status = 200;
+    r.origin.handler = [&status](const HttpRequest&, Instant now) {
+      HttpResponse resp;
+      resp.status = status;
+      resp.headers.Set("Date", FormatHttpDate(now));
+      if (status == 200) resp.headers.Set("Cache-Control", "max-age=60, stale-while-revalidate=600");
+      resp.body = status == 200 ? "v1" : "slow down";
+      return resp;
+    };
+    REQUIRE(r.Get(kA).ok());
+    r.Advance(90'000);
+    status = refusal;
+    auto stale = r.Get(kA);  // served stale; its revalidation is refused
+    REQUIRE(stale.ok());
+    REQUIRE(stale->revalidating);
+    r.loop.RunAll();
+    REQUIRE(r.origin.requests.size() == 2);
+    auto peeked = r.engine->Peek({kA}, r.loop.now());
+    REQUIRE(peeked.ok());
+    CHECK(peeked->entry->body == "v1");
+    CHECK(peeked->entry->status == 200);
+  }
+}
+
 // RFC 9111 4.3.4: a 304 updates the stored response its validator
 // identifies, and none other. A reload's own request (beside a conditional
 // one) stored v2 first; the conditional request's 304, sent earlier for v1
