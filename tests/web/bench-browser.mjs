@@ -60,6 +60,21 @@ export function withBudgetsPage(packageDir, fn) {
   }, fn);
 }
 
+// A driver's `--pages N` (a whole number from 1 to 50; `fallback` when
+// absent) from its arguments `args`; throws on anything else.
+export function pagesOption(args, fallback) {
+  const at = args.indexOf('--pages');
+  const pages = at < 0 ? fallback : Number(args[at + 1]);
+  if (!(Number.isInteger(pages) && pages >= 1 && pages <= 50)) {
+    throw new Error(`--pages: a whole number from 1 to 50, not ${args[at + 1]}`);
+  }
+  return pages;
+}
+
+// The package a driver measures: PREHEAT_WEB_PACKAGE, else the wasm build's.
+export const PACKAGE_DIR = path.resolve(process.env.PREHEAT_WEB_PACKAGE ||
+  path.join(here, '..', '..', 'build', 'wasm', 'web'));
+
 // The median of `xs` (NaN for none), in their unit.
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

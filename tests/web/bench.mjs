@@ -29,25 +29,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { median, runDriver, withBudgetsPage } from './bench-browser.mjs';
+import { PACKAGE_DIR, median, pagesOption, runDriver, withBudgetsPage } from './bench-browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const outArg = args.indexOf('--out');
-const pagesArg = args.indexOf('--pages');
-const PAGES = pagesArg >= 0 ? Number(args[pagesArg + 1]) : 1;
-if (!(Number.isInteger(PAGES) && PAGES >= 1 && PAGES <= 50)) {
-  throw new Error(`--pages: a whole number from 1 to 50, not ${args[pagesArg + 1]}`);
-}
+const PAGES = pagesOption(args, 1);
 const settleArg = args.indexOf('--settle-ms');
 const SETTLE_MS = settleArg >= 0 ? Number(args[settleArg + 1]) : 0;
 if (!(Number.isInteger(SETTLE_MS) && SETTLE_MS >= 0 && SETTLE_MS <= 60000)) {
   throw new Error(`--settle-ms: a whole number from 0 to 60000, not ${args[settleArg + 1]}`);
 }
-const PACKAGE_DIR = path.resolve(process.env.PREHEAT_WEB_PACKAGE ||
-  path.join(here, '..', '..', 'build', 'wasm', 'web'));
 const OUT = path.resolve(outArg >= 0 ? args[outArg + 1]
   : path.join(here, '..', '..', 'build', quick ? 'web-bench-quick.json' : 'web-bench.json'));
 

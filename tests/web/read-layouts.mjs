@@ -15,19 +15,10 @@
 // is a fresh browser and profile and runs every layout (the order rotating
 // from page to page). Prints each layout's ratio of medians, pooled over
 // the pages, and each page's; writes nothing, never fails on timings.
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { median, runDriver, withBudgetsPage } from './bench-browser.mjs';
+import { PACKAGE_DIR, median, pagesOption, runDriver, withBudgetsPage } from './bench-browser.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const pagesAt = args.indexOf('--pages');
-const PAGES = pagesAt < 0 ? 3 : Number(args[pagesAt + 1]);
-if (!(Number.isInteger(PAGES) && PAGES >= 1 && PAGES <= 50)) {
-  throw new Error(`--pages: a whole number from 1 to 50, not ${args[pagesAt + 1]}`);
-}
-const PACKAGE_DIR = path.resolve(process.env.PREHEAT_WEB_PACKAGE ||
-  path.join(here, '..', '..', 'build', 'wasm', 'web'));
+const PAGES = pagesOption(args, 3);
 
 const LAYOUTS = ['interleaved', 'alternating', 'solo', 'rawOrder'];
 const GAPS_MS = [0, 1];

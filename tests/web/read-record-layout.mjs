@@ -9,19 +9,10 @@
 // it; fields / rawFields is what a read of a structured-clone record that
 // skips the engine costs against a raw get of that record. Writes nothing,
 // never fails on timings.
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { median, runDriver, withBudgetsPage } from './bench-browser.mjs';
+import { PACKAGE_DIR, median, pagesOption, runDriver, withBudgetsPage } from './bench-browser.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const pagesAt = args.indexOf('--pages');
-const PAGES = pagesAt < 0 ? 3 : Number(args[pagesAt + 1]);
-if (!(Number.isInteger(PAGES) && PAGES >= 1 && PAGES <= 50)) {
-  throw new Error(`--pages: a whole number from 1 to 50, not ${args[pagesAt + 1]}`);
-}
-const PACKAGE_DIR = path.resolve(process.env.PREHEAT_WEB_PACKAGE ||
-  path.join(here, '..', '..', 'build', 'wasm', 'web'));
+const PAGES = pagesOption(args, 3);
 
 const RATIOS = [['module', 'rawBytes'], ['fields', 'rawFields'], ['fieldsHashed', 'rawFields'],
                 ['rawFields', 'rawBytes']];
