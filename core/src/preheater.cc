@@ -71,6 +71,10 @@ struct Preheater::Impl {
   std::unordered_map<std::string, bool> visible;
   std::vector<std::pair<std::string, Instant>> hovers;  // url, started
   uint32_t inflight = 0;
+  // The URLs of preheats on the wire (at most inflight_max), and whether a
+  // navigation opened one before its answer came: that navigation joined
+  // the request, so the preheat was used though it was never tracked.
+  std::unordered_map<std::string, bool> flying;
   // Preheats followed for accounting, by URL, and the same oldest first:
   // always in step, so both stay within tracked_max.
   std::unordered_map<std::string, Tracked> tracked;
@@ -210,6 +214,7 @@ struct Preheater::Impl {
     std::weak_ptr<bool> alive_token = alive;
     std::string url = c.url;
     std::string key = c.key;
+    flying[url] = false;
     engine->Prefetch(req, now, [this, alive_token, url, key, ticket](Result<CacheResult> result) {
       if (alive_token.expired()) return;
       OnDone(url, key, ticket, std::move(result), engine->CurrentTime());
@@ -219,6 +224,11 @@ struct Preheater::Impl {
   void OnDone(const std::string& url, const std::string& key, CircuitBreaker::Ticket ticket,
               Result<CacheResult> result, Instant now) {
     inflight--;
+    bool opened_in_flight = false;
+    if (auto f = flying.find(url); f != flying.end()) {
+      opened_in_flight = f->second;
+      flying.erase(f);
+    }
     if (!result.ok()) {
       Code code = result.status().code();
       if (code != Code::kCancelled && code != Code::kLimitReached) stats.failures++;
@@ -260,7 +270,13 @@ struct Preheater::Impl {
     uint64_t body_bytes = r.entry->body.size();
     bytes.TakeDebt(static_cast<double>(body_bytes), now);
     stats.fetched_bytes += body_bytes;
-    if (r.stored && !failed) {
+    if (r.stored && !failed && opened_in_flight) {
+      // Used as it arrived: nothing left to follow.
+      stats.fetched++;
+      stats.used++;
+      stats.used_bytes += body_bytes;
+      stats.preheat_to_use_ms.Record(0);
+    } else if (r.stored && !failed) {
       stats.fetched++;
       Track(url, key, body_bytes, now);
     } else {
@@ -471,6 +487,8 @@ void Preheater::Navigated(const std::string& from_url, const std::string& to_url
     d.stats.preheat_to_use_ms.Record(ElapsedMs(it->second.fetched_at, now));
     d.tracked_order.erase(it->second.order);
     d.tracked.erase(it);
+  } else if (auto f = d.flying.find(to_norm); f != d.flying.end()) {
+    f->second = true;  // accounted when its answer comes (OnDone)
   }
   d.hovers.clear();
 }

@@ -743,5 +743,36 @@ TEST_CASE("preheater: the page being viewed is not preheated from its own refere
   CHECK(f.origin.requests[0].url == "https://app.example/issues/2");
 }
 
+// A navigation to a page whose preheat was still on the wire (the usual
+// case for a hover or pointerdown preheat: the click comes before the
+// answer) joins that request and uses its response, but the preheat was
+// only followed once it arrived, after Navigated: it was booked unused and
+// its bytes wasted.
+TEST_CASE("preheater: a preheat still in flight when the user opens it counts as used") {
+  PreheatOptions o;
+  o.use_window_ms = 1000;
+  Fixture f(o);
+  f.origin.latency_ms = 200;
+  const std::string url = "https://app.example/issues/7";
+  f.preheater->Intent(url, IntentKind::kPointerDown, f.loop.now());
+  REQUIRE(f.PreheatRequests() == 1);
+  f.Run(50);
+  f.preheater->Navigated("https://app.example/issues", url, f.loop.now());
+  std::optional<Result<CacheResult>> got;
+  CacheRequest req;
+  req.url = url;
+  f.engine->Get(req, f.loop.now(), [&](Result<CacheResult> r) { got = std::move(r); });
+  f.Run(5000);
+  REQUIRE(got.has_value());
+  REQUIRE(got->ok());
+  CHECK(f.PreheatRequests() == 1);
+  CHECK(f.origin.requests.size() == 1);  // the navigation joined the preheat
+  CHECK(f.preheater->stats().fetched == 1);
+  CHECK(f.preheater->stats().used == 1);
+  CHECK(f.preheater->stats().used_bytes == 1000);
+  CHECK(f.preheater->stats().wasted_bytes == 0);
+  CHECK(f.preheater->stats().preheat_to_use_ms.count() == 1);
+}
+
 }  // namespace
 }  // namespace preheat

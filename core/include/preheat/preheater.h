@@ -66,7 +66,7 @@ struct PreheatStats {
   uint64_t breaker_blocked = 0;   // start attempts refused by the breaker
   uint64_t failures = 0;
   uint64_t fetched = 0;           // preheats that stored a response (not a failure)
-  uint64_t used = 0;              // a navigation later opened a preheated entry
+  uint64_t used = 0;              // a navigation opened a preheated entry (or joined it in flight)
   uint64_t evicted_unused = 0;    // gone from memory before any use
   uint64_t wasted_bytes = 0;      // bytes of preheats never used in use_window_ms
   uint64_t fetched_bytes = 0;
