@@ -241,9 +241,20 @@ struct Preheater::Impl {
       } else {
         breaker.OnAbandoned(ticket);
       }
+      // Refused by the engine (its preheat lane's queue, or the waiters of
+      // a key, is full): no request went out, so it was not issued and its
+      // token goes back, as for a tier's answer.
+      if (code == Code::kLimitReached) {
+        stats.issued--;
+        requests.GiveBack(1, now);
+      }
       // Cancelled: the namespace was cleared (logout) or the engine is
       // shutting down; starting the next preheat now would refill it.
-      if (code != Code::kCancelled) Pump(now);
+      // Refused: the refusal comes inside Issue, so the Pump that issued
+      // it goes on by itself (pumping here too would recurse once per
+      // refused candidate now that refusals cost no token); a refusal
+      // that comes later leaves the queue to NextDeadline.
+      if (code != Code::kCancelled && code != Code::kLimitReached) Pump(now);
       return;
     }
     const CacheResult& r = *result;

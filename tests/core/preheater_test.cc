@@ -774,5 +774,52 @@ TEST_CASE("preheater: a preheat still in flight when the user opens it counts as
   CHECK(f.preheater->stats().preheat_to_use_ms.count() == 1);
 }
 
+// A preheat the engine refuses because its preheat lane's queue is full
+// (the app's own prefetches filled it) never went out, yet it kept its
+// request token: a burst of refusals spent the whole budget on nothing,
+// and the next surface could not preheat.
+TEST_CASE("preheater: a preheat the engine's full lane refuses costs no request token") {
+  SimLoop loop;
+  FakeOrigin origin(&loop, 5);
+  origin.latency_ms = 100;
+  origin.handler = [](const HttpRequest&, Instant) {
+    HttpResponse r;
+    r.status = 200;
+    r.headers.Set("Cache-Control", "max-age=600");
+    r.body = "x";
+    return r;
+  };
+  EngineOptions eo;
+  eo.lanes[static_cast<int>(Lane::kPreheat)] = {1, 2};
+  auto engine = std::move(Engine::Create(eo, nullptr, &origin, 1).value());
+  PreheatOptions o;
+  o.requests_burst = 4;
+  o.requests_per_s = 0.001;  // nothing refills during the test
+  o.per_surface_max = 12;
+  auto preheater = std::move(Preheater::Create(o, engine.get(), loop.now()).value());
+  // The app fills the lane: one on the wire, two queued.
+  int app_done = 0;
+  for (const char* url :
+       {"https://app.example/app/1", "https://app.example/app/2", "https://app.example/app/3"}) {
+    CacheRequest req;
+    req.url = url;
+    req.lane = Lane::kPreheat;
+    engine->Prefetch(req, loop.now(), [&](Result<CacheResult>) { app_done++; });
+  }
+  preheater->Surface("https://app.example/a", Fixture::Refs(3), loop.now());
+  CHECK(preheater->stats().issued == 0);  // none went out
+  loop.RunUntil(AddMs(loop.now(), 1000));
+  REQUIRE(app_done == 3);
+  // The lane is free again: the whole burst is still there.
+  preheater->Surface("https://app.example/b", Fixture::Refs(4, 10), loop.now());
+  loop.RunUntil(AddMs(loop.now(), 1000));
+  size_t preheats = 0;
+  for (const auto& r : origin.requests) {
+    preheats += r.lane == Lane::kPreheat && r.url.find("/issues/") != std::string::npos;
+  }
+  CHECK(preheats == 4);
+  CHECK(preheater->stats().issued == 4);
+}
+
 }  // namespace
 }  // namespace preheat
