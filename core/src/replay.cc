@@ -155,6 +155,7 @@ void AddPreheatStats(const PreheatStats& s, PreheatStats* sum) {
   sum->evicted_unused += s.evicted_unused;
   sum->wasted_bytes += s.wasted_bytes;
   sum->fetched_bytes += s.fetched_bytes;
+  sum->used_bytes += s.used_bytes;
   sum->preheat_to_use_ms.Merge(s.preheat_to_use_ms);
 }
 

@@ -198,6 +198,20 @@ TEST_CASE("RunReplay: a prior teaches the preheater what users click") {
   CHECK(with.policies[0].latency.instant() == 1);
 }
 
+// The preheater's stats are summed over sessions into PolicyReport::preheat;
+// used_bytes was left out of the sum, so it read 0 whatever was used.
+TEST_CASE("RunReplay: the summed preheat stats keep the bytes used") {
+  Trace t = ParseTrace(kTrace);
+  ReplayOptions o;
+  o.policies = {DefaultReplayPolicies()[2]};
+  ReplayReport r = RunReplay(t, {}, o);
+  const PreheatStats& s = r.policies[0].preheat;
+  REQUIRE(s.used >= 1);
+  // Every body of the simulated origin is body_bytes long.
+  CHECK(s.used_bytes == s.used * o.body_bytes);
+  CHECK(s.fetched_bytes >= s.used_bytes);
+}
+
 TEST_CASE("TakeTrainingSessions: a seeded split") {
   Trace t = ParseTrace(kTrace);
   for (int i = 0; i < 50; ++i) t.sessions.push_back(t.sessions[i % 2]);
