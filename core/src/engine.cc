@@ -1676,6 +1676,16 @@ Result<uint64_t> Engine::Invalidate(const InvalidateSelector& selector, Invalida
                                                           ? it->first == key_or_prefix
                                                           : it->first.compare(0, key_or_prefix.size(),
                                                                               key_or_prefix) == 0));
+    if (match && selector.kind == InvalidateSelector::Kind::kTag && !memory_only) {
+      // The store removes by the tags of what it holds, which for this key
+      // may be an older version without the tag (the tag came with the
+      // pending one): remove the key itself, after the tag's removal. A
+      // kMarkStale hit in memory replaces this with its marked put below.
+      it->second = Impl::PendingWrite{StoreWrite::Kind::kRemove, nullptr, now, nullptr};
+      d.forget_on_degrade.insert(it->first);
+      ++it;
+      continue;
+    }
     it = match ? d.pending.erase(it) : std::next(it);
   }
   if (d.pending.empty()) d.pending_since = Instant::Never();

@@ -545,6 +545,63 @@ TEST_CASE("engine: invalidate by tag marks stale, by prefix removes") {
   CHECK(f.Get()->state == CacheState::kMiss);
 }
 
+// A tag invalidation removed the store's records by their tag, and dropped
+// the pending write of a matching entry: when the store held an older
+// version of that key without the tag (the tag came with the new version),
+// that version survived, and the next get served it from the store, fresh.
+TEST_CASE("engine: a tag invalidation leaves no older untagged version of a pending entry in the store") {
+  for (InvalidateMode mode : {InvalidateMode::kRemove, InvalidateMode::kMarkStale}) {
+    CAPTURE(static_cast<int>(mode));
+    EngineOptions options;
+    options.write_delay_ms = 60'000;  // the new version's put stays pending
+    Fixture f(options);
+    f.cache_control = "max-age=600";
+    bool tagged = false;  // v1 carries no tag; v2 is tagged "issue-1"
+    auto handler = f.origin.handler;
+    f.origin.handler = [&tagged, handler](const HttpRequest& req, Instant now) {
+      HttpResponse r = handler(req, now);
+      if (!tagged) r.headers.Remove("Cache-Tag");
+      return r;
+    };
+    REQUIRE(f.Get()->entry->body == "v1");
+    REQUIRE(f.Flush().ok());  // the store holds v1, untagged
+    tagged = true;
+    f.body = "v2";
+    f.etag = "\"v2\"";
+    CacheRequest reload{kUrl, "", {}};
+    reload.mode = CacheMode::kReload;
+    std::optional<Result<CacheResult>> got;
+    f.engine->Get(reload, f.loop.now(), [&](Result<CacheResult> r) { got = std::move(r); });
+    while (!got && f.loop.RunOne()) {
+    }
+    REQUIRE(got.has_value());
+    REQUIRE((*got)->entry->body == "v2");
+    REQUIRE(f.engine->metrics().pending_writes == 1);  // v2's put, not yet written
+
+    auto n = f.engine->Invalidate({InvalidateSelector::Kind::kTag, "issue-1", ""}, mode,
+                                  f.loop.now());
+    REQUIRE(n.ok());
+    CHECK(*n == 1);
+    REQUIRE(f.Flush().ok());
+    // Neither mode leaves v1 to be served as if nothing had been invalidated.
+    auto stored = f.store.records().find(" " + std::string(kUrl));
+    if (stored != f.store.records().end()) {
+      auto decoded = DecodeEntry(stored->second.value, FreshnessOptions{});
+      REQUIRE(decoded.ok());
+      CHECK(decoded->body == "v2");
+      CHECK(decoded->invalidated);
+    }
+    // A new session (memory cold) does not serve v1 fresh from the store.
+    auto created = Engine::Create(options, &f.store, &f.origin, 7);
+    REQUIRE(created.ok());
+    f.engine = std::move(created).value();
+    auto r = f.Get();
+    REQUIRE(r.ok());
+    CHECK(r->entry->body == "v2");
+    CHECK(r->state != CacheState::kFresh);
+  }
+}
+
 TEST_CASE("engine: mutate is optimistic and rolls back when the write fails") {
   Fixture f;
   f.Get();
