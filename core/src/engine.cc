@@ -1049,7 +1049,11 @@ struct Engine::Impl {
         if (write.kind == StoreWrite::Kind::kPut) memory.Erase(key);
         metrics.writes_dropped++;
         writes_dropped_since_flush++;
-        return;
+        if (!known_wrong) return;
+        // An invalidation's mark says the stored record is wrong: it goes
+        // as a removal instead (never dropped), or the store would keep
+        // serving the unmarked record, fresh by its own lifetime.
+        write = PendingWrite{StoreWrite::Kind::kRemove, nullptr, now, nullptr};
       }
       pending.emplace_hint(it, key, std::move(write));
     } else if (write.kind == StoreWrite::Kind::kTouch) {

@@ -1287,5 +1287,44 @@ TEST_CASE("engine: the next Flush reports writes dropped even when the batches d
   CHECK(f.Flush().ok());  // reported once
 }
 
+// With the pending writes full, the mark a confirmed write put on the
+// resource it was sent to (RFC 9111 4.4) was dropped like any put, and its
+// entry left memory: the store kept the unmarked record, and the next get
+// served it fresh from there, without asking the origin.
+TEST_CASE("engine: a write's invalidation of its URL is not lost when the pending writes are full") {
+  EngineOptions options;
+  options.pending_writes_max = 1;
+  options.write_delay_ms = 60'000;
+  Fixture f(options);
+  f.cache_control = "max-age=600";
+  const std::string target = "https://app.example/issues/2";
+  REQUIRE(f.Get().ok());  // kUrl: where the write goes
+  REQUIRE(f.Flush().ok());
+  REQUIRE(f.Get(target).ok());  // the entry the write optimistically updates
+  REQUIRE(f.Flush().ok());      // both in the store, fresh for 10 minutes
+  HttpRequest write;
+  write.method = "PATCH";
+  write.url = kUrl;
+  std::optional<Status> done;
+  f.engine->Mutate({target}, HttpResponse{200, {}, "optimistic"}, write, f.loop.now(),
+                   [&](Status s) { done = s; });
+  // The write's answer: the target's removal takes the one pending slot,
+  // then kUrl is marked invalidated.
+  while (!done && f.loop.RunOne()) {
+  }
+  REQUIRE(done.has_value());
+  REQUIRE(done->ok());
+  f.body = "v2";  // the origin after the write
+  f.etag = "\"v2\"";
+  f.Settle();
+  (void)f.Flush();  // may report the dropped put (kLimitReached)
+  const size_t requests = f.origin.CountRequests(kUrl);
+  auto r = f.Get();
+  REQUIRE(r.ok());
+  // Validated with the origin (or refetched), not served from before the write.
+  CHECK(f.origin.CountRequests(kUrl) == requests + 1);
+  CHECK(r->entry->body == "v2");
+}
+
 }  // namespace
 }  // namespace preheat
