@@ -190,6 +190,10 @@ struct Engine::Impl {
     bool invalidated = false;
     bool removed = false;
     bool refetch = false;
+    // A response of the key kept while this request was on the wire (a
+    // reload's own request): newer than what a 304 to this one confirms,
+    // also once memory has evicted it.
+    EntryPtr newer_kept;
     // Started for a no-store get, its only waiter: its response is kept in
     // no tier. Filed under OwnFlightKey, not `key`.
     bool no_store = false;
@@ -838,7 +842,8 @@ struct Engine::Impl {
       // what the 304 confirmed, and stays.
       const EntryPtr current = memory.Peek(flight.key);
       const bool newer_stored =
-          current && current != flight.base && !SameRepresentation(*current, *flight.base);
+          (current && current != flight.base && !SameRepresentation(*current, *flight.base)) ||
+          (flight.newer_kept && !SameRepresentation(*flight.newer_kept, *flight.base));
       if (MayKeep(flight) && !newer_stored) {
         if (IsStorable("GET", updated->status, updated->headers, updated_cc)) {
           Keep(entry, now);
@@ -893,6 +898,11 @@ struct Engine::Impl {
       changed = false;  // what the tiers hold stays as it is
     } else if (storable && !too_large) {
       Keep(entry, now);
+      // A conditional request for the key still on the wire must not put
+      // its base back with a late 304 (see newer_stored).
+      if (auto other = flights.find(flight.key); other != flights.end() && other->second.base) {
+        other->second.newer_kept = entry;
+      }
     } else if (resp.status == 429 || resp.status == 408) {
       // The origin asks to be left alone a while (Too Many Requests) or
       // gave up waiting (Request Timeout): no news about the resource, so

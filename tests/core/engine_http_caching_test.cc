@@ -27,8 +27,8 @@ struct Rig {
   SimLoop loop;
   FakeOrigin origin{&loop, 2};
   std::unique_ptr<Engine> engine;
-  Rig() {
-    auto created = Engine::Create(EngineOptions{}, nullptr, &origin, 1);
+  explicit Rig(EngineOptions options = {}) {
+    auto created = Engine::Create(std::move(options), nullptr, &origin, 1);
     REQUIRE(created.ok());
     engine = std::move(created).value();
     engine->Start(loop.now());
@@ -271,6 +271,52 @@ TEST_CASE("a late 304 for the old version does not replace a newer stored one") 
   REQUIRE(after.ok());
   CHECK(after->entry->body == "v2");
   CHECK(r.origin.CountRequests(kA) == 3);
+}
+
+// The same, once memory has evicted the newer answer before the 304
+// arrives: the 304 found nothing newer held and stored the old version,
+// refreshed, so the next get served v1 fresh after v2 had been served.
+TEST_CASE("a late 304 for the old version does not come back after the newer one was evicted") {
+  EngineOptions options;
+  options.memory_max_entries = 1;
+  Rig r(options);
+  int version = 1;
+  r.origin.handler = [&version](const HttpRequest& req, Instant now) {
+    const std::string etag = "\"v" + std::to_string(version) + "\"";
+    HttpResponse resp;
+    resp.headers.Set("ETag", etag);
+    resp.headers.Set("Cache-Control", "max-age=60");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    if (req.headers.Get("If-None-Match") == etag) {
+      resp.status = 304;
+      return resp;
+    }
+    resp.status = 200;
+    resp.body = "v" + std::to_string(version);
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  r.Advance(120'000);  // stale
+  std::optional<Result<CacheResult>> conditional, reload;
+  r.origin.latency_ms = 100;  // the 304 takes its time
+  r.engine->Get({kA}, r.loop.now(), [&](Result<CacheResult> res) { conditional = res; });
+  version = 2;
+  r.origin.latency_ms = 10;
+  r.engine->Get({kA, "", {}, Lane::kNavigate, CacheMode::kReload}, r.loop.now(),
+                [&](Result<CacheResult> res) { reload = res; });
+  while (!reload && r.loop.RunOne()) {
+  }
+  REQUIRE(reload.has_value());
+  REQUIRE(reload->ok());
+  CHECK((*reload)->entry->body == "v2");
+  REQUIRE(r.Get(kB).ok());  // memory holds one entry: v2 of kA goes
+  REQUIRE_FALSE(conditional.has_value());
+  r.loop.RunAll();
+  REQUIRE(conditional.has_value());
+  REQUIRE(conditional->ok());
+  auto after = r.Get(kA);
+  REQUIRE(after.ok());
+  CHECK(after->entry->body == "v2");
 }
 
 // RFC 9111 4.2.4 (must-revalidate, no-cache) and the README ("nothing stale
