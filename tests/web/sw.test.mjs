@@ -607,6 +607,48 @@ test('a new worker version takes over without a broken navigation', async () => 
   }
 });
 
+// The new version checked the kill URL inside its activate event: a worker
+// is 'activating' until that event's promises settle, and the browser holds
+// every navigation to an activating worker, so a kill URL that did not answer
+// (an overloaded origin, a stalled network) held every navigation in scope.
+test('a kill URL that does not answer does not hold navigations while a new version activates', async () => {
+  server.swVersion = 'v1';
+  const { context, page } = await warmed('90', { title: 'Issue 90', body: 'b', version: 1 });
+  let release;
+  server.killHold = new Promise((f) => { release = f; });
+  try {
+    const killChecks = () => server.requests.filter((r) => r.kind === 'kill').length;
+    const checksBefore = killChecks();
+    server.swVersion = 'v2';  // deploy
+    const switched = page.evaluate(() => new Promise((resolve) => {
+      navigator.serviceWorker.addEventListener('controllerchange', () => resolve(), { once: true });
+    }));
+    await page.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r.update()));
+    await switched;  // v2 is the active worker (activating or activated)
+    for (let i = 0; i < 100 && killChecks() === checksBefore; i++) await sleep(100);
+    assert.ok(killChecks() > checksBefore, 'v2 asked the kill URL');
+
+    const before = server.navigations('/issues/90').length;
+    const navigation = page.goto(`${server.origin}/issues/90`);
+    navigation.catch(() => {});  // awaited below; the context may close first
+    for (let i = 0; i < 100 && server.navigations('/issues/90').length === before; i++) await sleep(100);
+    assert.equal(server.navigations('/issues/90').length, before + 1,
+                 'the navigation reached the server while the kill URL had not answered');
+    release();
+    await navigation;
+    const app = await settled(page);
+    assert.equal(app.main.title, 'Issue 90');
+    assert.equal(app.error, null);
+    assert.equal((await status(page)).version, 'v2');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    release();
+    server.killHold = null;
+    server.swVersion = 'v1';
+    await context.close();
+  }
+});
+
 // `shellFromCache` (the app-shell pattern): a usable record is answered from
 // the route's stored shell, the server sees no request for the page.
 test('shellFromCache: first hit stores the shell, later hits skip the server, misses and bypass unchanged, a deploy does not reuse the old shell', async () => {

@@ -1070,8 +1070,12 @@ export function installPreheatWorker(config = {}) {
       const claim = c.claim === true || (c.claim === 'auto' && state.firstInstall && previous.length === 0);
       if (claim) await sw.clients.claim();
       state.claimed = claim;
-      await checkKillUrl();
     })());
+    // The kill URL is asked now but outside the event: the browser holds
+    // navigations to an activating worker until the event's promises settle,
+    // and one that does not answer must not hold them. Should the worker stop
+    // before it answers, the next worker start asks on its first navigation.
+    checkKillUrl();
   });
 
   sw.addEventListener('fetch', (event) => {

@@ -7,7 +7,8 @@
 //   /preheat/*        the built package (application/wasm, text/javascript)
 //   /fixtures/*       this folder (app.js, config.js)
 // Knobs (fields of the returned object): issues, swVersion, kill, down
-// (every connection is reset), apiDown (API answers 503), renderDelayMs
+// (every connection is reset), apiDown (API answers 503), killHold (a
+// promise the kill URL waits for before it answers), renderDelayMs
 // (full pages), apiDelayMs, offlineAssets (false: the worker lists none),
 // workerOptions (more installPreheatWorker options, e.g. { shellFromCache:
 // true }). Each shell names the deploy it came from and its serial number
@@ -47,7 +48,7 @@ const sleep = (ms) => (ms > 0 ? new Promise((f) => setTimeout(f, ms)) : Promise.
 export function startSwServer({ packageDir, renderDelayMs = 0, apiDelayMs = 0,
                                 assetCacheControl = 'no-cache', offlineAssets = true } = {}) {
   const s = {
-    issues: {}, swVersion: 'v1', kill: false, down: false, apiDown: false,
+    issues: {}, swVersion: 'v1', kill: false, killHold: null, down: false, apiDown: false,
     renderDelayMs, apiDelayMs, offlineAssets, workerOptions: {}, shellSerial: 0, requests: [],
     navigations: (p) => s.requests.filter((r) => r.kind === 'page' && (!p || r.path === p)),
   };
@@ -122,6 +123,7 @@ export function startSwServer({ packageDir, renderDelayMs = 0, apiDelayMs = 0,
     }
     if (p === '/.well-known/preheat-worker') {
       s.requests.push({ kind: 'kill', path: p, referer: req.headers.referer || null });
+      if (s.killHold) await s.killHold;
       res.writeHead(s.kill ? 410 : 404, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
       res.end(s.kill ? 'unregister' : 'no');
       return;
