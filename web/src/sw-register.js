@@ -149,14 +149,24 @@ export async function registerPreheatWorker(scriptUrl, {
   }
 }
 
-// Sends a message to the controlling worker and waits for its reply.
+// Sends a message to the controlling worker and waits for its reply (null
+// after timeoutMs). The channel is closed either way, so an unanswered
+// message holds nothing. A timeout over 2^31-1 ms (or Infinity) waits
+// 2^31-1 ms: setTimeout takes a signed 32-bit delay and fires a longer one
+// at once.
 function ask(message, timeoutMs = 1000) {
   const ctl = supported() && navigator.serviceWorker.controller;
   if (!ctl) return Promise.resolve(null);
   return new Promise((resolve) => {
     const ch = new MessageChannel();
-    const timer = setTimeout(() => resolve(null), timeoutMs);
-    ch.port1.onmessage = (ev) => { clearTimeout(timer); resolve(ev.data); };
+    const done = (value) => {
+      clearTimeout(timer);
+      ch.port1.onmessage = null;
+      ch.port1.close();
+      resolve(value);
+    };
+    const timer = setTimeout(() => done(null), Math.min(timeoutMs, 2 ** 31 - 1));
+    ch.port1.onmessage = (ev) => done(ev.data);
     ctl.postMessage(message, [ch.port2]);
   });
 }
