@@ -433,9 +433,13 @@ test('API failing, then the whole server down: the cached page still shows (stal
     assert.deepEqual(apiDown.renders.map((r) => [r.version, r.state]), [[1, 'stale-if-error']]);
 
     server.down = true;
-    await page.reload();
+    const replayed = await page.reload();
     const down = await settled(page);
     assert.equal(down.shell, true, 'the worker served the cached shell');
+    // As the server sent it: the stored copy's time stamp stays in the
+    // worker (PROTOCOL.md: removed from the responses made from it).
+    assert.equal(replayed.headers()['preheat-cache'], 'shell');
+    assert.equal(replayed.headers()['preheat-shell-stored-at'], undefined);
     assert.equal(down.error, null);
     assert.deepEqual(down.renders.map((r) => [r.version, r.state]), [[1, 'stale-if-error']]);
     assert.equal(down.main.title, 'Issue 7');
@@ -465,9 +469,10 @@ test('server down with inlineData: the replayed shell carries the stored record 
 
     server.issues['9'] = { title: 'Issue 9', body: 'changed', version: 2, cacheControl };
     server.down = true;
-    await page.reload();
+    const replayed = await page.reload();
     const down = await settled(page);
     assert.equal(down.shell, true, 'the worker replayed the stored shell');
+    assert.equal(replayed.headers()['preheat-shell-stored-at'], undefined);
     assert.equal(down.error, null);
     assert.equal(down.inlined && down.inlined.url, `${server.origin}/api/issues/9`);
     assert.equal(down.inlined.data.version, 1, 'the stored record, inlined');

@@ -844,13 +844,18 @@ export function installPreheatWorker(config = {}) {
     return fetch(new Request(request.url, init));
   }
 
+  // The route's stored shell as a response to the navigation: the headers
+  // the server sent with it, without the stored copy's time stamp.
   async function offlineShell(route) {
     if (!c.offlineShell) return null;
     try {
       const cache = await caches.open(c.shellCache);
       const res = await cache.match(shellKey(c, route), { ignoreVary: true, ignoreSearch: false });
-      if (res) state.stats.offlineShells++;
-      return res || null;
+      if (!res) return null;
+      state.stats.offlineShells++;
+      const headers = new Headers(res.headers);
+      headers.delete(STORED_AT_HEADER);
+      return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
     } catch (_) {
       return null;
     }
