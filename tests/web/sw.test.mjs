@@ -612,6 +612,39 @@ test('a new worker version takes over without a broken navigation', async () => 
   }
 });
 
+// A bypass message whose url does not parse threw in the worker's message
+// handler, and one without a url was dropped: no answer either way, so the
+// page's ask() waited out its whole timeout.
+test('malformed messages: a bypass without a usable url is answered ok: false, others ignored; the worker keeps working', async () => {
+  const { context, page } = await warmed('93', { title: 'Issue 93', body: 'b', version: 1 });
+  try {
+    const answers = await page.evaluate(async () => {
+      const send = (data) => new Promise((resolve) => {
+        const ch = new MessageChannel();
+        const timer = setTimeout(() => resolve('no answer'), 5000);
+        ch.port1.onmessage = (ev) => { clearTimeout(timer); resolve(ev.data); };
+        navigator.serviceWorker.controller.postMessage(data, [ch.port2]);
+      });
+      return {
+        badUrl: await send({ type: 'preheat:bypass', url: 'http://[' }),
+        noUrl: await send({ type: 'preheat:bypass' }),
+      };
+    });
+    assert.deepEqual(answers.badUrl, { type: 'preheat:bypass', ok: false });
+    assert.deepEqual(answers.noUrl, { type: 'preheat:bypass', ok: false });
+    for (const data of [null, 42, 'preheat:status', [], { type: 7 }]) {
+      await page.evaluate((d) => navigator.serviceWorker.controller.postMessage(d), data);
+    }
+    await page.reload();
+    const app = await settled(page);
+    assert.equal(lastNav('/issues/93').header, 'hit', 'still a hit');
+    assert.equal(app.shell, true);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 // The new version checked the kill URL inside its activate event: a worker
 // is 'activating' until that event's promises settle, and the browser holds
 // every navigation to an activating worker, so a kill URL that did not answer

@@ -1113,11 +1113,16 @@ export function installPreheatWorker(config = {}) {
               staticRoutes: state.staticRoutes || null,
               shellFromCache: !!c.shellFromCache,
               lastVerdict: state.lastVerdict || null });
-    } else if (msg.type === 'preheat:bypass' && typeof msg.url === 'string') {
+    } else if (msg.type === 'preheat:bypass') {
       // The next navigation to url is forwarded unchanged (the shell could
-      // not render from the cache and reloads for a full page).
-      state.bypass.set(new URL(msg.url, sw.location.origin).href, Date.now() + 10000);
-      reply({ type: 'preheat:bypass', ok: true });
+      // not render from the cache and reloads for a full page). A url that
+      // is missing or does not parse is answered ok: false, at once.
+      let href = null;
+      try {
+        if (typeof msg.url === 'string') href = new URL(msg.url, sw.location.origin).href;
+      } catch (_) { /* answered below */ }
+      if (href) state.bypass.set(href, Date.now() + 10000);
+      reply({ type: 'preheat:bypass', ok: !!href });
     } else if (msg.type === 'preheat:unregister') {
       event.waitUntil(unregisterSelf('message').then(() => reply({ type: 'preheat:unregister', ok: true })));
     }
