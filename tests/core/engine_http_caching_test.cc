@@ -44,6 +44,40 @@ struct Rig {
   void Advance(int64_t ms) { loop.RunUntil(AddMs(loop.now(), ms)); }
 };
 
+// The late-304 race: kA stored as v1 (ETag "v1", max-age=60), then, once
+// stale, a conditional get whose 304 takes 100 ms and, beside it, a reload
+// that finds v2 in 10 ms. The answers land in `conditional` and `reload`;
+// the loop is left to the caller.
+struct ReloadPastConditional {
+  int version = 1;
+  std::optional<Result<CacheResult>> conditional, reload;
+
+  explicit ReloadPastConditional(Rig& r) {
+    r.origin.handler = [this](const HttpRequest& req, Instant now) {
+      const std::string etag = "\"v" + std::to_string(version) + "\"";
+      HttpResponse resp;
+      resp.headers.Set("ETag", etag);
+      resp.headers.Set("Cache-Control", "max-age=60");
+      resp.headers.Set("Date", FormatHttpDate(now));
+      if (req.headers.Get("If-None-Match") == etag) {
+        resp.status = 304;
+        return resp;
+      }
+      resp.status = 200;
+      resp.body = "v" + std::to_string(version);
+      return resp;
+    };
+    REQUIRE(r.Get(kA).ok());
+    r.Advance(120'000);  // stale
+    r.origin.latency_ms = 100;  // the 304 takes its time
+    r.engine->Get({kA}, r.loop.now(), [this](Result<CacheResult> res) { conditional = res; });
+    version = 2;
+    r.origin.latency_ms = 10;
+    r.engine->Get({kA, "", {}, Lane::kNavigate, CacheMode::kReload}, r.loop.now(),
+                  [this](Result<CacheResult> res) { reload = res; });
+  }
+};
+
 TEST_SUITE("engine: HTTP caching rules") {
 
 // RFC 9110 6.6.1 / RFC 9111 4.3.4: a 304 without Date must not leave the
@@ -237,30 +271,9 @@ TEST_CASE("a 429 or 408 to a revalidation leaves the held entry in place") {
 // its max-age while the origin and the cache a moment before had v2.
 TEST_CASE("a late 304 for the old version does not replace a newer stored one") {
   Rig r;
-  int version = 1;
-  r.origin.handler = [&version](const HttpRequest& req, Instant now) {
-    const std::string etag = "\"v" + std::to_string(version) + "\"";
-    HttpResponse resp;
-    resp.headers.Set("ETag", etag);
-    resp.headers.Set("Cache-Control", "max-age=60");
-    resp.headers.Set("Date", FormatHttpDate(now));
-    if (req.headers.Get("If-None-Match") == etag) {
-      resp.status = 304;
-      return resp;
-    }
-    resp.status = 200;
-    resp.body = "v" + std::to_string(version);
-    return resp;
-  };
-  REQUIRE(r.Get(kA).ok());
-  r.Advance(120'000);  // stale
-  std::optional<Result<CacheResult>> conditional, reload;
-  r.origin.latency_ms = 100;  // the 304 takes its time
-  r.engine->Get({kA}, r.loop.now(), [&](Result<CacheResult> res) { conditional = res; });
-  version = 2;
-  r.origin.latency_ms = 10;
-  r.engine->Get({kA, "", {}, Lane::kNavigate, CacheMode::kReload}, r.loop.now(),
-                [&](Result<CacheResult> res) { reload = res; });
+  ReloadPastConditional race(r);
+  auto& conditional = race.conditional;
+  auto& reload = race.reload;
   r.loop.RunAll();
   REQUIRE(reload.has_value());
   REQUIRE(reload->ok());
@@ -280,30 +293,9 @@ TEST_CASE("a late 304 for the old version does not come back after the newer one
   EngineOptions options;
   options.memory_max_entries = 1;
   Rig r(options);
-  int version = 1;
-  r.origin.handler = [&version](const HttpRequest& req, Instant now) {
-    const std::string etag = "\"v" + std::to_string(version) + "\"";
-    HttpResponse resp;
-    resp.headers.Set("ETag", etag);
-    resp.headers.Set("Cache-Control", "max-age=60");
-    resp.headers.Set("Date", FormatHttpDate(now));
-    if (req.headers.Get("If-None-Match") == etag) {
-      resp.status = 304;
-      return resp;
-    }
-    resp.status = 200;
-    resp.body = "v" + std::to_string(version);
-    return resp;
-  };
-  REQUIRE(r.Get(kA).ok());
-  r.Advance(120'000);  // stale
-  std::optional<Result<CacheResult>> conditional, reload;
-  r.origin.latency_ms = 100;  // the 304 takes its time
-  r.engine->Get({kA}, r.loop.now(), [&](Result<CacheResult> res) { conditional = res; });
-  version = 2;
-  r.origin.latency_ms = 10;
-  r.engine->Get({kA, "", {}, Lane::kNavigate, CacheMode::kReload}, r.loop.now(),
-                [&](Result<CacheResult> res) { reload = res; });
+  ReloadPastConditional race(r);
+  auto& conditional = race.conditional;
+  auto& reload = race.reload;
   while (!reload && r.loop.RunOne()) {
   }
   REQUIRE(reload.has_value());
