@@ -366,6 +366,17 @@ struct Engine::Impl {
 
   // ---- answering ------------------------------------------------------------
 
+  // Whether `entry`, not in memory (too big for it, or evicted), is kept
+  // in the store: a put of this very entry is pending, or it was read from
+  // the store and nothing but a touch has been queued for its key since.
+  bool InStoreOnly(Source source, const CacheEntry& entry) const {
+    auto p = pending.find(entry.key);
+    if (p == pending.end() || p->second.kind == StoreWrite::Kind::kTouch) {
+      return source == Source::kStore;
+    }
+    return p->second.kind == StoreWrite::Kind::kPut && p->second.entry.get() == &entry;
+  }
+
   void Deliver(Waiter& w, CacheState state, Source source, EntryPtr entry, Instant now,
                bool revalidating) {
     CacheResult r;
@@ -373,7 +384,7 @@ struct Engine::Impl {
     r.source = source;
     r.age_ms = entry ? CurrentAgeMs(entry->freshness, entry->response_time, now) : 0;
     r.revalidating = revalidating;
-    r.stored = entry && memory.Peek(entry->key) == entry;
+    r.stored = entry && (memory.Peek(entry->key) == entry || InStoreOnly(source, *entry));
     r.entry = std::move(entry);
     GetDone done = std::move(w.done);
     if (w.prefetch) {  // not a read by the app: no hit, miss or latency counted
@@ -1344,7 +1355,7 @@ struct Engine::Impl {
     r.source = Source::kNetwork;
     r.entry = entry;
     r.age_ms = entry ? CurrentAgeMs(entry->freshness, entry->response_time, now) : 0;
-    r.stored = entry && memory.Peek(key) == entry;
+    r.stored = entry && (memory.Peek(key) == entry || InStoreOnly(r.source, *entry));
     for (auto& [id, fn] : subscribers) {
       metrics.notifications++;
       fn(r);

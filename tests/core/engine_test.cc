@@ -92,6 +92,26 @@ struct Fixture {
   }
 };
 
+// An entry too big for the memory tier but within the store's limits is
+// kept in the store: `stored` ("kept in a tier") says so, on the miss that
+// fetched it and on the store read that serves it later.
+TEST_CASE("engine: an entry kept in the store alone is reported stored") {
+  EngineOptions options;
+  options.memory_max_bytes = 4000;
+  Fixture f(options);
+  f.body = std::string(5000, 'x');  // more than the memory tier holds
+  auto first = f.Get();
+  REQUIRE(first.ok());
+  REQUIRE(first->source == Source::kNetwork);
+  CHECK(first->stored);
+  REQUIRE(f.Flush().ok());
+  REQUIRE(f.store.records().count(*Engine::KeyFor(kUrl, "")) == 1);
+  auto again = f.Get();
+  REQUIRE(again.ok());
+  CHECK(again->source == Source::kStore);
+  CHECK(again->stored);
+}
+
 TEST_CASE("engine: miss, then fresh from memory without a request") {
   Fixture f;
   auto first = f.Get();
