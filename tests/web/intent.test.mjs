@@ -135,3 +135,18 @@ test('watchIntent: links opted out (data-preheat="false" or "0", rel=nofollow) r
   });
   assert.deepEqual(await page.evaluate(() => window.calls), [['/issues/1', 'pointerdown']]);
 });
+
+test('watchIntent: a right-button (context menu) pointerdown is no intent; the middle button is', async (t) => {
+  const server = await startStaticServer({ mounts: { '/pkg/': PACKAGE_DIR }, pages: { '/o.html': OPT_OUT_PAGE } });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  t.after(async () => { await browser.close(); await server.close(); });
+  const page = await browser.newPage();
+  await page.goto(`${server.origin}/o.html`);
+  await page.waitForFunction(() => window.ready === true);
+  await page.evaluate(() => {
+    for (const button of [2, 3, 4, 1]) {
+      document.getElementById('ok').dispatchEvent(new PointerEvent('pointerdown', { bubbles: true, button }));
+    }
+  });
+  assert.deepEqual(await page.evaluate(() => window.calls), [['/issues/1', 'pointerdown']]);
+});

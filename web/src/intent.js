@@ -39,6 +39,10 @@ export function watchIntent(cache, { root = document, selector = 'a[href]' } = {
     } catch (_) { /* closed cache */ }
   };
   const on = (kind) => (ev) => {
+    // A secondary button (the context menu) or the back/forward buttons
+    // press no link; the middle one opens it in another tab, which shares
+    // the store.
+    if (kind === 'pointerdown' && ev.button > 1) return;
     const link = linkOf(ev.target, selector, root);
     if (!link) return;
     // pointerover/pointerout also fire when moving between a link's children.
