@@ -54,3 +54,18 @@ test("package.json: every subpath's types declare only what its module exports, 
     assert.ok(main.includes(n), `index.d.ts declares ${n}`);
   }
 });
+
+// The worker's options (sw.js DEFAULTS, each with its default) and what a
+// TypeScript app may pass (index.d.ts PreheatWorkerConfig): an option the
+// declaration leaves out is an excess-property error in the app's code.
+test('PreheatWorkerConfig declares every option the worker reads', () => {
+  const src = (name) => fs.readFileSync(new URL(`../../web/src/${name}`, import.meta.url), 'utf8');
+  const defaults = /\nconst DEFAULTS = \{\n([\s\S]*?)\n\};/.exec(src('sw.js'));
+  assert.ok(defaults, 'sw.js DEFAULTS found');
+  const options = [...defaults[1].matchAll(/^ {2}(\w+):/gm)].map((m) => m[1]);
+  assert.ok(options.length > 10, `options read: ${options}`);
+  const config = /export interface PreheatWorkerConfig \{\n([\s\S]*?)\n\}/.exec(src('index.d.ts'));
+  assert.ok(config, 'index.d.ts PreheatWorkerConfig found');
+  const declared = new Set([...config[1].matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1]));
+  assert.deepEqual(options.filter((o) => !declared.has(o)), []);
+});

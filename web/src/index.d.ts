@@ -447,6 +447,13 @@ export interface PreheatWorkerConfig {
    * offlineAssets are given.
    */
   routeSubresourcesToNetwork?: boolean;
+  /**
+   * Heuristic freshness of responses with Last-Modified and no explicit
+   * lifetime, as the page's createCache options of the same names (default
+   * 0.1 of the Last-Modified age, at most 24 h): set both alike.
+   */
+  heuristicFraction?: number;
+  heuristicMaxMs?: number;
 }
 
 export interface PreheatWorkerVerdict {
