@@ -848,13 +848,11 @@ struct Engine::Impl {
       const CacheControl updated_cc =
           ParseCacheControl(updated->headers.GetCombined("cache-control").value_or(""));
       // RFC 9111 4.3.4: a 304 updates the stored response its validators
-      // identify, none other. A response of another representation stored
+      // identify, none other. A response of another representation kept
       // while it was on the wire (a reload's own request) is newer than
-      // what the 304 confirmed, and stays.
-      const EntryPtr current = memory.Peek(flight.key);
+      // what the 304 confirmed, and stays (in memory or not).
       const bool newer_stored =
-          (current && current != flight.base && !SameRepresentation(*current, *flight.base)) ||
-          (flight.newer_kept && !SameRepresentation(*flight.newer_kept, *flight.base));
+          flight.newer_kept && !SameRepresentation(*flight.newer_kept, *flight.base);
       if (MayKeep(flight) && !newer_stored) {
         if (IsStorable("GET", updated->status, updated->headers, updated_cc)) {
           Keep(entry, now);
