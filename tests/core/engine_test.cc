@@ -82,6 +82,13 @@ struct Fixture {
       loop.RunOne();
     }
   }
+  // The origin answers PATCH requests 500 (a write Mutate sends fails).
+  void RefuseWrites() {
+    origin.handler = [base = origin.handler](const HttpRequest& req, Instant now) {
+      if (req.method == "PATCH") return HttpResponse{500, {}, "nope"};
+      return base(req, now);
+    };
+  }
   Status Flush() {
     std::optional<Status> out;
     engine->Flush(loop.now(), [&](Status s) { out = s; });
@@ -628,10 +635,7 @@ TEST_CASE("engine: mutate is optimistic and rolls back when the write fails") {
   auto key = *Engine::KeyFor(kUrl, "");
   std::vector<std::string> seen;
   f.engine->Subscribe(key, [&](const CacheResult& r) { seen.push_back(r.entry->body); });
-  f.origin.handler = [base = f.origin.handler](const HttpRequest& req, Instant now) {
-    if (req.method == "PATCH") return HttpResponse{500, {}, "nope"};
-    return base(req, now);
-  };
+  f.RefuseWrites();
   std::optional<Status> done;
   HttpRequest write;
   write.method = "PATCH";
@@ -762,10 +766,7 @@ TEST_CASE("engine: a revalidation's 304 during a mutate leaves the optimistic va
   auto stale = f.Get();  // served stale; the revalidation's 304 comes in 50 ms
   REQUIRE(stale.ok());
   REQUIRE(stale->revalidating);
-  f.origin.handler = [base = f.origin.handler](const HttpRequest& req, Instant now) {
-    if (req.method == "PATCH") return HttpResponse{500, {}, "nope"};
-    return base(req, now);
-  };
+  f.RefuseWrites();
   f.origin.latency_ms = 200;  // the write's answer comes later
   std::optional<Status> done;
   HttpRequest write;

@@ -121,13 +121,19 @@ const OPT_OUT_PAGE = `<!doctype html><meta charset="utf-8">
   window.ready = true;
 </script>`;
 
-test('watchIntent: links opted out (data-preheat="false" or "0", rel=nofollow) report no intent', async (t) => {
+// OPT_OUT_PAGE served and opened in a new browser, watching; closed after `t`.
+async function openOptOutPage(t) {
   const server = await startStaticServer({ mounts: { '/pkg/': PACKAGE_DIR }, pages: { '/o.html': OPT_OUT_PAGE } });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   t.after(async () => { await browser.close(); await server.close(); });
   const page = await browser.newPage();
   await page.goto(`${server.origin}/o.html`);
   await page.waitForFunction(() => window.ready === true);
+  return page;
+}
+
+test('watchIntent: links opted out (data-preheat="false" or "0", rel=nofollow) report no intent', async (t) => {
+  const page = await openOptOutPage(t);
   await page.evaluate(() => {
     for (const id of ['false', 'zero', 'nofollow', 'ok']) {
       document.getElementById(id).dispatchEvent(new PointerEvent('pointerdown', { bubbles: true }));
@@ -137,12 +143,7 @@ test('watchIntent: links opted out (data-preheat="false" or "0", rel=nofollow) r
 });
 
 test('watchIntent: a right-button (context menu) pointerdown is no intent; the middle button is', async (t) => {
-  const server = await startStaticServer({ mounts: { '/pkg/': PACKAGE_DIR }, pages: { '/o.html': OPT_OUT_PAGE } });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  t.after(async () => { await browser.close(); await server.close(); });
-  const page = await browser.newPage();
-  await page.goto(`${server.origin}/o.html`);
-  await page.waitForFunction(() => window.ready === true);
+  const page = await openOptOutPage(t);
   await page.evaluate(() => {
     for (const button of [2, 3, 4, 1]) {
       document.getElementById('ok').dispatchEvent(new PointerEvent('pointerdown', { bubbles: true, button }));
