@@ -326,6 +326,23 @@ struct Engine::Impl {
     return ev;
   }
 
+  // StoreWrite::fresh_until for `e`: the instant before which Evaluate()
+  // says kFresh and ServeStored() answers a plain get with nothing more to
+  // do. Fresh while initial age + time since response_time < lifetime
+  // (CurrentAgeMs; before response_time, age is the initial age alone).
+  Instant PlainFreshUntil(const CacheEntry& e) const {
+    const RoutePolicy& policy = PolicyFor(e.url);
+    if (e.invalidated || (e.freshness.no_cache && !policy.max_age_ms) ||
+        (policy.revalidate_after_serving && !e.freshness.immutable) ||
+        !VaryMatches(e, Headers())) {
+      return StoreWrite::kNeverFresh;
+    }
+    const int64_t lifetime_ms = policy.max_age_ms ? *policy.max_age_ms : e.freshness.lifetime_ms;
+    const int64_t initial_age_ms = std::max<int64_t>(0, e.freshness.initial_age_ms);
+    if (lifetime_ms <= initial_age_ms) return StoreWrite::kNeverFresh;
+    return AddMs(e.response_time, lifetime_ms - initial_age_ms);
+  }
+
   static bool WithinMaxStale(const RoutePolicy& policy, int64_t staleness_ms) {
     return !policy.max_stale_ms || staleness_ms <= *policy.max_stale_ms;
   }
@@ -1109,7 +1126,9 @@ struct Engine::Impl {
         w.record.value = *node.mapped().blob;
         w.record.last_access = kBlobLastAccess;
       } else if (w.kind == StoreWrite::Kind::kPut) {
-        w.record = RecordOf(*node.mapped().entry, now);
+        w.entry = node.mapped().entry;
+        w.record = RecordOf(*w.entry, now);
+        w.fresh_until = PlainFreshUntil(*w.entry);
       } else {
         w.record.key = node.key();
         w.record.last_access = node.mapped().touch;
@@ -1893,6 +1912,15 @@ const EngineOptions& Engine::options() const { return impl_->options; }
 uint32_t Engine::InflightCount(Lane lane) const { return impl_->inflight[static_cast<int>(lane)]; }
 uint32_t Engine::QueuedCount(Lane lane) const {
   return static_cast<uint32_t>(impl_->lane_queue[static_cast<int>(lane)].size());
+}
+
+bool Engine::StoreReadServesRecord(const std::string& key, OpId op) const {
+  const Impl& d = *impl_;
+  auto read = d.store_reads.find(key);
+  if (read == d.store_reads.end() || read->second.op != op || read->second.superseded) return false;
+  if (!d.StoreUsable() || d.memory.Peek(key)) return false;
+  auto pending = d.pending.find(key);
+  return pending == d.pending.end() || pending->second.kind == StoreWrite::Kind::kTouch;
 }
 
 bool Engine::HasInMemoryOrInflight(const std::string& key) const {

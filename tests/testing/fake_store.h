@@ -53,7 +53,10 @@ class FakeStore : public Store {
       }
       for (const StoreWrite& w : batch) {
         switch (w.kind) {
-          case StoreWrite::Kind::kPut: records_[w.record.key] = w.record; break;
+          case StoreWrite::Kind::kPut:
+            records_[w.record.key] = w.record;
+            fresh_until_[w.record.key] = w.fresh_until;
+            break;
           case StoreWrite::Kind::kRemove: records_.erase(w.record.key); break;
           case StoreWrite::Kind::kTouch: {
             auto it = records_.find(w.record.key);
@@ -138,6 +141,11 @@ class FakeStore : public Store {
   size_t inflight() const { return queue_.size() + (busy_ ? 1 : 0); }
   std::set<std::string>& evicted() { return evicted_; }
   uint64_t batches_applied() const { return batches_applied_; }
+  // The StoreWrite::fresh_until of the last put of `key` applied.
+  Instant fresh_until(const std::string& key) const {
+    auto it = fresh_until_.find(key);
+    return it == fresh_until_.end() ? StoreWrite::kNeverFresh : it->second;
+  }
 
  private:
   static bool Matches(const StoreSelector& s, const StoreRecord& r) {
@@ -178,6 +186,7 @@ class FakeStore : public Store {
   SimLoop* loop_;
   Prng prng_;
   std::map<std::string, StoreRecord> records_;
+  std::map<std::string, Instant> fresh_until_;
   std::deque<std::function<void()>> queue_;
   bool busy_ = false;
   uint64_t generation_ = 0;

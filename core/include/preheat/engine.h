@@ -299,6 +299,16 @@ class Engine {
   // Requests in flight per lane, and queued per lane.
   uint32_t InflightCount(Lane lane) const;
   uint32_t QueuedCount(Lane lane) const;
+  // Whether the store read `op` of `key` (a Store::Get this engine started
+  // and the store has not completed) would, if completed now with a record
+  // of `key` that decodes, serve that record's entry to the get that
+  // started it: the read is still this one and nothing superseded it
+  // (an invalidation, a clear, a newer response), memory holds nothing for
+  // the key and no put or remove of it is pending. With a plain get and a
+  // record StoreWrite::fresh_until says is fresh, a driver may then answer
+  // that get itself and complete the read afterwards (the web package
+  // does). Never fails: false for an unknown read.
+  bool StoreReadServesRecord(const std::string& key, OpId op) const;
   // True when a usable-or-stale entry for the key is in the memory tier, or
   // a fetch for it is under way. For the preheater: "already cached".
   bool HasInMemoryOrInflight(const std::string& key) const;

@@ -5,9 +5,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "preheat/entry.h"
 #include "preheat/status.h"
 #include "preheat/time.h"
 
@@ -40,8 +43,25 @@ struct StoreRecordMeta {
 // One change in a batch.
 struct StoreWrite {
   enum class Kind : uint8_t { kPut = 0, kRemove = 1, kTouch = 2 };
+  // fresh_until when no plain read may take the record without the engine.
+  static constexpr Instant kNeverFresh = Instant{std::numeric_limits<int64_t>::min()};
   Kind kind = Kind::kPut;
   StoreRecord record;  // kRemove: only key; kTouch: key and last_access
+  // kPut of a cache entry: the entry `record.value` encodes (null for a
+  // remove, a touch or a named blob). Drivers may keep more of it beside
+  // the value, for readers that answer without the engine (the web
+  // package's cold reads); stores that keep only the value ignore it.
+  std::shared_ptr<const CacheEntry> entry;
+  // With `entry`: until when (exclusive) the engine that wrote the record
+  // would answer a plain read of it from the record alone, fresh, with
+  // nothing else to do: a Get without request headers, CacheMode::kDefault,
+  // memory holding nothing for the key and no write of it pending
+  // (Engine::StoreReadServesRecord). kNeverFresh for a record such a read
+  // must not take: invalidated, no-cache, a Vary an empty request does not
+  // match, a route that revalidates after serving, a lifetime its initial
+  // age has used up. It depends on the engine's options and routes, so a
+  // reader may only trust it under the same ones.
+  Instant fresh_until = kNeverFresh;
 };
 
 // Which records a RemoveMatching or Scan applies to. Exactly one of the
