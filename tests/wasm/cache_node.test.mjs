@@ -1875,3 +1875,101 @@ test("the service worker's cache keys are the engine's, also for characters the 
     assert.equal(engine.key, sw.cacheKeyFor(url, 'ns'), url);
   }
 });
+
+// ---- cold gets answered from their record (cache.js _answerFromRecord) ----
+
+// Writes `url`'s response through one cache and closes it (flushed).
+async function storeThrough(name, url, options = {}) {
+  const writer = await createCacheWith(factory, { name, ...options });
+  await writer.get(url);
+  await writer.close();
+}
+
+test('a cold get of a fresh record is answered from it as the engine answers it', async (t) => {
+  const origin = await startOrigin({
+    '/r': json({ r: 1 }, { 'cache-control': 'max-age=600', etag: '"r1"', 'cache-tag': 'rec, one' }),
+  });
+  t.after(() => origin.close());
+  const name = uniqueName('record');
+  const url = `${origin.origin}/r`;
+  await storeThrough(name, url);
+  // Other sizes, the same freshness rules: the record's deadline holds, the
+  // get is answered from it.
+  const viaRecord = await createCacheWith(factory, { name, memoryMaxEntries: 999 });
+  const fast = await viaRecord.get(url);
+  assert.equal(viaRecord.stats().recordAnswers, 1);
+  // The engine completed the read before the peek: memory has it, and the
+  // same data object.
+  const peeked = viaRecord.peek(url);
+  assert.ok(peeked);
+  assert.equal(peeked.source, 'memory');
+  assert.equal(peeked.data, fast.data);
+  assert.equal(viaRecord.stats().store_reads, 1);
+  await viaRecord.close();
+  // Other freshness rules (another stamp): the engine answers.
+  const viaEngine = await createCacheWith(factory, { name, engine: { heuristicFraction: 0.2 } });
+  const slow = await viaEngine.get(url);
+  assert.equal(viaEngine.stats().recordAnswers, 0);
+  await viaEngine.close();
+  for (const k of ['data', 'state', 'source', 'status', 'headers', 'url', 'key', 'tags', 'bodyHash',
+                   'stored', 'revalidating']) {
+    assert.deepEqual(fast[k], slow[k], k);
+  }
+  assert.equal(fast.state, 'fresh');
+  assert.equal(fast.source, 'store');
+  assert.deepEqual(fast.tags, ['rec', 'one']);
+  assert.deepEqual([...fast.body], [...slow.body]);
+  assert.ok(fast.age >= 0 && Math.abs(fast.age - slow.age) < 5000, `${fast.age} vs ${slow.age}`);
+  assert.equal(await fast.revalidation, null);
+  assert.equal(origin.count('/r'), 1);
+});
+
+test('a cold get is not answered from a record it must validate, a superseded read or a corrupt record', async (t) => {
+  const origin = await startOrigin({
+    '/no-cache': json({ n: 1 }, { 'cache-control': 'no-cache', etag: '"n1"' }),
+    '/fresh': json({ f: 1 }, { 'cache-control': 'max-age=600' }),
+    '/flipped': json({ x: 'abcdefgh' }, { 'cache-control': 'max-age=600' }),
+  });
+  t.after(() => origin.close());
+  const name = uniqueName('record-not');
+  const at = (p) => `${origin.origin}${p}`;
+  for (const p of ['/no-cache', '/fresh', '/flipped']) await storeThrough(name, at(p));
+  // A body byte flipped in the stored value (the checksum no longer holds).
+  const db = await new Promise((resolve, reject) => {
+    const req = indexedDB.open(`preheat:${name}`);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  await new Promise((resolve, reject) => {
+    const tx = db.transaction('entries', 'readwrite');
+    const entries = tx.objectStore('entries');
+    const r = entries.get(` ${at('/flipped')}`);
+    r.onsuccess = () => {
+      const rec = r.result;
+      assert.ok(rec.fast, 'the record carries what a cold read answers from');
+      const value = new Uint8Array(rec.value);
+      value[rec.fast.bodyAt + 7] ^= 0x01;  // 'a' -> '`'
+      entries.put({ ...rec, value });
+    };
+    tx.oncomplete = resolve;
+    tx.onerror = () => reject(tx.error);
+  });
+  db.close();
+
+  const cache = await createCacheWith(factory, { name });
+  t.after(() => cache.close());
+  const noCache = await cache.get(at('/no-cache'));
+  assert.equal(noCache.source, 'network');  // revalidated (no 304 from this origin)
+  assert.equal(origin.count('/no-cache'), 2);
+  // Invalidated while its read is on the way: the engine's answer, from the origin.
+  const pending = cache.get(at('/fresh'));
+  assert.equal(cache.invalidate({ url: at('/fresh') }), 0);
+  const fresh = await pending;
+  assert.equal(fresh.source, 'network');
+  assert.equal(origin.count('/fresh'), 2);
+  const flipped = await cache.get(at('/flipped'));
+  assert.equal(flipped.source, 'network');
+  assert.deepEqual(flipped.data, { x: 'abcdefgh' });
+  assert.equal(cache.stats().corrupt_records, 1);
+  assert.equal(cache.stats().recordAnswers, 0);
+});

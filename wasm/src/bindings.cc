@@ -225,10 +225,19 @@ EM_JS(void, preheat_js_deliver, (double id, emscripten::EM_VAL value), {
 });
 
 // One store write as a plain object, appended to the array `batch`.
+// `meta_len` > 0 (a put of an entry a plain read may take fresh until
+// `fresh_until`: StoreWrite::fresh_until): `fast` carries what the web
+// package's cold reads answer from (cache.js, answerFromRecord): the
+// entry's status, response time and initial age, where its body lies in
+// the value, `meta` (after the tags in `blob`): the body hash's 16 hex
+// digits, then the header fields "n\0v\0..." with lower-case names; then
+// the entry's own tags "t\0..." (`entry_tags_len` bytes).
 EM_JS(void, preheat_js_write_item,
       (emscripten::EM_VAL batch, int kind, const uint8_t* blob, uint32_t key_len,
        uint32_t tag_len, const uint8_t* value, uint32_t value_len, double last_access,
-       double charge),
+       double charge, uint32_t meta_len, uint32_t entry_tags_len, double fresh_until,
+       double response_time, double initial_age, int status, uint32_t body_at,
+       uint32_t body_len),
       {
   var T = Module.preheatText;
   var o = { kind: kind, key: T.str(blob, key_len), lastAccess: last_access };
@@ -236,6 +245,12 @@ EM_JS(void, preheat_js_write_item,
     o.value = HEAPU8.slice(value, value + value_len);
     o.tags = T.list(T.str(blob + key_len, tag_len));
     o.charge = charge;
+    if (meta_len) {
+      o.fast = { freshUntil: fresh_until, responseTime: response_time, initialAge: initial_age,
+                 status: status, bodyAt: body_at, bodyLength: body_len,
+                 meta: T.str(blob + key_len + tag_len, meta_len),
+                 tags: T.list(T.str(blob + key_len + tag_len + meta_len, entry_tags_len)) };
+    }
   }
   Emval.toValue(batch).push(o);
 });
@@ -446,6 +461,19 @@ bool FindRecordBody(std::string_view rec, uint32_t* offset, uint32_t* size) {
   return true;
 }
 
+// Appends header fields as "n\0v\0..." with lower-case names (the form of
+// Module.preheatText.headers).
+void AppendHeaderFields(std::string& blob, const Headers& headers) {
+  for (const auto& [name, value] : headers.fields()) {
+    size_t at = blob.size();
+    blob += name;  // whole, then lower-cased in place (no copy per name)
+    for (char* c = blob.data() + at; c != blob.data() + blob.size(); ++c) *c = LowerAscii(*c);
+    blob += '\0';
+    blob += value;
+    blob += '\0';
+  }
+}
+
 // Names one representation of an entry for cache.js's decoded-data memo: a
 // 53-bit mix of the entry's address, body hash, response time, status and
 // header count (exact in a JS number). Equal tokens: the same immutable
@@ -490,14 +518,7 @@ emscripten::EM_VAL ResultHandle(const CacheResult& r, double known, double deliv
   blob += e.url;
   blob += HashHex(e.body_hash);
   size_t before = blob.size();
-  for (const auto& [name, value] : e.headers.fields()) {
-    size_t at = blob.size();
-    blob += name;  // whole, then lower-cased in place (no copy per name)
-    for (char* c = blob.data() + at; c != blob.data() + blob.size(); ++c) *c = LowerAscii(*c);
-    blob += '\0';
-    blob += value;
-    blob += '\0';
-  }
+  AppendHeaderFields(blob, e.headers);
   size_t hdr_len = blob.size() - before;
   before = blob.size();
   AppendNulList(blob, e.tags);
@@ -712,13 +733,31 @@ class JsStore : public Store {
       bool put = w.kind == StoreWrite::Kind::kPut;
       blob.assign(w.record.key);
       if (put) AppendNulList(blob, w.record.tags);
+      const size_t tag_len = blob.size() - w.record.key.size();
+      // What a cold read answers from without the engine, for an entry a
+      // plain read may take fresh for a while (StoreWrite::fresh_until).
+      uint32_t body_at = 0, body_len = 0;
+      const CacheEntry* e = w.entry.get();
+      const bool fast = put && e && w.fresh_until != StoreWrite::kNeverFresh &&
+                        FindRecordBody(w.record.value, &body_at, &body_len);
+      size_t meta_len = 0;
+      if (fast) {
+        blob += HashHex(e->body_hash);
+        AppendHeaderFields(blob, e->headers);
+        meta_len = blob.size() - w.record.key.size() - tag_len;
+        AppendNulList(blob, e->tags);
+      }
+      const size_t entry_tags_len = blob.size() - w.record.key.size() - tag_len - meta_len;
       preheat_js_write_item(js.as_handle(), static_cast<int>(w.kind),
                             reinterpret_cast<const uint8_t*>(blob.data()), w.record.key.size(),
-                            blob.size() - w.record.key.size(),
-                            reinterpret_cast<const uint8_t*>(w.record.value.data()),
+                            tag_len, reinterpret_cast<const uint8_t*>(w.record.value.data()),
                             put ? w.record.value.size() : 0,
                             static_cast<double>(w.record.last_access.unix_ms),
-                            put ? static_cast<double>(w.record.ChargeBytes()) : 0);
+                            put ? static_cast<double>(w.record.ChargeBytes()) : 0, meta_len,
+                            entry_tags_len, fast ? static_cast<double>(w.fresh_until.unix_ms) : 0,
+                            fast ? static_cast<double>(e->response_time.unix_ms) : 0,
+                            fast ? static_cast<double>(e->freshness.initial_age_ms) : 0,
+                            fast ? e->status : 0, body_at, body_len);
     }
     driver_.call<void>("write", static_cast<double>(op), js);
   }
@@ -849,6 +888,12 @@ class JsStore : public Store {
     if (!done) return;
     if (code != 0) return done(op, now, StatusFromJs(code, msg));
     done(op, now, StoreUsage{static_cast<uint64_t>(bytes), static_cast<uint64_t>(entries)});
+  }
+
+  // Engine::StoreReadServesRecord for the read `op` (false when unknown).
+  bool ReadServesRecord(OpId op) const {
+    auto it = gets_.find(op);
+    return it != gets_.end() && engine_ && engine_->StoreReadServesRecord(it->second.key, op);
   }
 
  private:
@@ -1083,6 +1128,34 @@ class WasmEngine {
   }
   uint8_t* RecordBuffer(uint32_t size) { return store_ ? store_->RecordBuffer(size) : nullptr; }
   const RecordSlot* RecordSlotOf() const { return store_ ? store_->record_slot() : nullptr; }
+  bool ReadServesRecord(double op) const {
+    return store_ && store_->ReadServesRecord(static_cast<OpId>(op));
+  }
+  // What records a cold read may answer from are stamped with (cache.js,
+  // IdbStore.stamp): a hash of all that decides an entry's fresh_until
+  // besides the entry (routes, default policy, heuristic freshness) and of
+  // the layout of a record's `fast` fields (the leading 1). Engines whose
+  // options differ otherwise (sizes, timeouts) share stamps.
+  double PolicyStamp() const {
+    if (!engine_) return 0;
+    const EngineOptions& o = engine_->options();
+    std::string s = "1";
+    auto bits = [&s](auto v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    auto policy = [&](const RoutePolicy& p) {
+      s += p.pattern;
+      s += '\0';
+      for (const auto& limit : {p.max_age_ms, p.stale_while_revalidate_ms, p.max_stale_ms}) {
+        bits(limit ? *limit : int64_t{-1});
+      }
+      bits(static_cast<uint8_t>(p.revalidate_after_serving * 2 + p.no_store));
+    };
+    for (const RoutePolicy& route : o.routes) policy(route);
+    s += '\1';
+    policy(o.default_policy);
+    bits(o.freshness.heuristic_fraction);
+    bits(o.freshness.heuristic_max_ms);
+    return Xxh32(s);
+  }
   void FastStoreGetDoneInHeap(double op, double now, double last_access, uint32_t value_len) {
     if (store_) {
       store_->GetDoneInHeap_(static_cast<OpId>(op), ToInstant(now), ToInstant(last_access),
@@ -1345,6 +1418,28 @@ EMSCRIPTEN_KEEPALIVE void preheat_store_get_done_in_heap(uintptr_t engine, doubl
 // u32 capacity; fixed for the engine's life), 0 without a store.
 EMSCRIPTEN_KEEPALIVE const void* preheat_record_slot(uintptr_t engine) {
   return reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->RecordSlotOf();
+}
+
+// 1 when the store read `op` still answers the get that started it from
+// its record (Engine::StoreReadServesRecord), else 0: cache.js asks before
+// answering a cold get from a record itself.
+EMSCRIPTEN_KEEPALIVE int preheat_read_serves_record(uintptr_t engine, double op) {
+  return reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->ReadServesRecord(op) ? 1 : 0;
+}
+
+EMSCRIPTEN_KEEPALIVE double preheat_policy_stamp(uintptr_t engine) {
+  return reinterpret_cast<preheat::wasm::WasmEngine*>(engine)->PolicyStamp();
+}
+
+// 1 when the `len` bytes at `rec` (a store record's value JS copied into the
+// heap) are a version 2 record whose trailer holds their checksum
+// (entry.h), else 0: cache.js checks a record before answering from it.
+EMSCRIPTEN_KEEPALIVE int preheat_record_checksum_ok(const uint8_t* rec, uint32_t len) {
+  if (len < 9 || rec[0] != preheat::kEntryFormatVersion) return 0;
+  uint64_t trailer = 0;
+  for (int i = 7; i >= 0; --i) trailer = (trailer << 8) | rec[len - 8 + i];
+  std::string_view payload(reinterpret_cast<const char*>(rec), len - 8);
+  return trailer == preheat::Xxh32(payload) ? 1 : 0;
 }
 
 EMSCRIPTEN_KEEPALIVE double preheat_next_deadline(uintptr_t engine) {

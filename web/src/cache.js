@@ -181,6 +181,19 @@ function fastPathOf(Module) {
   return f;
 }
 
+// Whether a store record's value ends in its checksum (checked in the
+// module: a JS loop over 10 KB costs tens of microseconds until the JIT has
+// optimised it, the module's a few).
+function checksumOk(f, value) {
+  const n = value.length;
+  if (n > f.scratchBytes) {
+    f.scratchBytes = n;
+    f.scratch = f.Module._preheat_scratch(n);
+  }
+  f.Module.HEAPU8.set(value, f.scratch);  // the heap after any growth
+  return f.Module._preheat_record_checksum_ok(f.scratch, n) === 1;
+}
+
 // Writes an ASCII string (as absolute() returns) into the module's scratch
 // buffer; -1 for any other (embind's path then).
 function toScratch(f, s) {
@@ -358,6 +371,7 @@ class Cache {
     this._peerRefreshes = new Map();  // key -> refreshes on another tab's word (_notify)
     this._closing = null;
     this._memoBytes = 0;
+    this._recordAnswers = 0;  // gets answered by _answerFromRecord
     // URLs fetched or served in this session that the memo does not hold
     // (bodies too big for it, evicted from it): the memory tier may hold
     // them, so get() reads no store ahead of the engine for them (_fastGet).
@@ -374,6 +388,7 @@ class Cache {
     this._events = typeof globalThis.EventTarget === 'function' ? new EventTarget() : null;
     this._degraded = false;
     if (store) {
+      if (this._fast) store.stamp = this._fast.Module._preheat_policy_stamp(this._fastPtr);
       this._storeTarget = storeTarget(this._fast, engine, this._fastPtr);
       store.attach(this._storeTarget, after);
       store.onchange = (e) => this._storageChanged(e.type, e.reason);
@@ -413,6 +428,7 @@ class Cache {
    */
   get(url, { headers, lane = 'navigate', cache = 'default' } = {}) {
     if (this._closed) return Promise.reject(this._closedError());
+    this._catchUp();
     const abs = absoluteOrError(url);
     if (abs instanceof PreheatError) return Promise.reject(abs);
     const laneId = typeof lane === 'string' ? FAST_LANE[lane] : undefined;
@@ -473,8 +489,13 @@ class Cache {
     // Not decoded, fetched or served in this session: the engine will read
     // the store; the read starts first (IdbStore.readAhead).
     const store = known === undefined && !this._seen.has(abs) ? this._store : null;
-    if (store !== null) store.readAhead(key);
     const id = f.nextId++;
+    // The store read may answer this get itself (answerFromRecord).
+    const claim = store !== null ? { key, op: -1, answer: null } : null;
+    if (store !== null) {
+      store.readAhead(key);
+      store.claim = claim;
+    }
     const token = known && typeof known.token === 'number' ? known.token : 0;
     const outerId = f.syncId;
     const outerResult = f.syncResult;
@@ -488,7 +509,10 @@ class Cache {
     try {
       at = f.Module._preheat_get(this._fastPtr, n, laneId, Date.now(), token, id);
     } finally {
-      if (store !== null) store.dropReadAhead();
+      if (store !== null) {
+        store.dropReadAhead();
+        store.claim = null;
+      }
       r = f.syncResult;
       f.syncId = outerId;
       f.syncResult = outerResult;
@@ -499,14 +523,82 @@ class Cache {
       p = new Promise((resolve, reject) => this._settle(r, abs, known, resolve, reject));
     } else {
       p = new Promise((resolve, reject) => {
-        f.pending.set(id, {
-          fn: (v) => this._settle(v, abs, known, resolve, reject),
-          owner: this,
-        });
+        const pending = { fn: (v) => this._settle(v, abs, known, resolve, reject), owner: this };
+        f.pending.set(id, pending);
+        if (claim !== null && claim.op >= 0) {
+          claim.answer = (rec, op) => this._answerFromRecord(f, rec, op, abs, key, pending, resolve);
+        }
       });
     }
     this._scheduleAt(at);
     return p;
+  }
+
+  // Answers a cold get from the store record `rec` its read `op` brought,
+  // before the engine sees it, when the engine would answer the same: the
+  // record carries a freshness deadline its writer computed
+  // (StoreWrite::fresh_until) under these options, not yet passed; the
+  // engine says nothing superseded the read (preheat_read_serves_record);
+  // its checksum holds. The engine's completion follows in a microtask
+  // (IdbStore.deferred): memory, counters and the touch then follow the
+  // answer instead of preceding it, and its result only updates the memo.
+  // Returns false, answering nothing, otherwise.
+  _answerFromRecord(f, rec, op, abs, key, pending, resolve) {
+    const fast = rec !== null ? rec.fast : undefined;
+    if (fast === undefined || fast === null || fast.stamp !== this._store.stamp) return false;
+    const now = Date.now();
+    const value = rec.value;
+    const meta = fast.meta;
+    const at = fast.bodyAt;
+    const n = fast.bodyLength;
+    if (!(now < fast.freshUntil) || !(value instanceof Uint8Array) ||
+        typeof meta !== 'string' || meta.length < 16 || !Array.isArray(fast.tags) ||
+        !(at >= 0 && n >= 0 && at + n <= value.length - 8) ||
+        f.Module._preheat_read_serves_record(this._fastPtr, op) !== 1 || !checksumOk(f, value)) {
+      return false;
+    }
+    const headers = f.Module.preheatText.headers(meta.substring(16));
+    const body = value.subarray(at, at + n);
+    let data;
+    try {
+      data = this._decode(body, headers);
+    } catch (_) {
+      return false;  // the engine's answer rejects with it
+    }
+    const tags = fast.tags;
+    const fields = {
+      token: null, data, status: fast.status, headers, body, url: abs, key, tags,
+      bodyHash: meta.substring(0, 16),
+    };
+    pending.fn = (r) => this._adoptAnswered(r, abs, fields);
+    this._recordAnswers++;
+    resolve({
+      data, state: 'fresh', source: 'store',
+      age: Math.max(0, fast.initialAge + Math.max(0, now - fast.responseTime)),
+      status: fields.status, headers, body, url: abs, key, tags, stored: true,
+      revalidating: false, bodyHash: fields.bodyHash, revalidation: RESOLVED_NULL,
+    });
+    return true;
+  }
+
+  // The engine's answer to a get answerFromRecord answered: the memo keeps
+  // the fields the caller has (the same data object on the next read) when
+  // the engine served that entry, else the engine's.
+  _adoptAnswered(r, abs, fields) {
+    if (r.code !== 0 || r.token == null) return;
+    if (r.bodyHash === fields.bodyHash && r.status === fields.status && r.key === fields.key) {
+      fields.token = r.token;
+      this._remember(abs, fields);
+    } else {
+      this._result(r, false, abs, undefined);
+    }
+  }
+
+  // Runs the engine's completions of reads answered from their records
+  // (IdbStore.deferred) before anything else reaches the engine.
+  _catchUp() {
+    const s = this._store;
+    if (s !== null && s.deferred.length !== 0) s.runDeferred();
   }
 
   /**
@@ -516,6 +608,7 @@ class Cache {
    */
   preheat(urls, { headers } = {}) {
     if (this._closed) return Promise.reject(this._closedError());
+    this._catchUp();
     const list = Array.isArray(urls) ? urls : [urls];
     const started = [];
     for (const u of list) {
@@ -630,6 +723,7 @@ class Cache {
    */
   mutate(url, value, { write = {}, headers, status = 200, contentType, rollbackOn = 'failure' } = {}) {
     if (this._closed) return Promise.reject(this._closedError());
+    this._catchUp();
     if (rollbackOn !== 'failure') {
       return Promise.reject(new TypeError("mutate: only rollbackOn: 'failure' is supported"));
     }
@@ -670,6 +764,7 @@ class Cache {
    */
   clear() {
     if (this._closed) return Promise.reject(this._closedError());
+    this._catchUp();
     const s = this._engine.clear(this.namespace, Date.now());
     this._schedule();
     this._resolveAllRevalidations();
@@ -696,6 +791,7 @@ class Cache {
   /** Writes pending writes to IndexedDB now; settles when they and the removals started before are done. */
   flush() {
     if (this._closed) return Promise.reject(this._closedError());
+    this._catchUp();
     return new Promise((resolve, reject) => {
       this._engine.flush(Date.now(), (s) => (s.code === 0 ? resolve() : reject(errorOf(s))));
       this._schedule();
@@ -706,7 +802,8 @@ class Cache {
   stats() {
     this._check();
     const m = JSON.parse(this._engine.metricsJson());
-    return { ...m, storage: this._storageState(m), inflight: this._inflight() };
+    return { ...m, storage: this._storageState(m), inflight: this._inflight(),
+             recordAnswers: this._recordAnswers };
   }
 
   addEventListener(type, listener, options) {
@@ -809,8 +906,10 @@ class Cache {
     return new PreheatError(Code.unavailable, 'cache is closed', 'unavailable');
   }
 
+  // Throws on a closed cache; else brings the engine up to date (_catchUp).
   _check() {
     if (this._closed) throw this._closedError();
+    this._catchUp();
   }
 
   _key(url) {
@@ -1041,6 +1140,7 @@ class Cache {
 
   _onMessage(msg) {
     if (this._closed || !msg || msg.namespace !== this.namespace) return;
+    this._catchUp();
     try {
       if (msg.type === 'invalidate') {
         this._invalidate(msg.selector, msg.mode, true);

@@ -226,6 +226,20 @@ export class IdbStore {
     // promise} (see tail())
     this.direct = null;
     this.ahead = null;  // readAhead()'s {key, request} until get() or dropReadAhead()
+    // A get that may answer from the record it reads (cache.js,
+    // answerFromRecord): {key, op, answer(record, op)}, taken by the read of
+    // its key that starts at once (getNow) while the engine's get runs.
+    this.claim = null;
+    // Engine completions of reads already answered that way: they run in a
+    // microtask queued after the answer (after the first reaction to it),
+    // or sooner when the cache calls the engine (runDeferred): the engine
+    // sees them before anything else.
+    this.deferred = [];
+    this.deferQueued = false;
+    this.runDeferredBound = () => this.runDeferred();
+    // Written into records a cold read may answer from (`fast.stamp`): the
+    // freshness rules their deadline holds under (bindings.cc PolicyStamp).
+    this.stamp = 0;
     this.quotaEvictions = 0;
     this.lastError = null;
     // Why the connection went away (another tab deleted or upgraded the
@@ -325,6 +339,7 @@ export class IdbStore {
 
   close() {
     if (this.closed) return;
+    this.runDeferred();
     this.closed = true;
     if (!this.lost) {
       try { this.db.close(); } catch (_) { /* ignore */ }
@@ -367,6 +382,11 @@ export class IdbStore {
     } else {
       request = this.requestGet(key);  // another key's read ahead waits for dropReadAhead()
     }
+    const claim = this.claim !== null && this.claim.key === key ? this.claim : null;
+    if (claim !== null) {
+      this.claim = null;
+      claim.op = op;
+    }
     const slot = { wake: null, promise: null, beside: this.running > 0 ? this.queue : null };
     this.direct = slot;
     this.running++;
@@ -375,7 +395,18 @@ export class IdbStore {
       if (this.direct === slot) this.direct = null;
       if (slot.wake) slot.wake();
     };
-    this.readThenComplete(this.engine, op, key, request, release, () => RESOLVED.then(this.afterComplete));
+    this.readThenComplete(this.engine, op, key, request, release, () => RESOLVED.then(this.afterComplete),
+                          claim);
+  }
+
+  // Runs the deferred engine completions (see `deferred`) now.
+  runDeferred() {
+    this.deferQueued = false;
+    while (this.deferred.length !== 0) {
+      const list = this.deferred;
+      this.deferred = [];
+      for (const fn of list) fn();
+    }
   }
 
   // Starts reading `key` before the engine asks (cache.js: a get that will
@@ -403,8 +434,27 @@ export class IdbStore {
   // (requestGet) started, from the request's event: release() first (the
   // next operation may start from the completion), then engine.storeGetDone,
   // then after().
-  readThenComplete(engine, op, key, request, release, after) {
+  // With a `claim` whose answer() takes the record, the engine's completion
+  // is deferred (see `deferred`).
+  readThenComplete(engine, op, key, request, release, after, claim = null) {
     const done = (code, msg, rec) => {
+      if (claim !== null && code === 0 && typeof claim.answer === 'function' && !this.closed &&
+          claim.answer(rec, op)) {
+        release();
+        this.deferred.push(() => {
+          try {
+            engine.storeGetDone(op, Date.now(), 0, '', rec);
+          } catch (e) {
+            this.lastError = e;
+          }
+          after();
+        });
+        if (!this.deferQueued) {
+          this.deferQueued = true;
+          queueMicrotask(this.runDeferredBound);
+        }
+        return;
+      }
       release();
       try {
         engine.storeGetDone(op, Date.now(), code, msg, rec);
@@ -802,9 +852,17 @@ export class IdbStore {
             continue;
           }
           if (w.kind === 0) {  // put
-            const charge = w.charge || 0;
-            entries.put({ key: w.key, value: w.value, tags: w.tags || [],
-                          lastAccess: w.lastAccess, charge });
+            // The engine's charge, and what `fast` repeats of the value
+            // (its header fields and tags, a few numbers).
+            const fast = w.fast;
+            const charge = (w.charge || 0) + (fast ? fast.meta.length + fast.tags.join().length + 64 : 0);
+            const rec = { key: w.key, value: w.value, tags: w.tags || [],
+                          lastAccess: w.lastAccess, charge };
+            if (fast) {
+              fast.stamp = this.stamp;
+              rec.fast = fast;
+            }
+            entries.put(rec);
             this.setCharge(ctx, w.key, charge);
           } else {  // remove
             this.setCharge(ctx, w.key, -1);

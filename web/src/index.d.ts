@@ -259,6 +259,11 @@ export interface CacheStats {
   [metric: string]: unknown;
   storage: StorageStats;
   inflight: Record<Lane, number>;
+  /**
+   * Cold get()s answered from their IndexedDB record before the engine saw
+   * it (fresh, plain gets; the engine completes the read right after).
+   */
+  recordAnswers: number;
 }
 
 export interface Cache {
