@@ -36,6 +36,7 @@ class FakeStore : public Store {
   Faults faults;
 
   void Get(OpId op, const std::string& key, GetDone done) override {
+    last_get_op_ = op;
     Enqueue([this, op, key, done]() {
       if (prng_.Chance(faults.get_error)) return done(op, loop_->now(), Status::IoError("injected"));
       auto it = records_.find(key);
@@ -141,6 +142,8 @@ class FakeStore : public Store {
   size_t inflight() const { return queue_.size() + (busy_ ? 1 : 0); }
   std::set<std::string>& evicted() { return evicted_; }
   uint64_t batches_applied() const { return batches_applied_; }
+  // The op of the last Get started.
+  OpId last_get_op() const { return last_get_op_; }
   // The StoreWrite::fresh_until of the last put of `key` applied.
   Instant fresh_until(const std::string& key) const {
     auto it = fresh_until_.find(key);
@@ -187,6 +190,7 @@ class FakeStore : public Store {
   Prng prng_;
   std::map<std::string, StoreRecord> records_;
   std::map<std::string, Instant> fresh_until_;
+  OpId last_get_op_ = 0;
   std::deque<std::function<void()>> queue_;
   bool busy_ = false;
   uint64_t generation_ = 0;

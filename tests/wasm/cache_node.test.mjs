@@ -13,6 +13,13 @@ const factory = loadFactory();
 let dbCounter = 0;
 const uniqueName = (base) => `${base}-${process.pid}-${++dbCounter}`;
 
+// A cache's IndexedDB database (idb-store.js: `preheat:<name>`), opened raw.
+const openCacheDb = (name) => new Promise((resolve, reject) => {
+  const req = indexedDB.open(`preheat:${name}`);
+  req.onsuccess = () => resolve(req.result);
+  req.onerror = () => reject(req.error);
+});
+
 const json = (obj, extra = {}) => ({
   status: 200,
   headers: { 'content-type': 'application/json', ...extra },
@@ -939,11 +946,7 @@ test('a record read from IndexedDB keeps its tags and headers; unusual records s
   // Record 2: a non-ASCII tag in the store's index field (a read takes an
   // entry's tags from its value, not from that field); record 3: its value
   // as an ArrayBuffer (the general path). Both still decode.
-  const db = await new Promise((resolve, reject) => {
-    const req = indexedDB.open(`preheat:${name}`);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
+  const db = await openCacheDb(name);
   await new Promise((resolve, reject) => {
     const tx = db.transaction('entries', 'readwrite');
     const entries = tx.objectStore('entries');
@@ -1935,11 +1938,7 @@ test('a cold get is not answered from a record it must validate, a superseded re
   const at = (p) => `${origin.origin}${p}`;
   for (const p of ['/no-cache', '/fresh', '/flipped']) await storeThrough(name, at(p));
   // A body byte flipped in the stored value (the checksum no longer holds).
-  const db = await new Promise((resolve, reject) => {
-    const req = indexedDB.open(`preheat:${name}`);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
+  const db = await openCacheDb(name);
   await new Promise((resolve, reject) => {
     const tx = db.transaction('entries', 'readwrite');
     const entries = tx.objectStore('entries');
