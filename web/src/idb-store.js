@@ -399,6 +399,16 @@ export class IdbStore {
                           claim);
   }
 
+  // claim.answer(rec, op); false when it throws (the engine answers then).
+  answer(claim, rec, op) {
+    try {
+      return claim.answer(rec, op);
+    } catch (e) {
+      this.lastError = e;
+      return false;
+    }
+  }
+
   // Runs the deferred engine completions (see `deferred`) now.
   runDeferred() {
     this.deferQueued = false;
@@ -439,7 +449,7 @@ export class IdbStore {
   readThenComplete(engine, op, key, request, release, after, claim = null) {
     const done = (code, msg, rec) => {
       if (claim !== null && code === 0 && typeof claim.answer === 'function' && !this.closed &&
-          claim.answer(rec, op)) {
+          this.answer(claim, rec, op)) {
         release();
         this.deferred.push(() => {
           try {
