@@ -177,6 +177,16 @@ EM_JS(emscripten::EM_VAL, preheat_js_result,
        uint32_t body_len, emscripten::EM_VAL rec, int rec_in_js, uint32_t body_at, double deliver),
       {
   var T = Module.preheatText;
+  if (deliver && deliver === T.answered) {
+    // A get cache.js answered from its store record (T.answered, set by
+    // _answerFromRecord): the memo needs only what names the entry.
+    T.answered = 0;
+    Module.preheatDeliver(deliver, {
+      code: 0, token: token, status: status,
+      bodyHash: mode === 1 ? T.str(blob + key_len + url_len, 16) : "",
+    });
+    return 0;
+  }
   var out = {
     code: 0, state: T.name(state), source: T.name(source), age: age,
     revalidating: !!revalidating, stored: !!stored,

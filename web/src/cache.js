@@ -526,7 +526,7 @@ class Cache {
         const pending = { fn: (v) => this._settle(v, abs, known, resolve, reject), owner: this };
         f.pending.set(id, pending);
         if (claim !== null && claim.op >= 0) {
-          claim.answer = (rec, op) => this._answerFromRecord(f, rec, op, abs, key, pending, resolve);
+          claim.answer = (rec, op) => this._answerFromRecord(f, rec, op, abs, key, pending, resolve, id);
         }
       });
     }
@@ -543,7 +543,7 @@ class Cache {
   // (IdbStore.deferred): memory, counters and the touch then follow the
   // answer instead of preceding it, and its result only updates the memo.
   // Returns false, answering nothing, otherwise.
-  _answerFromRecord(f, rec, op, abs, key, pending, resolve) {
+  _answerFromRecord(f, rec, op, abs, key, pending, resolve, id) {
     const fast = rec !== null ? rec.fast : undefined;
     if (fast === undefined || fast === null || fast.stamp !== this._store.stamp) return false;
     const now = Date.now();
@@ -571,6 +571,9 @@ class Cache {
       bodyHash: meta.substring(0, 16),
     };
     pending.fn = (r) => this._adoptAnswered(r, abs, fields);
+    // The engine's answer to it carries only what names the entry
+    // (bindings.cc preheat_js_result).
+    f.Module.preheatText.answered = id;
     this._recordAnswers++;
     resolve({
       data, state: 'fresh', source: 'store',
@@ -581,15 +584,17 @@ class Cache {
     return true;
   }
 
-  // The engine's answer to a get answerFromRecord answered: the memo keeps
-  // the fields the caller has (the same data object on the next read) when
-  // the engine served that entry, else the engine's.
+  // The engine's answer to a get answerFromRecord answered (its token,
+  // status and body hash; a whole result when it came later than the
+  // completion): the memo keeps the fields the caller has (the same data
+  // object on the next read) when the engine served that entry, else a
+  // whole result's.
   _adoptAnswered(r, abs, fields) {
-    if (r.code !== 0 || r.token == null) return;
-    if (r.bodyHash === fields.bodyHash && r.status === fields.status && r.key === fields.key) {
+    if (r.code !== 0 || !r.token) return;
+    if (r.bodyHash === fields.bodyHash && r.status === fields.status) {
       fields.token = r.token;
       this._remember(abs, fields);
-    } else {
+    } else if (r.key !== undefined) {
       this._result(r, false, abs, undefined);
     }
   }
