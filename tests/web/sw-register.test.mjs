@@ -66,3 +66,62 @@ test('an answered status closes its message channel too', async () => {
   for (let i = 0; i < 500 && ctl.closed === 0; i++) await sleep(10);
   assert.equal(ctl.closed, 1);
 });
+
+// A stand-in page at `href` for reloadWithoutShell: its location records
+// reloads and navigations, its worker answers bypass messages.
+function pageAt(href) {
+  const loc = {
+    href,
+    reloads: 0,
+    assigned: [],
+    reload() { loc.reloads++; },
+    assign(u) { loc.assigned.push(String(u)); },
+    replace(u) { loc.assigned.push(String(u)); },
+  };
+  const store = new Map();
+  const bypassed = [];
+  const ctl = {
+    scriptURL: 'https://app.test/sw.js',
+    postMessage(message, transfer) {
+      bypassed.push(message.url);
+      transfer[0].postMessage({ type: message.type, ok: true });
+    },
+  };
+  return { loc, bypassed, ctl,
+           storage: { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, String(v)) } };
+}
+
+async function onPage(p, fn) {
+  globalThis.navigator = { serviceWorker: { controller: p.ctl } };
+  globalThis.location = p.loc;
+  globalThis.sessionStorage = p.storage;
+  try {
+    return await fn();
+  } finally {
+    delete globalThis.navigator;
+    delete globalThis.location;
+    delete globalThis.sessionStorage;
+  }
+}
+
+// reloadWithoutShell(url) for another URL than the page's asked the worker
+// to bypass that URL, then reloaded the current page: the current page came
+// back as a shell again and `url` never got its full page.
+test('reloadWithoutShell(url) for another page navigates there; without url it reloads', async () => {
+  const other = pageAt('https://app.test/issues/1');
+  assert.equal(await onPage(other, () => register.reloadWithoutShell('/issues/2')), true);
+  assert.deepEqual(other.bypassed, ['https://app.test/issues/2']);
+  assert.equal(other.loc.reloads, 0, 'the current page was not reloaded');
+  assert.deepEqual(other.loc.assigned, ['https://app.test/issues/2']);
+  // Within 30 s the same URL is not tried again (no loop).
+  assert.equal(await onPage(other, () => register.reloadWithoutShell('https://app.test/issues/2')), false);
+
+  const same = pageAt('https://app.test/issues/1#c3');
+  assert.equal(await onPage(same, () => register.reloadWithoutShell()), true);
+  assert.equal(same.loc.reloads, 1);
+  assert.deepEqual(same.loc.assigned, []);
+  const sameExplicit = pageAt('https://app.test/issues/1');
+  assert.equal(await onPage(sameExplicit, () => register.reloadWithoutShell('/issues/1')), true);
+  assert.equal(sameExplicit.loc.reloads, 1);
+  assert.deepEqual(sameExplicit.bypassed, ['https://app.test/issues/1']);
+});

@@ -184,17 +184,25 @@ export function isShell(doc = globalThis.document) {
 /**
  * A shell that cannot render from the cache (the entry vanished, the
  * network failed with nothing cached) calls this: the worker forwards the
- * next navigation to this URL without the header, and the page reloads
- * into a full server-rendered page. Guards against reload loops per tab.
+ * next navigation to `url` (this page by default; relative to it) without
+ * the header, and the browser loads it as a full server-rendered page: a
+ * reload for this page (the fragment aside), a navigation to any other
+ * URL. Guards against reload loops per tab (once per URL per 30 s).
  */
 export async function reloadWithoutShell(url = location.href) {
-  const flag = `preheat:reloaded:${url}`;
+  const target = new URL(url, location.href);
+  const flag = `preheat:reloaded:${target.href}`;
   try {
     const last = Number(sessionStorage.getItem(flag) || 0);
     if (Date.now() - last < 30000) return false;
     sessionStorage.setItem(flag, String(Date.now()));
   } catch (_) { /* storage off: still try once */ }
-  await ask({ type: 'preheat:bypass', url });
-  location.reload();
+  await ask({ type: 'preheat:bypass', url: target.href });
+  const here = new URL(location.href);
+  here.hash = '';
+  const there = new URL(target.href);
+  there.hash = '';
+  if (there.href === here.href) location.reload();
+  else location.assign(target.href);
   return true;
 }
