@@ -670,8 +670,12 @@ function resolveConfig(config) {
     dataP: typeof r.data === 'string' ? compilePattern(r.data) : null,
   }));
   c.compiledPolicies = (c.policies || []).map((p) => ({ ...p, compiled: compilePattern(p.pattern || '/*') }));
-  c.shellCache = `preheat-worker:${c.name}:${c.version}`;
-  c.cachePrefix = `preheat-worker:${c.name}:`;
+  // Cache Storage is shared by the origin's workers: the name is escaped
+  // (":" and "%") so that no other name's caches start with this prefix
+  // ("a" and "a:b"), while names without those keep their earlier form.
+  const escapedName = String(c.name).replace(/[%:]/g, (ch) => (ch === '%' ? '%25' : '%3A'));
+  c.cachePrefix = `preheat-worker:${escapedName}:`;
+  c.shellCache = `${c.cachePrefix}${c.version}`;
   return c;
 }
 
