@@ -96,3 +96,30 @@ test('workers whose names share a prefix keep their own caches', async () => {
   // Names without ":" or "%" keep the names earlier releases gave them.
   assert.equal(a3.state.config.shellCache, 'preheat-worker:a:3');
 });
+
+// A navigation request as the fetch event carries it; resolves with the
+// worker's response once its waitUntil promises have settled.
+async function navigate(worker, url) {
+  let responded;
+  // mode 'navigate' cannot be constructed: the fields the worker reads.
+  const request = { method: 'GET', mode: 'navigate', url: new URL(url, ORIGIN).href,
+                    headers: new Headers({ accept: 'text/html' }), referrer: '' };
+  await worker.dispatch('fetch', { request, respondWith: (p) => { responded = p; } });
+  return responded;
+}
+
+// Every "preheat:bypass" message added an entry that only a navigation to
+// its URL removed: a page asking for many URLs (or one calling it in a
+// loop) grew the worker's map for as long as the worker lived.
+test('bypass entries are bounded; the latest one still bypasses', async () => {
+  const w = startWorker({ name: 'app', version: '1',
+                          routes: [{ page: '/issues/:id', data: '/api/issues/:id' }] });
+  for (let i = 0; i < 1000; i++) {
+    const answer = await w.dispatch('message', { data: { type: 'preheat:bypass', url: `/issues/${i}` } });
+    assert.deepEqual(answer, { type: 'preheat:bypass', ok: true });
+  }
+  assert.ok(w.state.bypass.size <= 64, `${w.state.bypass.size} bypass entries kept`);
+  const res = await navigate(w, '/issues/999');
+  assert.equal(res.status, 404);  // the stand-in network's answer
+  assert.equal(w.state.lastVerdict.reason, 'bypass');
+});

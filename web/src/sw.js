@@ -954,6 +954,20 @@ export function installPreheatWorker(config = {}) {
     return true;
   }
 
+  // Bypass entries (preheat:bypass) are kept BYPASS_MS and at most
+  // BYPASS_MAX of them: expired ones are dropped on each new one, and past
+  // the bound the oldest goes (a page asking for many URLs, or in a loop,
+  // must not grow the worker's memory).
+  const BYPASS_MS = 10000;
+  const BYPASS_MAX = 64;
+  function addBypass(href) {
+    const now = Date.now();
+    for (const [u, until] of state.bypass) if (until <= now) state.bypass.delete(u);
+    state.bypass.delete(href);  // re-added last: the newest
+    while (state.bypass.size >= BYPASS_MAX) state.bypass.delete(state.bypass.keys().next().value);
+    state.bypass.set(href, now + BYPASS_MS);
+  }
+
   async function handleNavigation(event, url, match) {
     state.stats.navigations++;
     const request = event.request;
@@ -1125,7 +1139,7 @@ export function installPreheatWorker(config = {}) {
       try {
         if (typeof msg.url === 'string') href = new URL(msg.url, sw.location.origin).href;
       } catch (_) { /* answered below */ }
-      if (href) state.bypass.set(href, Date.now() + 10000);
+      if (href) addBypass(href);
       reply({ type: 'preheat:bypass', ok: !!href });
     } else if (msg.type === 'preheat:unregister') {
       event.waitUntil(unregisterSelf('message').then(() => reply({ type: 'preheat:unregister', ok: true })));
