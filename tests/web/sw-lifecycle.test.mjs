@@ -123,3 +123,30 @@ test('bypass entries are bounded; the latest one still bypasses', async () => {
   assert.equal(res.status, 404);  // the stand-in network's answer
   assert.equal(w.state.lastVerdict.reason, 'bypass');
 });
+
+// The install event waited for every offlineAsset's fetch: one asset whose
+// response never came (a stalled connection, an origin that holds it) held
+// the install, and with it the new version, until the browser gave up on
+// the event and discarded the worker.
+test('a precached asset that never answers does not hold the install', { timeout: 20000 }, async () => {
+  const fetched = [];
+  const w = startWorker({
+    name: 'app', version: '1', precacheTimeoutMs: 50,
+    offlineAssets: ['/app.js', '/stalls.js', '/style.css'],
+  }, {
+    fetch: (url, init) => {
+      fetched.push(url);
+      if (!url.endsWith('/stalls.js')) return new Response(`body of ${url}`);
+      // Answers only when the request is aborted (as a stalled socket).
+      return new Promise((_, reject) => {
+        init && init.signal && init.signal.addEventListener('abort', () => reject(init.signal.reason));
+      });
+    },
+  });
+  await w.dispatch('install');
+  assert.equal(w.calls.skipWaiting, 1, 'the install finished');
+  const cache = await w.caches.open(w.state.config.shellCache);
+  assert.equal(await (await cache.match(`${ORIGIN}/app.js`)).text(), `body of ${ORIGIN}/app.js`);
+  assert.ok(await cache.match(`${ORIGIN}/style.css`));
+  assert.equal(await cache.match(`${ORIGIN}/stalls.js`), undefined);
+});

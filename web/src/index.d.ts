@@ -408,6 +408,8 @@ export interface PreheatWorkerConfig {
   offlineShell?: boolean;
   /** Same-origin URLs precached at install and served from cache when the network fails. */
   offlineAssets?: string[];
+  /** Each offlineAsset not precached within this many ms is skipped, not waited for (default 60 s). */
+  precacheTimeoutMs?: number;
   /** Default true: the worker keeps no per-page state. */
   skipWaiting?: boolean;
   /** 'auto' (default): claim on the first install only. */

@@ -74,6 +74,9 @@ const DEFAULTS = {
   killCheckIntervalMs: 5 * 60 * 1000,
   offlineShell: true,
   offlineAssets: [],
+  // Each offlineAsset's precache (fetch and store) is abandoned after this
+  // long, so a stalled one cannot hold the install (and the new version).
+  precacheTimeoutMs: 60 * 1000,
   skipWaiting: true,
   claim: 'auto',
   heuristicFraction: 0.1,
@@ -1065,9 +1068,22 @@ export function installPreheatWorker(config = {}) {
     event.waitUntil((async () => {
       if (assetSet.size) {
         const cache = await caches.open(c.shellCache);
-        // One failing asset must not fail the install.
-        await Promise.all([...assetSet].map((u) => fetch(u, { cache: 'no-cache' })
-          .then((r) => (r.ok ? cache.put(u, r) : null)).catch(() => null)));
+        // One failing asset must not fail the install, nor one that never
+        // answers hold it: each is abandoned (not cached) after
+        // precacheTimeoutMs, body included.
+        await Promise.all([...assetSet].map(async (u) => {
+          const abort = new AbortController();
+          const timer = setTimeout(() => abort.abort(new Error(`precache of ${u} timed out`)),
+                                   Math.min(c.precacheTimeoutMs, 2 ** 31 - 1));
+          try {
+            const r = await fetch(u, { cache: 'no-cache', signal: abort.signal });
+            if (r.ok) await cache.put(u, r);
+          } catch (_) {
+            /* not cached: the asset is then network-only */
+          } finally {
+            clearTimeout(timer);
+          }
+        }));
       }
       // The worker keeps no per-page state, so a new version may take over
       // open pages at once.
