@@ -817,3 +817,32 @@ test('shellFromCache: first hit stores the shell, later hits skip the server, mi
     await context.close();
   }
 });
+
+// A prefetch with a usable record was forwarded with the header in a Request
+// made by the worker, which drops Sec-Purpose (a forbidden name): the server
+// saw a plain navigation with `Preheat-Cache: hit`, and could not tell the
+// speculative fetch from a visit.
+test('a document prefetch with a usable record reaches the server marked as a prefetch', async () => {
+  const { context, page } = await warmed('94', { title: 'Issue 94', body: 'b', version: 1 });
+  try {
+    server.issues['95'] = { title: 'Issue 95', body: 'b', version: 1 };
+    await page.goto(`${server.origin}/issues/95`);
+    await settled(page);
+    const before = server.navigations('/issues/94').length;
+    await page.evaluate((url) => {
+      const rules = document.createElement('script');
+      rules.type = 'speculationrules';
+      rules.textContent = JSON.stringify({ prefetch: [{ source: 'list', urls: [url], eagerness: 'immediate' }] });
+      document.head.appendChild(rules);
+    }, '/issues/94');
+    for (let i = 0; i < 100 && server.navigations('/issues/94').length === before; i++) await sleep(100);
+    const prefetch = server.navigations('/issues/94').slice(before);
+    assert.equal(prefetch.length, 1, 'the prefetch reached the server');
+    assert.equal(prefetch[0].header, 'hit', 'a hit: the record is usable');
+    assert.match(prefetch[0].headers['sec-purpose'] || prefetch[0].headers.purpose || '', /prefetch/i);
+    assert.equal((await status(page)).stats.hits >= 1, true);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});

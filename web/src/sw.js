@@ -837,6 +837,10 @@ export function installPreheatWorker(config = {}) {
   function forwardWithHeader(request) {
     const headers = new Headers(request.headers);
     headers.set(c.header, 'hit');
+    // A Request made here cannot carry Sec-Purpose (a forbidden name, dropped
+    // from the copy): a prefetch keeps its marking as `Purpose: prefetch`,
+    // so the server still tells it from a navigation.
+    if (isPrefetch(request) && !headers.has('Purpose')) headers.set('Purpose', 'prefetch');
     const init = {
       method: 'GET',
       headers,
