@@ -1972,3 +1972,31 @@ test('a cold get is not answered from a record it must validate, a superseded re
   assert.equal(cache.stats().corrupt_records, 1);
   assert.equal(cache.stats().recordAnswers, 0);
 });
+
+test('a get answered from its record: the engine completes the read at the answer\'s time', async (t) => {
+  // The engine's completion runs after the answer's first reaction; however
+  // long that reaction takes (here the clock passes the record's deadline
+  // during it), the engine must see the read as of the answer, as it would
+  // had it answered: fresh, no request to the origin.
+  const origin = await startOrigin({ '/c': json({ c: 1 }, { 'cache-control': 'max-age=600' }) });
+  t.after(() => origin.close());
+  const name = uniqueName('record-clock');
+  const url = `${origin.origin}/c`;
+  await storeThrough(name, url);
+  const cache = await createCacheWith(factory, { name });
+  const realNow = Date.now;
+  let skewMs = 0;
+  Date.now = () => realNow() + skewMs;
+  t.after(async () => { Date.now = realNow; await cache.close(); });
+  const r = await cache.get(url);
+  skewMs = 601_000;  // the reaction to the answer outlasts the record's freshness
+  assert.equal(r.state, 'fresh');
+  assert.equal(r.source, 'store');
+  assert.equal(cache.stats().recordAnswers, 1);
+  const m = cache.stats();  // brings the engine up to date
+  assert.equal(m.fresh_served, 1, 'the engine served what the answer said');
+  assert.equal(m.revalidations, 0);
+  assert.equal(m.inflight.navigate, 0, 'no request to the origin');
+  await cache.flush();
+  assert.equal(origin.count('/c'), 1);
+});

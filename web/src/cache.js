@@ -526,7 +526,7 @@ class Cache {
         const pending = { fn: (v) => this._settle(v, abs, known, resolve, reject), owner: this };
         f.pending.set(id, pending);
         if (claim !== null && claim.op >= 0) {
-          claim.answer = (rec, op) => this._answerFromRecord(f, rec, op, abs, key, pending, resolve, id);
+          claim.answer = (rec, op, now) => this._answerFromRecord(f, rec, op, now, abs, key, pending, resolve, id);
         }
       });
     }
@@ -534,8 +534,9 @@ class Cache {
     return p;
   }
 
-  // Answers a cold get from the store record `rec` its read `op` brought,
-  // before the engine sees it, when the engine would answer the same: the
+  // Answers a cold get from the store record `rec` its read `op` brought at
+  // `now` (the instant the engine's deferred completion is given), before
+  // the engine sees it, when the engine would answer the same: the
   // record carries a freshness deadline its writer computed
   // (StoreWrite::fresh_until) under these options, not yet passed; the
   // engine says nothing superseded the read (preheat_read_serves_record);
@@ -543,10 +544,9 @@ class Cache {
   // (IdbStore.deferred): memory, counters and the touch then follow the
   // answer instead of preceding it, and its result only updates the memo.
   // Returns false, answering nothing, otherwise.
-  _answerFromRecord(f, rec, op, abs, key, pending, resolve, id) {
+  _answerFromRecord(f, rec, op, now, abs, key, pending, resolve, id) {
     const fast = rec !== null ? rec.fast : undefined;
     if (fast === undefined || fast === null || fast.stamp !== this._store.stamp) return false;
-    const now = Date.now();
     const value = rec.value;
     const meta = fast.meta;
     const at = fast.bodyAt;

@@ -227,7 +227,7 @@ export class IdbStore {
     this.direct = null;
     this.ahead = null;  // readAhead()'s {key, request} until get() or dropReadAhead()
     // A get that may answer from the record it reads (cache.js,
-    // answerFromRecord): {key, op, answer(record, op)}, taken by the read of
+    // answerFromRecord): {key, op, answer(record, op, now)}, taken by the read of
     // its key that starts at once (getNow) while the engine's get runs.
     this.claim = null;
     // Engine completions of reads already answered that way: they run in a
@@ -399,10 +399,10 @@ export class IdbStore {
                           claim);
   }
 
-  // claim.answer(rec, op); false when it throws (the engine answers then).
-  answer(claim, rec, op) {
+  // claim.answer(rec, op, now); false when it throws (the engine answers then).
+  answer(claim, rec, op, now) {
     try {
-      return claim.answer(rec, op);
+      return claim.answer(rec, op, now);
     } catch (e) {
       this.lastError = e;
       return false;
@@ -448,12 +448,15 @@ export class IdbStore {
   // is deferred (see `deferred`).
   readThenComplete(engine, op, key, request, release, after, claim = null) {
     const done = (code, msg, rec) => {
+      // An answered read completes at the answer's instant, however late its
+      // deferred completion runs: the engine's verdict is then the answer's.
+      const now = Date.now();
       if (claim !== null && code === 0 && typeof claim.answer === 'function' && !this.closed &&
-          this.answer(claim, rec, op)) {
+          this.answer(claim, rec, op, now)) {
         release();
         this.deferred.push(() => {
           try {
-            engine.storeGetDone(op, Date.now(), 0, '', rec);
+            engine.storeGetDone(op, now, 0, '', rec);
           } catch (e) {
             this.lastError = e;
           }
@@ -467,7 +470,7 @@ export class IdbStore {
       }
       release();
       try {
-        engine.storeGetDone(op, Date.now(), code, msg, rec);
+        engine.storeGetDone(op, now, code, msg, rec);
       } catch (e) {
         this.lastError = e;
       }
