@@ -2000,3 +2000,35 @@ test('a get answered from its record: the engine completes the read at the answe
   await cache.flush();
   assert.equal(origin.count('/c'), 1);
 });
+
+test('a get answered from its record: what the app does with the body cannot spoil the engine\'s read', async (t) => {
+  // The answer's reaction runs before the engine's completion: transferring
+  // the body (postMessage to a worker, say) or writing into it must not
+  // reach the record the engine then decodes (a corrupt record would be
+  // deleted from the store and fetched again).
+  const origin = await startOrigin({
+    '/t': json({ t: 'transferred' }, { 'cache-control': 'max-age=600' }),
+    '/w': json({ w: 'written' }, { 'cache-control': 'max-age=600' }),
+  });
+  t.after(() => origin.close());
+  const name = uniqueName('record-body');
+  const at = (p) => `${origin.origin}${p}`;
+  await storeThrough(name, at('/t'));
+  await storeThrough(name, at('/w'));
+  const cache = await createCacheWith(factory, { name });
+  t.after(() => cache.close());
+  const moved = await cache.get(at('/t'));
+  structuredClone(moved.body, { transfer: [moved.body.buffer] });
+  const written = await cache.get(at('/w'));
+  written.body.fill(0);
+  assert.equal(cache.stats().recordAnswers, 2);
+  assert.deepEqual(moved.data, { t: 'transferred' });
+  await cache.flush();
+  const m = cache.stats();
+  assert.equal(m.corrupt_records, 0);
+  assert.equal(m.fresh_served, 2);
+  assert.deepEqual(cache.peek(at('/t')).data, { t: 'transferred' });
+  assert.equal(cache.peek(at('/w')).source, 'memory');
+  assert.equal(origin.count('/t'), 1);
+  assert.equal(origin.count('/w'), 1);
+});

@@ -558,7 +558,10 @@ class Cache {
       return false;
     }
     const headers = f.Module.preheatText.headers(meta.substring(16));
-    const body = value.subarray(at, at + n);
+    // A copy, not a view of the record: the caller's reactions run before
+    // the engine decodes the record (IdbStore.deferred), and a body written
+    // into or transferred (detached) would make that record corrupt.
+    const body = value.slice(at, at + n);
     let data;
     try {
       data = this._decode(body, headers);
