@@ -2032,3 +2032,20 @@ test('a get answered from its record: what the app does with the body cannot spo
   assert.equal(origin.count('/t'), 1);
   assert.equal(origin.count('/w'), 1);
 });
+
+test('a route whose maxAgeMs is -1 does not share its records\' stamp with a route without one', async (t) => {
+  // maxAgeMs: -1 replaces the lifetime by -1 (never fresh); no maxAgeMs
+  // keeps the headers' 600 s. Records written under the one must not be
+  // answered fresh from under the other.
+  const origin = await startOrigin({ '/m/x': json({ m: 1 }, { 'cache-control': 'max-age=600' }) });
+  t.after(() => origin.close());
+  const name = uniqueName('record-stamp');
+  const url = `${origin.origin}/m/x`;
+  await storeThrough(name, url, { routes: [{ pattern: '/m/*' }] });
+  const cache = await createCacheWith(factory, { name, routes: [{ pattern: '/m/*', maxAgeMs: -1 }] });
+  t.after(() => cache.close());
+  const r = await cache.get(url);
+  assert.equal(cache.stats().recordAnswers, 0);
+  assert.notEqual(r.state, 'fresh');
+  assert.equal(origin.count('/m/x'), 2, 'validated with the origin, as the route says');
+});

@@ -1154,8 +1154,11 @@ class WasmEngine {
     auto policy = [&](const RoutePolicy& p) {
       s += p.pattern;
       s += '\0';
+      // Whether each limit is set, then its value: an unset limit and one
+      // of -1 (a lifetime of -1: never fresh) must not hash alike.
       for (const auto& limit : {p.max_age_ms, p.stale_while_revalidate_ms, p.max_stale_ms}) {
-        bits(limit ? *limit : int64_t{-1});
+        bits(static_cast<uint8_t>(limit.has_value()));
+        bits(limit.value_or(0));
       }
       bits(static_cast<uint8_t>(p.revalidate_after_serving * 2 + p.no_store));
     };
