@@ -2049,3 +2049,25 @@ test('a route whose maxAgeMs is -1 does not share its records\' stamp with a rou
   assert.notEqual(r.state, 'fresh');
   assert.equal(origin.count('/m/x'), 2, 'validated with the origin, as the route says');
 });
+
+test('a decode that invalidates the URL it decodes: the get is not answered from the record', async (t) => {
+  const origin = await startOrigin({ '/d': json({ d: 1 }, { 'cache-control': 'max-age=600' }) });
+  t.after(() => origin.close());
+  const name = uniqueName('record-decode');
+  const url = `${origin.origin}/d`;
+  await storeThrough(name, url);
+  let invalidated = 0;
+  const cache = await createCacheWith(factory, {
+    name,
+    decode: (body, headers) => {
+      if (invalidated++ === 0) cache.invalidate({ url });  // the first decode: the record's
+      return decodeBody(body, headers);
+    },
+  });
+  t.after(() => cache.close());
+  const r = await cache.get(url);
+  assert.equal(cache.stats().recordAnswers, 0);
+  assert.equal(r.source, 'network');
+  assert.deepEqual(r.data, { d: 1 });
+  assert.equal(origin.count('/d'), 2);
+});

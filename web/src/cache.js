@@ -539,8 +539,8 @@ class Cache {
   // the engine sees it, when the engine would answer the same: the
   // record carries a freshness deadline its writer computed
   // (StoreWrite::fresh_until) under these options, not yet passed; the
-  // engine says nothing superseded the read (preheat_read_serves_record);
-  // its checksum holds. The engine's completion follows in a microtask
+  // its checksum holds; the engine says nothing superseded the read
+  // (preheat_read_serves_record), also not the app's decode. The engine's completion follows in a microtask
   // (IdbStore.deferred): memory, counters and the touch then follow the
   // answer instead of preceding it, and its result only updates the memo.
   // Returns false, answering nothing, otherwise.
@@ -553,8 +553,7 @@ class Cache {
     const n = fast.bodyLength;
     if (!(now < fast.freshUntil) || !(value instanceof Uint8Array) ||
         typeof meta !== 'string' || meta.length < 16 || !Array.isArray(fast.tags) ||
-        !(at >= 0 && n >= 0 && at + n <= value.length - 8) ||
-        f.Module._preheat_read_serves_record(this._fastPtr, op) !== 1 || !checksumOk(f, value)) {
+        !(at >= 0 && n >= 0 && at + n <= value.length - 8) || !checksumOk(f, value)) {
       return false;
     }
     const headers = f.Module.preheatText.headers(meta.substring(16));
@@ -568,6 +567,9 @@ class Cache {
     } catch (_) {
       return false;  // the engine's answer rejects with it
     }
+    // Asked last: the app's decode may have called the cache (an
+    // invalidation of this URL supersedes the read).
+    if (f.Module._preheat_read_serves_record(this._fastPtr, op) !== 1) return false;
     const tags = fast.tags;
     const fields = {
       token: null, data, status: fast.status, headers, body, url: abs, key, tags,
