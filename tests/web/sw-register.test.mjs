@@ -125,3 +125,30 @@ test('reloadWithoutShell(url) for another page navigates there; without url it r
   assert.equal(sameExplicit.loc.reloads, 1);
   assert.deepEqual(sameExplicit.bypassed, ['https://app.test/issues/1']);
 });
+
+// The kill URL was fetched with no time limit: a server holding it kept the
+// registration promise pending and the worker unregistered for good.
+test('a kill URL that never answers does not hold the registration', { timeout: 10000 }, async () => {
+  const registered = [];
+  const saved = { navigator: globalThis.navigator, location: globalThis.location, fetch: globalThis.fetch };
+  globalThis.navigator = {
+    serviceWorker: {
+      controller: null,
+      register: async (url, options) => { registered.push({ url, options }); return { scope: '/' }; },
+    },
+  };
+  globalThis.location = { href: 'https://app.test/page' };
+  let aborted = 0;
+  globalThis.fetch = (url, init) => new Promise((resolve, reject) => {
+    init.signal.addEventListener('abort', () => { aborted++; reject(new Error('aborted')); });
+  });
+  try {
+    const reg = await register.registerPreheatWorker('/sw.js', { waitForLoad: false, killCheckTimeoutMs: 50 });
+    assert.deepEqual(reg, { scope: '/' });
+    assert.equal(registered.length, 1);
+    assert.equal(aborted, 1);
+  } finally {
+    Object.assign(globalThis, saved);
+    for (const k of Object.keys(saved)) if (saved[k] === undefined) delete globalThis[k];
+  }
+});

@@ -17,6 +17,8 @@ export declare function registerPreheatWorker(scriptUrl: string, options?: {
    * rather than on every page load; 0: on every page load.
    */
   killCheckIntervalMs?: number;
+  /** How long the kill URL is waited for (default 10 s); then the worker is registered. */
+  killCheckTimeoutMs?: number;
   waitForLoad?: boolean;
   onError?: (error: unknown) => void;
 }): Promise<ServiceWorkerRegistration | null>;

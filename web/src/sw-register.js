@@ -56,14 +56,21 @@ function loaded() {
 
 // 'killed', 'clear', or 'unknown' (no kill URL, or it could not be asked:
 // offline, nothing to decide).
-async function killCheck(killUrl, killHeader) {
+// A kill URL that does not answer within timeoutMs counts as unasked: a
+// server holding it must not keep the worker from being registered.
+async function killCheck(killUrl, killHeader, timeoutMs) {
   if (!killUrl) return 'unknown';
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), Math.min(timeoutMs, 2 ** 31 - 1));
   try {
-    const res = await fetch(killUrl, { cache: 'no-store', credentials: 'omit', redirect: 'error' });
+    const res = await fetch(killUrl, { cache: 'no-store', credentials: 'omit', redirect: 'error',
+                                       signal: abort.signal });
     const v = res.headers.get(killHeader);
     return res.status === 410 || (!!v && v.trim().toLowerCase() === 'unregister') ? 'killed' : 'clear';
   } catch (_) {
     return 'unknown';
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -123,6 +130,7 @@ export async function registerPreheatWorker(scriptUrl, {
   killUrl = KILL_URL,
   killHeader = KILL_HEADER,
   killCheckIntervalMs = 5 * 60 * 1000,
+  killCheckTimeoutMs = 10000,
   waitForLoad = true,
   onError = null,
 } = {}) {
@@ -133,7 +141,7 @@ export async function registerPreheatWorker(scriptUrl, {
     const scriptHref = new URL(scriptUrl, location.href).href;
     const scopeHref = s ? new URL(s, location.href).href : null;
     if (!(await killCheckedRecently(scriptHref, scopeHref, killCheckIntervalMs))) {
-      const outcome = await killCheck(killUrl, killHeader);
+      const outcome = await killCheck(killUrl, killHeader, killCheckTimeoutMs);
       noteKillCheck(scriptHref, outcome);
       if (outcome === 'killed') {
         await unregisterPreheatWorker(scriptUrl);
