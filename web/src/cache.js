@@ -181,19 +181,6 @@ function fastPathOf(Module) {
   return f;
 }
 
-// Whether a store record's value ends in its checksum (checked in the
-// module: a JS loop over 10 KB costs tens of microseconds until the JIT has
-// optimised it, the module's a few).
-function checksumOk(f, value) {
-  const n = value.length;
-  if (n > f.scratchBytes) {
-    f.scratchBytes = n;
-    f.scratch = f.Module._preheat_scratch(n);
-  }
-  f.Module.HEAPU8.set(value, f.scratch);  // the heap after any growth
-  return f.Module._preheat_record_checksum_ok(f.scratch, n) === 1;
-}
-
 // Writes an ASCII string (as absolute() returns) into the module's scratch
 // buffer; -1 for any other (embind's path then).
 function toScratch(f, s) {
@@ -223,6 +210,24 @@ function storeTarget(f, engine, ptr) {
   const slotAt = f.Module._preheat_record_slot(ptr);
   return {
     dead: false,
+    // The read whose value toHeap() copied: [op, address, length].
+    held: null,
+    // Copies the value of read `op` into the engine's record buffer, where
+    // its completion (storeGetDone) then finds it, and returns its address:
+    // the engine decodes those bytes even if the caller's reactions to an
+    // answer made from the record detach or change the value in between.
+    toHeap(op, value) {
+      const M = f.Module;
+      const len = value.length;
+      // The buffer sized when the read started (bindings.cc: JsStore::Get),
+      // else one sized now. Either is consumed by the completion.
+      const words = M.HEAPU32;
+      const at = M.HEAPF64[slotAt >> 3] === op && len <= words[(slotAt >> 2) + 3]
+        ? words[(slotAt >> 2) + 2] : M._preheat_record_buffer(ptr, len);
+      M.HEAPU8.set(value, at);  // the heap after any growth
+      this.held = [op, at, len];
+      return at;
+    },
     storeGetDone(op, now, code, msg, rec) {
       if (code !== 0 || this.dead) return engine.storeGetDone(op, now, code, msg, rec);
       const M = f.Module;
@@ -236,15 +241,13 @@ function storeTarget(f, engine, ptr) {
         M._preheat_store_get_done(ptr, op, now);
         return;
       }
-      // The buffer sized when the read started (bindings.cc: JsStore::Get),
-      // else one sized now. Either is consumed by this completion.
-      const len = value.length;
-      const words = M.HEAPU32;
-      const at = M.HEAPF64[slotAt >> 3] === op && len <= words[(slotAt >> 2) + 3]
-        ? words[(slotAt >> 2) + 2] : M._preheat_record_buffer(ptr, len);
-      M.HEAPU8.set(value, at);  // the heap after any growth
+      const held = this.held !== null && this.held[0] === op ? this.held : null;
+      this.held = null;
+      const at = held !== null ? held[1] : this.toHeap(op, value);
+      const len = held !== null ? held[2] : value.length;
       const outer = T.recValue;
-      T.recValue = value;
+      // Results view their bodies in it (a detached value: in a copy).
+      T.recValue = value.length === len ? value : M.HEAPU8.slice(at, at + len);
       try {
         M._preheat_store_get_done_in_heap(ptr, op, now, +rec.lastAccess || 0, len);
       } finally {
@@ -553,14 +556,15 @@ class Cache {
     const n = fast.bodyLength;
     if (!(now < fast.freshUntil) || !(value instanceof Uint8Array) ||
         typeof meta !== 'string' || meta.length < 16 || !Array.isArray(fast.tags) ||
-        !(at >= 0 && n >= 0 && at + n <= value.length - 8) || !checksumOk(f, value)) {
+        !(at >= 0 && n >= 0 && at + n <= value.length - 8) ||
+        // In the module (a JS loop over 10 KB costs tens of microseconds
+        // until the JIT has optimised it), on the copy the engine decodes.
+        f.Module._preheat_record_checksum_ok(this._storeTarget.toHeap(op, value), value.length) !== 1) {
       return false;
     }
     const headers = f.Module.preheatText.headers(meta.substring(16));
-    // A copy, not a view of the record: the caller's reactions run before
-    // the engine decodes the record (IdbStore.deferred), and a body written
-    // into or transferred (detached) would make that record corrupt.
-    const body = value.slice(at, at + n);
+    // A view of the record: the engine decodes its copy (toHeap).
+    const body = value.subarray(at, at + n);
     let data;
     try {
       data = this._decode(body, headers);
