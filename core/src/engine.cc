@@ -192,7 +192,8 @@ struct Engine::Impl {
     bool refetch = false;
     // A response of the key kept while this request was on the wire (a
     // reload's own request): newer than what a 304 to this one confirms,
-    // also once memory has evicted it.
+    // also once memory has evicted it, and than a 200 to this one when its
+    // request was sent no earlier.
     EntryPtr newer_kept;
     // Started for a no-store get, its only waiter: its response is kept in
     // no tier. Filed under OwnFlightKey, not `key`.
@@ -920,7 +921,13 @@ struct Engine::Impl {
     // A speculative prefetch keeps no error status, though RFC 9111 lets
     // some be stored (a 429 with max-age): nobody asked for it, and the
     // user's navigation would then be served it as fresh.
-    if (!MayKeep(flight) || flight.no_store || (fresh->prefetched && resp.status >= 400)) {
+    // A response kept while this one was on the wire, to a request sent no
+    // earlier (a reload's own), is the newer: this late one must not
+    // replace it (as a late 304 does not, above).
+    const bool newer_stored =
+        flight.newer_kept && flight.newer_kept->request_time >= flight.request_time;
+    if (!MayKeep(flight) || flight.no_store || newer_stored ||
+        (fresh->prefetched && resp.status >= 400)) {
       changed = false;  // what the tiers hold stays as it is
     } else if (storable && !too_large) {
       Keep(entry, now);

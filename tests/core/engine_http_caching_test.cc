@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "preheat/engine.h"
 #include "preheat/freshness.h"
@@ -309,6 +310,59 @@ TEST_CASE("a late 304 for the old version does not come back after the newer one
   auto after = r.Get(kA);
   REQUIRE(after.ok());
   CHECK(after->entry->body == "v2");
+}
+
+// The same race with a 200: the conditional request, sent when the origin
+// had v2, answered late; the reload beside it, sent no earlier, found v3
+// and was kept first. The late 200 replaced v3 with v2, fresh for its
+// max-age, and told subscribers v2 after v3.
+TEST_CASE("a late 200 to an earlier request does not replace a newer kept one") {
+  Rig r;
+  int version = 1;
+  r.origin.handler = [&version](const HttpRequest& req, Instant now) {
+    const std::string etag = "\"v" + std::to_string(version) + "\"";
+    HttpResponse resp;
+    resp.headers.Set("ETag", etag);
+    resp.headers.Set("Cache-Control", "max-age=60");
+    resp.headers.Set("Date", FormatHttpDate(now));
+    if (req.headers.Get("If-None-Match") == etag) {
+      resp.status = 304;
+      return resp;
+    }
+    resp.status = 200;
+    resp.body = "v" + std::to_string(version);
+    return resp;
+  };
+  REQUIRE(r.Get(kA).ok());
+  auto key = Engine::KeyFor(kA, "");
+  REQUIRE(key.ok());
+  std::vector<std::string> told;
+  REQUIRE(r.engine
+              ->Subscribe(*key, [&told](const CacheResult& res) {
+                told.push_back(res.entry ? res.entry->body : "");
+              })
+              .ok());
+  r.Advance(120'000);  // stale
+  std::optional<Result<CacheResult>> conditional, reload;
+  version = 2;
+  r.origin.latency_ms = 100;  // the conditional request's 200 takes its time
+  r.engine->Get({kA}, r.loop.now(), [&](Result<CacheResult> res) { conditional = res; });
+  version = 3;
+  r.origin.latency_ms = 10;
+  r.engine->Get({kA, "", {}, Lane::kNavigate, CacheMode::kReload}, r.loop.now(),
+                [&](Result<CacheResult> res) { reload = res; });
+  r.loop.RunAll();
+  REQUIRE(reload.has_value());
+  REQUIRE(reload->ok());
+  CHECK((*reload)->entry->body == "v3");
+  REQUIRE(conditional.has_value());
+  REQUIRE(conditional->ok());
+  CHECK((*conditional)->entry->body == "v2");  // its own answer, as sent
+  auto after = r.Get(kA);
+  REQUIRE(after.ok());
+  CHECK(after->entry->body == "v3");
+  CHECK(after->source == Source::kMemory);
+  CHECK(told == std::vector<std::string>{"v3"});
 }
 
 // RFC 9111 4.2.4 (must-revalidate, no-cache) and the README ("nothing stale
