@@ -1442,7 +1442,9 @@ struct Engine::Impl {
       if (m.previous) {
         memory.Put(m.previous);
       } else {
-        memory.Erase(m.key);
+        // Forgotten in both tiers, as subscribers are told: the store may
+        // hold the key (memory held nothing before the write).
+        Forget(m.key, now);
       }
       Notify(m.key, m.previous, now);
     }

@@ -719,6 +719,39 @@ TEST_CASE("engine: a failed mutate of a key not cached before tells subscribers 
   CHECK(seen == std::vector<std::string>{"created", "(none)"});
 }
 
+// The key's entry was in the store only (too big for memory): a failed
+// write rolled back to "nothing" and told subscribers the entry was gone,
+// though the store still held it and the next get served it from there.
+TEST_CASE("engine: a failed mutate of a key held in the store alone forgets it there too") {
+  EngineOptions options;
+  options.memory_max_bytes = 4000;
+  Fixture f(options);
+  f.body = std::string(5000, 'x');  // more than the memory tier holds
+  REQUIRE(f.Get().ok());
+  REQUIRE(f.Flush().ok());
+  auto key = *Engine::KeyFor(kUrl, "");
+  std::vector<std::string> seen;
+  f.engine->Subscribe(key, [&](const CacheResult& r) {
+    seen.push_back(r.entry ? r.entry->body.substr(0, 8) : "(none)");
+  });
+  f.RefuseWrites();
+  HttpRequest write;
+  write.method = "PATCH";
+  write.url = kUrl;
+  std::optional<Status> done;
+  f.engine->Mutate({kUrl}, HttpResponse{200, {}, "optimist"}, write, f.loop.now(),
+                   [&](Status s) { done = s; });
+  f.loop.RunAll();
+  REQUIRE(done.has_value());
+  CHECK(done->code() == Code::kHttpError);
+  CHECK(seen == std::vector<std::string>{"optimist", "(none)"});
+  REQUIRE(f.Flush().ok());
+  CHECK(f.store.records().count(key) == 0);
+  auto after = f.Get();
+  REQUIRE(after.ok());
+  CHECK(after->source == Source::kNetwork);
+}
+
 // A second tab wrote a newer record: this engine changes its memory copy,
 // drops its pending writes, and leaves the shared store alone.
 TEST_CASE("engine: a memory_only invalidation leaves the store's records and drops pending writes") {

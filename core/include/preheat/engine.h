@@ -232,8 +232,8 @@ class Engine {
   // are told), sends `write` (e.g. a PATCH) to the origin in the navigate
   // lane, and on success marks the entry stale and revalidates it; on
   // failure (network error or non-2xx status) restores the previous entry
-  // (none: the key is forgotten) and tells subscribers (a result without an
-  // entry when there is none). Writes of one key in flight together roll
+  // (none in memory: the key is forgotten, in the store too) and tells
+  // subscribers (a result without an entry when there is none). Writes of one key in flight together roll
   // back in any order to the entry before the first of them. A GET for the key on the wire meanwhile does not
   // replace the optimistic entry, and after a success it is followed by a
   // new revalidation (its answer may predate the write). done: OK, or the
