@@ -1888,10 +1888,20 @@ Status Engine::PutBlob(const std::string& name, std::string bytes, Instant now) 
   if (name.empty() || name.size() > 256) return Status::InvalidArgument("blob name of 1..256 bytes");
   if (bytes.size() > kBlobBytesMax) return Status::TooLarge("blob over 4 MiB");
   if (!d.StoreUsable()) return Status::Unavailable("no usable store");
+  std::string key = kBlobKeyPrefix + name;
+  // Refused here, not dropped later: over the store's budget, eviction
+  // would take it (and every entry) right after the write; past
+  // pending_writes_max, QueueWrite would drop it.
+  if (key.size() + bytes.size() > d.options.store_max_bytes) {
+    return Status::TooLarge("blob over store_max_bytes");
+  }
+  if (d.pending.size() >= d.options.pending_writes_max && !d.pending.count(key)) {
+    return Status::LimitReached("pending_writes_max writes wait");
+  }
   Impl::PendingWrite w;
   w.kind = StoreWrite::Kind::kPut;
   w.blob = std::make_shared<const std::string>(std::move(bytes));
-  d.QueueWrite(kBlobKeyPrefix + name, std::move(w), now);
+  d.QueueWrite(key, std::move(w), now);
   return Status::Ok();
 }
 

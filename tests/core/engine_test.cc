@@ -1380,5 +1380,29 @@ TEST_CASE("engine: a write's invalidation of its URL is not lost when the pendin
   CHECK(r->entry->body == "v2");
 }
 
+// PutBlob answered OK for a blob that never reached the store: dropped
+// because pending_writes_max writes waited, or written and evicted at once
+// (with every entry) because it alone was over store_max_bytes.
+TEST_CASE("engine: PutBlob refuses a blob the store would not keep instead of dropping it") {
+  EngineOptions options;
+  options.pending_writes_max = 1;
+  options.store_max_bytes = 4000;
+  Fixture f(options);
+  REQUIRE(f.Get().ok());  // its put waits: the one pending slot
+  CHECK(f.engine->PutBlob("model", "m1", f.loop.now()).code() == Code::kLimitReached);
+  REQUIRE(f.Flush().ok());
+  CHECK(f.engine->PutBlob("model", "m1", f.loop.now()).ok());
+  CHECK(f.engine->PutBlob("big", std::string(5000, 'b'), f.loop.now()).code() ==
+        Code::kTooLarge);
+  REQUIRE(f.Flush().ok());
+  std::optional<Result<std::string>> got;
+  f.engine->GetBlob("model", f.loop.now(), [&](Result<std::string> r) { got = std::move(r); });
+  f.loop.RunAll();
+  REQUIRE(got.has_value());
+  REQUIRE(got->ok());
+  CHECK(**got == "m1");
+  CHECK(f.store.records().count(*Engine::KeyFor(kUrl, "")) == 1);  // the entry stays
+}
+
 }  // namespace
 }  // namespace preheat

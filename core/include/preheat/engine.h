@@ -281,7 +281,9 @@ class Engine {
   // Small named records kept in the store beside the cache (the
   // preheater's transition model), written with the next batch and evicted
   // last. PutBlob errors: kInvalidArgument (name not 1..256 bytes),
-  // kTooLarge (over 4 MiB), kUnavailable (no usable store). GetBlob answers
+  // kTooLarge (over 4 MiB, or name and bytes over store_max_bytes),
+  // kUnavailable (no usable store), kLimitReached (pending_writes_max
+  // writes wait: Flush, then try again). GetBlob answers
   // through `done` (at once for a blob not yet written): kNotFound,
   // kUnavailable, or the store's errors.
   Status PutBlob(const std::string& name, std::string bytes, Instant now);
