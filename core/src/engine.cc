@@ -1212,9 +1212,16 @@ struct Engine::Impl {
                             removes_inflight--;
                             if (!removed.ok()) {
                               Degrade(removed.status());
-                            } else {
-                              ResolveFlushIfSettled();
+                              return;
                             }
+                            // The usage it reports (metrics) drops now, not
+                            // at the next write: learnt as Start does, the
+                            // bytes removed not counted as evicted.
+                            if (*removed > 0 && !evict_inflight && StoreUsable()) {
+                              StartEvict(options.store_max_bytes, options.store_max_entries,
+                                         false);
+                            }
+                            ResolveFlushIfSettled();
                           });
   }
 
@@ -1287,9 +1294,11 @@ struct Engine::Impl {
                static_cast<uint64_t>(options.store_max_entries * options.store_evict_to_fraction));
   }
 
-  void StartEvict(uint64_t target_bytes, uint64_t target_entries) {
+  // count_evicted: what usage dropped by since the last report counts in
+  // store_evicted_bytes (false after a removal, which dropped it too).
+  void StartEvict(uint64_t target_bytes, uint64_t target_entries, bool count_evicted = true) {
     evict_inflight = true;
-    uint64_t before = metrics.store_bytes;
+    uint64_t before = count_evicted ? metrics.store_bytes : 0;
     std::weak_ptr<bool> alive_token = alive;
     store->Evict(next_op++, target_bytes, target_entries,
                  [this, alive_token, before](OpId, Instant, Result<StoreUsage> usage) {

@@ -1404,5 +1404,30 @@ TEST_CASE("engine: PutBlob refuses a blob the store would not keep instead of dr
   CHECK(f.store.records().count(*Engine::KeyFor(kUrl, "")) == 1);  // the entry stays
 }
 
+// The store's usage in the metrics came only with writes and evictions:
+// after a removal (Invalidate kRemove, Clear) it still counted what was
+// removed until the next write.
+TEST_CASE("engine: store usage in the metrics drops with an invalidation's or a Clear's removal") {
+  Fixture f;
+  REQUIRE(f.Get().ok());
+  REQUIRE(f.Get("https://app.example/issues/2").ok());
+  REQUIRE(f.Get("https://app.example/issues/3", "other").ok());
+  REQUIRE(f.Flush().ok());
+  REQUIRE(f.engine->metrics().store_entries == 3);
+  const uint64_t all_bytes = f.engine->metrics().store_bytes;
+  REQUIRE(f.engine->Invalidate({InvalidateSelector::Kind::kUrl, kUrl, ""},
+                               InvalidateMode::kRemove, f.loop.now())
+              .ok());
+  REQUIRE(f.Flush().ok());
+  f.loop.RunAll();
+  CHECK(f.engine->metrics().store_entries == 2);
+  CHECK(f.engine->metrics().store_bytes < all_bytes);
+  REQUIRE(f.engine->Clear("", f.loop.now()).ok());
+  REQUIRE(f.Flush().ok());
+  f.loop.RunAll();
+  CHECK(f.engine->metrics().store_entries == 1);  // the other namespace's
+  CHECK(f.engine->metrics().store_evicted_bytes == 0);  // removed, not evicted
+}
+
 }  // namespace
 }  // namespace preheat
