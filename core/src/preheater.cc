@@ -66,6 +66,11 @@ struct Preheater::Impl {
   bool save_data = false;
   bool enabled = true;
   std::string current_page;
+  // Places of the current surface's budget taken: preheats issued for it,
+  // and cached top candidates. Kept when the same page surfaces again
+  // without a navigation (a re-render), whose cached candidates then take
+  // no place again: its budget is not spent again on what it could not
+  // keep (an error status, no-store).
   uint32_t surface_issued = 0;
   std::vector<Candidate> queue;
   std::unordered_map<std::string, bool> visible;
@@ -372,8 +377,10 @@ void Preheater::Surface(const std::string& page_url, const std::vector<Reference
                 d.queue.end());
   d.stats.dropped_left_surface += before - d.queue.size();
   auto page = Engine::KeyFor(page_url, d.options.namespace_name);
-  d.current_page = page.ok() ? page->substr(page->find(' ') + 1) : page_url;
-  d.surface_issued = 0;
+  std::string current = page.ok() ? page->substr(page->find(' ') + 1) : page_url;
+  const bool same_page = current == d.current_page;
+  if (!same_page) d.surface_issued = 0;
+  d.current_page = std::move(current);
   d.visible.clear();
   std::vector<Impl::Candidate> ranked;
   for (const Reference& given : refs) {
@@ -421,7 +428,7 @@ void Preheater::Surface(const std::string& page_url, const std::vector<Reference
     }
     if (d.engine->HasInMemoryOrInflight(ranked[i].key)) {
       d.stats.skipped_cached++;
-      d.surface_issued++;
+      if (!same_page) d.surface_issued++;
       continue;
     }
     d.Enqueue(std::move(ranked[i]));
@@ -502,6 +509,7 @@ void Preheater::Navigated(const std::string& from_url, const std::string& to_url
     f->second = true;  // accounted when its answer comes (OnDone)
   }
   d.hovers.clear();
+  d.surface_issued = 0;  // a new visit, of the same page too: a new budget
 }
 
 void Preheater::SetSaveData(bool save_data) { impl_->save_data = save_data; }

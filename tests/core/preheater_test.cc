@@ -98,6 +98,34 @@ TEST_CASE("preheater: fills the cache in the preheat lane, within the surface bu
   CHECK(f.preheater->stats().skipped_cached >= 3);
 }
 
+// Each Surface reset the surface's budget: an app surfacing one page again
+// (a re-render) had its references preheated again, per_surface_max more
+// each time, when their answers were not kept (here 404s: a prefetch keeps
+// no error status).
+TEST_CASE("preheater: surfacing the same page again does not renew its budget") {
+  PreheatOptions o;
+  o.per_surface_max = 2;
+  o.requests_per_s = 100;
+  o.requests_burst = 100;
+  o.bytes_burst = 1e9;
+  Fixture f(o);
+  f.status = 404;
+  const std::string page = "https://app.example/issues";
+  f.preheater->Surface(page, Fixture::Refs(5), f.loop.now());
+  f.Run(10'000);
+  REQUIRE(f.PreheatRequests() == 2);
+  for (int i = 0; i < 3; ++i) {
+    f.preheater->Surface(page, Fixture::Refs(5), f.loop.now());
+    f.Run(10'000);
+  }
+  CHECK(f.PreheatRequests() == 2);
+  // A navigation, to the same page too, starts a new surface and budget.
+  f.preheater->Navigated(page, page, f.loop.now());
+  f.preheater->Surface(page, Fixture::Refs(5), f.loop.now());
+  f.Run(10'000);
+  CHECK(f.PreheatRequests() == 4);
+}
+
 TEST_CASE("preheater: token bucket limits the request rate") {
   PreheatOptions o;
   o.requests_per_s = 2;

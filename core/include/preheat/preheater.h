@@ -94,7 +94,9 @@ class Preheater {
   // ExtractHtmlReferences / ExtractJsonReferences or the app; URLs the
   // engine does not take are skipped, the others are normalised as its
   // keys are, fragment dropped). Queued preheats of the previous surface
-  // are dropped: the user left it.
+  // are dropped: the user left it. The same page surfaced again with no
+  // Navigated between (a re-render) goes on with the budget
+  // (per_surface_max) it has left.
   void Surface(const std::string& page_url, const std::vector<Reference>& refs, Instant now);
   // Visibility of a reference on the current surface (from an
   // IntersectionObserver); visible ones rank higher.
