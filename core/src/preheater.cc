@@ -347,13 +347,14 @@ Result<std::unique_ptr<Preheater>> Preheater::Create(PreheatOptions options, Eng
     return Status::InvalidArgument("preheat limits must be positive (burst >= 1 request)");
   }
   // A breaker whose window holds fewer outcomes than its verdict needs
-  // would never open; one that opens for no time would never hold back.
+  // would never open, nor one whose failures must exceed a ratio of 1; one
+  // that opens for no time would never hold back.
   const BreakerOptions& b = options.breaker;
   if (b.window == 0 || b.min_requests == 0 || b.min_requests > b.window || b.open_ms <= 0 ||
-      b.open_max_ms < b.open_ms || !(b.failure_ratio_max >= 0 && b.failure_ratio_max <= 1)) {
+      b.open_max_ms < b.open_ms || !(b.failure_ratio_max >= 0 && b.failure_ratio_max < 1)) {
     return Status::InvalidArgument(
         "breaker: need 1 <= min_requests <= window, 0 < open_ms <= open_max_ms and "
-        "0 <= failure_ratio_max <= 1");
+        "0 <= failure_ratio_max < 1");
   }
   auto key = Engine::KeyFor("http://x.invalid/", options.namespace_name);
   if (!key.ok()) return key.status();

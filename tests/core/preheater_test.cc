@@ -262,6 +262,9 @@ TEST_CASE("preheater: options are validated") {
   CHECK(breaker_refused([](BreakerOptions* b) { b->open_ms = 0; }));
   CHECK(breaker_refused([](BreakerOptions* b) { b->open_max_ms = b->open_ms - 1; }));
   CHECK(breaker_refused([](BreakerOptions* b) { b->failure_ratio_max = 1.5; }));
+  // It opens when failures exceed the ratio: at 1 they never can.
+  CHECK(breaker_refused([](BreakerOptions* b) { b->failure_ratio_max = 1; }));
+  CHECK_FALSE(breaker_refused([](BreakerOptions* b) { b->failure_ratio_max = 0.99; }));
   CHECK_FALSE(breaker_refused([](BreakerOptions* b) { b->window = 5; b->min_requests = 5; }));
 }
 

@@ -81,7 +81,7 @@ class Preheater {
   // Errors: kInvalidArgument for non-positive limits, breaker settings
   // under which it could never open or hold back (min_requests above the
   // window, a zero window or open_ms, open_max_ms below open_ms,
-  // failure_ratio_max outside [0, 1]), or a bad namespace; kLimitReached (Engine::WatchClears) when the engine has no
+  // failure_ratio_max outside [0, 1)), or a bad namespace; kLimitReached (Engine::WatchClears) when the engine has no
   // subscription left. `engine` must outlive the preheater. The preheater
   // watches the engine's Clear: clearing its namespace (logout) drops its
   // queued preheats and hovers, and in-flight preheats the clear cancels
