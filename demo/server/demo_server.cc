@@ -717,6 +717,7 @@ ServerCounters DemoServer::counters() const {
   c.edits = edits_;
   c.not_modified = not_modified_;
   c.prefetch_requests = prefetch_requests_;
+  c.prefetch_page_requests = prefetch_page_requests_;
   c.prefetch_other_requests = prefetch_other_requests_;
   c.failures_injected = failures_injected_;
   c.body_bytes = body_bytes_;
@@ -726,7 +727,8 @@ ServerCounters DemoServer::counters() const {
 
 void DemoServer::ResetCounters() {
   for (auto* c : {&requests_, &api_requests_, &page_requests_, &shell_requests_, &static_requests_,
-                  &edits_, &not_modified_, &prefetch_requests_, &prefetch_other_requests_,
+                  &edits_, &not_modified_, &prefetch_requests_, &prefetch_page_requests_,
+                  &prefetch_other_requests_,
                   &failures_injected_, &body_bytes_,
                   &max_concurrent_}) {
     *c = 0;
@@ -743,6 +745,7 @@ std::string DemoServer::StatsJson() const {
             {"edits", c.edits},
             {"not_modified", c.not_modified},
             {"prefetch_requests", c.prefetch_requests},
+            {"prefetch_page_requests", c.prefetch_page_requests},
             {"prefetch_other_requests", c.prefetch_other_requests},
             {"failures_injected", c.failures_injected},
             {"body_bytes", c.body_bytes},
@@ -914,11 +917,15 @@ void DemoServer::InstallRoutes() {
     if (req.path.rfind("/admin/", 0) == 0) return httplib::Server::HandlerResponse::Unhandled;
     requests_++;
     const std::string& p = req.path;
+    bool html = p == "/" || p.rfind("/repos/", 0) == 0 || p.rfind("/issues/", 0) == 0;
     if (IsPrefetch(req)) {
       prefetch_requests_++;
-      if (p.rfind("/api/", 0) != 0 || req.method != "GET") prefetch_other_requests_++;
+      if (html && req.method == "GET") {
+        prefetch_page_requests_++;
+      } else if (p.rfind("/api/", 0) != 0 || req.method != "GET") {
+        prefetch_other_requests_++;
+      }
     }
-    bool html = p == "/" || p.rfind("/repos/", 0) == 0 || p.rfind("/issues/", 0) == 0;
     if (p.rfind("/api/", 0) == 0) {
       if (req.method == "GET") api_requests_++;
     } else if (html && EqualsIgnoreCase(req.get_header_value("Preheat-Cache"), "hit")) {

@@ -133,7 +133,10 @@ struct ServerCounters {
   uint64_t edits = 0;             // successful title edits
   uint64_t not_modified = 0;      // 304 answers
   uint64_t prefetch_requests = 0; // with `Sec-Purpose: prefetch` or `Purpose: prefetch`
-  uint64_t prefetch_other_requests = 0;  // of which not an /api/ GET (should stay 0)
+  // Of those, GETs of pages: a browser's document prefetch (Speculation
+  // Rules), marked `Purpose: prefetch` by the worker when it forwards one.
+  uint64_t prefetch_page_requests = 0;
+  uint64_t prefetch_other_requests = 0;  // of which neither an /api/ GET nor a page's (should stay 0)
   uint64_t failures_injected = 0; // 503s from failure_rate or the down switch
   uint64_t body_bytes = 0;        // response body bytes sent
   uint64_t max_concurrent = 0;    // most requests being handled at once
@@ -198,8 +201,8 @@ class DemoServer {
   std::atomic<bool> listen_returned_{false};
 
   std::atomic<uint64_t> requests_{0}, api_requests_{0}, page_requests_{0}, shell_requests_{0},
-      static_requests_{0}, edits_{0}, not_modified_{0}, prefetch_requests_{0}, prefetch_other_requests_{0},
-      failures_injected_{0}, body_bytes_{0}, max_concurrent_{0}, active_{0};
+      static_requests_{0}, edits_{0}, not_modified_{0}, prefetch_requests_{0},
+      prefetch_page_requests_{0}, prefetch_other_requests_{0}, failures_injected_{0}, body_bytes_{0}, max_concurrent_{0}, active_{0};
 };
 
 // Strong ETag of a body: "\"<16 hex digits of FNV-1a 64>\"".

@@ -157,11 +157,14 @@ TEST_CASE("web: Purpose and Sec-Purpose count as prefetches; /admin/reset zeroes
   c.Get("/api/issues/1", {{"Purpose", "prefetch"}});
   c.Get("/api/issues/2", {{"Sec-Purpose", "prefetch"}});
   c.Get("/api/issues/3");
-  c.Get("/issues/3", {{"Purpose", "prefetch"}});
+  c.Get("/issues/3", {{"Purpose", "prefetch"}});  // a page's: a browser's document prefetch
+  c.Post("/api/issues/3", {{"Purpose", "prefetch"}}, "{}", "application/json");
   auto counters = server->counters();
-  CHECK(counters.prefetch_requests == 3);
+  CHECK(counters.prefetch_requests == 4);
+  CHECK(counters.prefetch_page_requests == 1);
   CHECK(counters.prefetch_other_requests == 1);
   auto stats = nlohmann::json::parse(c.Get("/admin/stats")->body);
+  CHECK(stats["prefetch_page_requests"] == 1);
   CHECK(stats["prefetch_other_requests"] == 1);
   auto reset = c.Post("/admin/reset", "", "text/plain");
   REQUIRE(reset);
