@@ -43,6 +43,24 @@ struct Rig {
     return *out;
   }
   void Advance(int64_t ms) { loop.RunUntil(AddMs(loop.now(), ms)); }
+  // The origin serves "v<*version>" (ETag "v<*version>", max-age=60) and
+  // answers 304 to an If-None-Match naming the current version.
+  void ServeVersions(const int* version) {
+    origin.handler = [version](const HttpRequest& req, Instant now) {
+      const std::string etag = "\"v" + std::to_string(*version) + "\"";
+      HttpResponse resp;
+      resp.headers.Set("ETag", etag);
+      resp.headers.Set("Cache-Control", "max-age=60");
+      resp.headers.Set("Date", FormatHttpDate(now));
+      if (req.headers.Get("If-None-Match") == etag) {
+        resp.status = 304;
+        return resp;
+      }
+      resp.status = 200;
+      resp.body = "v" + std::to_string(*version);
+      return resp;
+    };
+  }
 };
 
 // The late-304 race: kA stored as v1 (ETag "v1", max-age=60), then, once
@@ -54,20 +72,7 @@ struct ReloadPastConditional {
   std::optional<Result<CacheResult>> conditional, reload;
 
   explicit ReloadPastConditional(Rig& r) {
-    r.origin.handler = [this](const HttpRequest& req, Instant now) {
-      const std::string etag = "\"v" + std::to_string(version) + "\"";
-      HttpResponse resp;
-      resp.headers.Set("ETag", etag);
-      resp.headers.Set("Cache-Control", "max-age=60");
-      resp.headers.Set("Date", FormatHttpDate(now));
-      if (req.headers.Get("If-None-Match") == etag) {
-        resp.status = 304;
-        return resp;
-      }
-      resp.status = 200;
-      resp.body = "v" + std::to_string(version);
-      return resp;
-    };
+    r.ServeVersions(&version);
     REQUIRE(r.Get(kA).ok());
     r.Advance(120'000);  // stale
     r.origin.latency_ms = 100;  // the 304 takes its time
@@ -319,20 +324,7 @@ TEST_CASE("a late 304 for the old version does not come back after the newer one
 TEST_CASE("a late 200 to an earlier request does not replace a newer kept one") {
   Rig r;
   int version = 1;
-  r.origin.handler = [&version](const HttpRequest& req, Instant now) {
-    const std::string etag = "\"v" + std::to_string(version) + "\"";
-    HttpResponse resp;
-    resp.headers.Set("ETag", etag);
-    resp.headers.Set("Cache-Control", "max-age=60");
-    resp.headers.Set("Date", FormatHttpDate(now));
-    if (req.headers.Get("If-None-Match") == etag) {
-      resp.status = 304;
-      return resp;
-    }
-    resp.status = 200;
-    resp.body = "v" + std::to_string(version);
-    return resp;
-  };
+  r.ServeVersions(&version);
   REQUIRE(r.Get(kA).ok());
   auto key = Engine::KeyFor(kA, "");
   REQUIRE(key.ok());

@@ -235,7 +235,6 @@ export class IdbStore {
     // or sooner when the cache calls the engine (runDeferred): the engine
     // sees them before anything else.
     this.deferred = [];
-    this.deferQueued = false;
     this.runDeferredBound = () => this.runDeferred();
     // Written into records a cold read may answer from (`fast.stamp`): the
     // freshness rules their deadline holds under (bindings.cc PolicyStamp).
@@ -411,7 +410,6 @@ export class IdbStore {
 
   // Runs the deferred engine completions (see `deferred`) now.
   runDeferred() {
-    this.deferQueued = false;
     while (this.deferred.length !== 0) {
       const list = this.deferred;
       this.deferred = [];
@@ -451,30 +449,22 @@ export class IdbStore {
       // An answered read completes at the answer's instant, however late its
       // deferred completion runs: the engine's verdict is then the answer's.
       const now = Date.now();
+      const complete = () => {
+        try {
+          engine.storeGetDone(op, now, code, msg, rec);
+        } catch (e) {
+          this.lastError = e;
+        }
+        after();
+      };
+      release();
       if (claim !== null && code === 0 && typeof claim.answer === 'function' && !this.closed &&
           this.answer(claim, rec, op, now)) {
-        release();
-        this.deferred.push(() => {
-          try {
-            engine.storeGetDone(op, now, 0, '', rec);
-          } catch (e) {
-            this.lastError = e;
-          }
-          after();
-        });
-        if (!this.deferQueued) {
-          this.deferQueued = true;
-          queueMicrotask(this.runDeferredBound);
-        }
-        return;
+        this.deferred.push(complete);
+        queueMicrotask(this.runDeferredBound);
+      } else {
+        complete();
       }
-      release();
-      try {
-        engine.storeGetDone(op, now, code, msg, rec);
-      } catch (e) {
-        this.lastError = e;
-      }
-      after();
     };
     this.onGet(request, (rec) => (rec ? done(0, '', rec) : done(Code.notFound, `no record for ${key}`, null)),
                (e) => done(codeOf(e), describe(e), null));
